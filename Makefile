@@ -1,0 +1,50 @@
+# ketaclinic: the two commands are `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export KETACLINIC_VAR_DIR ?= $(CURDIR)/var
+
+.PHONY: run test lint typecheck test-sqlite test-postgres bench install clean-venv
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: install, migrate the SQLite database under var/, load the demo clinic, serve on 127.0.0.1:8000
+run: $(STAMP)
+	$(BIN)/ketaclinic migrate --no-input
+	$(BIN)/ketaclinic demo
+	@echo ""
+	@echo "Open http://127.0.0.1:8000/ and sign in with a demo login above."
+	$(BIN)/ketaclinic serve --host 127.0.0.1 --port 8000
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test-sqlite: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider
+
+# Every database and browser test again on PostgreSQL when KETACLINIC_TEST_POSTGRES_URL is set.
+test-postgres: $(STAMP)
+	@if [ -n "$$KETACLINIC_TEST_POSTGRES_URL" ]; then \
+	  KETACLINIC_TEST_DB=postgres $(BIN)/pytest -q -p no:cacheprovider -m "db or browser or postgres"; \
+	else echo "KETACLINIC_TEST_POSTGRES_URL not set: PostgreSQL tests skipped"; fi
+
+## make test: lint, type checks, the suite on SQLite, then on PostgreSQL (if configured)
+test: lint typecheck test-sqlite test-postgres
+
+## make bench: run every benchmark (each prints a ratio against a baseline measured in the same run)
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,142 @@
+"""Organizations (a clinic network), sites with their hours and chairs, and staff accounts with one role."""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import time
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from ketaclinic.core.access import ADMIN, ROLE_CHOICES
+
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def validate_time_zone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{value!r} is not a time zone name such as America/New_York.") from None
+
+
+def validate_opening_hours(value: Any) -> None:
+    """``{"mon": [["08:00", "18:00"]], ...}``; a missing day is closed."""
+    if not isinstance(value, dict):
+        raise ValidationError("Opening hours must map weekdays to lists of [open, close] times.")
+    for day, spans in value.items():
+        if day not in WEEKDAYS:
+            raise ValidationError(f"{day!r} is not a weekday (use mon … sun).")
+        for span in spans:
+            try:
+                start, end = (time.fromisoformat(t) for t in span)
+            except (TypeError, ValueError):
+                raise ValidationError(f"{day}: {span!r} is not a pair of HH:MM times.") from None
+            if start >= end:
+                raise ValidationError(f"{day}: opening {span[0]} is not before closing {span[1]}.")
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Site(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="sites")
+    code = models.SlugField(max_length=40)
+    name = models.CharField(max_length=200)
+    time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
+    opening_hours = models.JSONField(default=dict, validators=[validate_opening_hours])
+    address = models.CharField(max_length=300, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    crisis_resources = models.TextField(
+        blank=True, help_text="Shown to patients after a self-report that raises a safety flag."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "code"], name="site_code_unique_in_org")
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class Chair(models.Model):
+    """A treatment chair or room where a patient is dosed and monitored."""
+
+    KIND_CHOICES = [("chair", "Chair"), ("room", "Room")]
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT)
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="chairs")
+    label = models.CharField(max_length=60)
+    kind = models.CharField(max_length=10, choices=KIND_CHOICES, default="chair")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "label"], name="chair_label_unique_in_site")]
+        ordering = ["site", "label"]
+
+    def __str__(self) -> str:
+        return f"{self.site.code}/{self.label}"
+
+
+class User(AbstractUser):
+    """A person (or a named service account) who signs in. One role each; no shared logins (164.312(a)(2)(i))."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, null=True, blank=True, related_name="users"
+    )
+    role = models.CharField(max_length=20, choices=ROLE_CHOICES, blank=True)
+    sites = models.ManyToManyField(Site, blank=True, related_name="staff")
+    all_sites = models.BooleanField(
+        default=False, help_text="Sees patients of every site of the organization."
+    )
+    is_service = models.BooleanField(default=False, help_text="A system account; cannot sign in.")
+    break_glass_allowed = models.BooleanField(default=False)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ADMIN
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+
+class BreakGlassGrant(models.Model):
+    """Emergency access to one patient outside the user's sites, time-limited, reasoned and audited."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT)
+    user = models.ForeignKey(User, on_delete=models.PROTECT)
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT)
+    reason = models.TextField()
+    started_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "patient", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"break-glass by {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class UserSession(models.Model):
+    """Which server-side sessions belong to a user, so disabling an account ends them all (ASVS 7.4.2)."""
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="session_keys")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"session of {self.user_id}"

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from ketaclinic.accounts import views
+
+app_name = "accounts"
+urlpatterns = [
+    path("login/", views.login_view, name="login"),
+    path("mfa/", views.mfa_view, name="mfa"),
+    path("mfa/setup/", views.mfa_setup_view, name="mfa_setup"),
+    path("logout/", views.logout_view, name="logout"),
+    path("users/", views.users_view, name="users"),
+    path("users/<int:user_id>/", views.user_edit_view, name="user_edit"),
+]

@@ -1,0 +1,166 @@
+"""Sign-in (password, then TOTP), MFA enrolment, sign-out, and account administration."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import qrcode
+import qrcode.image.svg
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+from django_otp import login as otp_login
+from django_otp import match_token
+
+from ketaclinic.accounts import services
+from ketaclinic.accounts.forms import AccountForm, LoginForm, TokenForm
+from ketaclinic.accounts.models import User
+from ketaclinic.core.access import ADMIN, allow, public, signed_in
+from ketaclinic.core.middleware import start_session_clock
+
+
+@public
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated and request.user.is_verified():  # type: ignore[union-attr]
+        return redirect("core:home")
+    form = LoginForm(request.POST or None)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        user = authenticate(
+            request, username=form.cleaned_data["username"], password=form.cleaned_data["password"]
+        )
+        if getattr(request, "axes_locked_out", False):
+            return render(request, "accounts/locked_out.html", status=429)
+        if user is not None and isinstance(user, User) and user.is_active and not user.is_service:
+            login(request, user)  # rotates the session key (ASVS 3.2.1)
+            start_session_clock(request)
+            services.remember_session(request, user)
+            services.record_login(request, user, step="password")
+            if services.has_confirmed_totp(user):
+                return redirect("accounts:mfa")
+            return redirect("accounts:mfa_setup")
+        error = "Wrong username or password."
+    expired = request.GET.get("expired") == "1"
+    return render(request, "accounts/login.html", {"form": form, "error": error, "expired": expired})
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+def mfa_view(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    assert isinstance(user, User)
+    if not services.has_confirmed_totp(user):
+        return redirect("accounts:mfa_setup")
+    form = TokenForm(request.POST or None)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        device = match_token(user, form.cleaned_data["token"].strip().replace(" ", ""))
+        if device is not None:
+            otp_login(request, device)
+            request.session.cycle_key()  # new session id once fully authenticated
+            services.remember_session(request, user)
+            services.record_login(request, user, step=f"second factor ({device.name})")
+            return redirect("core:home")
+        services.record_failed_login(request, user.username, step="second factor")
+        error = "That code is not valid. Codes change every 30 seconds; each can be used once."
+    return render(request, "accounts/mfa.html", {"form": form, "error": error})
+
+
+def _qr_svg(uri: str) -> str:
+    image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+def mfa_setup_view(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    assert isinstance(user, User)
+    if services.has_confirmed_totp(user):
+        # Changing an enrolled factor needs an administrator's reset (ASVS 7.5.1).
+        return redirect("accounts:mfa")
+    device = services.pending_totp_device(user)
+    form = TokenForm(request.POST or None)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        codes = services.confirm_totp(
+            user=user, device=device, token=form.cleaned_data["token"], request=request
+        )
+        if codes is not None:
+            otp_login(request, device)
+            request.session.cycle_key()
+            services.remember_session(request, user)
+            services.record_login(request, user, step="second factor enrolled")
+            return render(request, "accounts/recovery_codes.html", {"codes": codes})
+        error = "That code did not match. Check the time on your phone and try the current code."
+    secret = base64.b32encode(device.bin_key).decode()
+    return render(
+        request,
+        "accounts/mfa_setup.html",
+        {"form": form, "error": error, "qr": _qr_svg(device.config_url), "secret": secret},
+    )
+
+
+@public
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    services.end_session(request, reason="signed out")
+    logout(request)  # flushes the server-side session
+    messages.info(request, "You are signed out.")
+    return redirect("accounts:login")
+
+
+@allow(ADMIN)
+def users_view(request: HttpRequest) -> HttpResponse:
+    assert isinstance(request.user, User)
+    users = (
+        User.objects.filter(organization_id=request.user.organization_id, is_service=False)
+        .prefetch_related("sites")
+        .order_by("role", "username")
+    )
+    return render(request, "accounts/users.html", {"users": users})
+
+
+@allow(ADMIN)
+@require_http_methods(["GET", "POST"])
+def user_edit_view(request: HttpRequest, user_id: int) -> HttpResponse:
+    admin = request.user
+    assert isinstance(admin, User)
+    account = get_object_or_404(User, pk=user_id, organization_id=admin.organization_id, is_service=False)
+    initial = {
+        "role": account.role,
+        "is_active": account.is_active,
+        "all_sites": account.all_sites,
+        "sites": account.sites.all(),
+    }
+    form = AccountForm(request.POST or None, initial=initial, organization_id=admin.organization_id)
+    if request.method == "POST":
+        if "reset_mfa" in request.POST:
+            services.reset_mfa(admin=admin, user=account, request=request)
+            messages.success(
+                request, f"{account.username} will enrol a new authenticator at their next sign-in."
+            )
+            return redirect("accounts:users")
+        if form.is_valid():
+            try:
+                services.change_account(
+                    admin=admin,
+                    user=account,
+                    role=form.cleaned_data["role"],
+                    is_active=form.cleaned_data["is_active"],
+                    site_ids=[s.pk for s in form.cleaned_data["sites"]],
+                    all_sites=form.cleaned_data["all_sites"],
+                    request=request,
+                )
+            except (ValueError, PermissionError) as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Saved {account.username}.")
+                return redirect("accounts:users")
+    return render(request, "accounts/user_edit.html", {"form": form, "account": account})

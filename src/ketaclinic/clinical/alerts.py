@@ -1,0 +1,558 @@
+"""In-session alert rules, escalation timing and emergency checklists (pure: no Django, no I/O).
+
+Severity mapping (each rule's severity is configurable per site and per protocol):
+
+* ``CRITICAL``: a finding that may be dangerous now; the on-site prescriber should see the patient at once.
+  Defaults: SBP/DBP absolute highs, SpO2 low, RR low, loss of consciousness (MOAA/S 0), PHQ-9 item 9 > 0
+  (clinical.md §8: "needs immediate follow-up regardless of total").
+* ``WARNING``: an abnormal finding that needs the nurse's attention and closer watching. Defaults: SBP/DBP
+  rise from baseline, HR high or low, sedation (any MOAA/S drop from pre-dose).
+* ``INFO``: a reminder with no abnormal finding. Default: a vital-sign reading is overdue.
+
+Which numbers the reference supports (clinical.md):
+
+* SBP ≥180, DBP ≥110, SBP rise ≥40, DBP rise ≥25: label Table 6 / §2.6 *reported categories* of BP
+  increase (the label reports how often they happened; it does not call them action thresholds). The
+  numbers are confirmed; using them as alert triggers is this software's choice.
+* HR >110: §7.3 mentions "e.g. 180/100, HR 110" as intra-infusion stop thresholds, marked [U].
+  HR <50: not in the reference. SpO2 <92 % and RR <10: §7.3 says none were found in ketamine-psychiatry
+  sources and to use the institutional sedation policy [U]. All three are unconfirmed defaults.
+* Sedation = any MOAA/S decrease from pre-dose; MOAA/S 0 = loss of consciousness (§8, Spravato label).
+* The escalation delay is not in the reference (unconfirmed default).
+
+Where a rule needs the baseline (rises, sedation) it is skipped for pre-dose readings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+from ketaclinic.clinical.vitals import DueReading, VitalReading, minutes_between, overdue
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class AlertCode(StrEnum):
+    SBP_HIGH = "sbp_high"
+    DBP_HIGH = "dbp_high"
+    SBP_RISE = "sbp_rise"
+    DBP_RISE = "dbp_rise"
+    HR_HIGH = "hr_high"
+    HR_LOW = "hr_low"
+    SPO2_LOW = "spo2_low"
+    RR_LOW = "rr_low"
+    SEDATION = "sedation"
+    LOSS_OF_CONSCIOUSNESS = "loss_of_consciousness"
+    READING_OVERDUE = "reading_overdue"
+    PHQ9_ITEM9 = "phq9_item9"
+
+
+class RuleOrigin(StrEnum):
+    DEFAULT = "default"
+    SITE = "site"
+    PROTOCOL = "protocol"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertRule:
+    """One rule's settings. ``condition`` says how ``threshold`` is compared; it is fixed per code.
+
+    ``confirmed`` is False for defaults the reference does not support. A site or protocol override that
+    sets its own threshold makes the rule the clinic's documented decision (``confirmed=True``,
+    ``origin`` site/protocol, ``source`` = the clinic's own reference).
+    """
+
+    code: AlertCode
+    condition: str
+    threshold: int | None
+    severity: Severity
+    source: str
+    confirmed: bool
+    enabled: bool = True
+    origin: RuleOrigin = RuleOrigin.DEFAULT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RuleOverride:
+    """A site's or protocol's change to one rule. ``source`` (the clinic policy it comes from) is required."""
+
+    source: str
+    threshold: int | None = None
+    severity: Severity | None = None
+    enabled: bool | None = None
+
+
+class AlertConfigError(ValueError):
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors: dict[str, str] = dict(errors)
+        super().__init__("; ".join(self.errors.values()))
+
+
+_TABLE6: Final = "clinical.md §2.6: label Table 6 reported category of BP increase"
+_UNCONFIRMED_SEDATION_POLICY: Final = (
+    "not in reference: clinical.md §7.3 found no SpO2/RR thresholds in ketamine-psychiatry sources "
+    "(use institutional sedation policy) [U]"
+)
+
+
+def _rule(
+    code: AlertCode, condition: str, threshold: int | None, severity: Severity, source: str, confirmed: bool
+) -> AlertRule:
+    return AlertRule(
+        code=code,
+        condition=condition,
+        threshold=threshold,
+        severity=severity,
+        source=source,
+        confirmed=confirmed,
+    )
+
+
+DEFAULT_ALERT_RULES: Final[Mapping[AlertCode, AlertRule]] = {
+    r.code: r
+    for r in (
+        _rule(AlertCode.SBP_HIGH, "SBP ≥ threshold", 180, Severity.CRITICAL, f"{_TABLE6} (SBP ≥180)", True),
+        _rule(AlertCode.DBP_HIGH, "DBP ≥ threshold", 110, Severity.CRITICAL, f"{_TABLE6} (DBP ≥110)", True),
+        _rule(
+            AlertCode.SBP_RISE,
+            "SBP − baseline SBP ≥ threshold",
+            40,
+            Severity.WARNING,
+            "clinical.md §2.6: label, SBP rise ≥40 mmHg reported category",
+            True,
+        ),
+        _rule(
+            AlertCode.DBP_RISE,
+            "DBP − baseline DBP ≥ threshold",
+            25,
+            Severity.WARNING,
+            "clinical.md §2.6: label, DBP rise ≥25 mmHg reported category",
+            True,
+        ),
+        _rule(
+            AlertCode.HR_HIGH,
+            "HR > threshold",
+            110,
+            Severity.WARNING,
+            "clinical.md §7.3: 'e.g. HR 110' intra-infusion stop threshold, not retrieved [U]",
+            False,
+        ),
+        _rule(AlertCode.HR_LOW, "HR < threshold", 50, Severity.WARNING, "not in reference [U]", False),
+        _rule(
+            AlertCode.SPO2_LOW, "SpO2 < threshold", 92, Severity.CRITICAL, _UNCONFIRMED_SEDATION_POLICY, False
+        ),
+        _rule(AlertCode.RR_LOW, "RR < threshold", 10, Severity.CRITICAL, _UNCONFIRMED_SEDATION_POLICY, False),
+        _rule(
+            AlertCode.SEDATION,
+            "pre-dose MOAA/S − MOAA/S ≥ threshold",
+            1,
+            Severity.WARNING,
+            "clinical.md §8: MOAA/S, any decrease from pre-dose = sedation (Spravato label)",
+            True,
+        ),
+        _rule(
+            AlertCode.LOSS_OF_CONSCIOUSNESS,
+            "MOAA/S = 0",
+            None,
+            Severity.CRITICAL,
+            "clinical.md §8: MOAA/S 0 = loss of consciousness (Spravato label); §2.6",
+            True,
+        ),
+        _rule(
+            AlertCode.READING_OVERDUE,
+            "reading not taken by its due time plus grace",
+            None,
+            Severity.INFO,
+            "clinical.md §7.1 cadence; grace is an unconfirmed default",
+            True,
+        ),
+        _rule(
+            AlertCode.PHQ9_ITEM9,
+            "PHQ-9 item 9 answer > threshold",
+            0,
+            Severity.CRITICAL,
+            "clinical.md §8: PHQ-9 item 9 >0 needs immediate follow-up regardless of total (Kroenke 2001)",
+            True,
+        ),
+    )
+}
+
+_FIXED_THRESHOLD: Final = frozenset({AlertCode.LOSS_OF_CONSCIOUSNESS, AlertCode.READING_OVERDUE})
+
+
+def resolve_alert_rules(
+    *,
+    site: Mapping[AlertCode, RuleOverride] | None = None,
+    protocol: Mapping[AlertCode, RuleOverride] | None = None,
+    defaults: Mapping[AlertCode, AlertRule] = DEFAULT_ALERT_RULES,
+) -> dict[AlertCode, AlertRule]:
+    """Defaults, then the site's overrides, then the protocol's (the protocol wins)."""
+    errors: dict[str, str] = {}
+    rules = dict(defaults)
+    for origin, overrides in ((RuleOrigin.SITE, site or {}), (RuleOrigin.PROTOCOL, protocol or {})):
+        for code, change in overrides.items():
+            key = f"{origin.value}:{code.value}"
+            if not change.source.strip():
+                errors[key] = (
+                    f"The {origin.value} override of '{code.value}' needs a source (the clinic policy)"
+                )
+                continue
+            if change.threshold is not None and code in _FIXED_THRESHOLD:
+                errors[key] = f"'{code.value}' has no adjustable threshold"
+                continue
+            if change.threshold is not None and change.threshold < 0:
+                errors[key] = f"The {origin.value} threshold for '{code.value}' cannot be negative"
+                continue
+            rule = rules[code]
+            rules[code] = replace(
+                rule,
+                threshold=rule.threshold if change.threshold is None else change.threshold,
+                severity=change.severity or rule.severity,
+                enabled=rule.enabled if change.enabled is None else change.enabled,
+                source=change.source,
+                confirmed=rule.confirmed or change.threshold is not None,
+                origin=origin,
+            )
+    if errors:
+        raise AlertConfigError(errors)
+    return rules
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Alert:
+    code: AlertCode
+    severity: Severity
+    message: str
+    source: str
+    confirmed: bool
+    origin: RuleOrigin
+    observed_at: datetime
+    dedup_key: str  # the app keeps one open alert per key
+
+
+def _when(reading: VitalReading, dose_started_at: datetime | None) -> str:
+    if dose_started_at is None or reading.taken_at < dose_started_at:
+        return "before dosing"
+    return f"at {minutes_between(dose_started_at, reading.taken_at)} min"
+
+
+def evaluate_reading(
+    *,
+    reading: VitalReading,
+    baseline: VitalReading | None,
+    dose_started_at: datetime | None,
+    session_key: str,
+    rules: Mapping[AlertCode, AlertRule] = DEFAULT_ALERT_RULES,
+) -> list[Alert]:
+    """Alerts for one reading, most severe first. Missing measurements are skipped, never guessed."""
+    when = _when(reading, dose_started_at)
+    post_dose = when != "before dosing"
+    found: list[tuple[AlertCode, str]] = []
+
+    def limit(code: AlertCode) -> int | None:
+        rule = rules[code]
+        return rule.threshold if rule.enabled else None
+
+    bp = f"BP {reading.bp_text} {when}"
+    sbp, dbp, hr = reading.sbp_mmhg, reading.dbp_mmhg, reading.hr_bpm
+    spo2, rr, moaas = reading.spo2_pct, reading.rr_per_min, reading.moaas
+    if sbp is not None and (t := limit(AlertCode.SBP_HIGH)) is not None and sbp >= t:
+        found.append((AlertCode.SBP_HIGH, f"{bp}: systolic ≥{t}"))
+    if dbp is not None and (t := limit(AlertCode.DBP_HIGH)) is not None and dbp >= t:
+        found.append((AlertCode.DBP_HIGH, f"{bp}: diastolic ≥{t}"))
+    if post_dose and baseline is not None:
+        base_sbp, base_dbp = baseline.sbp_mmhg, baseline.dbp_mmhg
+        if sbp is not None and base_sbp is not None and (t := limit(AlertCode.SBP_RISE)) is not None:
+            if sbp - base_sbp >= t:
+                found.append(
+                    (
+                        AlertCode.SBP_RISE,
+                        f"{bp}: systolic up {sbp - base_sbp} from baseline {base_sbp} (≥{t})",
+                    )
+                )
+        if dbp is not None and base_dbp is not None and (t := limit(AlertCode.DBP_RISE)) is not None:
+            if dbp - base_dbp >= t:
+                found.append(
+                    (
+                        AlertCode.DBP_RISE,
+                        f"{bp}: diastolic up {dbp - base_dbp} from baseline {base_dbp} (≥{t})",
+                    )
+                )
+    if hr is not None and (t := limit(AlertCode.HR_HIGH)) is not None and hr > t:
+        found.append((AlertCode.HR_HIGH, f"Heart rate {hr} {when}: above {t}"))
+    if hr is not None and (t := limit(AlertCode.HR_LOW)) is not None and hr < t:
+        found.append((AlertCode.HR_LOW, f"Heart rate {hr} {when}: below {t}"))
+    if spo2 is not None and (t := limit(AlertCode.SPO2_LOW)) is not None and spo2 < t:
+        found.append((AlertCode.SPO2_LOW, f"SpO2 {spo2}% {when}: below {t}%"))
+    if rr is not None and (t := limit(AlertCode.RR_LOW)) is not None and rr < t:
+        found.append((AlertCode.RR_LOW, f"Breathing rate {rr}/min {when}: below {t}"))
+    loc = moaas == 0 and rules[AlertCode.LOSS_OF_CONSCIOUSNESS].enabled
+    if loc:
+        found.append(
+            (AlertCode.LOSS_OF_CONSCIOUSNESS, f"MOAA/S 0 {when}: no response — loss of consciousness")
+        )
+    base_moaas = baseline.moaas if baseline is not None else None
+    if post_dose and not loc and moaas is not None and base_moaas is not None:
+        if (t := limit(AlertCode.SEDATION)) is not None and base_moaas - moaas >= t:
+            found.append(
+                (
+                    AlertCode.SEDATION,
+                    f"MOAA/S {moaas} {when}: down from {base_moaas} before dosing (sedation)",
+                )
+            )
+    alerts = [
+        _alert(rules[code], message, reading.taken_at, f"{session_key}:{code.value}")
+        for code, message in found
+    ]
+    return sorted(alerts, key=lambda a: _RANK[a.severity])
+
+
+_RANK: Final[Mapping[Severity, int]] = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def _alert(rule: AlertRule, message: str, at: datetime, key: str) -> Alert:
+    return Alert(
+        code=rule.code,
+        severity=rule.severity,
+        message=message,
+        source=rule.source,
+        confirmed=rule.confirmed,
+        origin=rule.origin,
+        observed_at=at,
+        dedup_key=key,
+    )
+
+
+def overdue_alert(
+    *,
+    due: DueReading | None,
+    now: datetime,
+    session_key: str,
+    rules: Mapping[AlertCode, AlertRule] = DEFAULT_ALERT_RULES,
+) -> Alert | None:
+    """An alert when the due reading is overdue. One key per due reading, so each missed one is separate."""
+    rule = rules[AlertCode.READING_OVERDUE]
+    if due is None or not rule.enabled or not overdue(due=due, now=now):
+        return None
+    late = minutes_between(due.due_at, now)
+    message = f"Vitals overdue: the {due.label} reading was due {late} min ago"
+    return _alert(rule, message, now, f"{session_key}:{rule.code.value}:{due.due_at.isoformat()}")
+
+
+def phq9_item9_alert(
+    *,
+    item9_answer: int,
+    answered_at: datetime,
+    session_key: str,
+    response_key: str = "",
+    rules: Mapping[AlertCode, AlertRule] = DEFAULT_ALERT_RULES,
+) -> Alert | None:
+    """An alert when PHQ-9 item 9 (thoughts of being better off dead or of self-harm) is above threshold."""
+    if not 0 <= item9_answer <= 3:
+        raise ValueError(f"PHQ-9 item 9 answer {item9_answer} is outside 0–3")
+    rule = rules[AlertCode.PHQ9_ITEM9]
+    if not rule.enabled or rule.threshold is None or item9_answer <= rule.threshold:
+        return None
+    message = (
+        f"PHQ-9 item 9 answered {item9_answer} (thoughts of being better off dead or of self-harm): "
+        "follow up now, whatever the total score"
+    )
+    key = f"{session_key}:{rule.code.value}" + (f":{response_key}" if response_key else "")
+    return _alert(rule, message, answered_at, key)
+
+
+# --------------------------------------------------------------------------- escalation
+
+DEFAULT_ESCALATE_AFTER: Final = timedelta(minutes=5)
+ESCALATE_AFTER_SOURCE: Final = "not in reference: default delay before an unacknowledged alert escalates [U]"
+ESCALATE_AFTER_CONFIRMED: Final = False
+
+
+def needs_escalation(
+    *,
+    alert_raised_at: datetime,
+    acknowledged_at: datetime | None,
+    now: datetime,
+    escalate_after: timedelta = DEFAULT_ESCALATE_AFTER,
+) -> bool:
+    """True when the alert is still unacknowledged ``escalate_after`` (or longer) after it was raised."""
+    if acknowledged_at is not None and acknowledged_at <= now:
+        return False
+    return now - alert_raised_at >= escalate_after
+
+
+# --------------------------------------------------------------------------- emergency checklists
+
+
+class Emergency(StrEnum):
+    HYPERTENSIVE_SURGE = "hypertensive_surge"
+    DESATURATION = "desaturation_or_respiratory_depression"
+    EMERGENCE_REACTION = "emergence_reaction"
+    NAUSEA_VOMITING = "nausea_vomiting"
+    ALLERGIC_REACTION = "allergic_reaction"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChecklistStep:
+    text: str
+    source: str
+    confirmed: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmergencyChecklist:
+    emergency: Emergency
+    title: str
+    steps: tuple[ChecklistStep, ...]
+    triggered_by: tuple[AlertCode, ...]
+
+
+def _step(text: str, source: str, confirmed: bool = True) -> ChecklistStep:
+    return ChecklistStep(text=text, source=source, confirmed=confirmed)
+
+
+_PER_PROTOCOL: Final = "agent and dose not in reference [U]; follow the clinic protocol"
+
+EMERGENCY_CHECKLISTS: Final[Mapping[Emergency, EmergencyChecklist]] = {
+    c.emergency: c
+    for c in (
+        EmergencyChecklist(
+            emergency=Emergency.HYPERTENSIVE_SURGE,
+            title="Blood pressure surge",
+            triggered_by=(AlertCode.SBP_HIGH, AlertCode.DBP_HIGH, AlertCode.SBP_RISE, AlertCode.DBP_RISE),
+            steps=(
+                _step(
+                    "Ask about chest pain or shortness of breath (hypertensive crisis) and sudden severe "
+                    "headache, visual disturbance, seizures, reduced consciousness or focal deficits "
+                    "(hypertensive encephalopathy). If any are present, send for emergency care now.",
+                    "clinical.md §2.3 (label §5.6)",
+                ),
+                _step("Tell the on-site prescriber.", "clinical.md §2.4 (REMS: prescriber on site)"),
+                _step(
+                    "Recheck BP as clinically warranted until it falls or stays at a safe level.",
+                    "clinical.md §2.3 (label §5.6)",
+                ),
+                _step(
+                    "If BP stays high, promptly involve a practitioner experienced in BP management.",
+                    "clinical.md §2.3, §7.4 (label)",
+                ),
+                _step(
+                    "Whether to pause or stop an IV infusion: per clinic protocol.",
+                    "clinical.md §7.3: intra-infusion stop thresholds not retrieved [U]",
+                    False,
+                ),
+                _step(
+                    "Antihypertensive treatment: per clinic protocol.",
+                    f"clinical.md §7.4: {_PER_PROTOCOL}",
+                    False,
+                ),
+                _step(
+                    "Check for psychostimulants or MAOIs, which raise BP.",
+                    "clinical.md §2.5 (label §7 interactions)",
+                ),
+                _step(
+                    "No discharge until BP is acceptable (REMS form asks: vitals acceptable at completion?).",
+                    "clinical.md §2.4, §7.5",
+                ),
+            ),
+        ),
+        EmergencyChecklist(
+            emergency=Emergency.DESATURATION,
+            title="Low oxygen saturation or slow breathing",
+            triggered_by=(AlertCode.SPO2_LOW, AlertCode.RR_LOW, AlertCode.LOSS_OF_CONSCIOUSNESS),
+            steps=(
+                _step(
+                    "Assess breathing and check the pulse-oximetry reading on the patient.",
+                    "clinical.md §2.3 (respiratory status incl. pulse oximetry), §7.4",
+                ),
+                _step("Call the on-site prescriber now.", "clinical.md §2.4 (REMS: prescriber on site)"),
+                _step(
+                    "Airway support, oxygen and escalation: per the institutional moderate-sedation policy.",
+                    "clinical.md §7.3: no ketamine-psychiatry thresholds found; use sedation policy [U]",
+                    False,
+                ),
+                _step(
+                    "Whether to stop an IV infusion: per clinic protocol (rapid IV bolus can cause apnea).",
+                    "clinical.md §7.4 (Ketamax labeling); stop rule [U]",
+                    False,
+                ),
+                _step(
+                    "Record respiratory depression for the REMS Patient Monitoring Form (esketamine).",
+                    "clinical.md §2.4",
+                ),
+            ),
+        ),
+        EmergencyChecklist(
+            emergency=Emergency.EMERGENCE_REACTION,
+            title="Emergence or psychotomimetic reaction",
+            triggered_by=(),
+            steps=(
+                _step(
+                    "Reduce verbal and tactile stimulation during recovery.",
+                    "clinical.md §7.4 (ketamine anesthetic labeling, MIMS Ketamax)",
+                ),
+                _step("Tell the on-site prescriber.", "clinical.md §2.4 (REMS: prescriber on site)"),
+                _step(
+                    "Short-acting benzodiazepine only if the prescriber orders it, per clinic protocol.",
+                    f"clinical.md §7.4 (low-grade source): {_PER_PROTOCOL}",
+                    False,
+                ),
+                _step(
+                    "Monitor until it resolves; record the CADSS score and note dissociation (REMS form).",
+                    "clinical.md §2.4 (monitor ≥2 h and until resolution), §8",
+                ),
+            ),
+        ),
+        EmergencyChecklist(
+            emergency=Emergency.NAUSEA_VOMITING,
+            title="Nausea or vomiting",
+            triggered_by=(),
+            steps=(
+                _step(
+                    "Expected with esketamine: nausea 28 %, vomiting 9 % (placebo 9 %, 2 %).",
+                    "clinical.md §2.6 (label)",
+                ),
+                _step(
+                    "Check the fasting record (esketamine: no food ≥2 h, no liquids ≥30 min before dosing).",
+                    "clinical.md §2.2, §7.4",
+                ),
+                _step("Antiemetic: per clinic protocol.", f"clinical.md §7.4: {_PER_PROTOCOL}", False),
+            ),
+        ),
+        EmergencyChecklist(
+            emergency=Emergency.ALLERGIC_REACTION,
+            title="Allergic reaction",
+            triggered_by=(),
+            steps=(
+                _step("Call the on-site prescriber now.", "clinical.md §2.4 (REMS: prescriber on site)"),
+                _step(
+                    "Give no further doses: hypersensitivity to esketamine, ketamine or excipients is a "
+                    "contraindication.",
+                    "clinical.md §2.5 (label)",
+                ),
+                _step(
+                    "Treatment and emergency transfer: per clinic anaphylaxis protocol.",
+                    "not in reference [U]; follow the clinic protocol",
+                    False,
+                ),
+                _step(
+                    "Record the allergy so future sessions are blocked, and report it as an adverse event.",
+                    "clinical.md §2.5 (contraindication), §2.4 (serious AE reporting)",
+                ),
+            ),
+        ),
+    )
+}
+
+
+def checklists_for(code: AlertCode) -> list[EmergencyChecklist]:
+    """The emergency checklists an alert with ``code`` should offer."""
+    return [c for c in EMERGENCY_CHECKLISTS.values() if code in c.triggered_by]

@@ -1,0 +1,451 @@
+"""Pre-dose gate: may this session's dose be given now? (pure: no Django, no I/O)
+
+``evaluate_gate`` returns every item with ``pass`` / ``fail`` / ``needs_decision`` / ``not_applicable``,
+its reason and source. ``gate_open`` is True only when every item passes (or does not apply) or has a
+prescriber override with a non-empty reason.
+
+Design choice: REMS items (patient enrolled, setting certified) and consent are not overridable. REMS
+requires enrolment before treatment (clinical.md §2.2, §2.4); a prescriber override cannot satisfy it,
+and dosing without consent is not a clinical judgement call. Every other item is overridable.
+
+Numbers: fasting (food ≥2 h, liquids ≥30 min), nasal corticosteroid/decongestant ≥1 h before and the
+pre-dose BP guide >140/90 are esketamine label rules (clinical.md §2.2). How old a screening may be is
+not in the reference, so ``screening_max_age_days`` is a required protocol setting.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Final
+
+from ketaclinic.clinical.alerts import DEFAULT_ALERT_RULES, AlertCode, AlertRule, evaluate_reading
+from ketaclinic.clinical.vitals import VitalReading
+
+
+class GateStatus(StrEnum):
+    PASS = "pass"  # noqa: S105 (a gate status, not a password)
+    FAIL = "fail"
+    NEEDS_DECISION = "needs_decision"
+    NOT_APPLICABLE = "not_applicable"
+
+
+class GateItemKey(StrEnum):
+    CONSENT = "consent"
+    SCREENING = "screening"
+    REMS_PATIENT_ENROLLED = "rems_patient_enrolled"
+    REMS_SETTING_CERTIFIED = "rems_setting_certified"
+    FOOD = "food"
+    LIQUIDS = "liquids"
+    NASAL_PRETREATMENT = "nasal_pretreatment"
+    ESCORT = "escort"
+    PREGNANCY_TEST = "pregnancy_test"
+    BASELINE_VITALS = "baseline_vitals"
+    PRE_SESSION_SCALES = "pre_session_scales"
+
+
+class PregnancyTest(StrEnum):
+    NEGATIVE = "negative"
+    POSITIVE = "positive"
+    NOT_INDICATED = "not_indicated"  # clinician recorded that the patient cannot become pregnant
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Requirement:
+    """A protocol requirement with its source. ``value`` is the number where the rule has one."""
+
+    value: float | None = None
+    source: str
+    confirmed: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BpLimit:
+    """Pre-dose BP limit: above ``sbp_mmhg`` or ``dbp_mmhg`` gives ``status_above`` (decision or fail)."""
+
+    sbp_mmhg: int
+    dbp_mmhg: int
+    status_above: GateStatus
+    source: str
+    confirmed: bool
+
+
+LABEL_FOOD_FAST_H: Final = Requirement(value=2, source="clinical.md §2.2 (Spravato label)", confirmed=True)
+LABEL_LIQUIDS_FAST_MIN: Final = Requirement(
+    value=30, source="clinical.md §2.2 (Spravato label)", confirmed=True
+)
+LABEL_NASAL_LEAD_MIN: Final = Requirement(
+    value=60, source="clinical.md §2.2 (spravato.com; label: ≥1 h before)", confirmed=True
+)
+LABEL_PREDOSE_BP: Final = BpLimit(
+    sbp_mmhg=140,
+    dbp_mmhg=90,
+    status_above=GateStatus.NEEDS_DECISION,
+    source="clinical.md §2.2, §7.3 (Spravato label §5.6: >140/90 general guide; weigh delay)",
+    confirmed=True,
+)
+REMS_REQUIREMENT: Final = Requirement(
+    source="clinical.md §2.2, §2.4 (REMS: certified setting; patient enrolled before treatment)",
+    confirmed=True,
+)
+LABEL_ESCORT: Final = Requirement(
+    source="clinical.md §2.3 (label §17, §5.8: arrange a ride home; no driving until next day)",
+    confirmed=True,
+)
+PRACTICE_ESCORT: Final = Requirement(
+    source="clinical.md §7.5: IV clinics apply the esketamine escort rule (clinic pages, low-grade)",
+    confirmed=False,
+)
+PREGNANCY_SOURCE: Final = "clinical.md §2.5 (label: not recommended in pregnancy), §6.2 (exclusion item)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateRequirements:
+    """What a protocol asks before dosing. Build esketamine ones with :func:`esketamine_gate_requirements`."""
+
+    screening_max_age_days: int  # not in reference: each protocol must set it
+    rems: Requirement | None = None
+    food_fast_hours: Requirement | None = None
+    liquids_fast_minutes: Requirement | None = None
+    nasal_pretreatment_lead_minutes: Requirement | None = None
+    escort: Requirement | None = PRACTICE_ESCORT
+    pregnancy_test: Requirement | None = None  # value = maximum age of the test in days (None = any)
+    predose_bp_limit: BpLimit | None = None
+    required_scales: tuple[str, ...] = ()
+
+
+def esketamine_gate_requirements(
+    *,
+    screening_max_age_days: int,
+    required_scales: tuple[str, ...] = (),
+    pregnancy_test: Requirement | None = None,
+) -> GateRequirements:
+    """The label/REMS pre-dose rules for esketamine nasal spray (clinical.md §2.2–§2.4)."""
+    return GateRequirements(
+        screening_max_age_days=screening_max_age_days,
+        rems=REMS_REQUIREMENT,
+        food_fast_hours=LABEL_FOOD_FAST_H,
+        liquids_fast_minutes=LABEL_LIQUIDS_FAST_MIN,
+        nasal_pretreatment_lead_minutes=LABEL_NASAL_LEAD_MIN,
+        escort=LABEL_ESCORT,
+        pregnancy_test=pregnancy_test,
+        predose_bp_limit=LABEL_PREDOSE_BP,
+        required_scales=required_scales,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScaleStatus:
+    """A pre-session rating scale as the app found it (e.g. PHQ-9 with item 9 > 0 → flagged)."""
+
+    name: str
+    completed: bool
+    flagged: bool = False
+    flag_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProtocolCheck:
+    """Any further yes/no requirement of the protocol (e.g. 'ECG on file'); becomes its own gate item."""
+
+    key: str
+    title: str
+    met: bool
+    source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateContext:
+    """Facts about this session, loaded by the app. ``None`` means not recorded."""
+
+    today: date
+    consent_current: bool
+    consent_signed_on: date | None
+    screening_signed_on: date | None
+    rems_patient_enrolled: bool | None = None
+    rems_setting_certified: bool | None = None
+    hours_since_food: float | None = None
+    minutes_since_liquids: float | None = None
+    nasal_steroid_or_decongestant_today: bool | None = None
+    minutes_since_nasal_steroid_or_decongestant: float | None = None
+    escort_confirmed: bool = False
+    ride_home_confirmed: bool = False
+    pregnancy_test: PregnancyTest | None = None
+    pregnancy_test_on: date | None = None
+    baseline: VitalReading | None = None
+    scales: Sequence[ScaleStatus] = ()
+    protocol_checks: Sequence[ProtocolCheck] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateItem:
+    key: str
+    title: str
+    status: GateStatus
+    reason: str
+    source: str
+    confirmed: bool
+    overridable: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateOverride:
+    """A prescriber's recorded decision to proceed despite ``item_key``."""
+
+    item_key: str
+    reason: str
+    prescriber: str
+
+
+def _item(
+    key: GateItemKey | str,
+    title: str,
+    status: GateStatus,
+    reason: str,
+    source: str,
+    confirmed: bool = True,
+    overridable: bool = True,
+) -> GateItem:
+    return GateItem(
+        key=str(key),
+        title=title,
+        status=status,
+        reason=reason,
+        source=source,
+        confirmed=confirmed,
+        overridable=overridable,
+    )
+
+
+_NA = GateStatus.NOT_APPLICABLE
+_PASS = GateStatus.PASS
+_FAIL = GateStatus.FAIL
+
+
+def _consent(ctx: GateContext) -> GateItem:
+    src = "informed consent before treatment (clinical.md §6.1: ASKP3, CPSBC)"
+    title = "Consent"
+    if not ctx.consent_current:
+        when = f" (last signed {ctx.consent_signed_on.isoformat()})" if ctx.consent_signed_on else ""
+        return _item(
+            GateItemKey.CONSENT, title, _FAIL, f"Consent is not current{when}", src, overridable=False
+        )
+    if ctx.consent_signed_on is None:
+        return _item(GateItemKey.CONSENT, title, _FAIL, "Consent date not recorded", src, overridable=False)
+    reason = f"Consent current, signed {ctx.consent_signed_on.isoformat()}"
+    return _item(GateItemKey.CONSENT, title, _PASS, reason, src, overridable=False)
+
+
+def _screening(ctx: GateContext, req: GateRequirements) -> GateItem:
+    src = "protocol (screening validity period is not in the reference; set per protocol)"
+    key, title, limit = GateItemKey.SCREENING, "Screening", req.screening_max_age_days
+    signed = ctx.screening_signed_on
+    if signed is None:
+        return _item(key, title, _FAIL, "Screening not signed", src)
+    age = (ctx.today - signed).days
+    if age < 0:
+        return _item(key, title, _FAIL, f"Screening date {signed.isoformat()} is in the future", src)
+    if age > limit:
+        return _item(
+            key, title, _FAIL, f"Screening signed {age} days ago: older than {limit} days, redo it", src
+        )
+    return _item(key, title, _PASS, f"Screening signed {age} days ago (valid {limit} days)", src)
+
+
+def _rems(ctx: GateContext, req: GateRequirements) -> list[GateItem]:
+    rems = req.rems
+    keys = (
+        (GateItemKey.REMS_PATIENT_ENROLLED, "REMS: patient enrolled", ctx.rems_patient_enrolled, "Patient"),
+        (
+            GateItemKey.REMS_SETTING_CERTIFIED,
+            "REMS: setting certified",
+            ctx.rems_setting_certified,
+            "Setting",
+        ),
+    )
+    items = []
+    for key, title, value, who in keys:
+        if rems is None:
+            items.append(_item(key, title, _NA, "Not an esketamine session", "protocol", overridable=False))
+            continue
+        status = _PASS if value else _FAIL
+        word = {True: "is", False: "is not", None: "not recorded as"}[value]
+        reason = f"{who} {word} {'enrolled' if who == 'Patient' else 'certified'} in the SPRAVATO REMS"
+        items.append(_item(key, title, status, reason, rems.source, rems.confirmed, overridable=False))
+    return items
+
+
+def _waited(
+    key: GateItemKey, title: str, what: str, elapsed: float | None, req: Requirement | None, unit: str
+) -> GateItem:
+    if req is None or req.value is None:
+        return _item(key, title, _NA, "Not required by this protocol", "protocol")
+    need = req.value
+    if elapsed is None:
+        return _item(key, title, _FAIL, f"Time since {what} not recorded", req.source, req.confirmed)
+    if elapsed >= need:
+        reason = f"Last {what} {elapsed:g} {unit} ago (needs ≥{need:g} {unit})"
+        return _item(key, title, _PASS, reason, req.source, req.confirmed)
+    wait_min = math.ceil((need - elapsed) * (60 if unit == "h" else 1))
+    reason = f"Last {what} {elapsed:g} {unit} ago: needs ≥{need:g} {unit} (wait {wait_min} more min)"
+    return _item(key, title, _FAIL, reason, req.source, req.confirmed)
+
+
+def _nasal(ctx: GateContext, req: GateRequirements) -> GateItem:
+    key, title, rule = (
+        GateItemKey.NASAL_PRETREATMENT,
+        "Nasal corticosteroid/decongestant",
+        req.nasal_pretreatment_lead_minutes,
+    )
+    if rule is None:
+        return _item(key, title, _NA, "Not required by this protocol", "protocol")
+    if ctx.nasal_steroid_or_decongestant_today is None:
+        reason = "Not asked whether a nasal corticosteroid or decongestant was used today"
+        return _item(key, title, _FAIL, reason, rule.source, rule.confirmed)
+    if not ctx.nasal_steroid_or_decongestant_today:
+        return _item(key, title, _NA, "None used today", rule.source, rule.confirmed)
+    return _waited(
+        key,
+        title,
+        "nasal corticosteroid/decongestant",
+        ctx.minutes_since_nasal_steroid_or_decongestant,
+        rule,
+        "min",
+    )
+
+
+def _escort(ctx: GateContext, req: GateRequirements) -> GateItem:
+    key, title, rule = GateItemKey.ESCORT, "Escort and ride home", req.escort
+    if rule is None:
+        return _item(key, title, _NA, "Not required by this protocol", "protocol")
+    missing = [
+        name
+        for name, ok in (("escort", ctx.escort_confirmed), ("ride home", ctx.ride_home_confirmed))
+        if not ok
+    ]
+    if missing:
+        return _item(key, title, _FAIL, f"Not confirmed: {', '.join(missing)}", rule.source, rule.confirmed)
+    return _item(key, title, _PASS, "Escort and ride home confirmed", rule.source, rule.confirmed)
+
+
+def _pregnancy(ctx: GateContext, req: GateRequirements) -> GateItem:
+    key, title, rule = GateItemKey.PREGNANCY_TEST, "Pregnancy test", req.pregnancy_test
+    if rule is None:
+        return _item(key, title, _NA, "Not required by this protocol", "protocol")
+    src = f"{rule.source}; {PREGNANCY_SOURCE}"
+    result = ctx.pregnancy_test
+    if result is PregnancyTest.NOT_INDICATED:
+        return _item(key, title, _NA, "Recorded as not indicated for this patient", src, rule.confirmed)
+    if result is None or ctx.pregnancy_test_on is None:
+        return _item(key, title, _FAIL, "No pregnancy test result recorded", src, rule.confirmed)
+    age = (ctx.today - ctx.pregnancy_test_on).days
+    if rule.value is not None and age > rule.value:
+        reason = f"Pregnancy test is {age} days old: protocol accepts ≤{rule.value:g} days"
+        return _item(key, title, _FAIL, reason, src, rule.confirmed)
+    if result is PregnancyTest.POSITIVE:
+        reason = (
+            f"Pregnancy test positive ({ctx.pregnancy_test_on.isoformat()}): not recommended in pregnancy"
+        )
+        return _item(key, title, _FAIL, reason, src, rule.confirmed)
+    reason = f"Pregnancy test negative ({ctx.pregnancy_test_on.isoformat()})"
+    return _item(key, title, _PASS, reason, src, rule.confirmed)
+
+
+def _baseline(ctx: GateContext, req: GateRequirements, rules: Mapping[AlertCode, AlertRule]) -> GateItem:
+    key, title = GateItemKey.BASELINE_VITALS, "Pre-dose vitals"
+    limit = req.predose_bp_limit
+    src = limit.source if limit else "clinical.md §2.3, §7.1 (pre-dose reading)"
+    confirmed = limit.confirmed if limit else True
+    base = ctx.baseline
+    if base is None or base.sbp_mmhg is None or base.dbp_mmhg is None:
+        return _item(key, title, _FAIL, "No pre-dose blood pressure recorded", src, confirmed)
+    problems: list[str] = []
+    status = _PASS
+    if limit is not None and (base.sbp_mmhg > limit.sbp_mmhg or base.dbp_mmhg > limit.dbp_mmhg):
+        status = limit.status_above
+        problems.append(
+            f"BP {base.bp_text} is above the pre-dose limit {limit.sbp_mmhg}/{limit.dbp_mmhg}: "
+            "the prescriber must record a decision to treat or delay"
+        )
+    alerts = evaluate_reading(
+        reading=base, baseline=None, dose_started_at=None, session_key="gate", rules=rules
+    )
+    if alerts:
+        problems.extend(a.message for a in alerts)
+        src = "; ".join([src, *(a.source for a in alerts)])
+        confirmed = confirmed and all(a.confirmed for a in alerts)
+        if status is _PASS:
+            status = GateStatus.NEEDS_DECISION
+    if problems:
+        return _item(key, title, status, "; ".join(problems), src, confirmed)
+    within = (
+        f" (limit {limit.sbp_mmhg}/{limit.dbp_mmhg})" if limit else " (protocol sets no pre-dose BP limit)"
+    )
+    return _item(key, title, _PASS, f"BP {base.bp_text}{within}", src, confirmed)
+
+
+def _scales(ctx: GateContext, req: GateRequirements) -> GateItem:
+    key, title, src = GateItemKey.PRE_SESSION_SCALES, "Pre-session scales", "protocol; clinical.md §8"
+    if not req.required_scales and not ctx.scales:
+        return _item(key, title, _NA, "No pre-session scales in this protocol", src)
+    done = {s.name for s in ctx.scales if s.completed}
+    missing = [name for name in req.required_scales if name not in done]
+    if missing:
+        return _item(key, title, _FAIL, f"Not completed: {', '.join(missing)}", src)
+    flagged = [f"{s.name}: {s.flag_reason or 'flagged'}" for s in ctx.scales if s.flagged]
+    if flagged:
+        return _item(key, title, GateStatus.NEEDS_DECISION, "Flagged for review — " + "; ".join(flagged), src)
+    return _item(key, title, _PASS, "Completed, nothing flagged", src)
+
+
+def evaluate_gate(
+    *,
+    context: GateContext,
+    requirements: GateRequirements,
+    alert_rules: Mapping[AlertCode, AlertRule] = DEFAULT_ALERT_RULES,
+) -> list[GateItem]:
+    """Every gate item for this session, in checklist order."""
+    ctx, req = context, requirements
+    items = [_consent(ctx), _screening(ctx, req), *_rems(ctx, req)]
+    items.append(_waited(GateItemKey.FOOD, "No food", "food", ctx.hours_since_food, req.food_fast_hours, "h"))
+    items.append(
+        _waited(
+            GateItemKey.LIQUIDS,
+            "No liquids",
+            "liquids",
+            ctx.minutes_since_liquids,
+            req.liquids_fast_minutes,
+            "min",
+        )
+    )
+    items += [_nasal(ctx, req), _escort(ctx, req), _pregnancy(ctx, req), _baseline(ctx, req, alert_rules)]
+    items.append(_scales(ctx, req))
+    for check in ctx.protocol_checks:
+        status = _PASS if check.met else _FAIL
+        items.append(
+            _item(
+                f"protocol:{check.key}", check.title, status, "Met" if check.met else "Not met", check.source
+            )
+        )
+    return items
+
+
+def _covered(item: GateItem, overrides: Sequence[GateOverride]) -> bool:
+    if item.status in (_PASS, _NA):
+        return True
+    return item.overridable and any(
+        o.item_key == item.key and o.reason.strip() and o.prescriber.strip() for o in overrides
+    )
+
+
+def blocking_items(*, items: Sequence[GateItem], overrides: Sequence[GateOverride] = ()) -> list[GateItem]:
+    """Items that keep the gate closed: not passed, not applicable, nor validly overridden."""
+    return [item for item in items if not _covered(item, overrides)]
+
+
+def gate_open(*, items: Sequence[GateItem], overrides: Sequence[GateOverride] = ()) -> bool:
+    """True only when every item passes (or does not apply) or has a prescriber override with a reason."""
+    return not blocking_items(items=items, overrides=overrides)

@@ -1,0 +1,86 @@
+"""The JSON API (django-ninja, OpenAPI at /api/docs for signed-in staff).
+
+Deny by default: the API's default auth refuses everyone, so an operation that forgets to declare its roles
+with ``auth=api_roles(...)`` is unreachable. Domain validation errors answer 422 naming each field, and the
+request's transaction is rolled back so nothing is written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import HttpError
+from ninja.security import SessionAuth
+
+from ketaclinic.core.access import STAFF_ROLES, allow
+
+
+class DenyAll(SessionAuth):
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        return None
+
+
+class RoleAuth(SessionAuth):
+    """Cookie session + CSRF, a verified second factor, and one of the declared roles."""
+
+    def __init__(self, roles: frozenset[str]) -> None:
+        super().__init__(csrf=True)
+        self.roles = roles
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        user = request.user
+        if not user.is_authenticated or not user.is_active or not user.is_verified():  # type: ignore[union-attr]
+            return None
+        if getattr(user, "role", None) not in self.roles:
+            from ketaclinic.audit.services import record_denied
+
+            record_denied(request, what=f"api {request.method} {request.path}")
+            raise HttpError(403, "Your role may not use this operation.")
+        return user
+
+
+def api_roles(*roles: str) -> list[RoleAuth]:
+    unknown = set(roles) - STAFF_ROLES
+    if unknown or not roles:
+        raise ValueError(f"api_roles() needs known roles, got {roles!r}")
+    return [RoleAuth(frozenset(roles))]
+
+
+class FieldErrors(Exception):
+    """Raised by an edge when a service reports invalid fields: ``{"field": "reason"}``."""
+
+    def __init__(self, errors: dict[str, str], location: str = "body") -> None:
+        super().__init__("invalid input")
+        self.errors = errors
+        self.location = location
+
+
+api = NinjaAPI(
+    title="ketaclinic API",
+    version="1",
+    urls_namespace="api",
+    auth=DenyAll(),
+    docs_decorator=allow(*STAFF_ROLES),
+)
+
+
+@api.exception_handler(FieldErrors)
+def _field_errors(request: HttpRequest, exc: FieldErrors) -> HttpResponse:
+    transaction.set_rollback(True)
+    detail = [
+        {"loc": [exc.location, field], "msg": reason, "type": "value_error"}
+        for field, reason in exc.errors.items()
+    ]
+    return api.create_response(request, {"detail": detail}, status=422)
+
+
+def register_routers() -> None:
+    from ketaclinic.patients.api import router as patients_router
+
+    api.add_router("/patients", patients_router)
+
+
+register_routers()

@@ -1,0 +1,173 @@
+"""The demo clinic: two sites, staff for every role, 40 plainly fictional patients. Idempotent."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django.db import transaction
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from ketaclinic.accounts import services as accounts
+from ketaclinic.accounts.models import Chair, Organization, Site, User
+from ketaclinic.core.access import ADMIN, FRONT_DESK, NURSE, PRESCRIBER, ROLE_LABELS
+from ketaclinic.patients import services as patients
+from ketaclinic.patients.models import Patient
+
+ORG_SLUG = "demo"
+DEMO_PASSWORD = "ketaclinic-demo-2026"  # noqa: S105 - published demo credential, demo organization only
+
+SITES = [
+    {
+        "code": "harbor",
+        "name": "Harbor Street Clinic",
+        "time_zone": "America/New_York",
+        "opening_hours": {d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
+        | {"sat": [["09:00", "13:00"]]},
+        "address": "1 Example Harbor Street, Demo City",
+        "phone": "555-0100",
+        "crisis_resources": "If you are in danger now, call 911. Suicide & Crisis Lifeline: call or text 988. "
+        "Harbor Street Clinic on-call clinician: 555-0100.",
+        "chairs": 6,
+    },
+    {
+        "code": "juniper",
+        "name": "Juniper Hill Clinic",
+        "time_zone": "America/Chicago",
+        "opening_hours": {d: [["08:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+        "address": "22 Sample Juniper Hill Road, Demo Town",
+        "phone": "555-0200",
+        "crisis_resources": "If you are in danger now, call 911. Suicide & Crisis Lifeline: call or text 988. "
+        "Juniper Hill Clinic on-call clinician: 555-0200.",
+        "chairs": 4,
+    },
+]
+
+STAFF = [
+    ("demo.admin", ADMIN, "Ada", "Adminton", [], True),
+    ("demo.prescriber", PRESCRIBER, "Priya", "Prescott", ["harbor", "juniper"], False),
+    ("demo.nurse", NURSE, "Noor", "Nightingale-Demo", ["harbor"], False),
+    ("demo.frontdesk", FRONT_DESK, "Felix", "Frontdeskson", ["harbor"], False),
+    ("demo.nurse.juniper", NURSE, "June", "Juniperson", ["juniper"], False),
+]
+
+GIVEN = ["Marigold", "Bartholomew", "Zephyrine", "Quillon", "Ottoline"]
+FAMILY = [
+    "Sampleton",
+    "Demoworth",
+    "Testington",
+    "Fakenham-Example",
+    "Mockridge",
+    "Specimen",
+    "Dummett",
+    "Placeholder",
+]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    role: str
+    sites: str
+    password: str
+    totp_secret: str
+    current_code: str
+
+
+def _key_for(username: str) -> str:
+    return hashlib.sha1(f"ketaclinic-demo-totp:{username}".encode()).hexdigest()  # noqa: S324 - seed, not security
+
+
+def current_code(username: str) -> str:
+    key = bytes.fromhex(_key_for(username))
+    return f"{TOTP(key).token():06d}"
+
+
+def _patient_data(index: int, site: Site) -> dict[str, Any]:
+    given = GIVEN[index % len(GIVEN)]
+    family = FAMILY[index // len(GIVEN) % len(FAMILY)]
+    sex = "female" if index % 2 == 0 else "male"
+    return {
+        "mrn": f"DEMO-{index + 1:04d}",
+        "given_name": given,
+        "family_name": family,
+        "date_of_birth": date(1950, 1, 1) + timedelta(days=379 * index + 17),
+        "sex": sex,
+        "site": site,
+        "phone": f"555-01{index:02d}",
+        "email": f"{given.lower()}.{family.lower()}@example.invalid",
+        "weight_kg": 55 + (index * 7) % 60,
+        "height_cm": 155 + (index * 3) % 35,
+        "escort_name": f"{GIVEN[(index + 2) % len(GIVEN)]} {family}",
+        "escort_phone": f"555-02{index:02d}",
+        "emergency_contact_name": f"{GIVEN[(index + 3) % len(GIVEN)]} {family}",
+        "emergency_contact_phone": f"555-03{index:02d}",
+        "emergency_contact_relation": "relative",
+    }
+
+
+@transaction.atomic
+def load_demo() -> tuple[bool, list[DemoLogin]]:
+    """Create the demo organization if missing. Returns (created anything, logins)."""
+    changed = False
+    org, created = Organization.objects.get_or_create(
+        slug=ORG_SLUG, defaults={"name": "Demo Ketamine Clinics"}
+    )
+    changed |= created
+    sites: dict[str, Site] = {}
+    for spec in SITES:
+        data = {k: v for k, v in spec.items() if k not in ("code", "chairs")}
+        site, created = Site.objects.get_or_create(organization=org, code=spec["code"], defaults=data)
+        changed |= created
+        sites[site.code] = site
+        for n in range(1, int(spec["chairs"]) + 1):  # type: ignore[call-overload]
+            _, created = Chair.objects.get_or_create(organization=org, site=site, label=f"Chair {n}")
+            changed |= created
+        _, created = Chair.objects.get_or_create(
+            organization=org, site=site, label="Quiet room", defaults={"kind": "room"}
+        )
+        changed |= created
+    logins = []
+    for username, role, first, last, site_codes, all_sites in STAFF:
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = accounts.create_account(
+                organization=org,
+                username=username,
+                password=DEMO_PASSWORD,
+                role=role,
+                sites=[sites[c] for c in site_codes],
+                first_name=first,
+                last_name=last,
+                all_sites=all_sites,
+                email=f"{username}@example.invalid",
+            )
+            TOTPDevice.objects.create(
+                user=user, name="Demo authenticator", key=_key_for(username), confirmed=True
+            )
+            changed = True
+        logins.append(
+            DemoLogin(
+                username=username,
+                role=ROLE_LABELS[role],
+                sites="all" if all_sites else ", ".join(sites[c].name for c in site_codes),
+                password=DEMO_PASSWORD,
+                totp_secret=base64.b32encode(bytes.fromhex(_key_for(username))).decode(),
+                current_code=current_code(username),
+            )
+        )
+    loader = accounts.system_user("demo-loader", org)
+    if not loader.all_sites:
+        loader.all_sites = True
+        loader.save(update_fields=["all_sites"])
+    site_list = [sites["harbor"], sites["juniper"]]
+    for index in range(40):
+        data = _patient_data(index, site_list[index % 2])
+        if not Patient.objects.filter(organization=org, mrn=data["mrn"]).exists():
+            patients.create_patient(user=loader, data=data)
+            changed = True
+    return changed, logins

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from ketaclinic.audit import services as audit
+from ketaclinic.core import backup
+
+
+class Command(BaseCommand):
+    help = (
+        "Check that this installation is fit to run: Django's system checks, unapplied migrations, the "
+        "database integrity check, the audit chain against its anchor, and the audit maintenance switch "
+        "(must be off). Exits 1 if anything fails."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--json", action="store_true", help="print the results as JSON")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        results: dict[str, Any] = {}
+        call_command("check", stdout=io.StringIO())
+        results["system_checks"] = "ok"
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+        results["migrations"] = "ok" if not pending else f"{len(pending)} unapplied; run `ketaclinic migrate`"
+        results["database"] = connection.vendor
+        results["integrity"] = backup.integrity_check()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM ketaclinic_audit_maintenance WHERE allow_purge = %s",
+                [True if connection.vendor == "postgresql" else 1],
+            )
+            results["audit_maintenance_switch"] = (
+                "off" if cursor.fetchone()[0] == 0 else "ON (audit rows deletable!)"
+            )
+        verify = audit.verify()
+        results["audit"] = verify.as_dict()
+        results["debug"] = settings.DEBUG
+        results["secure_cookies"] = settings.SECURE_COOKIES
+        ok = (
+            results["migrations"] == "ok"
+            and results["integrity"] == "ok"
+            and verify.ok
+            and results["audit_maintenance_switch"] == "off"
+        )
+        if options["json"]:
+            self.stdout.write(json.dumps(results))
+        else:
+            for key, value in results.items():
+                self.stdout.write(
+                    f"{key:<26} {value if key != 'audit' else ('ok' if verify.ok else verify.problem)}"
+                )
+        if not ok:
+            raise CommandError("checks failed", returncode=1)

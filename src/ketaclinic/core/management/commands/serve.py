@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve ketaclinic through uvicorn. For one clinic this single process is enough; put a TLS proxy "
+        "(nginx, Caddy) in front of it for anything but the loopback address."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+        parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+        parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        import uvicorn
+
+        self.stdout.write(f"ketaclinic serving on http://{options['host']}:{options['port']}/ (Ctrl-C stops)")
+        uvicorn.run(
+            "ketaclinic.asgi:application",
+            host=options["host"],
+            port=options["port"],
+            workers=options["workers"],
+            log_level="warning",
+            access_log=False,  # request lines are not logged: no PHI ever reaches the log
+            proxy_headers=False,
+        )

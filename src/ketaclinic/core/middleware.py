@@ -1,0 +1,126 @@
+"""Cross-cutting HTTP policy: security headers, session time-outs and the deny-by-default access check."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+
+from ketaclinic.core.access import declared_access
+
+log = logging.getLogger("ketaclinic.access")
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+class SecurityHeadersMiddleware:
+    """CSP and friends (security.md §3.3); ``no-store`` on every dynamic page so PHI is never cached (d)(7)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        if not request.path.startswith(settings.STATIC_URL):
+            response.headers["Cache-Control"] = "no-store"
+            response.headers["Pragma"] = "no-cache"
+        return response
+
+
+SESSION_STARTED = "_ketaclinic_started"
+SESSION_LAST_SEEN = "_ketaclinic_last_seen"
+
+
+class SessionTimeoutMiddleware:
+    """Ends a session after the idle limit (default 15 min) or the absolute limit (default 12 h).
+
+    ASVS 4 3.3.2 / ONC (d)(5): the server ends the session; resuming needs the password and the second factor.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            now = timezone.now()
+            started = _parse(request.session.get(SESSION_STARTED))
+            last_seen = _parse(request.session.get(SESSION_LAST_SEEN))
+            expired = (
+                started is None
+                or last_seen is None
+                or now - last_seen > settings.KETACLINIC_IDLE_TIMEOUT
+                or now - started > settings.KETACLINIC_ABSOLUTE_TIMEOUT
+            )
+            if expired:
+                from ketaclinic.accounts.services import end_session
+
+                end_session(request, reason="timeout")
+                logout(request)
+                if request.path.startswith("/api/"):
+                    return HttpResponse(status=401)
+                return redirect(f"{reverse('accounts:login')}?expired=1")
+            # Background polling (live board, notifications) must not keep an idle session alive.
+            if request.headers.get("X-Ketaclinic-Background") != "1":
+                request.session[SESSION_LAST_SEEN] = now.isoformat()
+        return self.get_response(request)
+
+
+def start_session_clock(request: HttpRequest) -> None:
+    now = timezone.now().isoformat()
+    request.session[SESSION_STARTED] = now
+    request.session[SESSION_LAST_SEEN] = now
+
+
+def _parse(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+class AccessControlMiddleware:
+    """The one central enforcement point (ASVS 4.1.1): a view without a declaration is refused."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
+        access = declared_access(view_func)
+        if access is None:
+            log.error("refused: view %s declares no access", getattr(view_func, "__name__", view_func))
+            return HttpResponseForbidden("This page declares no access rule and is refused.")
+        if access.allows(request):
+            return None
+        user = request.user
+        if not user.is_authenticated:
+            return redirect(reverse("accounts:login"))
+        if access.mfa and not user.is_verified():  # type: ignore[union-attr]
+            return redirect(reverse("accounts:mfa"))
+        from ketaclinic.audit.services import record_denied
+
+        record_denied(request, what=request.resolver_match.view_name if request.resolver_match else "")
+        from django.template.loader import render_to_string
+
+        return HttpResponseForbidden(render_to_string("core/forbidden.html", request=request))

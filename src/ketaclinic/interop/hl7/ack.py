@@ -1,0 +1,183 @@
+"""Original-mode acknowledgements (ACK^R01^ACK) for messages from monitors (interop.md §3.4).
+
+``MSH`` with sender and receiver swapped, ``MSA|AA|<MSH-10 of the request>``; for AE/AR one ``ERR``
+segment per problem: ERR-2 where, ERR-3 the HL7 table 0357 code, ERR-4 severity, ERR-8 a message for
+whoever reads the monitor's log. For senders older than v2.5 (Philips Efficia sends 2.4, §3.2) the
+v2.4 places are filled too: ERR-1 and MSA-3.
+
+The shape follows IPF's PCD-01 response fixture (reference/hl7/pcd01_ack_for_nibp.hl7): MSH-15/16
+``NE``/``AL``, MSH-11/12 and MSH-21 echoed from the request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from ketaclinic.interop.hl7.er7 import DEFAULT_ENCODING, escape, format_dtm
+from ketaclinic.interop.hl7.errors import (
+    AckCode,
+    ErrorLocation,
+    HL7ErrorCode,
+    HL7ParseError,
+    Severity,
+)
+from ketaclinic.interop.hl7.model import HierarchicDesignator, MessageHeader, ParsedMessage
+
+DEFAULT_APPLICATION: Final = HierarchicDesignator("KETACLINIC")
+NO_FACILITY: Final = HierarchicDesignator()
+DEFAULT_VERSION: Final = "2.6"  # PCD-01 is HL7 v2.6 (interop.md §3.1)
+ERROR_TABLE: Final = "HL70357"
+
+
+@dataclass(frozen=True)
+class AckError:
+    """One ERR segment."""
+
+    code: HL7ErrorCode
+    message: str
+    location: ErrorLocation | None = None
+    severity: Severity = Severity.ERROR
+    diagnostic: str = ""  # ERR-7, technical detail
+
+
+def errors_from(exc: HL7ParseError) -> list[AckError]:
+    """ERR segments for a parse error: the error itself, with every bad field in ERR-7."""
+    detail = "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
+    return [AckError(exc.code, exc.message, exc.location, Severity.ERROR, detail)]
+
+
+def new_control_id() -> str:
+    """A fresh MSH-10 for an ACK: 20 hex characters (fits the v2.5 length of 20)."""
+    return uuid.uuid4().hex[:20]
+
+
+def _hd(value: HierarchicDesignator) -> str:
+    e = DEFAULT_ENCODING
+    parts = [escape(p, e) for p in (value.namespace, value.universal_id, value.universal_id_type)]
+    return e.component.join(parts).rstrip(e.component)
+
+
+def _legacy(version: str) -> bool:
+    """True for versions before 2.5, which had ERR-1 and MSA-3 instead of ERR-2..8."""
+    try:
+        major, minor = (int(x) for x in version.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) < (2, 5)
+
+
+def _err(error: AckError, legacy: bool) -> str:
+    e = DEFAULT_ENCODING
+    code = f"{int(error.code)}{e.component}{escape(error.code.display, e)}{e.component}{ERROR_TABLE}"
+    loc = error.location
+    erl = ""
+    if loc is not None:
+        erl = e.component.join((loc.segment, str(loc.sequence), str(loc.field or ""))).rstrip(e.component)
+    err1 = ""
+    if legacy:
+        sub = e.subcomponent
+        err1_code = f"{int(error.code)}{sub}{escape(error.code.display, e)}{sub}{ERROR_TABLE}"
+        where = [*erl.split(e.component), "", "", ""][:3]
+        err1 = e.component.join((*where, err1_code))
+    fields = [
+        "ERR",
+        err1,
+        erl,
+        code,
+        error.severity.value,
+        "",
+        "",
+        escape(error.diagnostic, e),
+        escape(error.message, e),
+    ]
+    return e.field.join(fields).rstrip(e.field)
+
+
+def build_ack(
+    request: MessageHeader | None,
+    *,
+    code: AckCode = AckCode.ACCEPT,
+    errors: Sequence[AckError] = (),
+    control_id: str,
+    now: datetime,
+    application: HierarchicDesignator = DEFAULT_APPLICATION,
+    facility: HierarchicDesignator = NO_FACILITY,
+    accept_ack_type: str = "NE",
+    application_ack_type: str = "AL",
+) -> str:
+    """The ACK text (segments joined by CR, no trailing CR; frame it with mllp.encode_frame).
+
+    ``request`` may be None when not even MSH could be read: the ACK then has empty receiver and
+    empty MSA-2. ``now`` is the ACK time (aware → written with its offset).
+    """
+    if code is AckCode.ACCEPT and errors:
+        raise ValueError("an AA acknowledgement carries no ERR segments")
+    if code is not AckCode.ACCEPT and not errors:
+        raise ValueError(f"an {code.value} acknowledgement needs at least one AckError")
+    e = DEFAULT_ENCODING
+    version = (request.version if request else "") or DEFAULT_VERSION
+    trigger = (request.message_type.trigger if request else "") or "R01"
+    profiles = request.profiles if request else ()
+    msh = [
+        "MSH",
+        e.msh2,
+        _hd(application),
+        _hd(facility),
+        _hd(request.sending_application) if request else "",
+        _hd(request.sending_facility) if request else "",
+        format_dtm(now),
+        "",
+        e.component.join(("ACK", escape(trigger, e), "ACK")),
+        escape(control_id, e),
+        escape((request.processing_id if request else "") or "P", e),
+        escape(version, e),
+        "",
+        "",
+        accept_ack_type,
+        application_ack_type,
+        "",
+        "",
+        "",
+        "",
+        e.repetition.join(e.component.join(escape(c, e) for c in p).rstrip(e.component) for p in profiles),
+    ]
+    legacy = _legacy(version)
+    msa = ["MSA", code.value, escape(request.control_id if request else "", e)]
+    if legacy and errors:
+        msa.append(escape(errors[0].message, e))
+    segments = [e.field.join(msh).rstrip(e.field), e.field.join(msa)]
+    segments += [_err(err, legacy) for err in errors]
+    return "\r".join(segments)
+
+
+def ack_for_message(
+    msg: ParsedMessage,
+    *,
+    control_id: str,
+    now: datetime,
+    application: HierarchicDesignator = DEFAULT_APPLICATION,
+) -> str:
+    """AA for a parsed message (issues inside it are logged by the app, not returned to the device)."""
+    return build_ack(msg.header, control_id=control_id, now=now, application=application)
+
+
+def ack_for_error(
+    exc: HL7ParseError,
+    *,
+    control_id: str,
+    now: datetime,
+    application: HierarchicDesignator = DEFAULT_APPLICATION,
+) -> str:
+    """AE or AR (by the error code, see errors.default_ack_code) with one ERR segment."""
+    return build_ack(
+        exc.header,
+        code=exc.ack_code,
+        errors=errors_from(exc),
+        control_id=control_id,
+        now=now,
+        application=application,
+    )

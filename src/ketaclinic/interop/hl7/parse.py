@@ -1,0 +1,474 @@
+"""Read an ORU^R01 from a bedside monitor or gateway (IHE PCD-01) into a :class:`ParsedMessage`.
+
+Tolerant by design (interop.md §3.5): CR, CRLF or LF terminators; MDC numeric, UCUM or Philips MDIL
+hex codes; NIBP 15002x and cuff 15030x aliases; empty patient ids; times with or without offsets;
+empty values and header OBXs. What is doubtful is reported in ``issues`` (never guessed, never an
+error for the sender). Only a message we cannot use at all raises :class:`HL7ParseError`, which carries
+the HL7 error code for the ACK.
+
+Time of an observation: its OBX-14, else OBX-14 of its containing OBX (the OBX-4 parent, where PCD-01
+puts the NIBP measurement time), else OBR-7, else MSH-7 (interop.md §1.5, §3.2).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Final
+
+from ketaclinic.interop.hl7.er7 import (
+    Encoding,
+    Segment,
+    parse_dtm,
+    parse_segment,
+    split_segments,
+    unescape,
+)
+from ketaclinic.interop.hl7.errors import ErrorLocation, HL7ErrorCode, HL7ParseError
+from ketaclinic.interop.hl7.mdc import (
+    KINDS,
+    TERMS_BY_CODE,
+    TERMS_BY_REFID,
+    MdcTerm,
+    UnitDef,
+    code_number,
+    lookup_unit,
+)
+from ketaclinic.interop.hl7.model import (
+    HierarchicDesignator,
+    Issue,
+    IssueKind,
+    Location,
+    MessageHeader,
+    MessageType,
+    ParsedMessage,
+    PatientIdentifier,
+    PersonName,
+    TimeSource,
+    VitalObservation,
+)
+
+_SEGMENT_NAME: Final = re.compile(r"^[A-Z][A-Z0-9]{2}$")
+# MSH-18 values seen (interop.md §3.2: "UNICODE UTF-8", "8859/1") → Python codecs.
+_CHARSETS: Final = {
+    "UNICODE UTF-8": "utf-8",
+    "UNICODE": "utf-8",
+    "ASCII": "ascii",
+    "8859/1": "latin-1",
+    "8859/15": "iso8859-15",
+}
+_NUMERIC_TYPES: Final = frozenset({"NM", "SN", "ST", ""})
+# OBX-11 results that are not valid values: X "invalid" (interop.md §3.2; HL7 table 0085 "results
+# cannot be obtained"), D "deleted", W "wrong, replaced" (table 0085).
+_INVALID_STATUS: Final = frozenset({"X", "D", "W"})
+
+
+# ---------------------------------------------------------------- decoding and header
+
+
+def _peek_charset(data: bytes) -> str:
+    first = (
+        data.replace(b"\r\n", b"\r").replace(b"\n", b"\r").lstrip(b"\xef\xbb\xbf\x0b \t\r").split(b"\r", 1)
+    )
+    head = first[0].decode("latin-1")
+    if not head.startswith("MSH") or len(head) < 4:
+        return ""
+    fields = head.split(head[3])
+    return fields[17].split("~")[0].strip().upper() if len(fields) > 17 else ""
+
+
+def python_codec(charset: str) -> str:
+    """Python codec for an MSH-18 value (UTF-8 when absent or unknown); use it to encode the ACK."""
+    return _CHARSETS.get(charset.split("~")[0].strip().upper(), "utf-8")
+
+
+def decode_message(data: bytes) -> tuple[str, tuple[Issue, ...]]:
+    """Bytes → text using MSH-18 (UTF-8 when absent); undecodable bytes fall back to Latin-1, reported."""
+    charset = _peek_charset(data)
+    codec = python_codec(charset)
+    try:
+        return data.decode(codec), ()
+    except UnicodeDecodeError:
+        issue = Issue(
+            IssueKind.CHARSET_FALLBACK,
+            f"Message bytes are not valid {codec} (MSH-18 {charset or 'absent'}); read as Latin-1.",
+            segment="MSH",
+        )
+        return data.decode("latin-1"), (issue,)
+
+
+def _hd(seg: Segment, n: int) -> HierarchicDesignator:
+    return HierarchicDesignator(seg.component(n, 1), seg.component(n, 2), seg.component(n, 3))
+
+
+def read_header(msh: Segment) -> MessageHeader:
+    """Everything MSH says; never raises (validation is separate so an ACK can still be built)."""
+    profiles = tuple(
+        tuple(msh.component(21, c, r) for c in range(1, 5)) for r in range(len(msh.repetitions(21)))
+    )
+    return MessageHeader(
+        encoding=msh.encoding,
+        sending_application=_hd(msh, 3),
+        sending_facility=_hd(msh, 4),
+        receiving_application=_hd(msh, 5),
+        receiving_facility=_hd(msh, 6),
+        timestamp=parse_dtm(msh.component(7, 1)),
+        message_type=MessageType(msh.component(9, 1), msh.component(9, 2), msh.component(9, 3)),
+        control_id=msh.text(10),
+        processing_id=msh.component(11, 1),
+        version=msh.component(12, 1),
+        accept_ack_type=msh.text(15),
+        application_ack_type=msh.text(16),
+        charset=msh.text(18),
+        profiles=tuple(p for p in profiles if any(p)),
+    )
+
+
+def _snippet(text: str) -> str:
+    return repr(text[:24]) + ("…" if len(text) > 24 else "")
+
+
+def split_message(data: str | bytes) -> tuple[MessageHeader, list[Segment], tuple[Issue, ...]]:
+    """Decode, normalise and split; raise HL7ParseError when this is not an HL7 v2 message."""
+    issues: tuple[Issue, ...] = ()
+    if isinstance(data, bytes):
+        text, issues = decode_message(data)
+    else:
+        text = data
+    text = text.lstrip("\ufeff\x0b\x00 \t\r\n").rstrip("\x1c\x00 \t\r\n")
+    raws = split_segments(text)
+    if not raws or not raws[0].startswith("MSH") or len(raws[0]) < 8 or raws[0][3].isalnum():
+        raise HL7ParseError(
+            HL7ErrorCode.SEGMENT_SEQUENCE_ERROR,
+            "This is not an HL7 v2 message: it does not start with an MSH header "
+            f"(it starts with {_snippet(text)}).",
+            location=ErrorLocation("MSH"),
+            fields={"MSH": "missing or damaged"},
+        )
+    sep = raws[0][3]
+    encoding = Encoding.from_msh(sep, raws[0][4:].split(sep, 1)[0])
+    segments = [parse_segment(raw, encoding) for raw in raws]
+    header = read_header(segments[0])
+    bad = {
+        f"segment {i + 1}": f"not a segment: starts with {_snippet(raw)}"
+        for i, raw in enumerate(raws)
+        if not _SEGMENT_NAME.match(raw.split(sep, 1)[0].strip())
+    }
+    if bad:
+        raise HL7ParseError(
+            HL7ErrorCode.SEGMENT_SEQUENCE_ERROR,
+            f"The message is damaged: {'; '.join(f'{k} is {v}' for k, v in bad.items())}.",
+            location=ErrorLocation(segments[0].name),
+            fields=bad,
+            header=header,
+        )
+    return header, segments, issues
+
+
+def _validate_oru(header: MessageHeader) -> None:
+    missing: dict[str, str] = {}
+    if not header.message_type.code:
+        missing["MSH-9"] = "message type is missing"
+    if not header.control_id:
+        missing["MSH-10"] = "message control id is missing"
+    if missing:
+        raise HL7ParseError(
+            HL7ErrorCode.REQUIRED_FIELD_MISSING,
+            "The message header is incomplete: " + "; ".join(missing.values()) + ".",
+            location=ErrorLocation("MSH", 1, 9 if "MSH-9" in missing else 10),
+            fields=missing,
+            header=header,
+        )
+    mtype = header.message_type
+    if mtype.code.upper() != "ORU":
+        raise HL7ParseError(
+            HL7ErrorCode.UNSUPPORTED_MESSAGE_TYPE,
+            f"Only observation results (ORU^R01) are accepted here; this message is {mtype}.",
+            location=ErrorLocation("MSH", 1, 9),
+            fields={"MSH-9": f"{mtype} is not supported"},
+            header=header,
+        )
+    if mtype.trigger.upper() != "R01":
+        raise HL7ParseError(
+            HL7ErrorCode.UNSUPPORTED_EVENT_CODE,
+            f"Only the R01 event of ORU is accepted; this message is {mtype}.",
+            location=ErrorLocation("MSH", 1, 9),
+            fields={"MSH-9": f"event {mtype.trigger or '(missing)'} is not supported"},
+            header=header,
+        )
+    if header.version and not header.version.startswith("2"):
+        raise HL7ParseError(
+            HL7ErrorCode.UNSUPPORTED_VERSION_ID,
+            f"Only HL7 version 2 messages are accepted; MSH-12 says {header.version}.",
+            location=ErrorLocation("MSH", 1, 12),
+            fields={"MSH-12": f"version {header.version} is not supported"},
+            header=header,
+        )
+
+
+# ---------------------------------------------------------------- patient, location
+
+
+def _patient_ids(pid: Segment | None) -> tuple[PatientIdentifier, ...]:
+    if pid is None:
+        return ()
+    enc = pid.encoding
+    ids = []
+    for r in range(len(pid.repetitions(3))):
+        value = pid.component(3, 1, r)
+        if value:
+            comps = pid.components(3, r)
+            authority = comps[3].split(enc.subcomponent) if len(comps) > 3 else []
+            name = next((unescape(a, enc).strip() for a in authority if a.strip()), "")
+            ids.append(PatientIdentifier(value, name, pid.component(3, 5, r)))
+    return tuple(ids)
+
+
+def _patient_name(pid: Segment | None) -> PersonName | None:
+    if pid is None or not (pid.component(5, 1) or pid.component(5, 2)):
+        return None
+    family = pid.component(5, 1).split(pid.encoding.subcomponent)[0]
+    return PersonName(family, pid.component(5, 2))
+
+
+def _location(pv1: Segment | None) -> Location | None:
+    if pv1 is None:
+        return None
+    enc = pv1.encoding
+    # Split sub-components before unescaping so an escaped "&" stays text (Comen puts
+    # sub-components in PV1-3, interop.md §4.2).
+    comps = [[unescape(s, enc).strip() for s in c.split(enc.subcomponent)] for c in pv1.components(3)]
+    while comps and not any(comps[-1]):
+        comps.pop()
+    if not comps:
+        return None
+
+    def first(i: int) -> str:
+        return next((s for s in comps[i] if s), "") if i < len(comps) else ""
+
+    return Location(
+        point_of_care=first(0),
+        room=first(1),
+        bed=first(2),
+        facility=first(3),
+        text=enc.component.join(enc.subcomponent.join(c).rstrip(enc.subcomponent) for c in comps),
+    )
+
+
+# ---------------------------------------------------------------- observations
+
+
+@dataclass
+class _Group:
+    """State within one OBR: times and devices of OBX by containment (OBX-4)."""
+
+    obr_time: datetime | None
+    times: dict[str, datetime] = field(default_factory=dict)
+    devices: dict[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def ancestors(containment: str) -> list[str]:
+        parts = containment.split(".")
+        return [".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
+
+
+def _resolve_term(seg: Segment) -> tuple[MdcTerm | None, str, str]:
+    """Term for OBX-3 (primary triple, then alternate), with the REFID text and system used."""
+    for base in (1, 4):
+        code, text, system = (seg.component(3, base + i) for i in range(3))
+        if not (code or text):
+            continue
+        number = code_number(code, system)
+        if number is not None:
+            return TERMS_BY_CODE.get(number), text, system
+        if text in TERMS_BY_REFID:
+            return TERMS_BY_REFID[text], text, system
+    return None, seg.component(3, 2), seg.component(3, 3)
+
+
+def _resolve_unit(seg: Segment) -> UnitDef | None:
+    for base in (1, 4):
+        code, text, system = (seg.component(6, base + i) for i in range(3))
+        if code or text:
+            unit = lookup_unit(code, text, system)
+            if unit is not None:
+                return unit
+    return None
+
+
+def _number(seg: Segment, value_type: str) -> Decimal | None:
+    if value_type == "SN":  # comparator^num1^separator^num2: only a plain "=" number is a value
+        comparator, num1, sep, num2 = (seg.component(5, c) for c in range(1, 5))
+        if comparator not in ("", "=") or sep or num2:
+            return None
+        text = num1
+    else:
+        text = seg.text(5)
+    try:
+        number = Decimal(text.strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _read_obx(
+    seg: Segment, seq: int, group: _Group, header: MessageHeader, message_device: str | None
+) -> tuple[VitalObservation | None, list[Issue]]:
+    issues: list[Issue] = []
+    code_text = seg.text(3)
+
+    def issue(kind: IssueKind, message: str) -> None:
+        issues.append(Issue(kind, f"OBX {seq} ({code_text or 'no code'}): {message}", "OBX", seq, code_text))
+
+    value_type = seg.component(2, 1).upper()
+    containment = seg.text(4)
+    own_time_text = seg.component(14, 1)
+    own_time = parse_dtm(own_time_text) if own_time_text else None
+    if own_time_text and own_time is None:
+        issue(IssueKind.BAD_TIME, f"OBX-14 {own_time_text!r} is not a valid time; using a fallback.")
+    own_device = seg.component(18, 1)
+    if containment:
+        if own_time is not None:
+            group.times[containment] = own_time
+        if own_device:
+            group.devices[containment] = own_device
+
+    term, refid_text, _ = _resolve_term(seg)
+    raw_value = seg.field(5)
+    numeric_type = value_type in _NUMERIC_TYPES
+    if not raw_value.strip(seg.encoding.component + " "):
+        if value_type:  # a typed OBX without value = not measured; untyped = header (§3.1)
+            issue(IssueKind.EMPTY_VALUE, "no value (not measured); skipped.")
+        return None, issues
+    if term is None:
+        if numeric_type:
+            issue(IssueKind.UNKNOWN_CODE, "unknown observation code; value not stored.")
+        return None, issues
+    if term.kind is None:
+        if numeric_type:
+            issue(IssueKind.NOT_TRACKED, f"{term.refid} is not a vital sign we store; skipped.")
+        return None, issues
+    if refid_text.upper().startswith("MDC_") and refid_text not in (term.refid, *term.aliases):
+        issue(
+            IssueKind.REFID_MISMATCH,
+            f"code {term.code} is {term.refid} but is labelled {refid_text}; keyed on the code.",
+        )
+    status = seg.text(11).upper()
+    if status in _INVALID_STATUS:
+        issue(IssueKind.INVALID_STATUS, f"result status {status} (not a valid result); skipped.")
+        return None, issues
+    if not numeric_type:
+        issue(IssueKind.NOT_NUMERIC, f"value type {value_type} is not numeric; skipped.")
+        return None, issues
+    number = _number(seg, value_type)
+    if number is None:
+        issue(IssueKind.BAD_VALUE, f"value {seg.text(5)!r} is not a number; skipped.")
+        return None, issues
+    spec = KINDS[term.kind]
+    unit = _resolve_unit(seg)
+    if unit is None:
+        shown = seg.text(6) or "no unit"
+        issue(IssueKind.UNKNOWN_UNIT, f"unit {shown!r} is not known; value {number} not stored.")
+        return None, issues
+    if unit.quantity is not spec.quantity:
+        issue(IssueKind.UNIT_MISMATCH, f"unit {unit.ucum} does not measure {term.kind.value}; skipped.")
+        return None, issues
+
+    ancestors = _Group.ancestors(containment) if containment else []
+    observed_at, source = own_time, TimeSource.OBX
+    if observed_at is None:
+        observed_at = next((group.times[a] for a in ancestors if a in group.times), None)
+        source = TimeSource.PARENT_OBX
+    if observed_at is None:
+        observed_at, source = group.obr_time, TimeSource.OBR
+    if observed_at is None:
+        observed_at, source = header.timestamp, TimeSource.MSH
+    if observed_at is None:
+        source = TimeSource.NONE
+    device = own_device or next((group.devices[a] for a in ancestors if a in group.devices), None)
+
+    return VitalObservation(
+        kind=term.kind,
+        value=float(unit.to_canonical(number)),
+        unit=spec.unit,
+        observed_at=observed_at,
+        time_source=source,
+        mdc_code=term.code,
+        refid=term.refid,
+        site=term.site,
+        confirmed=term.confirmed,
+        source_code=code_text,
+        source_unit=seg.text(6),
+        raw_value=seg.text(5),
+        device_id=device or message_device,
+        obx_sequence=seq,
+        containment=containment,
+        status=status,
+    ), issues
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def parse_oru(data: str | bytes) -> ParsedMessage:
+    """Parse one ORU^R01 (text or bytes from an MLLP frame). Raises HL7ParseError if unusable."""
+    header, segments, first_issues = split_message(data)
+    _validate_oru(header)
+    issues = list(first_issues)
+    pid = next((s for s in segments if s.name == "PID"), None)
+    pv1 = next((s for s in segments if s.name == "PV1"), None)
+    obxs = [s for s in segments if s.name == "OBX"]
+
+    obx_device = next((s.component(18, 1) for s in obxs if s.component(18, 1)), "")
+    if obx_device:
+        device_id, device_source = obx_device, "OBX-18"
+    elif header.sending_application.eui64:
+        device_id, device_source = header.sending_application.eui64, "MSH-3"
+    else:
+        device_id, device_source = None, ""
+
+    times = [("MSH", 1, segments[0].component(7, 1))]
+    times += [("OBR", i + 1, s.component(7, 1)) for i, s in enumerate(x for x in segments if x.name == "OBR")]
+    for name, seq, text in times:
+        if text and parse_dtm(text) is None:
+            issues.append(Issue(IssueKind.BAD_TIME, f"{name}-7 {text!r} is not a valid time.", name, seq))
+
+    group = _Group(obr_time=None)
+    observations: list[VitalObservation] = []
+    systems: set[str] = set()
+    obx_seq = 0
+    for seg in segments[1:]:
+        if seg.name == "OBR":
+            group = _Group(obr_time=parse_dtm(seg.component(7, 1)))
+        elif seg.name == "OBX":
+            obx_seq += 1
+            if seg.component(3, 3):
+                systems.add(seg.component(3, 3).upper())
+            obs, obx_issues = _read_obx(seg, obx_seq, group, header, device_id)
+            issues.extend(obx_issues)
+            if obs is not None:
+                observations.append(obs)
+
+    return ParsedMessage(
+        header=header,
+        patient_ids=_patient_ids(pid),
+        patient_name=_patient_name(pid),
+        location=_location(pv1),
+        device_id=device_id,
+        device_id_source=device_source,
+        observations=tuple(observations),
+        issues=tuple(issues),
+        coding_systems=frozenset(systems),
+        obx_count=len(obxs),
+    )
+
+
+def read_header_only(data: str | bytes) -> MessageHeader | None:
+    """Best-effort MSH of a message that may be broken (for an AE/AR ACK); None if there is none."""
+    try:
+        header, _, _ = split_message(data)
+    except HL7ParseError as exc:
+        return exc.header
+    return header

@@ -1,0 +1,186 @@
+"""Patient registry API. Search is a POST so that names and birth dates never appear in URLs."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+from ninja.errors import HttpError
+from pydantic import Field
+
+from ketaclinic.core.access import PATIENT_REGISTRY
+from ketaclinic.core.api import FieldErrors, api_roles
+from ketaclinic.patients import services
+from ketaclinic.patients.models import Patient
+
+router = Router(tags=["patients"])
+
+
+class PatientOut(Schema):
+    id: UUID
+    mrn: str
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    sex: str
+    site: str
+    phone: str
+    email: str
+    address: str
+    emergency_contact_name: str
+    emergency_contact_phone: str
+    emergency_contact_relation: str
+    escort_name: str
+    escort_phone: str
+    weight_kg: float | None
+    height_cm: float | None
+    bmi: float | None
+    version: int
+
+
+class PatientIn(Schema):
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    date_of_birth: date
+    sex: str
+    mrn: str = ""
+    site: str | None = Field(default=None, description="Site code; defaults to your site")
+    phone: str = ""
+    email: str = ""
+    address: str = ""
+    emergency_contact_name: str = ""
+    emergency_contact_phone: str = ""
+    emergency_contact_relation: str = ""
+    escort_name: str = ""
+    escort_phone: str = ""
+    weight_kg: float | None = None
+    height_cm: float | None = None
+
+
+class PatientPatch(Schema):
+    version: int = Field(description="The version you read; a mismatch answers 409")
+    given_name: str | None = None
+    family_name: str | None = None
+    date_of_birth: date | None = None
+    sex: str | None = None
+    mrn: str | None = None
+    site: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+    emergency_contact_name: str | None = None
+    emergency_contact_phone: str | None = None
+    emergency_contact_relation: str | None = None
+    escort_name: str | None = None
+    escort_phone: str | None = None
+    weight_kg: float | None = None
+    height_cm: float | None = None
+
+
+class SearchIn(Schema):
+    name: str = ""
+    mrn: str = ""
+    date_of_birth: date | None = None
+    page: int = Field(default=1, ge=1)
+    page_size: int = Field(default=25, ge=1, le=100)
+
+
+class SearchOut(Schema):
+    total: int
+    page: int
+    pages: int
+    patients: list[PatientOut]
+
+
+def _out(patient: Patient) -> dict[str, Any]:
+    size = services.body_size(patient)
+    data = {name: getattr(patient, name) for name in PatientOut.model_fields if hasattr(patient, name)}
+    data.update(
+        site=patient.site.code,
+        weight_kg=float(patient.weight_kg) if patient.weight_kg is not None else None,
+        height_cm=float(patient.height_cm) if patient.height_cm is not None else None,
+        bmi=round(size.bmi, 1) if size else None,
+    )
+    return data
+
+
+def _site_ref(user: Any, code: str | None) -> Any:
+    if code is None:
+        return None
+    from ketaclinic.accounts.models import Site
+
+    site = Site.objects.filter(organization_id=user.organization_id, code=code).first()
+    if site is None:
+        raise FieldErrors({"site": f"{code!r} is not a site code of your organization"})
+    return site
+
+
+def _load(request: HttpRequest, patient_id: UUID) -> Patient:
+    try:
+        return services.get_patient(user=request.user, patient_id=patient_id, request=request, purpose="api")  # type: ignore[arg-type]
+    except services.PatientNotFound:
+        raise HttpError(404, "No such patient.") from None
+    except services.OutsideYourSites:
+        raise HttpError(403, "This patient is registered at a site you do not cover.") from None
+
+
+@router.post("/search", response=SearchOut, auth=api_roles(*PATIENT_REGISTRY))
+def search(request: HttpRequest, body: SearchIn) -> dict[str, Any]:
+    page = services.search_patients(
+        user=request.user,  # type: ignore[arg-type]
+        name=body.name,
+        mrn=body.mrn,
+        date_of_birth=body.date_of_birth,
+        page=body.page,
+        page_size=body.page_size,
+        request=request,
+    )
+    return {
+        "total": page.total,
+        "page": page.page,
+        "pages": page.pages,
+        "patients": [_out(p) for p in page.patients],
+    }
+
+
+@router.post("", response={201: PatientOut}, auth=api_roles(*PATIENT_REGISTRY))
+def create(request: HttpRequest, body: PatientIn) -> Status[dict[str, Any]]:
+    data = body.model_dump()
+    site = _site_ref(request.user, data.pop("site"))
+    if site is not None:
+        data["site"] = site
+    try:
+        patient = services.create_patient(user=request.user, data=data, request=request)  # type: ignore[arg-type]
+    except services.PatientValidationError as exc:
+        raise FieldErrors(exc.errors) from None
+    return Status(201, _out(patient))
+
+
+@router.get("/{patient_id}", response=PatientOut, auth=api_roles(*PATIENT_REGISTRY))
+def read(request: HttpRequest, patient_id: UUID) -> dict[str, Any]:
+    return _out(_load(request, patient_id))
+
+
+@router.patch("/{patient_id}", response={200: PatientOut}, auth=api_roles(*PATIENT_REGISTRY))
+def update(request: HttpRequest, patient_id: UUID, body: PatientPatch) -> dict[str, Any]:
+    patient = _load(request, patient_id)
+    data = body.model_dump(exclude_unset=True)
+    version = data.pop("version")
+    if "site" in data:
+        data["site"] = _site_ref(request.user, data["site"])
+    try:
+        services.update_patient(
+            user=request.user,
+            patient=patient,
+            data=data,
+            expected_version=version,  # type: ignore[arg-type]
+            request=request,
+        )
+    except services.PatientValidationError as exc:
+        raise FieldErrors(exc.errors) from None
+    except services.PatientConflict as exc:
+        raise HttpError(409, str(exc)) from None
+    return _out(patient)

@@ -1,0 +1,446 @@
+"""Patient registry use cases. Services never commit: the request (or command) owns the transaction.
+
+Every query for patient data starts from ``visible_patients(user)``, which confines it to the user's
+organization and sites, so a forgotten check is hard to write (design.md, "permission-scoped helper").
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from ketaclinic.accounts.models import BreakGlassGrant, Site, User
+from ketaclinic.audit import services as audit
+from ketaclinic.audit.models import Action
+from ketaclinic.clinical import body
+from ketaclinic.core.access import ADMIN
+from ketaclinic.patients.models import Patient, Sex
+
+CATEGORY = "demographics"
+PAGE_SIZE = 25
+EDITABLE_FIELDS = (
+    "site",
+    "mrn",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "sex",
+    "phone",
+    "email",
+    "address",
+    "emergency_contact_name",
+    "emergency_contact_phone",
+    "emergency_contact_relation",
+    "escort_name",
+    "escort_phone",
+    "weight_kg",
+    "height_cm",
+)
+REQUIRED = ("given_name", "family_name", "date_of_birth", "sex")
+MAX_LENGTHS = {f.name: f.max_length for f in Patient._meta.fields if getattr(f, "max_length", None)}
+
+
+class PatientError(Exception):
+    """Base of the registry's domain errors; the edges map them to HTTP."""
+
+
+class PatientValidationError(PatientError):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class PatientNotFound(PatientError):
+    pass
+
+
+class OutsideYourSites(PatientError):
+    """The patient belongs to the organization but to a site the user does not cover (break-glass may apply)."""
+
+    def __init__(self, patient: Patient) -> None:
+        super().__init__("This patient is registered at a site you do not cover.")
+        self.patient = patient
+
+
+class PatientConflict(PatientError):
+    def __init__(self, current: Patient) -> None:
+        super().__init__(
+            f"Someone else changed this record (now version {current.version}) while you were editing. "
+            "Your changes were not saved; review the current values and apply them again."
+        )
+        self.current = current
+
+
+_LETTERS = str.maketrans(
+    {
+        "ø": "o",
+        "Ø": "o",
+        "æ": "ae",
+        "Æ": "ae",
+        "œ": "oe",
+        "Œ": "oe",
+        "ß": "ss",
+        "đ": "d",
+        "Đ": "d",
+        "ł": "l",
+        "Ł": "l",
+        "þ": "th",
+        "Þ": "th",
+        "ı": "i",
+    }
+)
+
+
+def normalize(text: str) -> str:
+    """Lower-case ASCII letters, digits and single spaces: the form names are matched in.
+
+    A search token matches the start of the given or the family name (an index range scan on both)."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LETTERS))
+    ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    kept = "".join(c if c.isascii() and c.isalnum() else " " for c in ascii_text)
+    return " ".join(kept.split())
+
+
+def covers_all_sites(user: User) -> bool:
+    return user.role == ADMIN or user.all_sites
+
+
+def visible_patients(user: User) -> QuerySet[Patient]:
+    """Patients of the user's organization at the user's sites (plus active break-glass grants)."""
+    if user.organization_id is None:
+        return Patient.objects.none()
+    qs = Patient.objects.filter(organization_id=user.organization_id)
+    if covers_all_sites(user):
+        return qs
+    granted = BreakGlassGrant.objects.filter(user=user, expires_at__gt=timezone.now()).values("patient_id")
+    return qs.filter(Q(site__in=user.sites.all()) | Q(id__in=granted))
+
+
+def get_patient(
+    *, user: User, patient_id: Any, request: HttpRequest | None = None, purpose: str = "chart"
+) -> Patient:
+    """Load one patient for ``user`` and audit the read. Another organization's record is simply not found."""
+    try:
+        key = uuid.UUID(str(patient_id))
+    except ValueError:
+        raise PatientNotFound("No such patient.") from None
+    patient = visible_patients(user).filter(pk=key).select_related("site").first()
+    if patient is None:
+        same_org = (
+            Patient.objects.filter(pk=key, organization_id=user.organization_id)
+            .select_related("site")
+            .first()
+        )
+        if same_org is not None:
+            raise OutsideYourSites(same_org)
+        raise PatientNotFound("No such patient.")
+    audit.record(
+        user=user,
+        action=Action.QUERY,
+        category=CATEGORY,
+        patient=patient,
+        object_type="Patient",
+        object_id=patient.pk,
+        request=request,
+        detail=purpose,
+    )
+    return patient
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    patients: list[Patient]
+    page: int
+    pages: int
+    total: int
+
+
+def search_patients(
+    *,
+    user: User,
+    name: str = "",
+    mrn: str = "",
+    date_of_birth: date | None = None,
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+    request: HttpRequest | None = None,
+) -> SearchPage:
+    """Name tokens match the start of the given or family name; MRN matches exactly; DOB exactly."""
+    qs = visible_patients(user)
+    for token in normalize(name).split()[:4]:
+        upper = token[:-1] + chr(ord(token[-1]) + 1)
+        qs = qs.filter(
+            Q(family_norm__gte=token, family_norm__lt=upper) | Q(given_norm__gte=token, given_norm__lt=upper)
+        )
+    if mrn.strip():
+        qs = qs.filter(mrn=mrn.strip())
+    if date_of_birth is not None:
+        qs = qs.filter(date_of_birth=date_of_birth)
+    total = qs.count()
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, page), pages)
+    found = list(
+        qs.select_related("site").order_by("family_norm", "given_norm", "id")[
+            (page - 1) * page_size : page * page_size
+        ]
+    )
+    audit.record(
+        user=user,
+        action=Action.QUERY,
+        category="patient-search",
+        object_type="Patient",
+        request=request,
+        detail=f"{total} match(es); page {page}",
+    )
+    return SearchPage(patients=found, page=page, pages=pages, total=total)
+
+
+def _clean(user: User, data: dict[str, Any], *, partial: bool, today: date) -> dict[str, Any]:
+    """Validate every field at once; the error names each bad field and why (nothing is written)."""
+    errors: dict[str, str] = {}
+    cleaned: dict[str, Any] = {}
+    unknown = set(data) - set(EDITABLE_FIELDS)
+    for name in sorted(unknown):
+        errors[name] = "is not a patient field"
+    for name in EDITABLE_FIELDS:
+        if name not in data:
+            if not partial and name in REQUIRED:
+                errors[name] = "is required"
+            continue
+        value = data[name]
+        if isinstance(value, str):
+            value = value.strip()
+        if value in (None, ""):
+            if name in REQUIRED:
+                errors[name] = "is required"
+            elif name == "site":
+                pass
+            else:
+                cleaned[name] = None if name in ("weight_kg", "height_cm") else ""
+            continue
+        limit = MAX_LENGTHS.get(name)
+        if isinstance(value, str) and limit and len(value) > limit and name not in ("site", "date_of_birth"):
+            errors[name] = f"is longer than {limit} characters"
+            continue
+        try:
+            cleaned[name] = _clean_field(user, name, value, today)
+        except PatientValidationError as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise PatientValidationError(errors)
+    return cleaned
+
+
+def _clean_field(user: User, name: str, value: Any, today: date) -> Any:
+    def bad(reason: str) -> PatientValidationError:
+        return PatientValidationError({name: reason})
+
+    if name == "date_of_birth":
+        if isinstance(value, str):
+            try:
+                value = date.fromisoformat(value)
+            except ValueError:
+                raise bad(f"{value!r} is not a date (use YYYY-MM-DD)") from None
+        if value > today:
+            raise bad(f"{value.isoformat()} is in the future")
+        if value < today - timedelta(days=365 * 130):
+            raise bad(f"{value.isoformat()} is more than 130 years ago")
+        return value
+    if name == "sex":
+        if value not in Sex.values:
+            raise bad(f"{value!r} is not one of {', '.join(Sex.values)}")
+        return value
+    if name == "email":
+        try:
+            validate_email(value)
+        except DjangoValidationError:
+            raise bad(f"{value!r} is not an email address") from None
+        return value
+    if name in ("weight_kg", "height_cm"):
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise bad(f"{value!r} is not a number") from None
+        if not number.is_finite():
+            raise bad(f"{value!r} is not a number")
+        problems = body.validate_measurements(**{name: float(number)})
+        if problems:
+            raise bad(problems[name])
+        return number.quantize(Decimal("0.1"))
+    if name == "site":
+        site_id = value.pk if isinstance(value, Site) else value
+        site = Site.objects.filter(pk=site_id, organization_id=user.organization_id).first()
+        if site is None:
+            raise bad("is not a site of your organization")
+        if not covers_all_sites(user) and not user.sites.filter(pk=site.pk).exists():
+            raise bad(f"{site.name} is not one of your sites")
+        return site
+    return value
+
+
+def _snapshot(patient: Patient) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in EDITABLE_FIELDS:
+        value = patient.site.code if name == "site" else getattr(patient, name)
+        values[name] = str(value) if isinstance(value, Decimal | date | uuid.UUID) else value
+    return values
+
+
+def _next_mrn(user: User) -> str:
+    count = Patient.objects.filter(organization_id=user.organization_id).count()
+    while True:
+        count += 1
+        candidate = f"K{count:06d}"
+        if not Patient.objects.filter(organization_id=user.organization_id, mrn=candidate).exists():
+            return candidate
+
+
+def create_patient(*, user: User, data: dict[str, Any], request: HttpRequest | None = None) -> Patient:
+    cleaned = _clean(user, data, partial=False, today=timezone.localdate())
+    if "site" not in cleaned:
+        default_site = user.sites.first() if not covers_all_sites(user) else None
+        if default_site is None:
+            raise PatientValidationError({"site": "is required"})
+        cleaned["site"] = default_site
+    if not cleaned.get("mrn"):
+        cleaned["mrn"] = _next_mrn(user)
+    elif Patient.objects.filter(organization_id=user.organization_id, mrn=cleaned["mrn"]).exists():
+        raise PatientValidationError({"mrn": f"{cleaned['mrn']} is already used by another patient"})
+    patient = Patient(organization_id=user.organization_id, created_by=user, updated_by=user, **cleaned)
+    patient.given_norm = normalize(patient.given_name)
+    patient.family_norm = normalize(patient.family_name)
+    try:
+        with transaction.atomic():
+            patient.save()
+    except IntegrityError:
+        raise PatientValidationError(
+            {"mrn": f"{cleaned['mrn']} is already used by another patient"}
+        ) from None
+    audit.record(
+        user=user,
+        action=Action.ADD,
+        category=CATEGORY,
+        patient=patient,
+        object_type="Patient",
+        object_id=patient.pk,
+        after=_snapshot(patient),
+        request=request,
+    )
+    return patient
+
+
+def update_patient(
+    *,
+    user: User,
+    patient: Patient,
+    data: dict[str, Any],
+    expected_version: int | None,
+    request: HttpRequest | None = None,
+) -> Patient:
+    """Apply a partial change. ``expected_version`` guards against overwriting a colleague's edit."""
+    cleaned = _clean(user, data, partial=True, today=timezone.localdate())
+    if "mrn" in cleaned and not cleaned["mrn"]:
+        raise PatientValidationError({"mrn": "is required"})
+    if cleaned.get("mrn") and cleaned["mrn"] != patient.mrn:
+        if Patient.objects.filter(organization_id=patient.organization_id, mrn=cleaned["mrn"]).exists():
+            raise PatientValidationError({"mrn": f"{cleaned['mrn']} is already used by another patient"})
+    before = _snapshot(patient)
+    for name, value in cleaned.items():
+        setattr(patient, name, value)
+    patient.given_norm = normalize(patient.given_name)
+    patient.family_norm = normalize(patient.family_name)
+    after = _snapshot(patient)
+    changed_before = {k: v for k, v in before.items() if after[k] != v}
+    changed_after = {k: after[k] for k in changed_before}
+    if not changed_after:
+        return patient
+    version = expected_version if expected_version is not None else patient.version
+    fields = {name: getattr(patient, name) for name in cleaned}
+    updated = Patient.objects.filter(pk=patient.pk, version=version).update(
+        **fields,
+        given_norm=patient.given_norm,
+        family_norm=patient.family_norm,
+        version=version + 1,
+        updated_by=user,
+        updated_at=timezone.now(),
+    )
+    if updated != 1:
+        current = Patient.objects.get(pk=patient.pk)
+        raise PatientConflict(current)
+    patient.version = version + 1
+    audit.record(
+        user=user,
+        action=Action.CHANGE,
+        category=CATEGORY,
+        patient=patient,
+        object_type="Patient",
+        object_id=patient.pk,
+        before=changed_before,
+        after=changed_after,
+        request=request,
+    )
+    return patient
+
+
+def body_size(patient: Patient) -> body.BodySize | None:
+    if patient.weight_kg is None or patient.height_cm is None:
+        return None
+    sex = body.Sex(patient.sex) if patient.sex in {s.value for s in body.Sex} else None
+    return body.body_size(weight_kg=float(patient.weight_kg), height_cm=float(patient.height_cm), sex=sex)
+
+
+def open_break_glass(
+    *, user: User, patient: Patient, reason: str, request: HttpRequest | None = None
+) -> BreakGlassGrant:
+    """Emergency access to a patient outside the user's sites: alerts every admin and is audited."""
+    from ketaclinic.core.models import Notification
+
+    if not settings.KETACLINIC_BREAK_GLASS_ENABLED:
+        raise PatientError("Break-glass access is switched off at this clinic.")
+    if not user.break_glass_allowed:
+        raise PatientError("Your account is not set up for break-glass access; ask an administrator.")
+    if len(reason.strip()) < 10:
+        raise PatientValidationError({"reason": "describe the emergency in at least 10 characters"})
+    if patient.organization_id != user.organization_id:
+        raise PatientNotFound("No such patient.")
+    now = timezone.now()
+    grant = BreakGlassGrant.objects.create(
+        organization_id=user.organization_id,
+        user=user,
+        patient=patient,
+        reason=reason.strip(),
+        started_at=now,
+        expires_at=now + timedelta(minutes=settings.KETACLINIC_BREAK_GLASS_MINUTES),
+    )
+    for admin in User.objects.filter(organization_id=user.organization_id, role=ADMIN, is_active=True):
+        Notification.objects.create(
+            organization_id=user.organization_id,
+            recipient=admin,
+            kind="break-glass",
+            message=f"{user.display_name} used break-glass access to a patient record: {reason.strip()[:200]}",
+            link="/audit/",
+        )
+    audit.record(
+        user=user,
+        action=Action.QUERY,
+        category="break-glass",
+        patient=patient,
+        object_type="BreakGlassGrant",
+        object_id=grant.pk,
+        after={"reason": grant.reason, "expires_at": grant.expires_at.isoformat()},
+        request=request,
+        detail="break-glass access opened",
+    )
+    return grant

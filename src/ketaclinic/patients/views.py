@@ -1,0 +1,179 @@
+"""Registry pages: search, register, edit, chart. Views translate HTTP; services decide and audit."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from ketaclinic.accounts.forms import BreakGlassForm
+from ketaclinic.accounts.models import Site, User
+from ketaclinic.audit.models import Action, AuditEntry
+from ketaclinic.core.access import PATIENT_REGISTRY, allow
+from ketaclinic.patients import services
+from ketaclinic.patients.forms import PatientForm, PatientSearchForm
+from ketaclinic.patients.models import Patient
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _sites_for(user: User) -> object:
+    sites = Site.objects.filter(organization_id=user.organization_id)
+    return sites if services.covers_all_sites(user) else sites.filter(pk__in=user.sites.all())
+
+
+@allow(*PATIENT_REGISTRY)
+@require_http_methods(["GET", "POST"])
+def patient_list(request: HttpRequest) -> HttpResponse:
+    """Search is a POST so names and birth dates never appear in URLs, logs or browser history."""
+    user = _user(request)
+    form = PatientSearchForm(request.POST or None)
+    result = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        result = services.search_patients(
+            user=user,
+            name=data["name"] or "",
+            mrn=data["mrn"] or "",
+            date_of_birth=data["date_of_birth"],
+            page=data["page"] or 1,
+            request=request,
+        )
+    elif request.method == "GET":
+        result = services.search_patients(user=user, request=request)
+    template = "patients/_results.html" if request.headers.get("HX-Request") else "patients/list.html"
+    return render(request, template, {"form": form, "result": result})
+
+
+def _form_errors(form: PatientForm, exc: services.PatientValidationError) -> None:
+    for field, reason in exc.errors.items():
+        label = form.fields[field].label if field in form.fields else field
+        form.add_error(field if field in form.fields else None, f"{label or field} {reason}.")
+
+
+@allow(*PATIENT_REGISTRY)
+@require_http_methods(["GET", "POST"])
+def patient_create(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = PatientForm(request.POST or None, sites=_sites_for(user))
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient = services.create_patient(user=user, data=form.service_data(), request=request)
+        except services.PatientValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"Registered {patient.display_name} ({patient.mrn}).")
+            return redirect("patients:chart", patient_id=patient.pk)
+    return render(
+        request, "patients/form.html", {"form": form, "creating": True}, status=422 if form.errors else 200
+    )
+
+
+def _load(request: HttpRequest, patient_id: str, purpose: str) -> Patient | HttpResponse:
+    try:
+        return services.get_patient(
+            user=_user(request), patient_id=patient_id, request=request, purpose=purpose
+        )
+    except services.PatientNotFound:
+        raise Http404("No such patient.") from None
+    except services.OutsideYourSites:
+        return redirect("patients:break_glass", patient_id=patient_id)
+
+
+@allow(*PATIENT_REGISTRY)
+@require_http_methods(["GET", "POST"])
+def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
+    user = _user(request)
+    loaded = _load(request, patient_id, "edit")
+    if isinstance(loaded, HttpResponse):
+        return loaded
+    patient = loaded
+    initial = {name: getattr(patient, name) for name in services.EDITABLE_FIELDS if name != "site"}
+    initial.update(
+        site=patient.site, version=patient.version, date_of_birth=patient.date_of_birth.isoformat()
+    )
+    form = PatientForm(request.POST or None, initial=initial, sites=_sites_for(user))
+    conflict = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_patient(
+                user=user,
+                patient=patient,
+                data=form.service_data(),
+                expected_version=form.cleaned_data.get("version"),
+                request=request,
+            )
+        except services.PatientValidationError as exc:
+            _form_errors(form, exc)
+        except services.PatientConflict as exc:
+            conflict = exc
+        else:
+            messages.success(request, "Saved.")
+            return redirect("patients:chart", patient_id=patient.pk)
+    status = 409 if conflict else (422 if form.errors else 200)
+    return render(
+        request,
+        "patients/form.html",
+        {"form": form, "patient": patient, "conflict": conflict, "creating": False},
+        status=status,
+    )
+
+
+@allow(*PATIENT_REGISTRY)
+def patient_chart(request: HttpRequest, patient_id: str) -> HttpResponse:
+    loaded = _load(request, patient_id, "chart")
+    if isinstance(loaded, HttpResponse):
+        return loaded
+    patient = loaded
+    history = (
+        AuditEntry.objects.filter(patient=patient, action__in=[Action.ADD, Action.CHANGE])
+        .select_related("user")
+        .order_by("-seq")[:50]
+    )
+    return render(
+        request,
+        "patients/chart.html",
+        {"patient": patient, "body": services.body_size(patient), "history": history},
+    )
+
+
+@allow(*PATIENT_REGISTRY)
+@require_http_methods(["GET", "POST"])
+def break_glass(request: HttpRequest, patient_id: str) -> HttpResponse:
+    from django.conf import settings
+
+    user = _user(request)
+    patient = (
+        Patient.objects.filter(pk=patient_id, organization_id=user.organization_id)
+        .select_related("site")
+        .first()
+    )
+    if patient is None:
+        raise Http404("No such patient.")
+    if services.visible_patients(user).filter(pk=patient.pk).exists():
+        return redirect("patients:chart", patient_id=patient.pk)
+    enabled = settings.KETACLINIC_BREAK_GLASS_ENABLED and user.break_glass_allowed
+    form = BreakGlassForm(request.POST or None)
+    if request.method == "POST":
+        if not enabled:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                services.open_break_glass(
+                    user=user, patient=patient, reason=form.cleaned_data["reason"], request=request
+                )
+            except services.PatientError as exc:
+                form.add_error("reason", str(exc))
+            else:
+                return redirect("patients:chart", patient_id=patient.pk)
+    return render(
+        request,
+        "patients/break_glass.html",
+        {"form": form, "enabled": enabled, "site": patient.site},
+        status=403 if not enabled else 200,
+    )

@@ -1,0 +1,1 @@
+"""Pure numpy pharmacokinetics: published models, exact closed-form solutions, populations."""

@@ -1,0 +1,181 @@
+"""Django settings, read from the environment by the strict helpers in ``ketaclinic.config``.
+
+Operators set ``KETACLINIC_*`` variables (see docs/operations.md); nothing here is edited per deployment.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from ketaclinic import config
+
+BASE_DIR = Path(__file__).resolve().parent
+VAR_DIR = config.var_dir()
+
+SECRET_KEY = config.secret_key(VAR_DIR)
+DEBUG = config.env_bool("KETACLINIC_DEBUG", False)
+ALLOWED_HOSTS = config.env_list("KETACLINIC_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = config.env_list("KETACLINIC_CSRF_TRUSTED_ORIGINS", [])
+
+DATABASES = {
+    "default": config.database_from_url(
+        config.env_str("KETACLINIC_DATABASE_URL", f"sqlite:///{VAR_DIR / 'ketaclinic.sqlite3'}"), VAR_DIR
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The request owns the transaction (design.md): a use case and its audit rows commit or roll back together.
+ATOMIC_REQUESTS = True
+DATABASES["default"]["ATOMIC_REQUESTS"] = True
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "ketaclinic.core",
+    "ketaclinic.accounts",
+    "ketaclinic.audit",
+    "ketaclinic.patients",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "ketaclinic.core.middleware.SecurityHeadersMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "ketaclinic.core.middleware.SessionTimeoutMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "ketaclinic.core.middleware.AccessControlMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "ketaclinic.urls"
+ASGI_APPLICATION = "ketaclinic.asgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "ketaclinic.core.context_processors.clinic",
+            ]
+        },
+    }
+]
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Argon2id at the OWASP parameters (security.md §3.2): m=19 MiB, t=2, p=1. PHC strings, re-hashed on login.
+PASSWORD_HASHERS = [
+    "ketaclinic.accounts.hashers.OwaspArgon2idPasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+# ASVS 4 V2: length ≥12, no composition rules, check against common passwords.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "core:home"
+
+# Sessions (security.md §3.1): server-side, rotated at sign-in, idle and absolute limits.
+KETACLINIC_IDLE_TIMEOUT = timedelta(
+    minutes=config.env_int("KETACLINIC_IDLE_TIMEOUT_MIN", 15, minimum=1, maximum=30)
+)
+KETACLINIC_ABSOLUTE_TIMEOUT = timedelta(
+    hours=config.env_int("KETACLINIC_ABSOLUTE_TIMEOUT_H", 12, minimum=1, maximum=12)
+)
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_AGE = int(KETACLINIC_ABSOLUTE_TIMEOUT.total_seconds())
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Secure cookies with the __Host- prefix (ASVS 5: 3.3.1–3.3.4). Browsers accept Secure cookies from
+# http://127.0.0.1 and http://localhost, so the demo works without TLS; anything else must be served over TLS.
+SECURE_COOKIES = config.env_bool("KETACLINIC_SECURE_COOKIES", True)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+SESSION_COOKIE_NAME = "__Host-ketaclinic-session" if SECURE_COOKIES else "ketaclinic-session"
+CSRF_COOKIE_NAME = "__Host-ketaclinic-csrf" if SECURE_COOKIES else "ketaclinic-csrf"
+CSRF_COOKIE_HTTPONLY = False
+CSRF_COOKIE_SAMESITE = "Strict"
+
+# Headers (security.md §3.3).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_HSTS_SECONDS = config.env_int("KETACLINIC_HSTS_SECONDS", 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_SSL_REDIRECT = config.env_bool("KETACLINIC_SSL_REDIRECT", False)
+if config.env_bool("KETACLINIC_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Lockout (ASVS 4 2.2.1, ≤100 failures/hour): after 5 failures for one username from one address the
+# account is locked for that address for a cool-off period; attackers elsewhere cannot lock a user out.
+AXES_FAILURE_LIMIT = config.env_int("KETACLINIC_LOGIN_FAILURE_LIMIT", 5, minimum=3, maximum=100)
+AXES_COOLOFF_TIME = timedelta(minutes=config.env_int("KETACLINIC_LOGIN_COOLOFF_MIN", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_VERBOSE = False
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_USERNAME_FORM_FIELD = "username"
+
+# Break-glass access (HIPAA 164.312(a)(2)(ii)): off by default.
+KETACLINIC_BREAK_GLASS_ENABLED = config.env_bool("KETACLINIC_BREAK_GLASS", False)
+KETACLINIC_BREAK_GLASS_MINUTES = config.env_int("KETACLINIC_BREAK_GLASS_MINUTES", 60, minimum=5, maximum=480)
+
+# Audit anchor: an HMAC over the chain head kept outside the database (security.md §5.3).
+KETACLINIC_AUDIT_ANCHOR_PATH = Path(
+    config.env_str("KETACLINIC_AUDIT_ANCHOR_PATH", str(VAR_DIR / "audit-anchor.json"))
+)
+KETACLINIC_AUDIT_ANCHOR_KEY = config.env_str("KETACLINIC_AUDIT_ANCHOR_KEY", "")
+
+OTP_TOTP_ISSUER = config.env_str("KETACLINIC_TOTP_ISSUER", "ketaclinic")
+OTP_TOTP_THROTTLE_FACTOR = 1
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # No PHI in logs: request paths carry only opaque ids, and 4xx bodies are never logged.
+    "loggers": {
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "ketaclinic": {"handlers": ["console"], "level": "INFO"},
+        "axes": {"handlers": ["console"], "level": "WARNING"},
+    },
+}

@@ -1,0 +1,21 @@
+"""URL map. Every view declares its access (ketaclinic.core.access); the API's operations declare theirs."""
+
+from django.urls import include, path
+
+from ketaclinic.core.access import Access
+from ketaclinic.core.api import api
+
+api_patterns, api_app, api_namespace = api.urls
+for pattern in api_patterns:
+    # Operations authorise themselves through RoleAuth; the docs views carry their own declaration.
+    callback = pattern.callback
+    if getattr(callback, "access", None) is None:
+        callback.access = Access(api=True)  # type: ignore[attr-defined]
+
+urlpatterns = [
+    path("", include("ketaclinic.core.urls")),
+    path("accounts/", include("ketaclinic.accounts.urls")),
+    path("patients/", include("ketaclinic.patients.urls")),
+    path("audit/", include("ketaclinic.audit.urls")),
+    path("api/", (api_patterns, api_app, api_namespace)),
+]

@@ -1,0 +1,47 @@
+"""Real Chromium (Debian's /usr/bin/chromium) driven by Playwright against the live test server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("KETACLINIC_CHROMIUM", "/usr/bin/chromium")
+
+
+# Module scope: Playwright runs an event loop in this thread while open, which would break later asyncio tests.
+@pytest.fixture(scope="module")
+def _browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (the browser tests need it)")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in fixtures are still synchronous.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-gpu",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(_browser: Any, live_server: Any) -> Iterator[Any]:
+    context = _browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()

@@ -1,0 +1,97 @@
+"""The demo clinic loads once and is idempotent; the job queue hands each job to exactly one worker."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.test import Client
+from django.utils import timezone
+
+from ketaclinic.accounts.models import Chair, Site, User
+from ketaclinic.audit.models import AuditEntry
+from ketaclinic.core import demo, jobs
+from ketaclinic.core.models import Job
+from ketaclinic.patients.models import Patient
+
+
+def test_demo_creates_two_sites_every_role_and_40_patients(db: Any) -> None:
+    changed, logins = demo.load_demo()
+    assert changed
+    assert Site.objects.filter(organization__slug="demo").count() == 2
+    roles = set(
+        User.objects.filter(organization__slug="demo", is_service=False).values_list("role", flat=True)
+    )
+    assert roles == {"admin", "prescriber", "nurse", "front_desk"}
+    assert Patient.objects.filter(organization__slug="demo").count() == 40
+    assert Chair.objects.filter(site__code="harbor").count() == 7
+    assert {x.role for x in logins} == {"Administrator", "Prescriber", "Nurse", "Front desk"}
+    assert all(len(x.totp_secret) == 32 and len(x.current_code) == 6 for x in logins)
+
+
+def test_demo_twice_changes_nothing(db: Any) -> None:
+    demo.load_demo()
+    counts = (
+        Patient.objects.count(),
+        User.objects.count(),
+        AuditEntry.objects.count(),
+        Chair.objects.count(),
+    )
+    changed, _ = demo.load_demo()
+    assert not changed
+    assert (
+        Patient.objects.count(),
+        User.objects.count(),
+        AuditEntry.objects.count(),
+        Chair.objects.count(),
+    ) == counts
+
+
+def test_demo_login_signs_in_with_the_printed_code(db: Any) -> None:
+    demo.load_demo()
+    client = Client()
+    client.post("/accounts/login/", {"username": "demo.frontdesk", "password": demo.DEMO_PASSWORD})
+    response = client.post("/accounts/mfa/", {"token": demo.current_code("demo.frontdesk")})
+    assert response["Location"] == "/"
+    page = client.post("/patients/", {"name": ""})
+    # Front desk at Harbor Street sees Harbor Street's 20 patients, not Juniper Hill's.
+    assert page.context["result"].total == 20
+
+
+def test_a_due_job_runs_once_and_a_future_job_waits(db: Any) -> None:
+    seen: list[int] = []
+    jobs.HANDLERS["test.count"] = lambda payload: seen.append(payload["n"])
+    try:
+        jobs.enqueue("test.count", {"n": 1})
+        jobs.enqueue("test.count", {"n": 2}, run_after=timezone.now() + timedelta(hours=1))
+        assert jobs.run_due_jobs() == 1
+        assert jobs.run_due_jobs() == 0
+        assert seen == [1]
+        assert Job.objects.filter(finished_at__isnull=False).count() == 1
+    finally:
+        del jobs.HANDLERS["test.count"]
+
+
+def test_a_failing_job_is_retried_later_not_lost(db: Any) -> None:
+    def boom(payload: dict[str, Any]) -> None:
+        raise ValueError("printer on fire")
+
+    jobs.HANDLERS["test.boom"] = boom
+    try:
+        job = jobs.enqueue("test.boom")
+        assert jobs.run_due_jobs() == 1
+        job.refresh_from_db()
+        assert job.finished_at is None and job.attempts == 1 and "printer on fire" in job.error
+        assert job.run_after > timezone.now() and job.claimed_at is None
+    finally:
+        del jobs.HANDLERS["test.boom"]
+
+
+def test_a_claimed_job_is_not_claimed_again(db: Any) -> None:
+    jobs.HANDLERS["test.noop"] = lambda payload: None
+    try:
+        job = jobs.enqueue("test.noop")
+        Job.objects.filter(pk=job.pk).update(claimed_at=timezone.now(), claimed_by="other-worker")
+        assert jobs.run_due_jobs() == 0
+    finally:
+        del jobs.HANDLERS["test.noop"]
