@@ -182,7 +182,9 @@ def body_size(
     adjusted_formula: AdjustedWeightFormula = ADJUSTED_0_4,
 ) -> BodySize:
     """All body-size numbers at once. Without ``sex`` the ideal and adjusted weights are None."""
-    errors = validate_measurements(weight_kg=weight_kg, height_cm=height_cm, require=("weight_kg", "height_cm"))
+    errors = validate_measurements(
+        weight_kg=weight_kg, height_cm=height_cm, require=("weight_kg", "height_cm")
+    )
     if sex is not None and not isinstance(sex, Sex):
         errors["sex"] = "choose female or male"
     _raise(errors)
