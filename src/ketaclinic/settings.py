@@ -42,6 +42,11 @@ INSTALLED_APPS = [
     "ketaclinic.accounts",
     "ketaclinic.audit",
     "ketaclinic.patients",
+    "ketaclinic.measures",
+    "ketaclinic.assessment",
+    "ketaclinic.treatment",
+    "ketaclinic.monitoring",
+    "ketaclinic.interop.fhir",
 ]
 
 MIDDLEWARE = [
@@ -151,6 +156,10 @@ KETACLINIC_AUDIT_ANCHOR_PATH = Path(
     config.env_str("KETACLINIC_AUDIT_ANCHOR_PATH", str(VAR_DIR / "audit-anchor.json"))
 )
 KETACLINIC_AUDIT_ANCHOR_KEY = config.env_str("KETACLINIC_AUDIT_ANCHOR_KEY", "")
+
+# Patient self-report links (issue: rating scales): lifetime and failed opens allowed per address per hour.
+KETACLINIC_SELF_REPORT_HOURS = config.env_int("KETACLINIC_SELF_REPORT_HOURS", 72, minimum=1, maximum=24 * 14)
+KETACLINIC_SELF_REPORT_MAX_FAILURES = config.env_int("KETACLINIC_SELF_REPORT_MAX_FAILURES", 20, minimum=3)
 
 OTP_TOTP_ISSUER = config.env_str("KETACLINIC_TOTP_ISSUER", "ketaclinic")
 OTP_TOTP_THROTTLE_FACTOR = 1

@@ -17,5 +17,10 @@ urlpatterns = [
     path("accounts/", include("ketaclinic.accounts.urls")),
     path("patients/", include("ketaclinic.patients.urls")),
     path("audit/", include("ketaclinic.audit.urls")),
+    path("", include("ketaclinic.measures.urls")),
+    path("", include("ketaclinic.assessment.urls")),
+    path("", include("ketaclinic.treatment.urls")),
+    path("", include("ketaclinic.monitoring.urls")),
+    path("fhir/", include("ketaclinic.interop.fhir.urls")),
     path("api/", (api_patterns, api_app, api_namespace)),
 ]

@@ -104,6 +104,14 @@ class User(AbstractUser):
     )
     is_service = models.BooleanField(default=False, help_text="A system account; cannot sign in.")
     break_glass_allowed = models.BooleanField(default=False)
+    on_duty_site = models.ForeignKey(
+        Site,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="on_duty",
+        help_text="Set by a clinician starting a shift: receives the site's safety alerts.",
+    )
 
     @property
     def is_admin(self) -> bool:

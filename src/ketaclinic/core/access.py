@@ -71,6 +71,12 @@ def public(view: F) -> F:
     return view
 
 
+def delegated(view: F) -> F:
+    """A view that authorises every request itself (FHIR bearer tokens): the view must refuse by default."""
+    view.access = Access(api=True)  # type: ignore[attr-defined]
+    return view
+
+
 def signed_in(view: F) -> F:
     """A view any staff member may use once signed in (password only; used for MFA enrolment)."""
     view.access = Access(roles=STAFF_ROLES, mfa=False)  # type: ignore[attr-defined]

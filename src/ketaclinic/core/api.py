@@ -78,9 +78,17 @@ def _field_errors(request: HttpRequest, exc: FieldErrors) -> HttpResponse:
 
 
 def register_routers() -> None:
+    from ketaclinic.assessment.api import router as assessment_router
+    from ketaclinic.measures.api import router as measures_router
+    from ketaclinic.monitoring.api import router as monitoring_router
     from ketaclinic.patients.api import router as patients_router
+    from ketaclinic.treatment.api import router as treatment_router
 
     api.add_router("/patients", patients_router)
+    api.add_router("/patients", measures_router)
+    api.add_router("/assessment", assessment_router)
+    api.add_router("/treatment", treatment_router)
+    api.add_router("/monitoring", monitoring_router)
 
 
 register_routers()

@@ -14,8 +14,20 @@ from ketaclinic.core.access import STAFF_ROLES, allow, public
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)
-    notifications = accounts.unread_notifications(user)[:50]
-    return render(request, "core/home.html", {"notifications": notifications})
+    from ketaclinic.accounts.models import Site
+    from ketaclinic.core.access import CLINICIANS
+    from ketaclinic.measures.forms import AcknowledgeForm
+    from ketaclinic.measures.services import open_alerts_for
+
+    notifications = accounts.unread_notifications(user).exclude(kind__in=["suicidality", "mania"])[:50]
+    clinician = user.role in CLINICIANS
+    context = {
+        "notifications": notifications,
+        "safety_alerts": list(open_alerts_for(user)) if clinician else [],
+        "ack_form": AcknowledgeForm(),
+        "duty_sites": Site.objects.filter(organization_id=user.organization_id) if clinician else [],
+    }
+    return render(request, "core/home.html", context)
 
 
 @allow(*STAFF_ROLES)

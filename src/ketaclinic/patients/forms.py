@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from ketaclinic.accounts.models import Site
+from ketaclinic.accounts.models import Site, User
 from ketaclinic.patients.models import Sex
 
 
@@ -33,6 +33,9 @@ class PatientForm(forms.Form):
         max_length=40, required=False, label="MRN", help_text="Leave empty to assign the next number."
     )
     site = forms.ModelChoiceField(queryset=Site.objects.none(), required=False)
+    prescriber = forms.ModelChoiceField(
+        queryset=User.objects.none(), required=False, help_text="Receives this patient's safety alerts."
+    )
     phone = forms.CharField(max_length=40, required=False)
     email = forms.CharField(max_length=254, required=False)
     address = forms.CharField(max_length=300, required=False)
@@ -55,9 +58,11 @@ class PatientForm(forms.Form):
     escort_phone = forms.CharField(max_length=40, required=False, label="Escort phone")
     version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args: object, sites: object, **kwargs: object) -> None:
+    def __init__(self, *args: object, sites: object, prescribers: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fields["site"].queryset = sites  # type: ignore[attr-defined]
+        self.fields["prescriber"].queryset = prescribers  # type: ignore[attr-defined]
+        self.fields["prescriber"].label_from_instance = lambda u: u.display_name  # type: ignore[attr-defined]
 
     def service_data(self) -> dict[str, object]:
         data = {k: v for k, v in self.cleaned_data.items() if k != "version"}

@@ -36,6 +36,14 @@ class Patient(models.Model):
     emergency_contact_relation = models.CharField(max_length=60, blank=True)
     escort_name = models.CharField(max_length=200, blank=True)
     escort_phone = models.CharField(max_length=40, blank=True)
+    prescriber = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="patients_prescribed",
+        help_text="The responsible prescriber: receives this patient's safety alerts.",
+    )
     weight_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
     height_cm = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -25,7 +25,7 @@ from ketaclinic.accounts.models import BreakGlassGrant, Site, User
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.clinical import body
-from ketaclinic.core.access import ADMIN
+from ketaclinic.core.access import ADMIN, PRESCRIBER
 from ketaclinic.patients.models import Patient, Sex
 
 CATEGORY = "demographics"
@@ -47,6 +47,7 @@ EDITABLE_FIELDS = (
     "escort_phone",
     "weight_kg",
     "height_cm",
+    "prescriber",
 )
 REQUIRED = ("given_name", "family_name", "date_of_birth", "sex")
 MAX_LENGTHS = {f.name: f.max_length for f in Patient._meta.fields if getattr(f, "max_length", None)}
@@ -227,6 +228,8 @@ def _clean(user: User, data: dict[str, Any], *, partial: bool, today: date) -> d
                 errors[name] = "is required"
             elif name == "site":
                 pass
+            elif name == "prescriber":
+                cleaned[name] = None
             else:
                 cleaned[name] = None if name in ("weight_kg", "height_cm") else ""
             continue
@@ -279,6 +282,14 @@ def _clean_field(user: User, name: str, value: Any, today: date) -> Any:
         if problems:
             raise bad(problems[name])
         return number.quantize(Decimal("0.1"))
+    if name == "prescriber":
+        prescriber_id = value.pk if isinstance(value, User) else value
+        prescriber = User.objects.filter(
+            pk=prescriber_id, organization_id=user.organization_id, role=PRESCRIBER, is_active=True
+        ).first()
+        if prescriber is None:
+            raise bad("is not an active prescriber of your organization")
+        return prescriber
     if name == "site":
         site_id = value.pk if isinstance(value, Site) else value
         site = Site.objects.filter(pk=site_id, organization_id=user.organization_id).first()
@@ -293,7 +304,12 @@ def _clean_field(user: User, name: str, value: Any, today: date) -> Any:
 def _snapshot(patient: Patient) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in EDITABLE_FIELDS:
-        value = patient.site.code if name == "site" else getattr(patient, name)
+        if name == "site":
+            value = patient.site.code
+        elif name == "prescriber":
+            value = patient.prescriber.username if patient.prescriber_id else None
+        else:
+            value = getattr(patient, name)
         values[name] = str(value) if isinstance(value, Decimal | date | uuid.UUID) else value
     return values
 

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from ketaclinic.accounts.forms import BreakGlassForm
 from ketaclinic.accounts.models import Site, User
 from ketaclinic.audit.models import Action, AuditEntry
-from ketaclinic.core.access import PATIENT_REGISTRY, allow
+from ketaclinic.core.access import PATIENT_REGISTRY, PRESCRIBER, allow
 from ketaclinic.patients import services
 from ketaclinic.patients.forms import PatientForm, PatientSearchForm
 from ketaclinic.patients.models import Patient
@@ -20,6 +20,10 @@ from ketaclinic.patients.models import Patient
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)
     return request.user
+
+
+def _prescribers_for(user: User) -> object:
+    return User.objects.filter(organization_id=user.organization_id, role=PRESCRIBER, is_active=True)
 
 
 def _sites_for(user: User) -> object:
@@ -60,7 +64,7 @@ def _form_errors(form: PatientForm, exc: services.PatientValidationError) -> Non
 @require_http_methods(["GET", "POST"])
 def patient_create(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    form = PatientForm(request.POST or None, sites=_sites_for(user))
+    form = PatientForm(request.POST or None, sites=_sites_for(user), prescribers=_prescribers_for(user))
     if request.method == "POST" and form.is_valid():
         try:
             patient = services.create_patient(user=user, data=form.service_data(), request=request)
@@ -97,7 +101,9 @@ def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
     initial.update(
         site=patient.site, version=patient.version, date_of_birth=patient.date_of_birth.isoformat()
     )
-    form = PatientForm(request.POST or None, initial=initial, sites=_sites_for(user))
+    form = PatientForm(
+        request.POST or None, initial=initial, sites=_sites_for(user), prescribers=_prescribers_for(user)
+    )
     conflict = None
     if request.method == "POST" and form.is_valid():
         try:

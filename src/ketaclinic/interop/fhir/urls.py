@@ -1,0 +1,2 @@
+app_name = "fhir"
+urlpatterns: list[object] = []

@@ -1,0 +1,88 @@
+"""Rating-scale API: submit an administration for a patient and list a patient's administrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+from ninja.errors import HttpError
+
+from ketaclinic.core.access import CLINICIANS
+from ketaclinic.core.api import FieldErrors, api_roles
+from ketaclinic.measures import services
+from ketaclinic.measures.models import ScaleAdministration
+from ketaclinic.patients import services as patients
+
+router = Router(tags=["rating scales"])
+
+
+class AdministrationIn(Schema):
+    instrument: str
+    answers: dict[str, int]
+    administered_at: datetime | None = None
+    session_id: UUID | None = None
+
+
+class AdministrationOut(Schema):
+    id: UUID
+    instrument: str
+    instrument_version: str
+    answers: dict[str, int]
+    total: float | None
+    band: str
+    subscores: dict[str, Any]
+    flags: list[dict[str, Any]]
+    entered_by_kind: str
+    administered_at: datetime
+    session_id: UUID | None
+
+
+def _patient(request: HttpRequest, patient_id: UUID) -> Any:
+    try:
+        return patients.get_patient(
+            user=request.user, patient_id=patient_id, request=request, purpose="api scales"
+        )  # type: ignore[arg-type]
+    except (patients.PatientNotFound, patients.OutsideYourSites):
+        raise HttpError(404, "No such patient.") from None
+
+
+def _out(a: ScaleAdministration) -> dict[str, Any]:
+    return {name: getattr(a, name) for name in AdministrationOut.model_fields}
+
+
+@router.post("/{patient_id}/scales", response={201: AdministrationOut}, auth=api_roles(*CLINICIANS))
+def submit(request: HttpRequest, patient_id: UUID, body: AdministrationIn) -> Status[dict[str, Any]]:
+    patient = _patient(request, patient_id)
+    try:
+        saved = services.record_administration(
+            user=request.user,  # type: ignore[arg-type]
+            patient=patient,
+            instrument=body.instrument,
+            answers=body.answers,
+            administered_at=body.administered_at,
+            session_id=body.session_id,
+            request=request,
+            client="api",
+        )
+    except services.ScaleInputError as exc:
+        raise FieldErrors(
+            {
+                f"answers.{k}" if k not in ("instrument", "administered_at") else k: v
+                for k, v in exc.errors.items()
+            }
+        ) from None
+    return Status(201, _out(saved))
+
+
+@router.get("/{patient_id}/scales", response=list[AdministrationOut], auth=api_roles(*CLINICIANS))
+def list_scales(
+    request: HttpRequest, patient_id: UUID, instrument: str | None = None
+) -> list[dict[str, Any]]:
+    patient = _patient(request, patient_id)
+    items = services.administrations(
+        user=request.user, patient=patient, request=request, instrument=instrument
+    )  # type: ignore[arg-type]
+    return [_out(a) for a in items]

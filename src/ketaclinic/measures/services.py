@@ -1,0 +1,432 @@
+"""Rating-scale use cases: record an administration, self-report links, safety routing, trajectories.
+
+Scoring is done by the pure engine in ``ketaclinic.clinical.instruments`` (clinical.md §0, §8); this module
+stores what it computed, audits every read and write, and routes safety flags to clinicians.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from ketaclinic.accounts.models import User
+from ketaclinic.accounts.services import system_user
+from ketaclinic.audit import services as audit
+from ketaclinic.audit.models import Action
+from ketaclinic.clinical.instruments import INSTRUMENTS, InstrumentInputError, compare, score
+from ketaclinic.core.access import CLINICIANS
+from ketaclinic.core.models import Notification
+from ketaclinic.measures.models import (
+    EnteredBy,
+    LinkAttempt,
+    SafetyAlert,
+    ScaleAdministration,
+    SelfReportLink,
+)
+from ketaclinic.patients.models import Patient
+
+CATEGORY = "rating-scales"
+# Only instruments whose published wording and answer labels are stored can be sent to patients.
+SELF_REPORT_INSTRUMENTS = tuple(
+    code
+    for code, instrument in INSTRUMENTS.items()
+    if instrument.items and all(item.text and item.options for item in instrument.items)
+)
+ALERT_KINDS = ("suicidality", "mania")
+
+
+class MeasuresError(Exception):
+    pass
+
+
+class ScaleInputError(MeasuresError):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+class LinkUnavailable(MeasuresError):
+    """Expired, used, unknown or locked: the patient sees one neutral message (no hint which)."""
+
+
+class RateLimited(MeasuresError):
+    pass
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def record_administration(
+    *,
+    user: User,
+    patient: Patient,
+    instrument: str,
+    answers: dict[str, Any],
+    entered_by_kind: str = EnteredBy.CLINICIAN,
+    administered_at: datetime | None = None,
+    session_id: Any = None,
+    link: SelfReportLink | None = None,
+    request: HttpRequest | None = None,
+    client: str = "",
+) -> ScaleAdministration:
+    """Score and store one administration; raise safety alerts for its flags. Nothing is stored on bad input."""
+    if instrument not in INSTRUMENTS:
+        raise ScaleInputError({"instrument": f"{instrument!r} is not one of {', '.join(INSTRUMENTS)}"})
+    try:
+        result = score(instrument, answers)
+    except InstrumentInputError as exc:
+        raise ScaleInputError(dict(exc.errors)) from None
+    when = administered_at or timezone.now()
+    if when > timezone.now() + timedelta(minutes=5):
+        raise ScaleInputError({"administered_at": "is in the future"})
+    data = result.to_dict()
+    administration = ScaleAdministration.objects.create(
+        organization_id=patient.organization_id,
+        patient=patient,
+        instrument=instrument,
+        instrument_version=result.version,
+        answers={k: int(v) for k, v in answers.items()},
+        total=float(result.total) if result.total is not None else None,
+        band=(data.get("band") or {}).get("label", "") if isinstance(data.get("band"), dict) else "",
+        subscores=data.get("subscores") or {},
+        flags=data.get("flags") or [],
+        entered_by_kind=entered_by_kind,
+        entered_by=user,
+        administered_at=when,
+        session_id=session_id,
+        self_report_link=link,
+    )
+    audit.record(
+        user=user,
+        action=Action.ADD,
+        category=CATEGORY,
+        patient=patient,
+        object_type="ScaleAdministration",
+        object_id=administration.pk,
+        after={
+            "instrument": instrument,
+            "answers": administration.answers,
+            "total": administration.total,
+            "flags": [f["code"] for f in administration.flags],
+        },
+        request=request,
+        client=client,
+    )
+    _raise_alerts(administration)
+    return administration
+
+
+def alert_recipients(patient: Patient) -> list[User]:
+    """The patient's prescriber and the clinicians on duty at the patient's site.
+
+    Nobody on duty and no prescriber: every active clinician who works at the site, so a flag never
+    goes unseen.
+    """
+    people: dict[int, User] = {}
+    if patient.prescriber_id and patient.prescriber and patient.prescriber.is_active:
+        people[patient.prescriber.pk] = patient.prescriber
+    on_duty = User.objects.filter(
+        on_duty_site=patient.site,
+        role__in=CLINICIANS,
+        is_active=True,
+        organization_id=patient.organization_id,
+    )
+    for user in on_duty:
+        people[user.pk] = user
+    if not people:
+        fallback = User.objects.filter(
+            Q(sites=patient.site) | Q(all_sites=True),
+            role__in=CLINICIANS,
+            is_active=True,
+            organization_id=patient.organization_id,
+        ).distinct()
+        for user in fallback:
+            people[user.pk] = user
+    return list(people.values())
+
+
+def _raise_alerts(administration: ScaleAdministration) -> None:
+    patient = administration.patient
+    for flag in administration.flags:
+        if flag.get("kind") not in ALERT_KINDS:
+            continue
+        alert = SafetyAlert.objects.create(
+            organization_id=administration.organization_id,
+            patient=patient,
+            administration=administration,
+            kind=flag["kind"],
+            rule_code=flag["code"],
+            message=flag.get("text") or flag.get("rule", "")[:500],
+            source=flag.get("source", "")[:300],
+            raised_at=administration.administered_at,
+        )
+        recipients = alert_recipients(patient)
+        alert.recipients.set(recipients)
+        label = INSTRUMENTS[administration.instrument].name
+        for person in recipients:
+            Notification.objects.create(
+                organization_id=administration.organization_id,
+                recipient=person,
+                kind=flag["kind"],
+                message=f"{label} safety flag for a patient at {patient.site.name}: {flag.get('rule', '')}"[
+                    :400
+                ],
+                link=f"/patients/{patient.pk}/",
+            )
+
+
+def open_alerts_for(user: User) -> QuerySet[SafetyAlert]:
+    return (
+        SafetyAlert.objects.filter(
+            organization_id=user.organization_id, recipients=user, acknowledged_at__isnull=True
+        )
+        .select_related("patient", "administration")
+        .order_by("-raised_at")
+    )
+
+
+def acknowledge_alert(
+    *, user: User, alert_id: int, note: str, request: HttpRequest | None = None
+) -> SafetyAlert:
+    note = note.strip()
+    if len(note) < 5:
+        raise ScaleInputError({"note": "write what you did (at least 5 characters)"})
+    alert = (
+        SafetyAlert.objects.filter(pk=alert_id, organization_id=user.organization_id)
+        .select_related("patient")
+        .first()
+    )
+    if alert is None:
+        raise MeasuresError("No such alert.")
+    if alert.acknowledged_at is not None:
+        raise MeasuresError(
+            f"Already acknowledged by {alert.acknowledged_by.display_name if alert.acknowledged_by else 'a colleague'}."
+        )
+    alert.acknowledged_by = user
+    alert.acknowledged_at = timezone.now()
+    alert.acknowledgement_note = note
+    alert.save(update_fields=["acknowledged_by", "acknowledged_at", "acknowledgement_note"])
+    Notification.objects.filter(
+        recipient__in=alert.recipients.all(),
+        kind=alert.kind,
+        link=f"/patients/{alert.patient_id}/",
+        read_at__isnull=True,
+    ).update(read_at=timezone.now())
+    audit.record(
+        user=user,
+        action=Action.CHANGE,
+        category="safety-alert",
+        patient=alert.patient,
+        object_type="SafetyAlert",
+        object_id=alert.pk,
+        before={"acknowledged": False},
+        after={"acknowledged": True, "note": note},
+        request=request,
+    )
+    return alert
+
+
+def administrations(
+    *, user: User, patient: Patient, request: HttpRequest | None = None, instrument: str | None = None
+) -> list[ScaleAdministration]:
+    qs = ScaleAdministration.objects.filter(patient=patient, organization_id=user.organization_id)
+    if instrument:
+        qs = qs.filter(instrument=instrument)
+    found = list(qs.order_by("administered_at"))
+    audit.record(
+        user=user,
+        action=Action.QUERY,
+        category=CATEGORY,
+        patient=patient,
+        request=request,
+        detail=f"{len(found)} administration(s)",
+    )
+    return found
+
+
+# --- self-report links -----------------------------------------------------------------------------------
+
+
+def create_link(
+    *,
+    user: User,
+    patient: Patient,
+    instruments: list[str],
+    purpose: str = "",
+    request: HttpRequest | None = None,
+) -> tuple[SelfReportLink, str]:
+    """A one-time link; the raw token is returned once (for the message to the patient) and never stored."""
+    bad = [code for code in instruments if code not in SELF_REPORT_INSTRUMENTS]
+    if not instruments or bad:
+        allowed = ", ".join(SELF_REPORT_INSTRUMENTS)
+        raise ScaleInputError(
+            {"instruments": f"choose from {allowed}" + (f" (not {', '.join(bad)})" if bad else "")}
+        )
+    token = secrets.token_urlsafe(32)
+    link = SelfReportLink.objects.create(
+        organization_id=patient.organization_id,
+        patient=patient,
+        instruments=list(dict.fromkeys(instruments)),
+        token_hash=_hash(token),
+        created_by=user,
+        purpose=purpose[:100],
+        expires_at=timezone.now() + timedelta(hours=settings.KETACLINIC_SELF_REPORT_HOURS),
+    )
+    audit.record(
+        user=user,
+        action=Action.ADD,
+        category="self-report-link",
+        patient=patient,
+        object_type="SelfReportLink",
+        object_id=link.pk,
+        after={"instruments": link.instruments},
+        request=request,
+    )
+    return link, token
+
+
+def _address_hash(address: str) -> str:
+    return hashlib.sha256(f"{settings.SECRET_KEY}:{address}".encode()).hexdigest()
+
+
+def _check_rate(address: str) -> None:
+    since = timezone.now() - timedelta(hours=1)
+    failures = LinkAttempt.objects.filter(address_hash=_address_hash(address), at__gte=since).count()
+    if failures >= settings.KETACLINIC_SELF_REPORT_MAX_FAILURES:
+        raise RateLimited("Too many attempts from this device. Please try again later or call the clinic.")
+
+
+def _fail(address: str) -> LinkUnavailable:
+    LinkAttempt.objects.create(address_hash=_address_hash(address), at=timezone.now())
+    return LinkUnavailable("This link has expired or has already been used. Please contact the clinic.")
+
+
+def open_link(token: str, *, address: str) -> SelfReportLink:
+    _check_rate(address)
+    link = (
+        SelfReportLink.objects.filter(token_hash=_hash(token))
+        .select_related("patient", "patient__site")
+        .first()
+        if token
+        else None
+    )
+    if (
+        link is None
+        or link.used_at is not None
+        or link.expires_at <= timezone.now()
+        or link.invalid_submissions >= 10
+    ):
+        raise _fail(address)
+    return link
+
+
+@dataclass(frozen=True)
+class Submission:
+    administrations: list[ScaleAdministration]
+    flagged: bool
+    crisis_resources: str
+
+
+def submit_link(
+    token: str, answers: dict[str, dict[str, Any]], *, address: str, request: HttpRequest | None = None
+) -> Submission:
+    """Score every instrument of the link; store all of them or none. The link is then used up."""
+    link = open_link(token, address=address)
+    errors: dict[str, str] = {}
+    for code in link.instruments:
+        try:
+            score(code, answers.get(code, {}))
+        except InstrumentInputError as exc:
+            for key, reason in exc.errors.items():
+                errors[f"{code}.{key}"] = reason
+    if errors:
+        SelfReportLink.objects.filter(pk=link.pk).update(invalid_submissions=link.invalid_submissions + 1)
+        raise ScaleInputError(errors)
+    claimed = SelfReportLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=timezone.now())
+    if claimed != 1:
+        raise _fail(address)
+    patient = link.patient
+    portal = system_user("patient-self-report", patient.organization)
+    saved = [
+        record_administration(
+            user=portal,
+            patient=patient,
+            instrument=code,
+            answers=answers[code],
+            entered_by_kind=EnteredBy.PATIENT,
+            link=link,
+            request=request,
+            client="self-report",
+        )
+        for code in link.instruments
+    ]
+    flagged = any(a.suicidality for a in saved)
+    return Submission(administrations=saved, flagged=flagged, crisis_resources=patient.site.crisis_resources)
+
+
+# --- trajectories --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrajectoryRow:
+    administration: ScaleAdministration
+    change_pct: float | None
+    response: bool | None
+    remission: bool | None
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    instrument: str
+    name: str
+    baseline: float | None
+    response_threshold_pct: float | None
+    response_line: float | None
+    remission_threshold: float | None
+    remission_label: str
+    rows: list[TrajectoryRow]
+
+
+def trajectory(instrument: str, items: list[ScaleAdministration]) -> Trajectory:
+    """Baseline = the first administration; response and remission per the instrument's change rules."""
+    definition = INSTRUMENTS[instrument]
+    scored = [a for a in items if a.total is not None]
+    baseline = scored[0].total if scored else None
+    response_rule = next((r for r in definition.change_rules if r.code == "response" and r.threshold), None)
+    remission_rule = next(
+        (r for r in definition.change_rules if r.code == "remission" and r.threshold is not None), None
+    )
+    rows: list[TrajectoryRow] = []
+    for a in scored:
+        change_pct = response = remission = None
+        if baseline is not None and a is not scored[0] and a.total is not None:
+            result = compare(instrument, _num(baseline), _num(a.total))
+            change_pct = result.percent_change
+            response, remission = result.response, result.remission
+        rows.append(TrajectoryRow(a, change_pct, response, remission))
+    response_pct = float(response_rule.threshold) if response_rule and response_rule.threshold else None
+    return Trajectory(
+        instrument=instrument,
+        name=definition.name,
+        baseline=baseline,
+        response_threshold_pct=response_pct,
+        response_line=baseline * (1 - response_pct / 100) if baseline is not None and response_pct else None,
+        remission_threshold=float(remission_rule.threshold)
+        if remission_rule and remission_rule.threshold is not None
+        else None,
+        remission_label=remission_rule.label if remission_rule else "",
+        rows=rows,
+    )
+
+
+def _num(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value

@@ -1,0 +1,231 @@
+"""Rating-scale pages: a patient's scales and trajectories, clinician entry, self-report links, safety alerts.
+
+The patient self-report page needs no sign-in: the one-time token in the link is the credential. It shows
+nothing but the patient's first name and the questions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from ketaclinic.accounts.models import User
+from ketaclinic.audit.services import client_ip
+from ketaclinic.clinical.instruments import INSTRUMENTS
+from ketaclinic.core.access import CLINICIANS, PATIENT_REGISTRY, allow, public
+from ketaclinic.measures import services
+from ketaclinic.measures.charts import trajectory_svg
+from ketaclinic.measures.forms import AcknowledgeForm, LinkForm, answers_form, answers_from
+from ketaclinic.patients import services as patients
+from ketaclinic.patients.models import Patient
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _patient(request: HttpRequest, patient_id: str, purpose: str) -> Patient:
+    try:
+        return patients.get_patient(
+            user=_user(request), patient_id=patient_id, request=request, purpose=purpose
+        )
+    except (patients.PatientNotFound, patients.OutsideYourSites):
+        raise Http404("No such patient.") from None
+
+
+def trajectories_for(request: HttpRequest, patient: Patient) -> list[dict[str, object]]:
+    """Per instrument: the SVG plot and the table rows (used by the chart and the scales page)."""
+    items = services.administrations(user=_user(request), patient=patient, request=request)
+    by_instrument: dict[str, list[object]] = {}
+    for a in items:
+        by_instrument.setdefault(a.instrument, []).append(a)
+    result = []
+    for code, rows in by_instrument.items():
+        data = services.trajectory(code, rows)  # type: ignore[arg-type]
+        if not data.rows:
+            continue
+        result.append({"code": code, "data": data, "svg": trajectory_svg(data)})
+    return result
+
+
+@allow(*CLINICIANS)
+def scales(request: HttpRequest, patient_id: str) -> HttpResponse:
+    patient = _patient(request, patient_id, "rating scales")
+    return render(
+        request,
+        "measures/scales.html",
+        {
+            "patient": patient,
+            "trajectories": trajectories_for(request, patient),
+            "instruments": INSTRUMENTS,
+            "link_form": LinkForm(
+                allowed=services.SELF_REPORT_INSTRUMENTS, names={c: INSTRUMENTS[c].name for c in INSTRUMENTS}
+            ),
+            "alerts": patient.safety_alerts.filter(acknowledged_at__isnull=True),
+        },
+    )
+
+
+@allow(*CLINICIANS)
+@require_http_methods(["GET", "POST"])
+def enter(request: HttpRequest, patient_id: str, instrument: str) -> HttpResponse:
+    if instrument not in INSTRUMENTS:
+        raise Http404("No such instrument.")
+    definition = INSTRUMENTS[instrument]
+    patient = _patient(request, patient_id, f"enter {instrument}")
+    form = answers_form(definition, request.POST or None)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        when = request.POST.get("administered_at") or ""
+        try:
+            administered_at = datetime.fromisoformat(when).replace(tzinfo=patient.site.zone) if when else None
+        except ValueError:
+            errors["administered_at"] = f"{when!r} is not a date and time"
+            administered_at = None
+        if not errors:
+            try:
+                saved = services.record_administration(
+                    user=_user(request),
+                    patient=patient,
+                    instrument=instrument,
+                    answers=answers_from(form, definition),
+                    administered_at=administered_at,
+                    request=request,
+                )
+            except services.ScaleInputError as exc:
+                errors = exc.errors
+            else:
+                note = f"{definition.name}: {saved.total:g}" + (f" ({saved.band})" if saved.band else "")
+                if saved.flags:
+                    note += " — flagged: " + "; ".join(f["rule"] for f in saved.flags)
+                messages.success(request, note)
+                return redirect("measures:scales", patient_id=patient.pk)
+    return render(
+        request,
+        "measures/enter.html",
+        {"patient": patient, "definition": definition, "form": form, "errors": errors},
+        status=422 if errors else 200,
+    )
+
+
+@allow(*PATIENT_REGISTRY)
+@require_POST
+def create_link(request: HttpRequest, patient_id: str) -> HttpResponse:
+    patient = _patient(request, patient_id, "self-report link")
+    form = LinkForm(
+        request.POST,
+        allowed=services.SELF_REPORT_INSTRUMENTS,
+        names={c: INSTRUMENTS[c].name for c in INSTRUMENTS},
+    )
+    if not form.is_valid():
+        messages.error(request, "Choose at least one questionnaire for the link.")
+        return redirect("patients:chart", patient_id=patient.pk)
+    link, token = services.create_link(
+        user=_user(request), patient=patient, instruments=form.cleaned_data["instruments"], request=request
+    )
+    url = request.build_absolute_uri(reverse("measures:self_report", args=[token]))
+    return render(
+        request,
+        "measures/link_created.html",
+        {
+            "patient": patient,
+            "link": link,
+            "url": url,
+            "names": [INSTRUMENTS[c].name for c in link.instruments],
+        },
+    )
+
+
+@allow(*CLINICIANS)
+@require_POST
+def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
+    form = AcknowledgeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Write a short note of what you did before acknowledging the alert.")
+        return redirect("core:home")
+    try:
+        services.acknowledge_alert(
+            user=_user(request), alert_id=alert_id, note=form.cleaned_data["note"], request=request
+        )
+    except services.MeasuresError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Alert acknowledged.")
+    return redirect(request.POST.get("next") or "core:home")
+
+
+@allow(*CLINICIANS)
+@require_POST
+def on_duty(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    from ketaclinic.accounts.models import Site
+
+    site_id = request.POST.get("site")
+    site = Site.objects.filter(pk=site_id, organization_id=user.organization_id).first() if site_id else None
+    user.on_duty_site = site
+    user.save(update_fields=["on_duty_site"])
+    from ketaclinic.audit.models import Action
+    from ketaclinic.audit.services import record
+
+    record(
+        user=user,
+        action=Action.CHANGE,
+        category="on-duty",
+        object_type="User",
+        object_id=user.pk,
+        after={"on_duty_site": site.code if site else None},
+        request=request,
+    )
+    messages.success(request, f"You are on duty at {site.name}." if site else "You are off duty.")
+    return redirect("core:home")
+
+
+@public
+@require_http_methods(["GET", "POST"])
+def self_report(request: HttpRequest, token: str) -> HttpResponse:
+    address = client_ip(request)
+    try:
+        link = services.open_link(token, address=address)
+    except services.RateLimited as exc:
+        return render(request, "measures/self_report_closed.html", {"message": str(exc)}, status=429)
+    except services.LinkUnavailable as exc:
+        return render(request, "measures/self_report_closed.html", {"message": str(exc)}, status=410)
+    forms_ = [
+        (INSTRUMENTS[code], answers_form(INSTRUMENTS[code], request.POST or None, prefix=code))
+        for code in link.instruments
+    ]
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        answers = {d.code: answers_from(f, d) for d, f in forms_}
+        try:
+            submission = services.submit_link(token, answers, address=address, request=request)
+        except services.ScaleInputError as exc:
+            errors = exc.errors
+        except services.LinkUnavailable as exc:
+            return render(request, "measures/self_report_closed.html", {"message": str(exc)}, status=410)
+        else:
+            return render(
+                request,
+                "measures/self_report_done.html",
+                {
+                    "flagged": submission.flagged,
+                    "crisis": submission.crisis_resources,
+                    "site": link.patient.site.name,
+                },
+            )
+    return render(
+        request,
+        "measures/self_report.html",
+        {
+            "first_name": link.patient.given_name,
+            "forms": forms_,
+            "errors": errors,
+        },
+        status=422 if errors else 200,
+    )
