@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         names = set(getattr(item, "fixturenames", ()))
         if item.get_closest_marker("django_db") or names & DB_FIXTURES:
             item.add_marker(pytest.mark.db)
-        if "browser_page" in names:
+        if names & {"browser_page", "_browser"}:
             item.add_marker(pytest.mark.browser)
 
 

@@ -161,6 +161,18 @@ KETACLINIC_AUDIT_ANCHOR_KEY = config.env_str("KETACLINIC_AUDIT_ANCHOR_KEY", "")
 KETACLINIC_SELF_REPORT_HOURS = config.env_int("KETACLINIC_SELF_REPORT_HOURS", 72, minimum=1, maximum=24 * 14)
 KETACLINIC_SELF_REPORT_MAX_FAILURES = config.env_int("KETACLINIC_SELF_REPORT_MAX_FAILURES", 20, minimum=3)
 
+# Outgoing email (self-report links). Default: written as files under var/outbox for the operator to inspect;
+# set KETACLINIC_EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the KETACLINIC_SMTP_* values.
+EMAIL_BACKEND = config.env_str("KETACLINIC_EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = VAR_DIR / "outbox"
+EMAIL_HOST = config.env_str("KETACLINIC_SMTP_HOST", "localhost")
+EMAIL_PORT = config.env_int("KETACLINIC_SMTP_PORT", 587, minimum=1, maximum=65535)
+EMAIL_HOST_USER = config.env_str("KETACLINIC_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = config.env_str("KETACLINIC_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = config.env_bool("KETACLINIC_SMTP_TLS", True)
+DEFAULT_FROM_EMAIL = config.env_str("KETACLINIC_EMAIL_FROM", "clinic@localhost")
+KETACLINIC_PUBLIC_URL = config.env_str("KETACLINIC_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
 OTP_TOTP_ISSUER = config.env_str("KETACLINIC_TOTP_ISSUER", "ketaclinic")
 OTP_TOTP_THROTTLE_FACTOR = 1
 

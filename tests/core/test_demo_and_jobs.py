@@ -58,6 +58,19 @@ def test_demo_login_signs_in_with_the_printed_code(db: Any) -> None:
     assert page.context["result"].total == 20
 
 
+def test_demo_patient_shows_a_phq9_trajectory_with_response_and_remission(db: Any) -> None:
+    demo.load_demo()
+    client = Client()
+    client.post("/accounts/login/", {"username": "demo.prescriber", "password": demo.DEMO_PASSWORD})
+    client.post("/accounts/mfa/", {"token": demo.current_code("demo.prescriber")})
+    patient = Patient.objects.get(mrn="DEMO-0001")
+    html = client.get(f"/patients/{patient.pk}/").content.decode()
+    section = html.split('id="trajectory-phq9"')[1]
+    assert "<svg" in section and "baseline 21" in section
+    # 21 → 4: −81 % is a response and below 5 is a remission (clinical.md §0)
+    assert 'class="tag ok">response' in section and 'class="tag ok">remission' in section
+
+
 def test_a_due_job_runs_once_and_a_future_job_waits(db: Any) -> None:
     seen: list[int] = []
     jobs.HANDLERS["test.count"] = lambda payload: seen.append(payload["n"])

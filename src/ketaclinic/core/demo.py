@@ -170,4 +170,53 @@ def load_demo() -> tuple[bool, list[DemoLogin]]:
         if not Patient.objects.filter(organization=org, mrn=data["mrn"]).exists():
             patients.create_patient(user=loader, data=data)
             changed = True
+    changed |= _demo_scales(org)
     return changed, logins
+
+
+# PHQ-9 courses for a few demo patients: one responder who remits, one partial responder, one non-responder.
+PHQ9_COURSES = {
+    "DEMO-0001": [21, 17, 12, 9, 6, 4],
+    "DEMO-0003": [18, 15, 12, 10, 9, 8],
+    "DEMO-0005": [16, 15, 16, 14, 15, 14],
+}
+
+
+def _phq9_answers(total: int) -> dict[str, int]:
+    answers, left = {}, total
+    for item in range(1, 9):
+        answers[str(item)] = min(3, left)
+        left -= answers[str(item)]
+    answers["9"] = 0
+    return answers
+
+
+def _demo_scales(org: Organization) -> bool:
+    from django.utils import timezone
+
+    from ketaclinic.measures.models import ScaleAdministration
+    from ketaclinic.measures.services import record_administration
+
+    prescriber = User.objects.get(username="demo.prescriber")
+    loader = accounts.system_user("demo-loader", org)
+    changed = False
+    start = timezone.now() - timedelta(days=35)
+    for mrn, totals in PHQ9_COURSES.items():
+        patient = Patient.objects.get(organization=org, mrn=mrn)
+        if patient.prescriber_id is None:
+            patients.update_patient(
+                user=loader, patient=patient, data={"prescriber": prescriber.pk}, expected_version=None
+            )
+            changed = True
+        if ScaleAdministration.objects.filter(patient=patient).exists():
+            continue
+        for week, total in enumerate(totals):
+            record_administration(
+                user=loader,
+                patient=patient,
+                instrument="phq9",
+                answers=_phq9_answers(total),
+                administered_at=start + timedelta(days=week * 6),
+            )
+        changed = True
+    return changed

@@ -294,6 +294,51 @@ def create_link(
     return link, token
 
 
+def email_link(*, link: SelfReportLink, token: str, base_url: str) -> bool:
+    """Send the link to the patient's email on file. The message holds no clinical content."""
+    from django.core.mail import send_mail
+    from django.urls import reverse
+
+    patient = link.patient
+    if not patient.email:
+        return False
+    url = base_url.rstrip("/") + reverse("measures:self_report", args=[token])
+    send_mail(
+        subject=f"{patient.site.name}: a short questionnaire",
+        message=(
+            f"Hello {patient.given_name},\n\nYour care team at {patient.site.name} asks you to answer a short "
+            f"questionnaire before your next visit:\n\n{url}\n\nThe link works once and expires "
+            f"{link.expires_at:%Y-%m-%d %H:%M} UTC.\n"
+        ),
+        from_email=None,
+        recipient_list=[patient.email],
+    )
+    return True
+
+
+def send_pre_session_link(*, patient_id: Any, instruments: list[str], purpose: str) -> SelfReportLink | None:
+    """What a plan schedules (e.g. PHQ-9 + GAD-7 the day before each session): create and email a link.
+
+    Runs in the worker (job kind ``measures.pre_session_link``) as the patient's prescriber or, without one,
+    the clinic's automation account. Returns None when the patient has no email address (audited).
+    """
+    patient = Patient.objects.select_related("site", "organization", "prescriber").get(pk=patient_id)
+    sender = patient.prescriber or system_user("automation", patient.organization)
+    link, token = create_link(user=sender, patient=patient, instruments=instruments, purpose=purpose)
+    if not email_link(link=link, token=token, base_url=settings.KETACLINIC_PUBLIC_URL):
+        audit.record(
+            user=sender,
+            action=Action.CHANGE,
+            category="self-report-link",
+            patient=patient,
+            object_type="SelfReportLink",
+            object_id=link.pk,
+            detail="not sent: no email address on file",
+        )
+        return None
+    return link
+
+
 def _address_hash(address: str) -> str:
     return hashlib.sha256(f"{settings.SECRET_KEY}:{address}".encode()).hexdigest()
 

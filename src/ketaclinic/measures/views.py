@@ -130,6 +130,9 @@ def create_link(request: HttpRequest, patient_id: str) -> HttpResponse:
         user=_user(request), patient=patient, instruments=form.cleaned_data["instruments"], request=request
     )
     url = request.build_absolute_uri(reverse("measures:self_report", args=[token]))
+    emailed = bool(request.POST.get("email")) and services.email_link(
+        link=link, token=token, base_url=request.build_absolute_uri("/")
+    )
     return render(
         request,
         "measures/link_created.html",
@@ -138,6 +141,7 @@ def create_link(request: HttpRequest, patient_id: str) -> HttpResponse:
             "link": link,
             "url": url,
             "names": [INSTRUMENTS[c].name for c in link.instruments],
+            "emailed": emailed,
         },
     )
 

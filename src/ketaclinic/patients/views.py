@@ -11,7 +11,11 @@ from django.views.decorators.http import require_http_methods
 from ketaclinic.accounts.forms import BreakGlassForm
 from ketaclinic.accounts.models import Site, User
 from ketaclinic.audit.models import Action, AuditEntry
-from ketaclinic.core.access import PATIENT_REGISTRY, PRESCRIBER, allow
+from ketaclinic.clinical.instruments import INSTRUMENTS
+from ketaclinic.core.access import CLINICIANS, PATIENT_REGISTRY, PRESCRIBER, allow
+from ketaclinic.measures.forms import LinkForm
+from ketaclinic.measures.services import SELF_REPORT_INSTRUMENTS
+from ketaclinic.measures.views import trajectories_for
 from ketaclinic.patients import services
 from ketaclinic.patients.forms import PatientForm, PatientSearchForm
 from ketaclinic.patients.models import Patient
@@ -141,11 +145,14 @@ def patient_chart(request: HttpRequest, patient_id: str) -> HttpResponse:
         .select_related("user")
         .order_by("-seq")[:50]
     )
-    return render(
-        request,
-        "patients/chart.html",
-        {"patient": patient, "body": services.body_size(patient), "history": history},
+    context: dict[str, object] = {"patient": patient, "body": services.body_size(patient), "history": history}
+    if _user(request).role in CLINICIANS:
+        context["trajectories"] = trajectories_for(request, patient)
+        context["open_alerts"] = patient.safety_alerts.filter(acknowledged_at__isnull=True)
+    context["link_form"] = LinkForm(
+        allowed=SELF_REPORT_INSTRUMENTS, names={code: i.name for code, i in INSTRUMENTS.items()}
     )
+    return render(request, "patients/chart.html", context)
 
 
 @allow(*PATIENT_REGISTRY)

@@ -1,0 +1,168 @@
+"""Suicidality flags reach the prescriber and on-duty clinicians; self-report links are one-time and safe."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from ketaclinic.audit.models import AuditEntry
+from ketaclinic.core.models import Notification
+from ketaclinic.measures import services
+from ketaclinic.measures.models import SafetyAlert, ScaleAdministration, SelfReportLink
+
+ITEM9 = {str(i): 0 for i in range(1, 9)} | {"9": 2}
+
+
+@pytest.fixture
+def prescribed(patient: Any, prescriber: Any) -> Any:
+    patient.prescriber = prescriber
+    patient.save()
+    return patient
+
+
+def test_item9_raises_an_alert_for_the_prescriber_and_on_duty_nurse(
+    prescribed: Any, prescriber: Any, nurse: Any, front_desk: Any, site: Any, make_user: Any, org: Any
+) -> None:
+    nurse.on_duty_site = site
+    nurse.save()
+    off_duty = make_user("nurse-off", org, "nurse", [site])
+    saved = services.record_administration(user=nurse, patient=prescribed, instrument="phq9", answers=ITEM9)
+    alert = SafetyAlert.objects.get(administration=saved)
+    assert alert.kind == "suicidality" and "item 9" in alert.message.lower()
+    assert set(alert.recipients.all()) == {prescriber, nurse}
+    assert off_duty not in alert.recipients.all() and front_desk not in alert.recipients.all()
+    assert Notification.objects.filter(recipient=prescriber, kind="suicidality").exists()
+
+
+def test_no_prescriber_and_nobody_on_duty_falls_back_to_the_sites_clinicians(
+    patient: Any, nurse: Any, prescriber: Any
+) -> None:
+    saved = services.record_administration(user=nurse, patient=patient, instrument="phq9", answers=ITEM9)
+    assert set(SafetyAlert.objects.get(administration=saved).recipients.all()) == {nurse, prescriber}
+
+
+def test_alert_stays_on_the_home_page_until_acknowledged_with_a_note(
+    prescribed: Any, prescriber: Any, nurse: Any, sign_in: Any
+) -> None:
+    services.record_administration(user=nurse, patient=prescribed, instrument="phq9", answers=ITEM9)
+    alert = SafetyAlert.objects.get()
+    client = sign_in(Client(), prescriber)
+    assert b"Safety alerts" in client.get("/").content
+    client.post(f"/alerts/{alert.pk}/acknowledge/", {"note": ""})
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is None
+    assert b"Safety alerts" in client.get("/").content
+    client.post(f"/alerts/{alert.pk}/acknowledge/", {"note": "Called patient; safety plan reviewed."})
+    alert.refresh_from_db()
+    assert alert.acknowledged_by == prescriber and "safety plan" in alert.acknowledgement_note
+    assert b"Safety alerts" not in client.get("/").content
+    assert AuditEntry.objects.filter(category="safety-alert", user=prescriber).exists()
+
+
+def test_qids_item12_and_cssrs_high_also_raise_alerts(nurse: Any, patient: Any) -> None:
+    qids = {str(i): 0 for i in range(1, 17)} | {"12": 1}
+    services.record_administration(user=nurse, patient=patient, instrument="qids-sr16", answers=qids)
+    cssrs = {"1": 1, "2": 1, "3": 0, "4": 1, "5": 0, "6": 0, "6_recent": 0}
+    services.record_administration(user=nurse, patient=patient, instrument="cssrs-screen", answers=cssrs)
+    assert SafetyAlert.objects.filter(kind="suicidality").count() == 2
+
+
+def test_link_token_is_stored_hashed(nurse: Any, patient: Any) -> None:
+    link, token = services.create_link(user=nurse, patient=patient, instruments=["phq9", "gad7"])
+    assert token not in link.token_hash and len(link.token_hash) == 64
+    assert not SelfReportLink.objects.filter(token_hash=token).exists()
+    assert link.expires_at - link.created_at >= timedelta(hours=71, minutes=59)
+
+
+def test_only_instruments_with_published_wording_can_be_sent(nurse: Any, patient: Any) -> None:
+    with pytest.raises(services.ScaleInputError, match="choose from"):
+        services.create_link(user=nurse, patient=patient, instruments=["madrs"])
+
+
+def test_patient_page_shows_first_name_and_questions_only(nurse: Any, patient: Any) -> None:
+    _, token = services.create_link(user=nurse, patient=patient, instruments=["phq9"])
+    page = Client().get(f"/r/{token}/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "Hello Testa" in html
+    assert "Examplesson" not in html and patient.mrn not in html and "1980" not in html
+    assert "Little interest or pleasure in doing things" in html
+    assert page["Cache-Control"] == "no-store"
+
+
+def _submit(token: str, answers: dict[str, int], prefix: str = "phq9", client: Client | None = None) -> Any:
+    client = client or Client()
+    client.get(f"/r/{token}/")
+    return client.post(f"/r/{token}/", {f"{prefix}-item_{k}": v for k, v in answers.items()})
+
+
+def test_submission_is_stored_once_and_the_link_cannot_be_reused(nurse: Any, patient: Any) -> None:
+    _, token = services.create_link(user=nurse, patient=patient, instruments=["phq9"])
+    done = _submit(token, ITEM9)
+    assert done.status_code == 200 and b"Thank you" in done.content
+    assert b"988" in done.content  # the site's crisis resources after a suicidality flag
+    saved = ScaleAdministration.objects.get()
+    assert saved.entered_by_kind == "patient" and saved.entered_by.username.startswith(
+        "system:patient-self-report"
+    )
+    again = _submit(token, ITEM9)
+    assert again.status_code == 410 and ScaleAdministration.objects.count() == 1
+
+
+def test_incomplete_submission_keeps_the_link_open_and_stores_nothing(nurse: Any, patient: Any) -> None:
+    _, token = services.create_link(user=nurse, patient=patient, instruments=["phq9"])
+    partial = _submit(token, {"1": 2})
+    assert partial.status_code == 422 and b"Please answer every question" in partial.content
+    assert ScaleAdministration.objects.count() == 0
+    assert _submit(token, ITEM9).status_code == 200
+
+
+def test_expired_link_is_refused(nurse: Any, patient: Any) -> None:
+    link, token = services.create_link(user=nurse, patient=patient, instruments=["phq9"])
+    SelfReportLink.objects.filter(pk=link.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert Client().get(f"/r/{token}/").status_code == 410
+
+
+def test_guessing_tokens_is_rate_limited(settings: Any, nurse: Any, patient: Any) -> None:
+    settings.KETACLINIC_SELF_REPORT_MAX_FAILURES = 5
+    _, token = services.create_link(user=nurse, patient=patient, instruments=["phq9"])
+    client = Client(REMOTE_ADDR="198.51.100.7")
+    for i in range(5):
+        assert client.get(f"/r/guess{i}/").status_code == 410
+    assert client.get(f"/r/{token}/").status_code == 429  # even the right token, from this address
+    assert Client(REMOTE_ADDR="198.51.100.8").get(f"/r/{token}/").status_code == 200
+
+
+def test_a_plan_job_emails_a_pre_session_link(settings: Any, patient: Any, prescriber: Any) -> None:
+    from django.core import mail
+
+    from ketaclinic.core import jobs
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    patient.email = "testa@example.invalid"
+    patient.prescriber = prescriber
+    patient.save()
+    jobs.enqueue(
+        "measures.pre_session_link",
+        {"patient_id": str(patient.pk), "instruments": ["phq9", "gad7"], "purpose": "day before session 3"},
+    )
+    assert jobs.run_due_jobs() == 1
+    link = SelfReportLink.objects.get()
+    assert link.instruments == ["phq9", "gad7"] and link.created_by == prescriber
+    [message] = mail.outbox
+    assert message.to == ["testa@example.invalid"] and "/r/" in message.body
+    token = message.body.split("/r/")[1].split("/")[0]
+    assert Client().get(f"/r/{token}/").status_code == 200
+    assert "PHQ" not in message.body and "Examplesson" not in message.body  # no clinical content by email
+
+
+def test_no_email_on_file_is_recorded_not_lost(settings: Any, patient: Any) -> None:
+    from django.core import mail
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert services.send_pre_session_link(patient_id=patient.pk, instruments=["phq9"], purpose="x") is None
+    assert mail.outbox == []
+    assert AuditEntry.objects.filter(category="self-report-link", detail__startswith="not sent").exists()
