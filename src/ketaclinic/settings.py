@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "ketaclinic.assessment",
     "ketaclinic.treatment",
     "ketaclinic.monitoring",
+    "ketaclinic.chairside",
     "ketaclinic.interop.fhir",
 ]
 

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class ChairsideConfig(AppConfig):
+    """Treatment sessions in the chair: lifecycle, pre-dose gate, administrations, observations, alerts,
+    emergency checklists, adverse events and discharge (issue: treatment sessions)."""
+
+    name = "ketaclinic.chairside"
+    label = "chairside"
+    verbose_name = "Treatment sessions"
