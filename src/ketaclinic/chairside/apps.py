@@ -8,3 +8,6 @@ class ChairsideConfig(AppConfig):
     name = "ketaclinic.chairside"
     label = "chairside"
     verbose_name = "Treatment sessions"
+
+    def ready(self) -> None:
+        from ketaclinic.chairside import jobs  # noqa: F401  (registers job handlers)

@@ -83,6 +83,16 @@ def run_due_jobs(limit: int = 100) -> int:
     return ran
 
 
+RECURRING = ("chairside.sweep",)
+
+
+def ensure_recurring() -> None:
+    """Make sure each recurring job has one pending run (the worker calls this at start)."""
+    for kind in RECURRING:
+        if kind in HANDLERS and not Job.objects.filter(kind=kind, finished_at__isnull=True).exists():
+            enqueue(kind, {"repeat": True})
+
+
 @handler("audit.anchor")
 def _anchor(payload: dict[str, Any]) -> None:
     from ketaclinic.audit.services import anchor_head

@@ -19,6 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        jobs.ensure_recurring()
         while True:
             ran = jobs.run_due_jobs()
             if ran:

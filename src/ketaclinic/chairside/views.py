@@ -1,0 +1,406 @@
+"""The session page a nurse works from at the chair, and the day's session list. HTTP only: every action
+calls one use case in ``chairside.services`` and comes back to the session page."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from ketaclinic.accounts.models import Chair, User
+from ketaclinic.chairside import services
+from ketaclinic.chairside.models import ACTIVE_STATUSES, ChecklistRun, Status, TreatmentSession
+from ketaclinic.clinical import alerts as alert_rules
+from ketaclinic.clinical.adverse_events import LABEL_ADVERSE_REACTIONS
+from ketaclinic.clinical.protocol_library import PROTOCOLS
+from ketaclinic.core.access import CLINICIANS, PRESCRIBER, allow
+from ketaclinic.patients import services as patients
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _session(request: HttpRequest, session_id: str, purpose: str = "view") -> TreatmentSession:
+    try:
+        return services.get_session(
+            user=_user(request), session_id=session_id, request=request, purpose=purpose
+        )
+    except services.SessionNotFound:
+        raise Http404("No such session.") from None
+
+
+def _back(session: TreatmentSession, anchor: str = "") -> HttpResponse:
+    return redirect(f"/sessions/{session.pk}/" + (f"#{anchor}" if anchor else ""))
+
+
+def _errors(request: HttpRequest, exc: services.SessionError) -> None:
+    if isinstance(exc, services.SessionInputError):
+        for reason in exc.errors.values():
+            messages.error(request, reason)
+    else:
+        messages.error(request, str(exc))
+
+
+def _version(request: HttpRequest) -> int | None:
+    raw = request.POST.get("version")
+    return int(raw) if raw and raw.isdigit() else None
+
+
+def _local(request: HttpRequest, session: TreatmentSession, name: str) -> datetime | None:
+    raw = (request.POST.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise services.SessionInputError({name: f"{raw!r} is not a date and time"}) from None
+    return value if value.tzinfo else value.replace(tzinfo=session.site.zone)
+
+
+@allow(*CLINICIANS)
+def session_list(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    today = timezone.localdate()
+    sessions = (
+        services.visible_sessions(user)
+        .filter(status__in=[Status.SCHEDULED, *ACTIVE_STATUSES])
+        .select_related("patient", "chair", "site")
+        .order_by("scheduled_at")
+    )
+    return render(request, "chairside/list.html", {"sessions": sessions, "today": today})
+
+
+@allow(*CLINICIANS)
+@require_POST
+def schedule(request: HttpRequest, patient_id: str) -> HttpResponse:
+    user = _user(request)
+    try:
+        patient = patients.get_patient(
+            user=user, patient_id=patient_id, request=request, purpose="schedule session"
+        )
+    except (patients.PatientNotFound, patients.OutsideYourSites):
+        raise Http404("No such patient.") from None
+    chair = Chair.objects.filter(pk=request.POST.get("chair") or 0, site=patient.site).first()
+    when_raw = request.POST.get("scheduled_at") or ""
+    try:
+        when = (
+            datetime.fromisoformat(when_raw).replace(tzinfo=patient.site.zone) if when_raw else timezone.now()
+        )
+        session = services.schedule_session(
+            user=user,
+            patient=patient,
+            protocol_id=request.POST.get("protocol_id", ""),
+            scheduled_at=when,
+            planned_dose_mg=request.POST.get("planned_dose_mg"),
+            chair=chair,
+            request=request,
+        )
+    except ValueError:
+        messages.error(request, f"{when_raw!r} is not a date and time.")
+        return redirect("patients:chart", patient_id=patient.pk)
+    except services.SessionError as exc:
+        _errors(request, exc)
+        return redirect("patients:chart", patient_id=patient.pk)
+    return _back(session)
+
+
+@allow(*CLINICIANS)
+def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
+    session = _session(request, session_id)
+    services.check_overdue(session)
+    gate = session.gate_checks.first()
+    now = timezone.now()
+    discharge_view = None
+    if session.status in (Status.MONITORING, Status.RECOVERY) and session.dose_started_at:
+        discharge_view = services.assess_discharge(
+            session=session,
+            now=now,
+            clinician_confirms_stable=True,
+            escort_present=True,
+            driving_advice_given=True,
+        )
+    administrations = list(session.administrations.select_related("given_by", "verified_by"))
+    devices_given = sum(1 for a in administrations if a.kind == "nasal_device")
+    colleagues = User.objects.filter(
+        organization_id=session.organization_id, role__in=CLINICIANS, is_active=True, is_service=False
+    ).exclude(pk=_user(request).pk)
+    context: dict[str, Any] = {
+        "session": session,
+        "patient": session.patient,
+        "protocol": PROTOCOLS.get(session.protocol_id),
+        "gate": gate,
+        "overrides": {o["item_key"]: o for o in (gate.overrides if gate else [])},
+        "administrations": administrations,
+        "devices_given": devices_given,
+        "devices_planned": int(session.planned_dose_mg // services.DEVICE_MG),
+        "last_admin": administrations[-1] if administrations else None,
+        "infusion_running": any(a.kind == "infusion_start" for a in administrations)
+        and not any(a.kind == "infusion_stop" for a in administrations),
+        "observations": list(session.observations.select_related("entered_by")),
+        "due": services.next_due(session, now),
+        "alerts": list(session.alerts.all()),
+        "checklists": alert_rules.EMERGENCY_CHECKLISTS,
+        "runs": list(ChecklistRun.objects.filter(session=session).order_by("started_at")),
+        "adverse_events": list(session.adverse_events.all()),
+        "ae_terms": [r.term for r in LABEL_ADVERSE_REACTIONS],
+        "discharge_view": discharge_view,
+        "elapsed_min": int((now - session.dose_started_at).total_seconds() // 60)
+        if session.dose_started_at
+        else None,
+        "colleagues": colleagues,
+        "is_prescriber": _user(request).role == PRESCRIBER,
+        "today": date.today().isoformat(),
+    }
+    return render(request, "chairside/session.html", context)
+
+
+@allow(*CLINICIANS)
+@require_POST
+def transition(request: HttpRequest, session_id: str) -> HttpResponse:
+    session = _session(request, session_id, "transition")
+    try:
+        services.transition(
+            user=_user(request),
+            session=session,
+            to=request.POST.get("to", ""),
+            expected_version=_version(request),
+            reason=request.POST.get("reason", ""),
+            request=request,
+        )
+    except services.SessionError as exc:
+        _errors(request, exc)
+    return _back(session)
+
+
+def _bool(value: str | None) -> bool | None:
+    return {"yes": True, "no": False}.get(value or "")
+
+
+def _float(request: HttpRequest, name: str, errors: dict[str, str]) -> float | None:
+    raw = (request.POST.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        errors[name] = f"{raw!r} is not a number"
+        return None
+    if value < 0 or value > 24 * 60 * 7:
+        errors[name] = f"{raw} is out of range"
+        return None
+    return value
+
+
+@allow(*CLINICIANS)
+@require_POST
+def gate(request: HttpRequest, session_id: str) -> HttpResponse:
+    session = _session(request, session_id, "pre-dose gate")
+    errors: dict[str, str] = {}
+    answers: dict[str, Any] = {
+        "rems_patient_enrolled": _bool(request.POST.get("rems_patient_enrolled")),
+        "rems_setting_certified": _bool(request.POST.get("rems_setting_certified")),
+        "hours_since_food": _float(request, "hours_since_food", errors),
+        "minutes_since_liquids": _float(request, "minutes_since_liquids", errors),
+        "nasal_steroid_or_decongestant_today": _bool(request.POST.get("nasal_steroid_or_decongestant_today")),
+        "minutes_since_nasal_steroid_or_decongestant": _float(
+            request, "minutes_since_nasal_steroid_or_decongestant", errors
+        ),
+        "escort_confirmed": request.POST.get("escort_confirmed") == "yes",
+        "ride_home_confirmed": request.POST.get("ride_home_confirmed") == "yes",
+        "pregnancy_test": request.POST.get("pregnancy_test") or None,
+    }
+    raw_test_on = request.POST.get("pregnancy_test_on") or ""
+    if raw_test_on:
+        try:
+            answers["pregnancy_test_on"] = date.fromisoformat(raw_test_on)
+        except ValueError:
+            errors["pregnancy_test_on"] = f"{raw_test_on!r} is not a date"
+    if errors:
+        _errors(request, services.SessionInputError(errors))
+        return _back(session, "gate")
+    try:
+        check = services.evaluate_gate(user=_user(request), session=session, answers=answers, request=request)
+    except services.SessionError as exc:
+        _errors(request, exc)
+    else:
+        if check.passed:
+            messages.success(request, "Pre-dose gate open: dosing may start.")
+        else:
+            messages.warning(request, "Pre-dose gate closed: see the items marked below.")
+    return _back(session, "gate")
+
+
+@allow(PRESCRIBER)
+@require_POST
+def gate_override(request: HttpRequest, session_id: str) -> HttpResponse:
+    session = _session(request, session_id, "gate override")
+    try:
+        services.override_gate_item(
+            user=_user(request),
+            session=session,
+            item_key=request.POST.get("item_key", ""),
+            reason=request.POST.get("reason", ""),
+            request=request,
+        )
+    except services.SessionError as exc:
+        _errors(request, exc)
+    return _back(session, "gate")
+
+
+@allow(*CLINICIANS)
+@require_POST
+def administer(request: HttpRequest, session_id: str) -> HttpResponse:
+    session = _session(request, session_id, "administration")
+    user = _user(request)
+    verifier = User.objects.filter(
+        pk=request.POST.get("verified_by") or 0, organization_id=user.organization_id
+    ).first()
+    try:
+        expiry_raw = request.POST.get("expiry") or ""
+        expiry = date.fromisoformat(expiry_raw) if expiry_raw else None
+    except ValueError:
+        messages.error(request, f"Expiry {request.POST.get('expiry')!r} is not a date.")
+        return _back(session, "doses")
+    try:
+        admin = services.record_administration(
+            user=user,
+            session=session,
+            kind=request.POST.get("kind", ""),
+            at=_local(request, session, "at"),
+            product=request.POST.get("product", ""),
+            concentration_mg_ml=request.POST.get("concentration_mg_ml"),
+            lot=request.POST.get("lot", ""),
+            expiry=expiry,
+            dose_mg=request.POST.get("dose_mg"),
+            rate_ml_per_h=request.POST.get("rate_ml_per_h"),
+            rate_mg_per_h=request.POST.get("rate_mg_per_h"),
+            verified_by=verifier,
+            note=request.POST.get("note", ""),
+            expected_version=_version(request),
+            request=request,
+        )
+    except services.SessionError as exc:
+        _errors(request, exc)
+    else:
+        if admin.warning:
+            messages.warning(request, admin.warning)
+        else:
+            messages.success(
+                request,
+                f"Recorded: {admin.get_kind_display()} at {timezone.localtime(admin.at, session.site.zone):%H:%M}.",
+            )
+    return _back(session, "doses")
+
+
+@allow(*CLINICIANS)
+@require_POST
+def observe(request: HttpRequest, session_id: str) -> HttpResponse:
+    session = _session(request, session_id, "observation")
+    try:
+        services.record_line(
+            user=_user(request),
+            session=session,
+            line=request.POST.get("line", ""),
+            at=_local(request, session, "at"),
+            mental_status=request.POST.get("mental_status", ""),
+            request=request,
+        )
+    except services.SessionError as exc:
+        _errors(request, exc)
+    return _back(session, "readings")
+
+
+@allow(*CLINICIANS)
+@require_POST
+def acknowledge(request: HttpRequest, session_id: str, alert_id: int) -> HttpResponse:
+    session = _session(request, session_id, "acknowledge alert")
+    try:
+        services.acknowledge_alert(
+            user=_user(request), alert_id=alert_id, note=request.POST.get("note", ""), request=request
+        )
+    except services.SessionError as exc:
+        _errors(request, exc)
+    return _back(session, "alerts")
+
+
+@allow(*CLINICIANS)
+@require_POST
+def checklist(request: HttpRequest, session_id: str) -> HttpResponse:
+    session = _session(request, session_id, "emergency checklist")
+    try:
+        if request.POST.get("run"):
+            run = ChecklistRun.objects.filter(pk=request.POST["run"], session=session).first()
+            if run is None:
+                raise Http404("No such checklist.")
+            services.complete_step(
+                user=_user(request), run=run, index=int(request.POST.get("step", "-1")), request=request
+            )
+        else:
+            services.start_checklist(
+                user=_user(request), session=session, code=request.POST.get("code", ""), request=request
+            )
+    except (services.SessionError, ValueError) as exc:
+        messages.error(request, str(exc))
+    return _back(session, "alerts")
+
+
+@allow(*CLINICIANS)
+@require_POST
+def adverse_event(request: HttpRequest, session_id: str) -> HttpResponse:
+    session = _session(request, session_id, "adverse event")
+    try:
+        services.record_adverse_event(
+            user=_user(request),
+            session=session,
+            term=request.POST.get("term", ""),
+            severity=request.POST.get("severity", ""),
+            serious=request.POST.get("serious") == "yes",
+            onset_at=_local(request, session, "onset_at"),
+            action_taken=request.POST.get("action_taken", ""),
+            outcome=request.POST.get("outcome", ""),
+            description=request.POST.get("description", ""),
+            request=request,
+        )
+    except services.SessionError as exc:
+        _errors(request, exc)
+    else:
+        messages.success(request, "Adverse event recorded.")
+    return _back(session, "adverse")
+
+
+@allow(*CLINICIANS)
+@require_http_methods(["POST"])
+def discharge(request: HttpRequest, session_id: str) -> HttpResponse:
+    session = _session(request, session_id, "discharge")
+    overrides = {
+        k.removeprefix("override_"): v for k, v in request.POST.items() if k.startswith("override_") and v
+    }
+    try:
+        services.discharge(
+            user=_user(request),
+            session=session,
+            clinician_confirms_stable=request.POST.get("stable") == "yes",
+            escort_present=request.POST.get("escort_present") == "yes",
+            driving_advice_given=request.POST.get("driving_advice_given") == "yes",
+            overrides=overrides,
+            expected_version=_version(request),
+            request=request,
+        )
+    except services.SessionError as exc:
+        messages.error(request, "Discharge refused:")
+        _errors(request, exc)
+        return _back(session, "discharge")
+    messages.success(request, "Patient discharged.")
+    return _back(session)
+
+
+def _dec(value: Decimal | None) -> str:
+    return "" if value is None else f"{value:f}"
