@@ -1,0 +1,210 @@
+"""A whole esketamine session at the chair in Chromium: check-in, gate, three devices 5 min apart, readings,
+a BP alert raised and acknowledged, discharge refused at 90 min and allowed after 120 (issue: sessions)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django.utils import timezone
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from ketaclinic.chairside import services
+from ketaclinic.chairside.models import Administration, Observation, SessionAlert, TreatmentSession
+
+
+def sign_in(page: Any, user: Any) -> None:
+    page.goto("/accounts/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", "correct horse battery staple")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/accounts/mfa/")
+    device = TOTPDevice.objects.get(user=user)
+    page.fill("#id_token", f"{TOTP(device.bin_key).token():06d}")
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: url.endswith("/"))
+
+
+def local(at: Any, zone: Any) -> str:
+    return timezone.localtime(at, zone).strftime("%Y-%m-%dT%H:%M")
+
+
+def shift(session: TreatmentSession, minutes: int) -> None:
+    """Let time pass: move every recorded time of the session back by ``minutes``."""
+    delta = timedelta(minutes=minutes)
+    for field in ("dose_started_at", "dosing_ended_at", "scheduled_at", "status_changed_at"):
+        if getattr(session, field):
+            setattr(session, field, getattr(session, field) - delta)
+    session.save()
+    for a in Administration.objects.filter(session=session):
+        Administration.objects.filter(pk=a.pk).update(at=a.at - delta)
+    for o in Observation.objects.filter(session=session):
+        Observation.objects.filter(pk=o.pk).update(observed_at=o.observed_at - delta)
+
+
+def test_esketamine_session_from_check_in_to_discharge(
+    browser_page: Any, patient: Any, nurse: Any, prescriber: Any
+) -> None:
+    services.record_consent(user=nurse, patient=patient, drug="esketamine", signed_on=date.today())
+    now = timezone.now()
+    session = services.schedule_session(
+        user=nurse, patient=patient, protocol_id="esk-trd-label", scheduled_at=now, planned_dose_mg=84
+    )
+    zone = patient.site.zone
+    page = browser_page
+    sign_in(page, nurse)
+    page.goto(f"/sessions/{session.pk}/")
+    page.click("#check-in")
+    page.wait_for_selector("#gate")
+
+    # Baseline by keyboard, then the gate. (Doses below are entered with their chairside times, an hour back.)
+    first = now - timedelta(minutes=60)
+    page.fill("#obs-at", local(first - timedelta(minutes=10), zone))
+    page.fill("#line", "128/82 72 98 14 moaas 5 cadss 0")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#observations td:has-text('128/82')")
+    page.select_option("#g-rems", "yes")
+    page.select_option("#g-cert", "yes")
+    page.fill("#g-food", "3")
+    page.fill("#g-liq", "60")
+    page.select_option("#g-nasal", "no")
+    page.select_option("#g-escort", "yes")
+    page.select_option("#g-ride", "yes")
+    page.select_option("#g-preg", "negative")
+    page.click("#check-gate")
+    assert "Gate closed" in page.inner_text("#gate-verdict")  # no signed screening in the record yet
+    assert page.locator("#give-device").count() == 0
+    assert page.locator("form:has(input[value='screening']) button").count() == 0  # nurses cannot override
+
+    # The prescriber, on their own workstation, records the decision to proceed.
+    desk = browser_page.context.browser.new_context(base_url=browser_page.url.split("/sessions/")[0])
+    prescriber_page = desk.new_page()
+    sign_in(prescriber_page, prescriber)
+    prescriber_page.goto(f"/sessions/{session.pk}/#gate")
+    prescriber_page.fill(
+        "form:has(input[value='screening']) input[name=reason]", "Screening signed on paper this morning"
+    )
+    prescriber_page.click("form:has(input[value='screening']) button")
+    prescriber_page.wait_for_selector("#gate-verdict:has-text('Gate open')")
+    desk.close()
+
+    # Three devices, 5 minutes apart (times entered as given at the chair).
+    page.goto(f"/sessions/{session.pk}/")
+    page.fill("#a-lot", "LOT-ESK-1")
+    page.fill("#a-exp", "2030-01-31")
+    for n in range(3):
+        page.fill("#a-at", local(first + timedelta(minutes=5 * n), zone))
+        page.click("#give-device")
+        page.wait_for_selector(f"#administrations tr:nth-child({n + 1})")
+    assert TreatmentSession.objects.get(pk=session.pk).status == "monitoring"
+    assert "warning" not in page.inner_text("#administrations").lower()
+
+    # A BP surge at 40 minutes raises a critical alert; the nurse acknowledges it with a note.
+    page.fill("#line", "184/96 88 97 14 moaas 4 cadss 12")
+    page.fill("#obs-at", local(first + timedelta(minutes=40), zone))
+    page.click("#readings button:has-text('Add reading')")
+    page.wait_for_selector(".alert.severity-critical")
+    assert "184/96" in page.inner_text("#alerts")
+    page.fill(".alert.severity-critical input[name=note]", "Repeat BP 5 min, prescriber informed")
+    page.click(".alert.severity-critical button:has-text('Acknowledge')")
+    page.wait_for_selector(".alert.severity-critical.acknowledged")
+    assert SessionAlert.objects.get(session=session, code="sbp_high").acknowledged_by == nurse
+    page.fill("#line", "132/84 74 98 14 moaas 5 cadss 0")
+    page.fill("#obs-at", local(first + timedelta(minutes=58), zone))
+    page.click("#readings button:has-text('Add reading')")
+    page.wait_for_selector("#observations td:has-text('132/84')")
+
+    # Now 60 minutes: shift 30 minutes to be at 90, and try to discharge.
+    shift(TreatmentSession.objects.get(pk=session.pk), 30)
+    page.goto(f"/sessions/{session.pk}/#discharge")
+    page.check("input[name=stable]")
+    page.check("input[name=escort_present]")
+    page.check("input[name=driving_advice_given]")
+    page.click("#discharge-button")
+    page.wait_for_selector("text=Discharge refused")
+    assert "minimum 120" in page.inner_text("main")
+    assert TreatmentSession.objects.get(pk=session.pk).status == "monitoring"
+
+    # After 120 minutes: allowed.
+    shift(TreatmentSession.objects.get(pk=session.pk), 35)
+    page.goto(f"/sessions/{session.pk}/#discharge")
+    page.check("input[name=stable]")
+    page.check("input[name=escort_present]")
+    page.check("input[name=driving_advice_given]")
+    page.click("#discharge-button")
+    page.wait_for_load_state()
+    assert "Patient discharged." in page.inner_text("main"), page.inner_text("main")[:1500]
+    discharged = TreatmentSession.objects.get(pk=session.pk)
+    assert discharged.status == "discharged" and discharged.ready_at is not None
+
+
+def test_iv_session_with_a_pump_rate_change(
+    browser_page: Any, patient: Any, nurse: Any, prescriber: Any
+) -> None:
+    services.record_consent(user=nurse, patient=patient, drug="ketamine", signed_on=date.today())
+    session = services.schedule_session(
+        user=nurse,
+        patient=patient,
+        protocol_id="iv-trd-elektd",
+        scheduled_at=timezone.now(),
+        planned_dose_mg=35,
+    )
+    services.transition(user=nurse, session=session, to="checked_in")
+    services.record_observation(
+        user=nurse,
+        session=session,
+        reading=services.vital_rules.VitalReading(
+            taken_at=timezone.now() - timedelta(minutes=2),
+            sbp_mmhg=124,
+            dbp_mmhg=78,
+            hr_bpm=70,
+            spo2_pct=98,
+            rr_per_min=14,
+        ),
+    )
+    services.evaluate_gate(
+        user=nurse,
+        session=session,
+        answers={
+            "escort_confirmed": True,
+            "ride_home_confirmed": True,
+            "pregnancy_test": "negative",
+            "pregnancy_test_on": date.today(),
+        },
+    )
+    services.override_gate_item(
+        user=prescriber,
+        session=session,
+        item_key="screening",
+        reason="Screening reviewed at the intake visit",
+    )
+    page = browser_page
+    sign_in(page, nurse)
+    page.goto(f"/sessions/{session.pk}/")
+    page.fill("#i-conc", "10")
+    page.fill("#i-lot", "KET-55")
+    page.fill("#i-exp", "2030-06-30")
+    page.fill("#i-rate", "150")
+    page.click("#start-infusion")
+    assert "second person must verify" in page.inner_text("main")
+    page.fill("#i-conc", "10")
+    page.fill("#i-lot", "KET-55")
+    page.fill("#i-exp", "2030-06-30")
+    page.fill("#i-rate", "150")
+    page.select_option("#i-ver", str(prescriber.pk))
+    page.click("#start-infusion")
+    page.wait_for_selector("#change-rate")
+    page.fill("#r-rate", "100")
+    page.fill("#r-note", "BP 168/98 at 20 min")
+    page.click("#change-rate")
+    page.wait_for_selector("#administrations td:has-text('100 mL/h')")
+    page.click("#stop-infusion")
+    page.wait_for_selector("#session-status:has-text('Monitoring')")
+    rates = list(
+        Administration.objects.filter(session=session)
+        .order_by("at", "pk")
+        .values_list("kind", "rate_ml_per_h")
+    )
+    assert [k for k, _ in rates] == ["infusion_start", "rate_change", "infusion_stop"]
+    assert rates[0][1] == 150 and rates[1][1] == 100
