@@ -132,7 +132,10 @@ def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
     colleagues = User.objects.filter(
         organization_id=session.organization_id, role__in=CLINICIANS, is_active=True, is_service=False
     ).exclude(pk=_user(request).pk)
+    from ketaclinic.chairside.exposure import session_exposure
+
     context: dict[str, Any] = {
+        "exposure": session_exposure(session) if session.dose_started_at else None,
         "session": session,
         "patient": session.patient,
         "protocol": PROTOCOLS.get(session.protocol_id),
