@@ -213,3 +213,59 @@ def test_migrations_match_the_models(db: object) -> None:
     out = StringIO()
     call_command("makemigrations", "--check", "--dry-run", stdout=out)
     assert "No changes detected" in out.getvalue()
+
+
+def test_pk_and_planning_calculators_are_wired_into_the_console_command(tmp_path: Path) -> None:
+    plot = tmp_path / "out.svg"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ketaclinic.cli",
+            "pk",
+            "simulate",
+            "--drug",
+            "esketamine",
+            "--route",
+            "intranasal",
+            "--dose",
+            "84mg",
+            "--population",
+            "200",
+            "--plot",
+            str(plot),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(result.stdout)
+    assert data["model"] == "perezruixo2021" and data["bands"]
+    assert abs(data["cmax_ng_ml"] - 101.0) / 101.0 < 0.02  # pk.md row 11: 84 mg model Cmax 101.0 ng/mL
+    assert plot.read_text().startswith("<svg") or "<svg" in plot.read_text()[:300]
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ketaclinic.cli",
+            "pk",
+            "simulate",
+            "--drug",
+            "esketamine",
+            "--route",
+            "intranasal",
+            "--dose",
+            "50mg",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and "28" in bad.stderr
+    protocols = subprocess.run(
+        [sys.executable, "-m", "ketaclinic.cli", "protocols", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "esk-trd-label" in protocols.stdout
