@@ -36,6 +36,9 @@ DJANGO: dict[str, tuple[str, str]] = {
     "backup": ("backup", "write a consistent backup of the database"),
     "restore": ("restore", "restore a backup, then check integrity and the audit chain"),
     "check": ("clinic_check", "check settings, database integrity and the audit chain"),
+    "mllp": ("mllp", "receive bedside-monitor vitals over HL7 v2/MLLP (port 2575)"),
+    "monitor-sim": ("monitor_sim", "stream simulated bedside-monitor vitals for demos and load tests"),
+    "fhir": ("fhir_", "FHIR API tools: fhir client … (API clients), fhir export DIR (bulk NDJSON)"),
 }
 
 
@@ -83,8 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     if command not in DJANGO:
         print(f"ketaclinic: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    target = DJANGO[command][0]
+    if command == "fhir":
+        if not rest or rest[0] not in ("client", "export"):
+            print(
+                "usage: ketaclinic fhir client … | ketaclinic fhir export DIR   (add --help for details)",
+                file=sys.stderr,
+            )
+            return 2
+        target, rest = f"fhir_{rest[0]}", rest[1:]
     try:
-        execute_from_command_line([f"ketaclinic {command}", DJANGO[command][0], *rest])
+        execute_from_command_line([f"ketaclinic {command}", target, *rest])
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     return 0

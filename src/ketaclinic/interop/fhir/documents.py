@@ -1,0 +1,172 @@
+"""The server's own documents: OperationOutcome, searchset Bundles, the CapabilityStatement and the SMART
+configuration (interop.md §2.4; security.md §6)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import urlencode
+
+from ketaclinic import __version__ as ketaclinic_version
+from ketaclinic.interop.fhir import codes
+from ketaclinic.interop.fhir.resources import REGISTRY
+from ketaclinic.interop.fhir.resources.base import instant
+
+FHIR_VERSION: Final = "4.0.1"
+FHIR_JSON: Final = "application/fhir+json"
+NDJSON: Final = "application/fhir+ndjson"
+SCOPES_SUPPORTED: Final = ("system/*.rs", "user/*.rs", "patient/*.rs")
+
+
+def outcome(issues: Sequence[tuple[str, str, str | None]]) -> dict[str, Any]:
+    """OperationOutcome from (code, diagnostics, expression) triples, all of severity error."""
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "error",
+                "code": code,
+                "diagnostics": text,
+                **({"expression": [expr]} if expr else {}),
+            }
+            for code, text, expr in issues
+        ],
+    }
+
+
+def searchset(
+    *,
+    base: str,
+    type_url: str,
+    params: Sequence[tuple[str, str]],
+    resources: Sequence[Mapping[str, Any]],
+    total: int,
+    offset: int,
+    count: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """A searchset Bundle with ``self``, ``next`` and ``previous`` links carrying the search and ``_offset``."""
+    kept = [(k, v) for k, v in params if k not in ("_offset", "_count")]
+
+    def link(relation: str, at: int) -> dict[str, str]:
+        query = [*kept, ("_count", str(count))] + ([("_offset", str(at))] if at else [])
+        return {"relation": relation, "url": f"{type_url}?{urlencode(query)}"}
+
+    links = [link("self", offset)]
+    if count and offset + count < total:
+        links.append(link("next", offset + count))
+    if offset > 0:
+        links.append(link("previous", max(0, offset - count) if count else 0))
+    return bundle(base=base, resources=resources, total=total, links=links, now=now)
+
+
+def bundle(
+    *,
+    base: str,
+    resources: Sequence[Mapping[str, Any]],
+    total: int,
+    links: Sequence[Mapping[str, str]],
+    now: datetime,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "meta": {"lastUpdated": instant(now)},
+        "total": total,
+        "link": list(links),
+    }
+    if resources:
+        doc["entry"] = [
+            {
+                "fullUrl": f"{base}{r['resourceType']}/{r['id']}",
+                "resource": r,
+                "search": {"mode": "match"},
+            }
+            for r in resources
+        ]
+    return doc
+
+
+def capability_statement(*, base: str, now: datetime) -> dict[str, Any]:
+    resources = []
+    for rtype in REGISTRY.values():
+        entry: dict[str, Any] = {
+            "type": rtype.name,
+            "documentation": rtype.documentation,
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": [
+                {"name": name, "type": p.type.value, "documentation": p.documentation}
+                for name, p in rtype.params.items()
+            ],
+        }
+        if rtype.name == "Patient":
+            entry["operation"] = [
+                {
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                },
+                {
+                    "name": "export",
+                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
+                },
+            ]
+        resources.append(entry)
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": instant(now),
+        "publisher": "ketaclinic",
+        "kind": "instance",
+        "software": {"name": "ketaclinic", "version": ketaclinic_version},
+        "implementation": {"description": "ketaclinic FHIR R4 API (read-only)", "url": base.rstrip("/")},
+        "fhirVersion": FHIR_VERSION,
+        "format": [FHIR_JSON, "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "extension": [
+                        {
+                            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                            "extension": [{"url": "token", "valueUri": f"{base}token"}],
+                        }
+                    ],
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": codes.SMART_CAPABILITIES,
+                                    "code": "SMART-on-FHIR",
+                                    "display": "SMART-on-FHIR",
+                                }
+                            ]
+                        }
+                    ],
+                    "description": "OAuth2 client credentials; SMART v2 scopes "
+                    + ", ".join(SCOPES_SUPPORTED),
+                },
+                "resource": resources,
+                "operation": [
+                    {
+                        "name": "export",
+                        "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def smart_configuration(*, base: str) -> dict[str, Any]:
+    return {
+        "issuer": base.rstrip("/"),
+        "token_endpoint": f"{base}token",
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "grant_types_supported": ["client_credentials"],
+        "scopes_supported": [
+            *SCOPES_SUPPORTED,
+            *(f"{ctx}/{name}.rs" for ctx in ("system", "user", "patient") for name in REGISTRY),
+        ],
+        "capabilities": ["client-confidential-symmetric", "permission-v2"],
+    }

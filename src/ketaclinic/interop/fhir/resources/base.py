@@ -1,0 +1,170 @@
+"""The shape every FHIR mapping follows: a resource type is served from one or more *sources* (tables).
+
+A ``Source`` turns rows of one model into resources of one type and turns parsed search filters into
+ORM filters. A ``ResourceType`` groups its sources with the search parameters and sort keys they share.
+Observation, for instance, has one source today (rating-scale totals, ids ``score-<uuid>``); vital signs
+will add a second source (ids ``vital-<pk>``) without touching the search, paging or export code, which
+merges the sources in sort order.
+
+Adding a resource type once its table exists (Condition, MedicationAdministration, Encounter, CarePlan,
+AdverseEvent, Consent): write ``resources/<type>.py`` with a Source subclass and a ``ResourceType``, add it
+to ``resources.REGISTRY``; the CapabilityStatement, scopes, search, ``$everything`` and ``$export`` follow.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import DateTimeField, Model, Q, QuerySet
+
+from ketaclinic.core.access import CLINICIANS
+from ketaclinic.interop.fhir.params import DateRange, Filter, ParamType, Token
+
+
+@dataclass(frozen=True)
+class ParamDef:
+    type: ParamType
+    documentation: str
+
+
+COMMON_PARAMS: Mapping[str, ParamDef] = {
+    "_id": ParamDef(ParamType.TOKEN, "Logical id of the resource."),
+    "_lastUpdated": ParamDef(ParamType.DATE, "When the resource last changed (prefixes eq, ge, le, gt, lt)."),
+}
+PATIENT_PARAMS: Mapping[str, ParamDef] = {
+    "patient": ParamDef(ParamType.REFERENCE, "The patient: Patient/<id>."),
+    "subject": ParamDef(ParamType.REFERENCE, "The subject (always a Patient here): Patient/<id>."),
+}
+
+
+def instant(moment: datetime) -> str:
+    """An R4 ``instant``/``dateTime`` in UTC with seconds (timezone is required for instants)."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def date_q(field: str, value: DateRange, *, date_only: bool = False) -> Q:
+    start: date | datetime = value.start.date() if date_only else value.start
+    end: date | datetime = value.end.date() if date_only else value.end
+    if value.prefix == "eq":
+        return Q(**{f"{field}__gte": start, f"{field}__lt": end})
+    if value.prefix == "ge":
+        return Q(**{f"{field}__gte": start})
+    if value.prefix == "gt":
+        return Q(**{f"{field}__gte": end})
+    if value.prefix == "le":
+        return Q(**{f"{field}__lt": end})
+    return Q(**{f"{field}__lt": start})  # lt
+
+
+def any_of(parts: list[Q]) -> Q:
+    """OR of the parts; an empty list matches nothing."""
+    if not parts:
+        return Q(pk__in=[])
+    combined = parts[0]
+    for part in parts[1:]:
+        combined |= part
+    return combined
+
+
+def token_matches(token: Token, system: str, code: str) -> bool:
+    if token.system is not None and token.system != system:
+        return False
+    return token.code is None or token.code == code
+
+
+class Source:
+    """One table serving one FHIR resource type. Subclasses set the class attributes and ``to_fhir``."""
+
+    model: type[Model]
+    prefix: str = ""  # ids are "<prefix>-<pk>" when a type has several sources
+    patient_field: str = "patient_id"
+    updated_field: str = "updated_at"
+    # parameter name -> model field, for this source's date parameters
+    date_fields: Mapping[str, str] = {}
+    # sort key -> model field
+    sort_fields: Mapping[str, str] = {}
+
+    def queryset(self, organization_id: int) -> QuerySet[Any]:
+        return self.model._default_manager.filter(organization_id=organization_id)
+
+    def fhir_id(self, obj: Any) -> str:
+        return f"{self.prefix}-{obj.pk}" if self.prefix else str(obj.pk)
+
+    def parse_id(self, fhir_id: str) -> Any | None:
+        """The primary key behind ``fhir_id`` if it belongs to this source, else None."""
+        text = fhir_id
+        if self.prefix:
+            if not fhir_id.startswith(self.prefix + "-"):
+                return None
+            text = fhir_id[len(self.prefix) + 1 :]
+        try:  # UUID keys (patients, scales) and integer keys (vital readings) alike
+            return self.model._meta.pk.to_python(text) if self.model._meta.pk is not None else None
+        except ValidationError:
+            return None
+
+    def patient_pk(self, obj: Any) -> Any:
+        return getattr(obj, self.patient_field)
+
+    def sort_value(self, obj: Any, key: str) -> Any:
+        return getattr(obj, self.sort_fields[key])
+
+    def filter(self, qs: QuerySet[Any], flt: Filter) -> QuerySet[Any]:
+        """Apply one parsed filter; its values are OR-ed."""
+        if flt.name == "_id":
+            pks = [self.parse_id(v.code or "") for v in flt.values if isinstance(v, Token)]
+            return qs.filter(pk__in=[pk for pk in pks if pk is not None])
+        if flt.name == "_lastUpdated":
+            return qs.filter(any_of([date_q(self.updated_field, v) for v in _dates(flt)]))
+        if flt.name in ("patient", "subject"):
+            pks = [_uuid(v) for v in flt.values if isinstance(v, str)]
+            return qs.filter(**{f"{self.patient_field}__in": [pk for pk in pks if pk is not None]})
+        if flt.name in self.date_fields:
+            field = self.date_fields[flt.name]
+            date_only = not isinstance(self.model._meta.get_field(field), DateTimeField)
+            return qs.filter(any_of([date_q(field, v, date_only=date_only) for v in _dates(flt)]))
+        return self.filter_param(qs, flt)
+
+    def filter_param(self, qs: QuerySet[Any], flt: Filter) -> QuerySet[Any]:
+        """Type-specific parameters (code, category, identifier…). Unknown here: matches nothing."""
+        return qs.none()
+
+    def to_fhir(self, obj: Any, base_url: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def _dates(flt: Filter) -> list[DateRange]:
+    return [v for v in flt.values if isinstance(v, DateRange)]
+
+
+def _uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    name: str
+    sources: tuple[Source, ...]
+    params: Mapping[str, ParamDef]
+    sort_keys: tuple[str, ...]
+    documentation: str
+    # Roles whose staff may read this type through a user/ scope (the same roles the web pages allow).
+    user_roles: frozenset[str] = CLINICIANS
+
+    @property
+    def param_types(self) -> dict[str, ParamType]:
+        return {name: p.type for name, p in self.params.items()}
+
+    def source_for(self, fhir_id: str) -> tuple[Source, Any] | None:
+        for source in self.sources:
+            pk = source.parse_id(fhir_id)
+            if pk is not None:
+                return source, pk
+        return None

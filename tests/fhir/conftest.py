@@ -1,0 +1,66 @@
+"""FHIR fixtures: API clients of the owner organization and of the outsider, tokens, and rating scales."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from django.test import Client
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def phq9(total_first: int = 0, *, rest: int = 0) -> dict[str, int]:
+    """PHQ-9 answers: item 1 = total_first, items 2-9 = rest (item 9 kept 0 to avoid safety flags)."""
+    return {"1": total_first, **{str(i): rest for i in range(2, 9)}, "9": 0}
+
+
+@pytest.fixture
+def make_client(db: Any) -> Callable[..., tuple[Any, str]]:
+    def create(org: Any, scopes: str = "system/*.rs", **extra: Any) -> tuple[Any, str]:
+        from ketaclinic.interop.fhir import auth
+
+        return auth.create_client(organization=org, name="Test EHR", scopes=scopes, **extra)
+
+    return create
+
+
+def get_token(http: Client, client_id: str, secret: str, scope: str | None = None) -> Any:
+    data = {"grant_type": "client_credentials"}
+    if scope is not None:
+        data["scope"] = scope
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return http.post("/fhir/token", urlencode(data), content_type=FORM, HTTP_AUTHORIZATION=f"Basic {basic}")
+
+
+@pytest.fixture
+def bearer(make_client: Callable[..., tuple[Any, str]]) -> Callable[..., dict[str, str]]:
+    """Headers with a fresh token for a new client of ``org`` with ``scopes``."""
+
+    def make(org: Any, scopes: str = "system/*.rs", **extra: Any) -> dict[str, str]:
+        api_client, secret = make_client(org, scopes, **extra)
+        response = get_token(Client(), api_client.client_id, secret)
+        assert response.status_code == 200, response.content
+        return {"HTTP_AUTHORIZATION": f"Bearer {response.json()['access_token']}"}
+
+    return make
+
+
+@pytest.fixture
+def record_scale(db: Any) -> Callable[..., Any]:
+    def record(user: Any, patient: Any, instrument: str, answers: dict[str, int], when: datetime) -> Any:
+        from ketaclinic.measures import services
+
+        return services.record_administration(
+            user=user, patient=patient, instrument=instrument, answers=answers, administered_at=when
+        )
+
+    return record
+
+
+def at(day: int, hour: int = 12) -> datetime:
+    return datetime(2026, 3, day, hour, 0, tzinfo=UTC)

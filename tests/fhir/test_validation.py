@@ -1,0 +1,116 @@
+"""Every document the API emits validates against the fhir.resources R4B models (interop.md §2.1)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.core import management
+from django.test import Client
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+from tests.fhir.conftest import at
+
+from ketaclinic.clinical.instruments import INSTRUMENTS
+from ketaclinic.interop.fhir.resources import REGISTRY
+
+MODELS: dict[str, Any] = {
+    "Patient": Patient,
+    "Observation": Observation,
+    "QuestionnaireResponse": QuestionnaireResponse,
+}
+
+
+def test_every_registered_type_has_a_model_here() -> None:
+    assert set(REGISTRY) == set(MODELS)
+
+
+@pytest.fixture
+def full_patient(nurse: Any, make_patient: Any, record_scale: Any) -> Any:
+    """A patient with every optional field filled and one administration of every instrument."""
+    patient = make_patient(
+        nurse,
+        phone="555-0100",
+        email="testa@example.org",
+        address="1 Main Street",
+        emergency_contact_name="Robin",
+        emergency_contact_phone="555-0199",
+        emergency_contact_relation="sister",
+    )
+    for n, code in enumerate(INSTRUMENTS):
+        record_scale(nurse, patient, code, _lowest_valid_answers(code), at(1 + n))
+    return patient
+
+
+def _lowest_valid_answers(code: str) -> dict[str, int]:
+    """Every item that is always asked at its lowest value (skip-logic items stay unasked)."""
+    return {item.id: item.low for item in INSTRUMENTS[code].items if item.asked_if is None}
+
+
+def _validate(doc: dict[str, Any]) -> None:
+    model = {**MODELS, "Bundle": Bundle, "OperationOutcome": OperationOutcome}[doc["resourceType"]]
+    model.model_validate(doc)
+
+
+def test_resources_and_bundles_validate(org: Any, full_patient: Any, bearer: Any) -> None:
+    headers = bearer(org)
+    seen: set[str] = set()
+    for name in REGISTRY:
+        bundle = Client().get(f"/fhir/{name}?_count=100", **headers).json()
+        Bundle.model_validate(bundle)
+        assert bundle["entry"], name
+        for entry in bundle["entry"]:
+            resource = entry["resource"]
+            MODELS[name].model_validate(resource)
+            single = Client().get(f"/fhir/{name}/{resource['id']}", **headers).json()
+            MODELS[name].model_validate(single)
+            seen.add(name)
+    assert seen == set(REGISTRY)
+    everything = Client().get(f"/fhir/Patient/{full_patient.pk}/$everything", **headers).json()
+    Bundle.model_validate(everything)
+    # 13 instruments: 13 QuestionnaireResponses; C-SSRS screener and BPI-SF have no total → 11 scores.
+    kinds = [e["resource"]["resourceType"] for e in everything["entry"]]
+    assert (kinds.count("QuestionnaireResponse"), kinds.count("Observation")) == (13, 11)
+
+
+def test_capability_statement_and_outcomes_validate(db: Any) -> None:
+    capability = Client().get("/fhir/metadata").json()
+    CapabilityStatement.model_validate(capability)
+    assert capability["fhirVersion"] == "4.0.1"
+    rest = capability["rest"][0]
+    assert [r["type"] for r in rest["resource"]] == list(REGISTRY)
+    observation = next(r for r in rest["resource"] if r["type"] == "Observation")
+    assert {p["name"] for p in observation["searchParam"]} == {
+        "_id",
+        "_lastUpdated",
+        "patient",
+        "subject",
+        "code",
+        "date",
+        "category",
+    }
+    assert {i["code"] for i in observation["interaction"]} == {"read", "search-type"}
+    for url in ("/fhir/Patient", "/fhir/Nothing"):
+        OperationOutcome.model_validate(Client().get(url).json())
+
+
+def test_error_outcomes_validate(org: Any, bearer: Any) -> None:
+    headers = bearer(org, "system/Patient.rs")
+    for url, status in (("/fhir/Patient?bogus=1", 400), ("/fhir/Observation", 403), ("/fhir/Patient/x", 404)):
+        response = Client().get(url, **headers)
+        assert response.status_code == status
+        OperationOutcome.model_validate(response.json())
+
+
+def test_ndjson_lines_validate(org: Any, full_patient: Any, tmp_path: Any) -> None:
+    management.call_command("fhir_export", str(tmp_path), org="owner", json=True)
+    for name, model in MODELS.items():
+        lines = (tmp_path / f"{name}.ndjson").read_text().splitlines()
+        assert lines, name
+        for line in lines:
+            model.model_validate(json.loads(line))
