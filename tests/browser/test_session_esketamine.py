@@ -138,6 +138,45 @@ def test_esketamine_session_from_check_in_to_discharge(
     discharged = TreatmentSession.objects.get(pk=session.pk)
     assert discharged.status == "discharged" and discharged.ready_at is not None
 
+    # The REMS Patient Monitoring Form: filled in from the session, the rest answered by keyboard, signed off.
+    page.click("#rems-link")
+    page.click("button:has-text('Fill in from the session')")
+    page.wait_for_selector(".rems-form")
+    answers = {
+        "monitoring_hcp.phone": "555-0100",
+        "monitoring_hcp.last_name": "Nightingale",
+        "monitoring_hcp.email": "nurse1@example.invalid",
+        "setting.address1": "1 Main Street",
+        "setting.city": "Springfield",
+        "setting.state": "IL",
+        "setting.zip_code": "62701",
+    }
+    empty = page.evaluate(
+        "() => [...document.querySelectorAll('.rems-form input[type=text]')].filter(e => !e.value).map(e => e.name)"
+    )
+    for name in empty:
+        if name in answers:
+            page.fill(f".rems-form input[name='{name}']", answers[name])
+    unanswered = page.evaluate(
+        "() => [...document.querySelectorAll('.rems-form input[type=radio][value=\"\"]:checked')].map(e => e.name)"
+    )
+    for name in unanswered:
+        page.check(f".rems-form input[name='{name}'][value='no']")
+    page.click("button:has-text('Save answers')")
+    page.wait_for_load_state()
+    page.click("button:has-text('Sign off as monitoring HCP')")
+    page.wait_for_load_state()
+    from ketaclinic.chairside.models import RemsMonitoringForm
+
+    form = RemsMonitoringForm.objects.get(session=session)
+    assert form.signed_off_by == nurse, page.inner_text("main")[:1500]
+    from ketaclinic.chairside.rems_services import check, form_of
+
+    assert form_of(form).total_monitoring_minutes >= 120 and not check(form).missing
+    pdf = page.request.get(f"/sessions/{session.pk}/rems/pdf/")
+    assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.body().startswith(b"%PDF")
+
 
 def test_iv_session_with_a_pump_rate_change(
     browser_page: Any, patient: Any, nurse: Any, prescriber: Any

@@ -116,3 +116,58 @@ def test_trajectory_marks_response_and_remission(nurse: Any, patient: Any, sign_
     assert 'id="trajectory-phq9"' in page and "<svg" in page
     assert "baseline 20" in page and "response" in page and "Remission" in page
     assert page.count('class="tag ok">remission') == 1
+
+
+def test_trajectory_marks_the_dates_of_treatment_sessions(nurse: Any, patient: Any, sign_in: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ketaclinic.chairside.models import TreatmentSession
+
+    start = timezone.now() - timedelta(days=20)
+    for day, total in [(0, 18), (14, 8)]:
+        answers = {str(i): 0 for i in range(1, 10)}
+        for i in range(1, 9):
+            answers[str(i)] = min(3, max(0, total - 3 * (i - 1)))
+        services.record_administration(
+            user=nurse,
+            patient=patient,
+            instrument="phq9",
+            answers=answers,
+            administered_at=start + timedelta(days=day),
+        )
+    for day in (2, 5):
+        TreatmentSession.objects.create(
+            organization_id=patient.organization_id,
+            patient=patient,
+            site=patient.site,
+            protocol_id="iv-trd-elektd",
+            drug="ketamine",
+            route="iv",
+            planned_dose_mg=35,
+            scheduled_at=start + timedelta(days=day),
+            dose_started_at=start + timedelta(days=day),
+            status="discharged",
+            created_by=nurse,
+        )
+    section = (
+        sign_in(Client(), nurse)
+        .get(f"/patients/{patient.pk}/")
+        .content.decode()
+        .split('id="trajectory-phq9"')[1]
+    )
+    assert "session 1" in section and "session 2" in section
+
+
+def test_a_scale_can_be_tied_to_one_of_the_patients_sessions_only(
+    nurse: Any, patient: Any, outsider_patient: Any
+) -> None:
+    import uuid
+
+    import pytest
+
+    with pytest.raises(services.ScaleInputError, match="not a treatment session"):
+        services.record_administration(
+            user=nurse, patient=patient, instrument="phq9", answers=PHQ9_MILD, session_id=uuid.uuid4()
+        )

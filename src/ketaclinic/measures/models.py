@@ -29,9 +29,10 @@ class ScaleAdministration(models.Model):
     entered_by_kind = models.CharField(max_length=10, choices=EnteredBy.choices)
     entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     administered_at = models.DateTimeField()
-    # The treatment session the scale belongs to. Sessions arrive with the treatment app; until then this
-    # stays empty and is converted to a foreign key by that app's migration.
-    session_id = models.UUIDField(null=True, blank=True)
+    # The treatment session the scale was taken in, if any (pre-session and in-session scales).
+    session = models.ForeignKey(
+        "chairside.TreatmentSession", on_delete=models.PROTECT, null=True, blank=True, related_name="scales"
+    )
     self_report_link = models.ForeignKey("SelfReportLink", on_delete=models.PROTECT, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

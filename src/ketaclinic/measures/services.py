@@ -88,6 +88,11 @@ def record_administration(
     when = administered_at or timezone.now()
     if when > timezone.now() + timedelta(minutes=5):
         raise ScaleInputError({"administered_at": "is in the future"})
+    if session_id is not None:
+        from ketaclinic.chairside.models import TreatmentSession
+
+        if not TreatmentSession.objects.filter(pk=session_id, patient=patient).exists():
+            raise ScaleInputError({"session_id": "is not a treatment session of this patient"})
     data = result.to_dict()
     administration = ScaleAdministration.objects.create(
         organization_id=patient.organization_id,

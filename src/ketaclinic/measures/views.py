@@ -45,12 +45,21 @@ def trajectories_for(request: HttpRequest, patient: Patient) -> list[dict[str, o
     by_instrument: dict[str, list[object]] = {}
     for a in items:
         by_instrument.setdefault(a.instrument, []).append(a)
+    from ketaclinic.chairside.models import TreatmentSession
+
+    dosed = list(
+        TreatmentSession.objects.filter(patient=patient, dose_started_at__isnull=False)
+        .order_by("dose_started_at")
+        .values_list("dose_started_at", flat=True)
+    )
     result = []
     for code, rows in by_instrument.items():
         data = services.trajectory(code, rows)  # type: ignore[arg-type]
         if not data.rows:
             continue
-        result.append({"code": code, "data": data, "svg": trajectory_svg(data)})
+        start = data.rows[0].administration.administered_at
+        marks = [((when - start).total_seconds() / 86400, f"session {n}") for n, when in enumerate(dosed, 1)]
+        result.append({"code": code, "data": data, "svg": trajectory_svg(data, session_days=marks)})
     return result
 
 
