@@ -247,3 +247,17 @@ def test_staff_see_only_patients_of_their_sites(
     assert services.search_patients(user=here, name="sider").total == 0
     response = sign_in(Client(), here).get(f"/patients/{theirs.pk}/")
     assert response.status_code == 302 and response["Location"].endswith("/break-glass/")
+
+
+def test_front_desk_change_history_shows_demographics_only(
+    nurse: Any, front_desk: Any, sign_in: Any, patient: Any
+) -> None:
+    from ketaclinic.measures import services as measures
+
+    measures.record_administration(
+        user=nurse, patient=patient, instrument="phq9", answers={str(i): 1 for i in range(1, 10)}
+    )
+    desk = sign_in(Client(), front_desk).get(f"/patients/{patient.pk}/")
+    assert {e.category for e in desk.context["history"]} == {"demographics"}
+    clinic = sign_in(Client(), nurse).get(f"/patients/{patient.pk}/")
+    assert "rating-scales" in {e.category for e in clinic.context["history"]}

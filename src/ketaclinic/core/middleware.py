@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 
 from ketaclinic.core.access import declared_access
@@ -75,9 +75,19 @@ class SessionTimeoutMiddleware:
                     return HttpResponse(status=401)
                 return redirect(f"{reverse('accounts:login')}?expired=1")
             # Background polling (live board, notifications) must not keep an idle session alive.
-            if request.headers.get("X-Ketaclinic-Background") != "1":
+            if request.headers.get("X-Ketaclinic-Background") != "1" and not _is_background(request):
                 request.session[SESSION_LAST_SEEN] = now.isoformat()
         return self.get_response(request)
+
+
+def _is_background(request: HttpRequest) -> bool:
+    """A view marked ``view.background = True`` in code (the live board's event stream: EventSource cannot
+    send headers). Marking only ever stops a request from extending the session, never the reverse."""
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return False
+    return getattr(match.func, "background", False) is True
 
 
 def start_session_clock(request: HttpRequest) -> None:

@@ -140,11 +140,11 @@ def patient_chart(request: HttpRequest, patient_id: str) -> HttpResponse:
     if isinstance(loaded, HttpResponse):
         return loaded
     patient = loaded
-    history = (
-        AuditEntry.objects.filter(patient=patient, action__in=[Action.ADD, Action.CHANGE])
-        .select_related("user")
-        .order_by("-seq")[:50]
-    )
+    history = AuditEntry.objects.filter(patient=patient, action__in=[Action.ADD, Action.CHANGE])
+    if _user(request).role not in CLINICIANS:
+        # Front desk sees the demographic history only, not clinical entries (scales, intakes, plans).
+        history = history.filter(category="demographics")
+    history = history.select_related("user").order_by("-seq")[:50]
     context: dict[str, object] = {"patient": patient, "body": services.body_size(patient), "history": history}
     if _user(request).role in CLINICIANS:
         context["trajectories"] = trajectories_for(request, patient)

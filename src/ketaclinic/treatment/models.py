@@ -1,1 +1,133 @@
-from django.db import models  # noqa: F401
+"""Protocol library (built-in versions and each clinic's edited copies), treatment plans and booked sessions.
+
+A ``ProtocolVersion`` row is immutable: editing creates the next version, so a plan always points at the
+exact version it used. Built-in protocols (``organization`` empty) are synchronised on demand from
+``ketaclinic.clinical.protocol_library``; clinics copy them to edit.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class ProtocolVersion(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "accounts.Organization",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        help_text="Empty for the built-in library shared by every clinic.",
+    )
+    key = models.CharField("protocol ID", max_length=63)
+    version = models.PositiveIntegerField()
+    name = models.CharField(max_length=300)
+    drug = models.CharField(max_length=20)
+    route = models.CharField(max_length=20)
+    data = models.JSONField(help_text="The protocol's JSON form (clinical.protocols.protocol_to_dict).")
+    change_note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "key", "version"],
+                condition=models.Q(organization__isnull=False),
+                name="protocol_version_unique_in_org",
+            ),
+            models.UniqueConstraint(
+                fields=["key", "version"],
+                condition=models.Q(organization__isnull=True),
+                name="builtin_protocol_version_unique",
+            ),
+        ]
+        ordering = ["key", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.key}@{self.version}"
+
+    @property
+    def built_in(self) -> bool:
+        return self.organization_id is None
+
+
+class PlanStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Plan(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT)
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="treatment_plans")
+    site = models.ForeignKey("accounts.Site", on_delete=models.PROTECT, related_name="+")
+    protocol = models.ForeignKey(ProtocolVersion, on_delete=models.PROTECT, related_name="plans")
+    protocol_key = models.CharField(max_length=63)
+    protocol_version = models.PositiveIntegerField()
+    screening = models.ForeignKey("assessment.Screening", on_delete=models.PROTECT, related_name="plans")
+    screening_decision = models.CharField(max_length=30)
+    screening_override = models.ForeignKey(
+        "assessment.ScreeningOverride", on_delete=models.PROTECT, null=True, blank=True, related_name="plans"
+    )
+    inputs = models.JSONField(help_text="What the prescriber entered (basis, amount, vial, start, …).")
+    dose = models.JSONField(help_text="The dose calculation of session 1 (clinical.dosing.DoseCalculation).")
+    dose_mg = models.FloatField()
+    dose_override_reason = models.TextField(blank=True)
+    second_person_required = models.BooleanField(default=False)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+    start_date = models.DateField()
+    conflicts = models.JSONField(default=list)
+    notes = models.JSONField(default=list)
+    unscheduled = models.JSONField(default=list)
+    status = models.CharField(max_length=12, choices=PlanStatus.choices, default=PlanStatus.ACTIVE)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    version = models.PositiveIntegerField(default=1, help_text="Optimistic lock: bumped on every change.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"plan {self.protocol_key}@{self.protocol_version} for {self.patient_id}"
+
+
+class SessionStatus(models.TextChoices):
+    BOOKED = "booked", "Booked"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class PlanSession(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="sessions")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    site = models.ForeignKey("accounts.Site", on_delete=models.PROTECT, related_name="+")
+    chair = models.ForeignKey(
+        "accounts.Chair", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    number = models.PositiveIntegerField()
+    phase_name = models.CharField(max_length=200)
+    phase_kind = models.CharField(max_length=20)
+    week = models.PositiveIntegerField()
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    dose_text = models.CharField(max_length=300)
+    notes = models.JSONField(default=list)
+    status = models.CharField(max_length=12, choices=SessionStatus.choices, default=SessionStatus.BOOKED)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["plan", "number"], name="plan_session_number_unique")]
+        indexes = [models.Index(fields=["site", "start"])]
+        ordering = ["start"]
+
+    def __str__(self) -> str:
+        return f"session {self.number} of {self.plan_id}"

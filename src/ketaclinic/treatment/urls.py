@@ -1,2 +1,15 @@
+from django.urls import path
+
+from ketaclinic.treatment import views
+
 app_name = "treatment"
-urlpatterns: list[object] = []
+urlpatterns = [
+    path("protocols/", views.protocol_list, name="protocols"),
+    path("protocols/<slug:key>/", views.protocol_detail, name="protocol"),
+    path("protocols/<slug:key>/copy/", views.protocol_copy, name="protocol_copy"),
+    path("protocols/<slug:key>/edit/", views.protocol_edit, name="protocol_edit"),
+    path("patients/<uuid:patient_id>/plans/new/", views.plan_new, name="plan_new"),
+    path("plans/<uuid:plan_id>/", views.plan_detail, name="plan"),
+    path("plans/<uuid:plan_id>/verify/", views.plan_verify, name="plan_verify"),
+    path("calendar/", views.site_calendar, name="calendar"),
+]

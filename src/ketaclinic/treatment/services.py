@@ -1,0 +1,514 @@
+"""Treatment plan use cases: create a plan (screening gate, dose, dated course with chairs), verify the dose,
+read plans and calendars. Services never commit; every PHI read and write is audited.
+
+Capacity: the site's active ``accounts.Chair`` rows are the chairs; booked sessions of other plans count
+against them. Nurse capacity and closures are not modelled in the accounts app yet (unlimited / none).
+Opening hours: ``Site.opening_hours`` may list several spans a day; the scheduler takes one span per day,
+so the longest span is used (a lunch break is not honoured — see the report).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import Enum
+from itertools import pairwise
+from typing import Any
+
+from django.db.models import Q
+from django.http import HttpRequest
+from django.utils import timezone
+
+from ketaclinic.accounts.models import WEEKDAYS, Chair, Site, User
+from ketaclinic.assessment import services as assessment
+from ketaclinic.audit import services as audit
+from ketaclinic.audit.models import Action
+from ketaclinic.clinical import body
+from ketaclinic.clinical.dosing import (
+    VIAL_CONCENTRATIONS_MG_ML,
+    DoseInputError,
+    DoseOverrideRequired,
+    DoseRefused,
+    WeightBasis,
+    calculate_dose,
+)
+from ketaclinic.clinical.schedule import OpeningHours, ScheduleInputError, SiteCalendar, SlotLoad, plan_course
+from ketaclinic.core.access import CLINICIANS, PRESCRIBER
+from ketaclinic.patients.models import Patient
+from ketaclinic.patients.services import visible_patients
+from ketaclinic.treatment import library
+from ketaclinic.treatment.models import Plan, PlanSession, PlanStatus, ProtocolVersion, SessionStatus
+
+CATEGORY = "treatment-plan"
+SLOT_MINUTES = 30
+OPEN_ENDED_SESSIONS = 4  # sessions of an open-ended maintenance phase to book (a display choice)
+
+
+class TreatmentError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class PlanValidationError(TreatmentError):
+    """``errors`` names every bad field; ``screening`` carries the gate's reason when that failed."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+class NotFound(TreatmentError):
+    pass
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, frozenset | set):
+        return sorted(_jsonable(v) for v in value)
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# --- the site as the scheduler sees it -----------------------------------------------------------------
+
+
+def _opening_hours(site: Site) -> dict[int, OpeningHours]:
+    out: dict[int, OpeningHours] = {}
+    for day, spans in (site.opening_hours or {}).items():
+        if day not in WEEKDAYS or not spans:
+            continue
+        parsed = [(time.fromisoformat(a), time.fromisoformat(b)) for a, b in spans]
+        opens, closes = max(
+            parsed, key=lambda s: datetime.combine(date.min, s[1]) - datetime.combine(date.min, s[0])
+        )
+        out[WEEKDAYS.index(day)] = OpeningHours(opens, closes)
+    return out
+
+
+def active_chairs(site: Site) -> list[Chair]:
+    return list(Chair.objects.filter(site=site, active=True).order_by("label"))
+
+
+def _slot_keys(start: datetime, end: datetime) -> list[datetime]:
+    """The fixed UTC grid slots a session touches (a shared grid, so overlapping bookings add up)."""
+    step = SLOT_MINUTES * 60
+    first = math.floor(start.timestamp() / step) * step
+    keys = []
+    t = first
+    while t < end.timestamp():
+        keys.append(datetime.fromtimestamp(t, tz=UTC))
+        t += step
+    return keys
+
+
+def booked_load(site: Site, since: datetime) -> dict[datetime, SlotLoad]:
+    counts: dict[datetime, int] = defaultdict(int)
+    for start, end in PlanSession.objects.filter(
+        site=site, status=SessionStatus.BOOKED, end__gt=since
+    ).values_list("start", "end"):
+        for key in _slot_keys(start, end):
+            counts[key] += 1
+    return {key: SlotLoad(chairs=n) for key, n in counts.items()}
+
+
+def site_calendar(site: Site, since: datetime) -> SiteCalendar:
+    chairs = active_chairs(site)
+    return SiteCalendar(
+        zone=site.zone,
+        opening_hours=_opening_hours(site),
+        chairs=len(chairs),
+        slot_minutes=SLOT_MINUTES,
+        booked=booked_load(site, since),
+    )
+
+
+def _free_chair(site: Site, chairs: list[Chair], start: datetime, end: datetime) -> Chair | None:
+    busy = set(
+        PlanSession.objects.filter(
+            site=site, status=SessionStatus.BOOKED, start__lt=end, end__gt=start, chair__isnull=False
+        ).values_list("chair_id", flat=True)
+    )
+    return next((c for c in chairs if c.pk not in busy), None)
+
+
+# --- plans ---------------------------------------------------------------------------------------------
+
+
+def _number(raw: Any, name: str, errors: dict[str, str]) -> float | None:
+    if raw in (None, ""):
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        errors[name] = f"{raw!r} is not a number"
+        return None
+    if not math.isfinite(value) or value <= 0:
+        errors[name] = "must be a number more than 0"
+        return None
+    return value
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    protocol: ProtocolVersion
+    start: date
+    preferred_time: time | None
+    basis: WeightBasis
+    prescribed_amount: float | None
+    concentration_mg_ml: float | None
+    container_volume_ml: float | None
+    dose_override_reason: str | None
+
+
+def _clean_inputs(
+    user: User, patient: Patient, data: dict[str, Any], errors: dict[str, str]
+) -> PlanInputs | None:
+    protocol: ProtocolVersion | None = None
+    key = str(data.get("protocol") or "").strip()
+    if not key:
+        errors["protocol"] = "choose a protocol"
+    else:
+        try:
+            protocol = library.get_version(user, key)
+        except library.LibraryError as exc:
+            errors["protocol"] = exc.message
+    start: date | None = None
+    raw_start = data.get("start")
+    if raw_start in (None, ""):
+        errors["start"] = "required"
+    else:
+        try:
+            start = raw_start if isinstance(raw_start, date) else date.fromisoformat(str(raw_start))
+        except ValueError:
+            errors["start"] = f"{raw_start!r} is not a date (YYYY-MM-DD)"
+    if start is not None and start < timezone.localdate(timezone.now(), patient.site.zone):
+        errors["start"] = "is in the past"
+    preferred: time | None = None
+    raw_time = data.get("preferred_time")
+    if raw_time not in (None, ""):
+        try:
+            preferred = raw_time if isinstance(raw_time, time) else time.fromisoformat(str(raw_time))
+        except ValueError:
+            errors["preferred_time"] = f"{raw_time!r} is not a time (HH:MM)"
+    basis = WeightBasis.ACTUAL
+    raw_basis = data.get("basis") or "actual"
+    try:
+        basis = WeightBasis(raw_basis)
+    except ValueError:
+        errors["basis"] = "choose actual, ideal or adjusted"
+    amount = _number(data.get("prescribed_amount"), "prescribed_amount", errors)
+    concentration = _number(data.get("concentration_mg_ml"), "concentration_mg_ml", errors)
+    if concentration is not None and concentration not in VIAL_CONCENTRATIONS_MG_ML:
+        errors["concentration_mg_ml"] = "choose 10, 50 or 100 mg/mL"
+    container = _number(data.get("container_volume_ml"), "container_volume_ml", errors)
+    reason = str(data.get("dose_override_reason") or "").strip() or None
+    if (
+        protocol is None
+        or start is None
+        or any(
+            k in errors
+            for k in (
+                "basis",
+                "prescribed_amount",
+                "concentration_mg_ml",
+                "container_volume_ml",
+                "preferred_time",
+            )
+        )
+    ):
+        return None
+    return PlanInputs(protocol, start, preferred, basis, amount, concentration, container, reason)
+
+
+def create_plan(
+    *,
+    user: User,
+    patient: Patient,
+    data: dict[str, Any],
+    request: HttpRequest | None = None,
+    client: str = "",
+) -> Plan:
+    """Plan a course. Refuses (naming every problem) unless the screening clears the protocol's drug."""
+    if user.role != PRESCRIBER:
+        raise TreatmentError("Only prescribers may create treatment plans.")
+    errors: dict[str, str] = {}
+    inputs = _clean_inputs(user, patient, data, errors)
+    clearance = None
+    protocol = library.as_protocol(inputs.protocol) if inputs else None
+    if protocol is not None:
+        try:
+            clearance = assessment.plan_clearance(patient=patient, drug=protocol.drug, route=protocol.route)
+        except assessment.AssessmentError as exc:
+            errors["screening"] = exc.message
+    if patient.weight_kg is None:
+        errors["weight_kg"] = "record the patient's weight on the chart first"
+    if patient.height_cm is None:
+        errors["height_cm"] = "record the patient's height on the chart first"
+    site = Site.objects.get(pk=patient.site_id)  # fresh: opening hours may have changed since loading
+    chairs = active_chairs(site)
+    if not chairs:
+        errors["site"] = f"{site.name} has no active chairs: an administrator adds them first"
+    if errors or inputs is None or protocol is None or clearance is None:
+        raise PlanValidationError(errors or {"protocol": "could not be read"})
+    sex = body.Sex(patient.sex) if patient.sex in ("female", "male") else None
+    try:
+        calc = calculate_dose(
+            protocol=protocol,
+            weight_kg=float(patient.weight_kg),  # type: ignore[arg-type]
+            height_cm=float(patient.height_cm),  # type: ignore[arg-type]
+            sex=sex,
+            basis=inputs.basis,
+            concentration_mg_ml=inputs.concentration_mg_ml,
+            container_volume_ml=inputs.container_volume_ml,
+            prescribed_amount=inputs.prescribed_amount,
+            override_reason=inputs.dose_override_reason,
+        )
+    except DoseInputError as exc:
+        raise PlanValidationError(dict(exc.errors)) from None
+    except DoseOverrideRequired as exc:
+        raise PlanValidationError({"dose_override_reason": f"{exc.message} (source: {exc.source})"}) from None
+    except DoseRefused as exc:
+        raise PlanValidationError({"prescribed_amount": f"{exc.message} (source: {exc.source})"}) from None
+    now = timezone.now()
+    try:
+        course = plan_course(
+            protocol=protocol,
+            start=inputs.start,
+            site=site_calendar(site, now),
+            preferred_time=inputs.preferred_time,
+            open_ended_sessions=OPEN_ENDED_SESSIONS,
+        )
+    except ScheduleInputError as exc:
+        raise PlanValidationError({f"site.{k}": v for k, v in exc.errors.items()}) from None
+    if not course.sessions:
+        raise PlanValidationError({"start": "no session could be placed: " + "; ".join(course.unscheduled)})
+    plan = Plan.objects.create(
+        organization_id=patient.organization_id,
+        patient=patient,
+        site=site,
+        protocol=inputs.protocol,
+        protocol_key=inputs.protocol.key,
+        protocol_version=inputs.protocol.version,
+        screening=clearance.screening,
+        screening_decision=clearance.decision.value,
+        screening_override=clearance.override,
+        inputs={
+            "basis": inputs.basis.value,
+            "prescribed_amount": inputs.prescribed_amount,
+            "concentration_mg_ml": inputs.concentration_mg_ml,
+            "container_volume_ml": inputs.container_volume_ml,
+            "preferred_time": inputs.preferred_time.isoformat() if inputs.preferred_time else None,
+            "weight_kg": float(patient.weight_kg),  # type: ignore[arg-type]
+            "height_cm": float(patient.height_cm),  # type: ignore[arg-type]
+            "sex": patient.sex,
+        },
+        dose=_jsonable(calc),
+        dose_mg=calc.dose_mg,
+        dose_override_reason=inputs.dose_override_reason or "",
+        second_person_required=calc.second_person_check,
+        start_date=inputs.start,
+        conflicts=list(course.conflicts),
+        notes=list(course.notes),
+        unscheduled=list(course.unscheduled),
+        created_by=user,
+    )
+    extra_conflicts: list[str] = []
+    for s in course.sessions:
+        chair = _free_chair(site, chairs, s.start, s.end)
+        if chair is None:
+            extra_conflicts.append(f"session {s.number}: no chair free at {s.start:%Y-%m-%d %H:%M}")
+        PlanSession.objects.create(
+            organization_id=patient.organization_id,
+            plan=plan,
+            patient=patient,
+            site=site,
+            chair=chair,
+            number=s.number,
+            phase_name=s.phase_name,
+            phase_kind=s.phase_kind.value,
+            week=s.week,
+            start=s.start,
+            end=s.end,
+            dose_text=s.dose_text,
+            notes=list(s.notes),
+        )
+    if extra_conflicts:
+        plan.conflicts = [*plan.conflicts, *extra_conflicts]
+        plan.save(update_fields=["conflicts"])
+    audit.record(
+        user=user,
+        action=Action.ADD,
+        category=CATEGORY,
+        patient=patient,
+        object_type="Plan",
+        object_id=plan.pk,
+        after={
+            "protocol": f"{plan.protocol_key}@{plan.protocol_version}",
+            "dose_mg": plan.dose_mg,
+            "dose_override_reason": plan.dose_override_reason or None,
+            "screening": str(clearance.screening.pk),
+            "screening_decision": plan.screening_decision,
+            "screening_override": clearance.override.reason if clearance.override else None,
+            "sessions": len(course.sessions),
+            "first": course.sessions[0].start.isoformat(),
+        },
+        request=request,
+        client=client,
+    )
+    return plan
+
+
+def verify_dose(*, user: User, plan: Plan, request: HttpRequest | None = None, client: str = "") -> Plan:
+    """A second clinician confirms the prepared dose (IV and IM); recorded with who and when."""
+    if user.role not in CLINICIANS:
+        raise TreatmentError("Only a nurse or prescriber may verify a dose.")
+    if not plan.second_person_required:
+        raise TreatmentError("This plan's route needs no second-person check.")
+    if plan.verified_at is not None:
+        raise TreatmentError("The dose was already verified.")
+    if plan.created_by_id == user.pk:
+        raise TreatmentError("The second person must be someone other than the prescriber who made the plan.")
+    updated = Plan.objects.filter(pk=plan.pk, version=plan.version, verified_at__isnull=True).update(
+        verified_by=user, verified_at=timezone.now(), version=plan.version + 1
+    )
+    if updated != 1:
+        raise TreatmentError("Someone changed this plan at the same moment; reload it.")
+    plan.refresh_from_db()
+    audit.record(
+        user=user,
+        action=Action.CHANGE,
+        category=CATEGORY,
+        patient=plan.patient,
+        object_type="Plan",
+        object_id=plan.pk,
+        after={"dose_verified_by": user.get_username(), "dose_mg": plan.dose_mg},
+        request=request,
+        client=client,
+        detail="second-person dose check",
+    )
+    return plan
+
+
+def get_plan(*, user: User, plan_id: Any, request: HttpRequest | None = None, client: str = "") -> Plan:
+    plan = (
+        Plan.objects.filter(pk=plan_id, patient__in=visible_patients(user))
+        .select_related(
+            "patient", "patient__site", "site", "protocol", "created_by", "verified_by", "screening_override"
+        )
+        .first()
+    )
+    if plan is None:
+        raise NotFound("No such plan.")
+    audit.record(
+        user=user,
+        action=Action.QUERY,
+        category=CATEGORY,
+        patient=plan.patient,
+        object_type="Plan",
+        object_id=plan.pk,
+        request=request,
+        client=client,
+    )
+    return plan
+
+
+def patient_plans(*, user: User, patient: Patient, request: HttpRequest | None = None) -> list[Plan]:
+    plans = list(
+        Plan.objects.filter(patient=patient, organization_id=user.organization_id, status=PlanStatus.ACTIVE)
+        .select_related("protocol", "verified_by")
+        .prefetch_related("sessions", "sessions__chair")
+    )
+    audit.record(
+        user=user,
+        action=Action.QUERY,
+        category=CATEGORY,
+        patient=patient,
+        object_type="Plan",
+        request=request,
+        detail=f"{len(plans)} plan(s)",
+    )
+    return plans
+
+
+# --- site calendar ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    day: date
+    open_text: str
+    rows: list[dict[str, Any]]  # one per chair (and one for sessions without a chair)
+
+
+def sites_for(user: User) -> list[Site]:
+    sites = Site.objects.filter(organization_id=user.organization_id)
+    if not (user.role == "admin" or user.all_sites):
+        sites = sites.filter(pk__in=user.sites.all())
+    return list(sites.order_by("name"))
+
+
+def site_week(
+    *, user: User, site: Site, week_start: date, request: HttpRequest | None = None
+) -> list[CalendarDay]:
+    """Booked sessions of the 7 days from ``week_start`` per day and chair, in the site's zone."""
+    if site not in sites_for(user):
+        raise NotFound("No such site.")
+    zone = site.zone
+    begin = datetime.combine(week_start, time.min, tzinfo=zone)
+    finish = datetime.combine(week_start + timedelta(days=7), time.min, tzinfo=zone)
+    sessions = list(
+        PlanSession.objects.filter(site=site, status=SessionStatus.BOOKED, start__lt=finish, end__gt=begin)
+        .filter(Q(patient__in=visible_patients(user)))
+        .select_related("patient", "chair", "plan")
+        .order_by("start")
+    )
+    chairs = active_chairs(site)
+    hours = _opening_hours(site)
+    days: list[CalendarDay] = []
+    for offset in range(7):
+        d = week_start + timedelta(days=offset)
+        todays = [s for s in sessions if s.start.astimezone(zone).date() == d]
+        rows = []
+        for chair in chairs:
+            booked = [s for s in todays if s.chair_id == chair.pk]
+            rows.append({"chair": chair.label, "sessions": booked, "conflicts": _overlaps(booked, zone)})
+        loose = [s for s in todays if s.chair_id is None]
+        if loose:
+            rows.append(
+                {"chair": "No chair", "sessions": loose, "conflicts": ["booked without a chair: assign one"]}
+            )
+        h = hours.get(d.weekday())
+        days.append(CalendarDay(d, f"{h.opens:%H:%M}–{h.closes:%H:%M}" if h else "closed", rows))
+    audit.record(
+        user=user,
+        action=Action.QUERY,
+        category="calendar",
+        object_type="Site",
+        object_id=site.pk,
+        request=request,
+        detail=f"week of {week_start.isoformat()}: {len(sessions)} session(s)",
+    )
+    return days
+
+
+def _overlaps(sessions: list[PlanSession], zone: Any) -> list[str]:
+    """Sessions of one chair that overlap (e.g. after a manual change): each pair is named, in site time."""
+    out = []
+    for a, b in pairwise(sessions):
+        if b.start < a.end:
+            a_start, a_end, b_start, b_end = (t.astimezone(zone) for t in (a.start, a.end, b.start, b.end))
+            out.append(f"double-booked: {a_start:%H:%M}–{a_end:%H:%M} overlaps {b_start:%H:%M}–{b_end:%H:%M}")
+    return out

@@ -1,0 +1,313 @@
+"""Protocol library, plan and calendar pages. Views translate HTTP; services decide and audit."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from ketaclinic.accounts.models import User
+from ketaclinic.assessment import services as assessment
+from ketaclinic.clinical.conditions import DRUG_LABELS, ROUTE_LABELS, Drug, Route
+from ketaclinic.core.access import ADMIN, CLINICIANS, PATIENT_REGISTRY, PRESCRIBER, allow
+from ketaclinic.patients import services as patients
+from ketaclinic.patients.models import Patient
+from ketaclinic.treatment import library, services
+from ketaclinic.treatment.forms import CopyForm, EditForm, PlanForm
+
+LIBRARY_ROLES = (ADMIN, PRESCRIBER, "nurse")
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _patient(request: HttpRequest, patient_id: Any, purpose: str) -> Patient:
+    try:
+        return patients.get_patient(
+            user=_user(request), patient_id=patient_id, request=request, purpose=purpose
+        )
+    except (patients.PatientNotFound, patients.OutsideYourSites):
+        raise Http404("No such patient.") from None
+
+
+def _label(row: Any) -> str:
+    return f"{row.name} — {DRUG_LABELS[Drug(row.drug)]}, {ROUTE_LABELS[Route(row.route)]} ({row.key} v{row.version})"
+
+
+# --- protocol library ----------------------------------------------------------------------------------
+
+
+@allow(*LIBRARY_ROLES)
+def protocol_list(request: HttpRequest) -> HttpResponse:
+    rows = library.latest_versions(_user(request))
+    return render(
+        request, "treatment/protocols.html", {"rows": rows, "is_admin": _user(request).role == ADMIN}
+    )
+
+
+@allow(*LIBRARY_ROLES)
+def protocol_detail(request: HttpRequest, key: str) -> HttpResponse:
+    user = _user(request)
+    try:
+        row = library.get_version(user, key, _int(request.GET.get("version")))
+    except library.LibraryError as exc:
+        raise Http404(exc.message) from None
+    protocol = library.as_protocol(row)
+    return render(
+        request,
+        "treatment/protocol.html",
+        {
+            "row": row,
+            "protocol": protocol,
+            "versions": library.versions_of(user, key),
+            "json": json.dumps(row.data, indent=2, ensure_ascii=False),
+            "is_admin": user.role == ADMIN,
+            "copy_form": CopyForm(
+                initial={"new_id": f"{key}-clinic"[:63], "name": f"{row.name} (clinic copy)"}
+            ),
+            "editable": not row.built_in,
+        },
+    )
+
+
+def _int(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        return None
+
+
+@allow(ADMIN)
+@require_POST
+def protocol_copy(request: HttpRequest, key: str) -> HttpResponse:
+    user = _user(request)
+    try:
+        source = library.get_version(user, key)
+    except library.LibraryError as exc:
+        raise Http404(exc.message) from None
+    form = CopyForm(request.POST)
+    form.is_valid()
+    try:
+        row = library.copy_protocol(
+            user=user,
+            source=source,
+            new_id=request.POST.get("new_id", ""),
+            name=request.POST.get("name", ""),
+            request=request,
+        )
+    except library.LibraryValidationError as exc:
+        for field, reason in exc.errors.items():
+            form.add_error("new_id" if field == "new_id" else None, f"{field}: {reason}")
+        return render(
+            request,
+            "treatment/protocol.html",
+            {
+                "row": source,
+                "protocol": library.as_protocol(source),
+                "versions": library.versions_of(user, key),
+                "json": json.dumps(source.data, indent=2, ensure_ascii=False),
+                "is_admin": True,
+                "copy_form": form,
+                "editable": not source.built_in,
+            },
+            status=422,
+        )
+    messages.success(request, f"Copied as {row.key} version 1.")
+    return redirect("treatment:protocol", key=row.key)
+
+
+@allow(ADMIN)
+@require_http_methods(["GET", "POST"])
+def protocol_edit(request: HttpRequest, key: str) -> HttpResponse:
+    user = _user(request)
+    try:
+        row = library.get_version(user, key)
+    except library.LibraryError as exc:
+        raise Http404(exc.message) from None
+    if row.built_in:
+        messages.error(
+            request, "Built-in protocols cannot be edited: copy the protocol first, then edit the copy."
+        )
+        return redirect("treatment:protocol", key=key)
+    errors: dict[str, str] = {}
+    conflict = ""
+    if request.method == "POST":
+        form = EditForm(request.POST)
+        if form.is_valid():
+            try:
+                saved = library.edit_protocol(
+                    user=user,
+                    key=key,
+                    base_version=form.cleaned_data["base_version"],
+                    text=form.cleaned_data["protocol"],
+                    change_note=form.cleaned_data["change_note"] or "",
+                    request=request,
+                )
+            except library.LibraryValidationError as exc:
+                errors = exc.errors
+            except library.LibraryConflict as exc:
+                conflict = exc.message
+            except library.LibraryError as exc:
+                conflict = exc.message
+            else:
+                messages.success(request, f"Saved as version {saved.version}.")
+                return redirect("treatment:protocol", key=key)
+    else:
+        form = EditForm(
+            initial={
+                "base_version": row.version,
+                "protocol": json.dumps(row.data, indent=2, ensure_ascii=False),
+            }
+        )
+    status = 409 if conflict else (422 if errors or form.errors else 200)
+    return render(
+        request,
+        "treatment/protocol_edit.html",
+        {"row": row, "form": form, "errors": errors, "conflict": conflict},
+        status=status,
+    )
+
+
+# --- plans ---------------------------------------------------------------------------------------------
+
+
+def _protocol_choices(user: User) -> list[tuple[str, str]]:
+    return [(r.key, _label(r)) for r in library.latest_versions(user)]
+
+
+@allow(PRESCRIBER)
+@require_http_methods(["GET", "POST"])
+def plan_new(request: HttpRequest, patient_id: Any) -> HttpResponse:
+    user = _user(request)
+    patient = _patient(request, patient_id, "new treatment plan")
+    choices = _protocol_choices(user)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = PlanForm(request.POST, protocols=choices)
+        try:
+            plan = services.create_plan(user=user, patient=patient, data=form.raw(), request=request)
+        except services.PlanValidationError as exc:
+            errors = exc.errors
+        except services.TreatmentError as exc:
+            errors = {"plan": exc.message}
+        else:
+            messages.success(request, f"Plan created: {plan.sessions.count()} sessions booked.")
+            return redirect("treatment:plan", plan_id=plan.pk)
+    else:
+        form = PlanForm(
+            initial={
+                "start": timezone.localdate(timezone.now(), patient.site.zone) + timedelta(days=1),
+                "basis": "actual",
+            },
+            protocols=choices,
+        )
+    screening = assessment.latest_screening(patient)
+    gate = None
+    if screening is not None:
+        overridden = set(screening.overrides.values_list("drug", flat=True))
+        gate = {
+            "screening": screening,
+            "stale": assessment.is_stale(screening),
+            "decisions": [
+                {
+                    "label": DRUG_LABELS[Drug(drug)],
+                    "decision": assessment.DECISION_LABELS[decision],
+                    "overridden": drug in overridden,
+                }
+                for drug, decision in sorted(screening.decisions.items())
+            ],
+        }
+    field_errors = {k: v for k, v in errors.items() if k in form.fields}
+    other_errors = {k: v for k, v in errors.items() if k not in form.fields}
+    return render(
+        request,
+        "treatment/plan_form.html",
+        {
+            "patient": patient,
+            "form": form,
+            "field_errors": field_errors,
+            "other_errors": other_errors,
+            "gate": gate,
+        },
+        status=422 if errors else 200,
+    )
+
+
+def _plan_or_404(request: HttpRequest, plan_id: Any) -> Any:
+    try:
+        return services.get_plan(user=_user(request), plan_id=plan_id, request=request)
+    except services.NotFound:
+        raise Http404("No such plan.") from None
+
+
+@allow(*CLINICIANS)
+def plan_detail(request: HttpRequest, plan_id: Any) -> HttpResponse:
+    plan = _plan_or_404(request, plan_id)
+    user = _user(request)
+    return render(
+        request,
+        "treatment/plan.html",
+        {
+            "plan": plan,
+            "patient": plan.patient,
+            "sessions": plan.sessions.select_related("chair").order_by("number"),
+            "zone": plan.site.time_zone,
+            "can_verify": plan.second_person_required
+            and plan.verified_at is None
+            and plan.created_by_id != user.pk,
+        },
+    )
+
+
+@allow(*CLINICIANS)
+@require_POST
+def plan_verify(request: HttpRequest, plan_id: Any) -> HttpResponse:
+    plan = _plan_or_404(request, plan_id)
+    try:
+        services.verify_dose(user=_user(request), plan=plan, request=request)
+    except services.TreatmentError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Dose verified: your name and the time are recorded.")
+    return redirect("treatment:plan", plan_id=plan.pk)
+
+
+# --- calendars -----------------------------------------------------------------------------------------
+
+
+@allow(*PATIENT_REGISTRY)
+def site_calendar(request: HttpRequest) -> HttpResponse:
+    """``?site=<id>&week=YYYY-MM-DD``: no PHI in the query (a site id and a date)."""
+    user = _user(request)
+    sites = services.sites_for(user)
+    if not sites:
+        raise Http404("You cover no site.")
+    site = next((s for s in sites if str(s.pk) == request.GET.get("site")), sites[0])
+    today = timezone.localdate(timezone.now(), site.zone)
+    try:
+        picked = date.fromisoformat(request.GET.get("week") or today.isoformat())
+    except ValueError:
+        picked = today
+    week_start = picked - timedelta(days=picked.weekday())
+    days = services.site_week(user=user, site=site, week_start=week_start, request=request)
+    return render(
+        request,
+        "treatment/calendar.html",
+        {
+            "site": site,
+            "sites": sites,
+            "days": days,
+            "week_start": week_start,
+            "previous": week_start - timedelta(days=7),
+            "next": week_start + timedelta(days=7),
+            "clinical": user.role in CLINICIANS,
+        },
+    )

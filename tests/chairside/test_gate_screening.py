@@ -1,0 +1,53 @@
+"""The pre-dose gate reads the patient's signed, current screening from the assessment app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ketaclinic.assessment import services as assessment
+from ketaclinic.chairside import services
+
+from .conftest import GOOD_ESK_ANSWERS
+
+
+def _screened(nurse: Any, prescriber: Any, patient: Any, **overrides: Any) -> Any:
+    import importlib.util
+    import pathlib
+
+    spec = importlib.util.spec_from_file_location(
+        "treatment_conftest", pathlib.Path(__file__).parents[1] / "treatment" / "conftest.py"
+    )
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module.screened(nurse, prescriber, patient, **overrides)
+
+
+def _screening_item(session: Any, nurse: Any) -> dict[str, Any]:
+    check = services.evaluate_gate(user=nurse, session=session, answers=GOOD_ESK_ANSWERS)
+    return next(i for i in check.items if i["key"] == "screening")
+
+
+def test_a_signed_eligible_screening_passes_the_gate_item(
+    esk_session: Any, nurse: Any, prescriber: Any
+) -> None:
+    _screened(nurse, prescriber, esk_session.patient)
+    assert _screening_item(esk_session, nurse)["status"] == "pass"
+
+
+def test_an_unsigned_or_stale_screening_fails_it(esk_session: Any, nurse: Any, prescriber: Any) -> None:
+    _screened(nurse, prescriber, esk_session.patient, sign=False)
+    assert _screening_item(esk_session, nurse)["status"] == "fail"
+
+
+def test_a_screening_that_excludes_the_drug_fails_until_overridden(
+    esk_session: Any, nurse: Any, prescriber: Any
+) -> None:
+    screening = _screened(nurse, prescriber, esk_session.patient, intracerebral_haemorrhage="yes")
+    assert _screening_item(esk_session, nurse)["status"] == "fail"
+    assessment.override_screening(
+        user=prescriber,
+        screening=screening,
+        drug="esketamine",
+        reason="Remote small haemorrhage, neurology cleared treatment",
+    )
+    assert _screening_item(esk_session, nurse)["status"] == "pass"
