@@ -19,6 +19,7 @@ from ketaclinic.core.access import ADMIN, CLINICIANS, PATIENT_REGISTRY, PRESCRIB
 from ketaclinic.patients import services as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatment import library, services
+from ketaclinic.treatment.exposure import plan_exposure
 from ketaclinic.treatment.forms import CopyForm, EditForm, PlanForm
 
 LIBRARY_ROLES = (ADMIN, PRESCRIBER, "nurse")
@@ -256,6 +257,7 @@ def plan_detail(request: HttpRequest, plan_id: Any) -> HttpResponse:
         request,
         "treatment/plan.html",
         {
+            "exposure": plan_exposure(plan),
             "plan": plan,
             "patient": plan.patient,
             "sessions": plan.sessions.select_related("chair").order_by("number"),
