@@ -125,3 +125,14 @@ def test_chairside_line_entry_records_a_reading(esk_session: Any, nurse: Any, si
     )
     bad = client.post(f"/sessions/{esk_session.pk}/observe/", {"line": "420/88 76"}, follow=True)
     assert "SBP 420 is outside" in bad.content.decode()
+
+
+def test_gate_form_offers_only_valid_pregnancy_answers(esk_session: Any, nurse: Any, sign_in: Any) -> None:
+    from ketaclinic.clinical.gate import PregnancyTest
+
+    client = sign_in(Client(), nurse)
+    html = client.get(f"/sessions/{esk_session.pk}/").content.decode()
+    offered = set(html.split('name="pregnancy_test"')[1].split("</select>")[0].split('value="')[1:])
+    assert {v.split('"')[0] for v in offered} - {""} <= {p.value for p in PregnancyTest}
+    bad = client.post(f"/sessions/{esk_session.pk}/gate/", {"pregnancy_test": "maybe"}, follow=True)
+    assert "is not one of" in bad.content.decode()

@@ -442,6 +442,11 @@ def evaluate_gate(
     if session.status not in (Status.CHECKED_IN, Status.PRE_DOSE):
         raise SessionError("The pre-dose gate is checked after check-in and before dosing.")
     clean = {k: v for k, v in answers.items() if k in GATE_ANSWER_FIELDS}
+    if clean.get("pregnancy_test") and clean["pregnancy_test"] not in {
+        p.value for p in gate_rules.PregnancyTest
+    }:
+        choices = ", ".join(p.value for p in gate_rules.PregnancyTest)
+        raise SessionInputError({"pregnancy_test": f"{clean['pregnancy_test']!r} is not one of {choices}"})
     today = timezone.localdate()
     consent = current_consent(session.patient, session.drug, today)
     requirements = gate_requirements(session)

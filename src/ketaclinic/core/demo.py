@@ -171,6 +171,7 @@ def load_demo() -> tuple[bool, list[DemoLogin]]:
             patients.create_patient(user=loader, data=data)
             changed = True
     changed |= _demo_scales(org)
+    changed |= _demo_sessions(org)
     return changed, logins
 
 
@@ -220,3 +221,120 @@ def _demo_scales(org: Organization) -> bool:
             )
         changed = True
     return changed
+
+
+def _demo_sessions(org: Organization) -> bool:
+    """Three chairs in use at Harbor Street now, so the live board and the session pages have something to show."""
+    from datetime import date as date_type
+
+    from django.utils import timezone
+
+    from ketaclinic.chairside import services as chairside
+    from ketaclinic.chairside.models import TreatmentSession
+    from ketaclinic.clinical.vitals import VitalReading
+
+    if TreatmentSession.objects.filter(organization=org).exists():
+        return False
+    nurse = User.objects.get(username="demo.nurse")
+    prescriber = User.objects.get(username="demo.prescriber")
+    harbor = Site.objects.get(organization=org, code="harbor")
+    chairs = list(Chair.objects.filter(site=harbor, kind="chair").order_by("label"))
+    now = timezone.now().replace(second=0, microsecond=0)
+    answers = {
+        "escort_confirmed": True,
+        "ride_home_confirmed": True,
+        "pregnancy_test": "not_indicated",
+        "rems_patient_enrolled": True,
+        "rems_setting_certified": True,
+        "hours_since_food": 3.0,
+        "minutes_since_liquids": 60.0,
+        "nasal_steroid_or_decongestant_today": False,
+    }
+    plans = [
+        ("DEMO-0001", "esk-trd-label", 84, 70),
+        ("DEMO-0003", "iv-trd-elektd", 35, 25),
+        ("DEMO-0005", "esk-trd-label", 56, None),
+    ]
+    for index, (mrn, protocol_id, dose, minutes_ago) in enumerate(plans):
+        patient = Patient.objects.get(organization=org, mrn=mrn)
+        drug = "esketamine" if protocol_id.startswith("esk") else "ketamine"
+        chairside.record_consent(
+            user=nurse, patient=patient, drug=drug, signed_on=date_type.today() - timedelta(days=7)
+        )
+        start = now - timedelta(minutes=(minutes_ago or 0) + 20)
+        session = chairside.schedule_session(
+            user=nurse,
+            patient=patient,
+            protocol_id=protocol_id,
+            scheduled_at=start,
+            planned_dose_mg=dose,
+            chair=chairs[index],
+        )
+        chairside.transition(user=nurse, session=session, to="checked_in", at=start)
+        chairside.record_observation(
+            user=nurse,
+            session=session,
+            reading=VitalReading(
+                taken_at=start + timedelta(minutes=5),
+                sbp_mmhg=126 + 4 * index,
+                dbp_mmhg=80,
+                hr_bpm=72,
+                spo2_pct=98,
+                rr_per_min=14,
+                moaas=5,
+                cadss_total=0,
+            ),
+        )
+        if minutes_ago is None:
+            continue  # checked in, waiting for the gate
+        chairside.evaluate_gate(user=nurse, session=session, answers=answers)
+        chairside.override_gate_item(
+            user=prescriber,
+            session=session,
+            item_key="screening",
+            reason="Demo: screening on paper (no intake entered in the demo)",
+        )
+        first = now - timedelta(minutes=minutes_ago)
+        if drug == "esketamine":
+            for n in range(dose // 28):
+                chairside.record_administration(
+                    user=nurse,
+                    session=session,
+                    kind="nasal_device",
+                    at=first + timedelta(minutes=5 * n),
+                    product="Spravato 28 mg",
+                    lot="DEMO-LOT",
+                    expiry=date_type(2030, 1, 31),
+                )
+        else:
+            chairside.record_administration(
+                user=nurse,
+                session=session,
+                kind="infusion_start",
+                at=first,
+                product="Ketamine HCl",
+                concentration_mg_ml=10,
+                lot="DEMO-K",
+                expiry=date_type(2030, 1, 31),
+                dose_mg=dose,
+                rate_ml_per_h=150,
+                verified_by=prescriber,
+            )
+        for m, (sbp, dbp, cadss) in enumerate([(138, 86, 6), (152, 92, 14), (146, 90, 10)]):
+            at = first + timedelta(minutes=10 + 15 * m)
+            if at < now:
+                chairside.record_observation(
+                    user=nurse,
+                    session=session,
+                    reading=VitalReading(
+                        taken_at=at,
+                        sbp_mmhg=sbp,
+                        dbp_mmhg=dbp,
+                        hr_bpm=80,
+                        spo2_pct=97,
+                        rr_per_min=14,
+                        moaas=4 if m == 0 else 5,
+                        cadss_total=cadss,
+                    ),
+                )
+    return True
