@@ -64,3 +64,41 @@ def record_scale(db: Any) -> Callable[..., Any]:
 
 def at(day: int, hour: int = 12) -> datetime:
     return datetime(2026, 3, day, hour, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clinic(
+    nurse: Any, prescriber: Any, make_patient: Any, outsider: Any, make_user: Any, other_site: Any
+) -> Any:
+    """Treatment sessions of two patients and of another organization (tests/fhir/sessions.py)."""
+    from tests.fhir.sessions import build
+
+    outsider_prescriber = make_user("outsider_rx", outsider.organization, "prescriber", [other_site])
+    return build(nurse, prescriber, make_patient, outsider, outsider_prescriber)
+
+
+def search(headers: dict[str, str], url: str) -> dict[str, Any]:
+    """GET a search and return the Bundle (asserting 200)."""
+    response = Client().get(url, **headers)
+    assert response.status_code == 200, response.content
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def ids(headers: dict[str, str], url: str) -> list[str]:
+    """The ids of a search's first page, in the server's order."""
+    return [e["resource"]["id"] for e in search(headers, url).get("entry", [])]
+
+
+def read(headers: dict[str, str], path: str) -> dict[str, Any]:
+    response = Client().get(f"/fhir/{path}", **headers)
+    assert response.status_code == 200, response.content
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def iso(moment: datetime) -> str:
+    """The server's instant format (UTC, seconds, Z): what to expect and what to search with."""
+    from ketaclinic.interop.fhir.resources.base import instant
+
+    return instant(moment)

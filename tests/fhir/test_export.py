@@ -18,6 +18,9 @@ from ketaclinic.core.models import Job
 from ketaclinic.interop.fhir.models import ApiClient, BulkExport
 
 ASYNC = {"HTTP_PREFER": "respond-async"}
+# No treatment sessions in these tests: the session types export empty files
+# (with sessions: tests/fhir/test_session_data.py).
+NO_SESSIONS = {"MedicationAdministration": 0, "Encounter": 0, "AdverseEvent": 0, "Consent": 0}
 
 
 @pytest.fixture
@@ -50,7 +53,12 @@ def test_export_flow_from_kickoff_to_files(org: Any, two_patients: list[Any], be
     manifest = done.json()
     assert manifest["requiresAccessToken"] is True and manifest["error"] == []
     counts = {o["type"]: o["count"] for o in manifest["output"]}
-    assert counts == {"Observation": 2, "Patient": 2, "QuestionnaireResponse": 2}  # our org only
+    assert counts == {
+        "Observation": 2,
+        "Patient": 2,
+        "QuestionnaireResponse": 2,
+        **NO_SESSIONS,
+    }  # our org only
     patient_file = next(o["url"] for o in manifest["output"] if o["type"] == "Patient")
     response = Client().get(patient_file, **headers)
     assert response.status_code == 200 and response["Content-Type"] == "application/fhir+ndjson"
@@ -99,7 +107,7 @@ def test_patient_export_with_a_patient_token_holds_only_that_patient(
     status_url = _kickoff(headers, "/fhir/Patient/$export")
     jobs.run_due_jobs()
     counts = {o["type"]: o["count"] for o in Client().get(status_url, **headers).json()["output"]}
-    assert counts == {"Patient": 1, "Observation": 2, "QuestionnaireResponse": 2}
+    assert counts == {"Patient": 1, "Observation": 2, "QuestionnaireResponse": 2, **NO_SESSIONS}
 
 
 def test_status_and_files_are_for_the_same_client_only(
@@ -138,7 +146,12 @@ def test_a_failed_export_is_reported(
 def test_fhir_export_command_writes_ndjson(org: Any, two_patients: list[Any], tmp_path: Any) -> None:
     out = StringIO()
     management.call_command("fhir_export", str(tmp_path / "out"), org="owner", json=True, stdout=out)
-    assert json.loads(out.getvalue()) == {"Patient": 2, "Observation": 2, "QuestionnaireResponse": 2}
+    assert json.loads(out.getvalue()) == {
+        "Patient": 2,
+        "Observation": 2,
+        "QuestionnaireResponse": 2,
+        **NO_SESSIONS,
+    }
     lines = (tmp_path / "out" / "Observation.ndjson").read_text().splitlines()
     assert len(lines) == 2 and all(json.loads(line)["resourceType"] == "Observation" for line in lines)
     rows = AuditEntry.objects.filter(action="export", client="cli", patient__isnull=False)

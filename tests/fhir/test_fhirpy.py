@@ -42,3 +42,39 @@ def test_fhirpy_searches_and_pages_through_observations(
     assert [o["id"] for o in first_page] == expected[::-1][:5]
     fetched = client.reference("Patient", str(patient.pk)).to_resource()
     assert fetched["name"][0]["family"] == patient.family_name
+
+
+def test_fhirpy_reads_a_session_and_its_vital_signs(
+    live_server: Any, org: Any, clinic: Any, make_client: Any
+) -> None:
+    api_client, secret = make_client(org)
+    basic = base64.b64encode(f"{api_client.client_id}:{secret}".encode()).decode()
+    token = requests.post(
+        f"{live_server.url}/fhir/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {basic}"},
+        timeout=10,
+    ).json()["access_token"]
+    client = SyncFHIRClient(f"{live_server.url}/fhir", authorization=f"Bearer {token}")
+    esk = clinic.sessions["esk"]
+    [encounter] = (
+        client.resources("Encounter")
+        .search(patient=f"Patient/{clinic.ann.pk}", status="finished", type="esk-trd-label")
+        .fetch_all()
+    )
+    assert encounter["id"] == str(esk.pk)
+    # Ann's vital signs (20 less Ben's 1 = 19) in pages of 4: 5 pages followed, in date order.
+    vitals = client.resources("Observation").search(
+        patient=f"Patient/{clinic.ann.pk}", category="vital-signs"
+    )
+    assert vitals.count() == 19
+    found = vitals.sort("date").limit(4).fetch_all()
+    assert len({o["id"] for o in found}) == 19
+    times = [o["effectiveDateTime"] for o in found]
+    assert times == sorted(times)
+    heart = client.resources("Observation").search(code="http://loinc.org|8867-4").sort("-date").first()
+    assert heart is not None and heart["id"] == f"vs-{clinic.readings['iv_pre'].pk}-hr"  # the latest HR
+    doses = client.resources("MedicationAdministration").search(
+        code="http://www.nlm.nih.gov/research/umls/rxnorm|2201623"
+    )
+    assert doses.count() == 3

@@ -8,8 +8,12 @@ from typing import Any
 import pytest
 from django.core import management
 from django.test import Client
+from fhir.resources.R4B.adverseevent import AdverseEvent
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.consent import Consent
+from fhir.resources.R4B.encounter import Encounter
+from fhir.resources.R4B.medicationadministration import MedicationAdministration
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
@@ -23,6 +27,10 @@ MODELS: dict[str, Any] = {
     "Patient": Patient,
     "Observation": Observation,
     "QuestionnaireResponse": QuestionnaireResponse,
+    "MedicationAdministration": MedicationAdministration,
+    "Encounter": Encounter,
+    "AdverseEvent": AdverseEvent,
+    "Consent": Consent,
 }
 
 
@@ -57,7 +65,9 @@ def _validate(doc: dict[str, Any]) -> None:
     model.model_validate(doc)
 
 
-def test_resources_and_bundles_validate(org: Any, full_patient: Any, bearer: Any) -> None:
+def test_resources_and_bundles_validate(org: Any, full_patient: Any, clinic: Any, bearer: Any) -> None:
+    """Every resource of every type, searched and read, including each session state and reading kind
+    (tests/fhir/sessions.py)."""
     headers = bearer(org)
     seen: set[str] = set()
     for name in REGISTRY:
@@ -76,6 +86,34 @@ def test_resources_and_bundles_validate(org: Any, full_patient: Any, bearer: Any
     # 13 instruments: 13 QuestionnaireResponses; C-SSRS screener and BPI-SF have no total → 11 scores.
     kinds = [e["resource"]["resourceType"] for e in everything["entry"]]
     assert (kinds.count("QuestionnaireResponse"), kinds.count("Observation")) == (13, 11)
+    for patient in (clinic.ann, clinic.ben):
+        everything = Client().get(f"/fhir/Patient/{patient.pk}/$everything", **headers).json()
+        Bundle.model_validate(everything)
+        for entry in everything["entry"]:
+            _validate(entry["resource"])
+
+
+def test_r4_elements_survive_the_r4b_model(org: Any, clinic: Any, bearer: Any) -> None:
+    """The R4 elements the mapping relies on are real R4B elements (not silently dropped on validation)."""
+    headers = bearer(org)
+    start = Client().get(f"/fhir/MedicationAdministration/{clinic.doses['slower'].pk}", **headers).json()
+    model = MedicationAdministration.model_validate(start)
+    assert model.context is not None and model.context.reference == f"Encounter/{clinic.sessions['iv'].pk}"
+    assert model.effectivePeriod is not None and model.dosage is not None
+    assert model.dosage.rateQuantity is not None and model.dosage.rateQuantity.code == "mL/h"
+    encounter = Encounter.model_validate(
+        Client().get(f"/fhir/Encounter/{clinic.sessions['iv'].pk}", **headers).json()
+    )
+    assert encounter.class_fhir.code == "AMB"
+    assert encounter.extension is not None and encounter.extension[0].valueString
+    event = AdverseEvent.model_validate(
+        Client().get(f"/fhir/AdverseEvent/{clinic.events['dissociation'].pk}", **headers).json()
+    )
+    assert event.suspectEntity is not None and event.actuality == "actual"
+    consent = Consent.model_validate(
+        Client().get(f"/fhir/Consent/{clinic.consents['ann_ket'].pk}", **headers).json()
+    )
+    assert consent.policyRule is not None and consent.provision is not None
 
 
 def test_capability_statement_and_outcomes_validate(db: Any) -> None:
@@ -107,7 +145,7 @@ def test_error_outcomes_validate(org: Any, bearer: Any) -> None:
         OperationOutcome.model_validate(response.json())
 
 
-def test_ndjson_lines_validate(org: Any, full_patient: Any, tmp_path: Any) -> None:
+def test_ndjson_lines_validate(org: Any, full_patient: Any, clinic: Any, tmp_path: Any) -> None:
     management.call_command("fhir_export", str(tmp_path), org="owner", json=True)
     for name, model in MODELS.items():
         lines = (tmp_path / f"{name}.ndjson").read_text().splitlines()

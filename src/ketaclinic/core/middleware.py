@@ -134,3 +134,32 @@ class AccessControlMiddleware:
         from django.template.loader import render_to_string
 
         return HttpResponseForbidden(render_to_string("core/forbidden.html", request=request))
+
+
+class SiteTimeZoneMiddleware:
+    """Show times in the user's site zone (storage stays UTC): the on-duty site, else their first site,
+    else the organization's first site."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        zone = None
+        if user is not None and user.is_authenticated and getattr(user, "organization_id", None):
+            from ketaclinic.accounts.models import Site
+
+            site = (
+                user.on_duty_site
+                or user.sites.first()
+                or Site.objects.filter(  # type: ignore[union-attr]
+                    organization_id=user.organization_id
+                )
+                .order_by("pk")
+                .first()
+            )
+            zone = site.zone if site else None
+        if zone is None:
+            return self.get_response(request)
+        with timezone.override(zone):
+            return self.get_response(request)

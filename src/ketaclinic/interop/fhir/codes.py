@@ -14,13 +14,40 @@ from ketaclinic.clinical.instruments import INSTRUMENTS, Instrument
 LOINC: Final = "http://loinc.org"
 UCUM: Final = "http://unitsofmeasure.org"
 OBSERVATION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
+VITAL_SIGNS: Final = "vital-signs"
+SURVEY: Final = "survey"
 V2_IDENTIFIER_TYPE: Final = "http://terminology.hl7.org/CodeSystem/v2-0203"
 SMART_CAPABILITIES: Final = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+SNOMED: Final = "http://snomed.info/sct"
+RXNORM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
+V3_ACT_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ENCOUNTER_STATUS: Final = "http://hl7.org/fhir/encounter-status"
+MED_ADMIN_STATUS: Final = "http://terminology.hl7.org/CodeSystem/medication-admin-status"
+MED_ADMIN_PERFORM_FUNCTION: Final = "http://terminology.hl7.org/CodeSystem/med-admin-perform-function"
+DATA_ABSENT_REASON: Final = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+AE_SERIOUSNESS: Final = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
+AE_SEVERITY: Final = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
+AE_OUTCOME: Final = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
+CONSENT_SCOPE: Final = "http://terminology.hl7.org/CodeSystem/consentscope"
+CONSENT_STATE: Final = "http://hl7.org/fhir/consent-state-codes"
 
 LOCAL_BASE: Final = "https://ketaclinic.org/fhir"
 # Local code system: "<instrument>-total" is the total score of a rating scale with no LOINC code.
 INSTRUMENT_SYSTEM: Final = f"{LOCAL_BASE}/CodeSystem/instrument"
 QUESTIONNAIRE_BASE: Final = f"{LOCAL_BASE}/Questionnaire"
+# Local code systems for clinic concepts without a confirmed standard code (interop.md §1.1, §1.3, §5):
+# treatment protocols (Encounter.type), drugs without a confirmed RxCUI (racemic ketamine: RxCUI 6130 is
+# ⚠ unconfirmed in interop.md §1.3, so it is never emitted), adverse-event terms (the label's terms;
+# no MedDRA in the reference), and the consent category and policy (LOINC 59284-0 is ⚠ in interop.md §1.1).
+PROTOCOL_SYSTEM: Final = f"{LOCAL_BASE}/CodeSystem/protocol"
+DRUG_SYSTEM: Final = f"{LOCAL_BASE}/CodeSystem/drug"
+ADVERSE_EVENT_SYSTEM: Final = f"{LOCAL_BASE}/CodeSystem/adverse-event"
+CONSENT_CATEGORY_SYSTEM: Final = f"{LOCAL_BASE}/CodeSystem/consent-category"
+CONSENT_POLICY_SYSTEM: Final = f"{LOCAL_BASE}/CodeSystem/consent-policy"
+# Local extensions (Extension.url is required; each carries a string the R4 resource has no element for).
+EXTENSION_BASE: Final = f"{LOCAL_BASE}/StructureDefinition"
+STOP_REASON_EXTENSION: Final = f"{EXTENSION_BASE}/session-stop-reason"
+ACTION_TAKEN_EXTENSION: Final = f"{EXTENSION_BASE}/adverse-event-action-taken"
 
 
 def mrn_system(organization_slug: str) -> str:

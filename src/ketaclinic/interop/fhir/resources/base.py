@@ -2,13 +2,18 @@
 
 A ``Source`` turns rows of one model into resources of one type and turns parsed search filters into
 ORM filters. A ``ResourceType`` groups its sources with the search parameters and sort keys they share.
-Observation, for instance, has one source today (rating-scale totals, ids ``score-<uuid>``); vital signs
-will add a second source (ids ``vital-<pk>``) without touching the search, paging or export code, which
-merges the sources in sort order.
+Observation, for instance, is served by rating-scale totals (ids ``score-<uuid>``) and by one source per
+measurement kind of the chairside readings (ids ``vs-<uuid>-<kind>``, resources/vital_signs.py); search,
+paging and export merge the sources in sort order.
 
-Adding a resource type once its table exists (Condition, MedicationAdministration, Encounter, CarePlan,
-AdverseEvent, Consent): write ``resources/<type>.py`` with a Source subclass and a ``ResourceType``, add it
-to ``resources.REGISTRY``; the CapabilityStatement, scopes, search, ``$everything`` and ``$export`` follow.
+Adding a resource type once its table exists (Condition, CarePlan…): write ``resources/<type>.py`` with a
+Source subclass and a ``ResourceType``, add it to ``resources.REGISTRY``; the CapabilityStatement, scopes,
+search, ``$everything`` and ``$export`` follow.
+
+Rows that reach their patient through another row (a session's readings) name the path in
+``patient_field`` (``"session__patient_id"``); ``patient_pk`` follows it, so select the related row in
+``queryset``. ``updated_field``, ``date_fields`` and ``sort_fields`` may name annotations that ``queryset``
+adds (an encounter's start is computed from its events).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import DateTimeField, Model, Q, QuerySet
 
 from ketaclinic.core.access import CLINICIANS
@@ -108,7 +113,10 @@ class Source:
             return None
 
     def patient_pk(self, obj: Any) -> Any:
-        return getattr(obj, self.patient_field)
+        value = obj
+        for part in self.patient_field.split("__"):
+            value = getattr(value, part)
+        return value
 
     def sort_value(self, obj: Any, key: str) -> Any:
         return getattr(obj, self.sort_fields[key])
@@ -125,7 +133,10 @@ class Source:
             return qs.filter(**{f"{self.patient_field}__in": [pk for pk in pks if pk is not None]})
         if flt.name in self.date_fields:
             field = self.date_fields[flt.name]
-            date_only = not isinstance(self.model._meta.get_field(field), DateTimeField)
+            try:
+                date_only = not isinstance(self.model._meta.get_field(field), DateTimeField)
+            except FieldDoesNotExist:  # an annotation of ``queryset``: a moment
+                date_only = False
             return qs.filter(any_of([date_q(field, v, date_only=date_only) for v in _dates(flt)]))
         return self.filter_param(qs, flt)
 

@@ -1,4 +1,4 @@
-"""Observation: rating-scale total scores today; vital signs join as a second source.
+"""Observation: rating-scale total scores and the chairside readings (vital signs, MOAA/S, CADSS).
 
 Score pattern (interop.md §1.6, US Core 6+): category ``survey``, code = the total-score LOINC where the
 reference gives one (PHQ-9 44261-6, GAD-7 70274-6, PCL-5 101698-9) plus always the local code
@@ -6,12 +6,9 @@ reference gives one (PHQ-9 44261-6, GAD-7 70274-6, PCL-5 101698-9) plus always t
 ``derivedFrom`` the QuestionnaireResponse holding the answers. Instruments without a total (C-SSRS
 screener, BPI-SF) yield no score Observation; their answers are in the QuestionnaireResponse.
 
-Vital signs (interop.md §1.5) once the monitoring tables settle (``monitoring.models.VitalReading``):
-add a ``VitalSignSource`` (prefix ``vital``, integer keys are handled by ``Source.parse_id``, category
-``vital-signs``, LOINC + MDC codings, UCUM units, BP as a panel 85354-9 with components) to
-``OBSERVATION.sources``; its ``filter_param`` answers ``code`` and ``category`` for its own rows, and
-search, paging, ``$everything`` and ``$export`` merge it with the scores (tested with two sources in
-tests/fhir/test_search.py).
+Chairside readings (interop.md §1.5): one source per measurement kind (resources/vital_signs.py, ids
+``vs-<uuid>-<kind>``), each answering ``code`` and ``category`` for its own rows; search, paging,
+``$everything`` and ``$export`` merge them with the scores in sort order (tests/fhir/test_vital_signs.py).
 """
 
 from __future__ import annotations
@@ -32,9 +29,10 @@ from ketaclinic.interop.fhir.resources.base import (
     instant,
     token_matches,
 )
+from ketaclinic.interop.fhir.resources.vital_signs import READING_SOURCES
 from ketaclinic.measures.models import ScaleAdministration
 
-SURVEY = "survey"
+SURVEY = codes.SURVEY
 
 
 def _instruments_for(tokens: list[Token]) -> set[str]:
@@ -103,14 +101,20 @@ class ScaleScoreSource(Source):
 
 OBSERVATION = ResourceType(
     name="Observation",
-    sources=(ScaleScoreSource(),),
+    sources=(ScaleScoreSource(), *READING_SOURCES),
     params={
         **COMMON_PARAMS,
         **PATIENT_PARAMS,
         "code": ParamDef(ParamType.TOKEN, "What was observed: system|code (e.g. http://loinc.org|44261-6)."),
         "date": ParamDef(ParamType.DATE, "When it was observed (prefixes eq, ge, le, gt, lt)."),
-        "category": ParamDef(ParamType.TOKEN, "Category, e.g. survey (rating-scale scores)."),
+        "category": ParamDef(
+            ParamType.TOKEN,
+            "Category: vital-signs (chairside readings) or survey (scale scores, MOAA/S, CADSS).",
+        ),
     },
     sort_keys=("_id", "_lastUpdated", "date"),
-    documentation="Rating-scale total scores (category survey). Vital signs follow with the monitoring tables.",
+    documentation=(
+        "Rating-scale total scores and chairside MOAA/S and CADSS (category survey); chairside vital signs "
+        "(category vital-signs: BP panel, heart rate, SpO2, respiratory rate, temperature)."
+    ),
 )
