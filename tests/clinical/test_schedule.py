@@ -329,3 +329,32 @@ def test_revert_input_errors() -> None:
             protocol=ESK, plan=esk_plan(), site=every_day_site(), from_date=MON, weeks=0
         )
     assert set(info.value.errors) == {"weeks", "from_date"}
+
+
+def test_slot_problem_explains_closures_hours_and_capacity() -> None:
+    from datetime import date as _date
+    from datetime import datetime as _dt
+    from datetime import time as _time
+    from datetime import timedelta as _td
+    from zoneinfo import ZoneInfo
+
+    from ketaclinic.clinical.schedule import OpeningHours, SiteCalendar, SlotLoad, slot_problem
+
+    zone = ZoneInfo("America/New_York")
+    monday = _date(2027, 3, 1)
+    site = SiteCalendar(
+        zone=zone,
+        opening_hours={0: OpeningHours(_time(8), _time(18))},
+        chairs=1,
+        slot_minutes=30,
+        closures=frozenset({_date(2027, 3, 8)}),
+        booked={_dt(2027, 3, 1, 10, 0, tzinfo=zone): SlotLoad(chairs=1, nurses=1)},
+    )
+    at = lambda d, h, m=0: _dt.combine(d, _time(h, m), tzinfo=zone)  # noqa: E731
+    assert slot_problem(site, at(monday, 12), at(monday, 13)) is None
+    assert "outside opening hours" in slot_problem(site, at(monday, 17), at(monday, 19))
+    assert "all 1 chairs booked" in slot_problem(site, at(monday, 10), at(monday, 11))
+    assert "closure" in slot_problem(site, at(monday + _td(days=7), 12), at(monday + _td(days=7), 13))
+    assert "closed on Tuesdays" in slot_problem(
+        site, at(monday + _td(days=1), 12), at(monday + _td(days=1), 13)
+    )

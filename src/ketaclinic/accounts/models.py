@@ -58,6 +58,11 @@ class Site(models.Model):
     crisis_resources = models.TextField(
         blank=True, help_text="Shown to patients after a self-report that raises a safety flag."
     )
+    nurse_capacity = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Patients the nurses on shift can monitor at once (empty = no limit).",
+    )
 
     class Meta:
         constraints = [
@@ -148,3 +153,19 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"session of {self.user_id}"
+
+
+class SiteClosure(models.Model):
+    """A day a site is closed (holiday, training day): no session is scheduled on it."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT)
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="closures")
+    day = models.DateField()
+    reason = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["site", "day"], name="site_closure_unique_day")]
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return f"{self.site_id} closed {self.day}"

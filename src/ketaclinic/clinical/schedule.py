@@ -173,6 +173,22 @@ class PhaseRun:
     first_dose: bool = True
 
 
+def slot_problem(site: SiteCalendar, start: datetime, end: datetime) -> str | None:
+    """Why a session from ``start`` to ``end`` cannot take place at ``site`` (None when it can): a closed
+    day, outside opening hours, or no chair / nurse capacity left. Used when staff reschedule by hand."""
+    local_start, local_end = start.astimezone(site.zone), end.astimezone(site.zone)
+    finder = SlotFinder(site, int((end - start).total_seconds() // 60), None)
+    d = local_start.date()
+    closed = finder.closed_reason(d)
+    if closed:
+        return f"{day_text(d)}: {closed}"
+    hours = site.opening_hours[d.weekday()]
+    if local_start.time() < hours.opens or local_end.date() != d or local_end.time() > hours.closes:
+        return f"{day_text(d)}: outside opening hours {hours.opens:%H:%M}–{hours.closes:%H:%M}"
+    full = finder._full_reason(start, end)
+    return f"{day_text(d)} {local_start:%H:%M}: {full}" if full else None
+
+
 class SlotFinder:
     def __init__(self, site: SiteCalendar, chair_minutes: int, preferred_time: time | None) -> None:
         self.site = site

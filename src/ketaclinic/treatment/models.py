@@ -103,6 +103,7 @@ class Plan(models.Model):
 class SessionStatus(models.TextChoices):
     BOOKED = "booked", "Booked"
     CANCELLED = "cancelled", "Cancelled"
+    MISSED = "missed", "Missed"
 
 
 class PlanSession(models.Model):

@@ -114,24 +114,50 @@ def _slot_keys(start: datetime, end: datetime) -> list[datetime]:
     return keys
 
 
-def booked_load(site: Site, since: datetime) -> dict[datetime, SlotLoad]:
+def booked_load(
+    site: Site, since: datetime, *, exclude: PlanSession | None = None
+) -> dict[datetime, SlotLoad]:
+    """Chairs (and so nurse attention) taken per slot: booked plan sessions, plus treatment sessions
+    scheduled outside a plan (those from a plan are already counted by their plan session)."""
+    from ketaclinic.chairside.models import ACTIVE_STATUSES, Status, TreatmentSession
+
     counts: dict[datetime, int] = defaultdict(int)
-    for start, end in PlanSession.objects.filter(
-        site=site, status=SessionStatus.BOOKED, end__gt=since
-    ).values_list("start", "end"):
+    booked = PlanSession.objects.filter(site=site, status=SessionStatus.BOOKED, end__gt=since)
+    if exclude is not None:
+        booked = booked.exclude(pk=exclude.pk)
+    for start, end in booked.values_list("start", "end"):
         for key in _slot_keys(start, end):
             counts[key] += 1
-    return {key: SlotLoad(chairs=n) for key, n in counts.items()}
+    unplanned = TreatmentSession.objects.filter(
+        site=site,
+        planned_session_id__isnull=True,
+        status__in=[Status.SCHEDULED, *ACTIVE_STATUSES],
+        scheduled_at__gt=since - timedelta(hours=4),
+    )
+    for session in unplanned:
+        minutes = _chair_minutes_for(session.protocol_id)
+        for key in _slot_keys(session.scheduled_at, session.scheduled_at + timedelta(minutes=minutes)):
+            counts[key] += 1
+    return {key: SlotLoad(chairs=n, nurses=n) for key, n in counts.items()}
 
 
-def site_calendar(site: Site, since: datetime) -> SiteCalendar:
+def _chair_minutes_for(protocol_id: str) -> int:
+    from ketaclinic.clinical.protocol_library import PROTOCOLS
+
+    protocol = PROTOCOLS.get(protocol_id)
+    return protocol.chair_minutes() if protocol else 120
+
+
+def site_calendar(site: Site, since: datetime, *, exclude: PlanSession | None = None) -> SiteCalendar:
     chairs = active_chairs(site)
     return SiteCalendar(
         zone=site.zone,
         opening_hours=_opening_hours(site),
         chairs=len(chairs),
         slot_minutes=SLOT_MINUTES,
-        booked=booked_load(site, since),
+        booked=booked_load(site, since, exclude=exclude),
+        closures=frozenset(site.closures.filter(day__gte=since.date()).values_list("day", flat=True)),
+        nurse_capacity=site.nurse_capacity,
     )
 
 
@@ -512,3 +538,119 @@ def _overlaps(sessions: list[PlanSession], zone: Any) -> list[str]:
             a_start, a_end, b_start, b_end = (t.astimezone(zone) for t in (a.start, a.end, b.start, b.end))
             out.append(f"double-booked: {a_start:%H:%M}–{a_end:%H:%M} overlaps {b_start:%H:%M}–{b_end:%H:%M}")
     return out
+
+
+# --- missed sessions and rescheduling (clinical.md §2.1: J&J missed-session guidance) -------------------
+
+
+def _course_of(plan: Plan) -> tuple[Any, Any]:
+    """The pure engine's view of a stored plan: (protocol, CoursePlan)."""
+    from ketaclinic.clinical.schedule import CoursePlan, PlannedSession
+    from ketaclinic.clinical.schedule import SessionStatus as PlannedStatus
+
+    protocol = library.as_protocol(plan.protocol)
+    sessions = []
+    for row in plan.sessions.order_by("number"):
+        phase, rule = protocol.dose_for_session(row.number)
+        sessions.append(
+            PlannedSession(
+                number=row.number,
+                phase_index=protocol.phases.index(phase),
+                phase_name=row.phase_name,
+                phase_kind=phase.kind,
+                start=row.start,
+                end=row.end,
+                week=row.week,
+                dose=rule,
+                dose_text=row.dose_text,
+                status=PlannedStatus.MISSED if row.status == SessionStatus.MISSED else PlannedStatus.PLANNED,
+            )
+        )
+    course = CoursePlan(
+        protocol_id=plan.protocol_key,
+        protocol_version=plan.protocol_version,
+        zone=plan.site.time_zone,
+        sessions=tuple(sessions),
+    )
+    return protocol, course
+
+
+def mark_session_missed(
+    *, user: User, session: PlanSession, worsening: bool, reason: str, request: HttpRequest | None = None
+) -> Any:
+    """Record a missed session and return the reference's advice (continue, or consider the previous
+    frequency after worsening in maintenance). Nothing else in the course moves by itself."""
+    from ketaclinic.clinical.schedule_missed import advise_missed_session
+
+    if session.status != SessionStatus.BOOKED:
+        raise TreatmentError(
+            f"Session {session.number} is {session.get_status_display().lower()}, not booked."
+        )
+    if len(reason.strip()) < 3:
+        raise PlanValidationError({"reason": "say why the session was missed"})
+    protocol, course = _course_of(session.plan)
+    advice = advise_missed_session(
+        protocol=protocol, plan=course, missed_number=session.number, worsening=worsening
+    )
+    note = f"Missed: {reason.strip()}. Advice: {advice.message} ({advice.source})"
+    session.status = SessionStatus.MISSED
+    session.notes = [*session.notes, note]
+    session.save(update_fields=["status", "notes"])
+    audit.record(
+        user=user,
+        action=Action.CHANGE,
+        category="treatment-plan",
+        patient=session.patient,
+        object_type="PlanSession",
+        object_id=session.pk,
+        before={"status": "booked"},
+        after={
+            "status": "missed",
+            "reason": reason.strip(),
+            "worsening": worsening,
+            "advice": str(advice.action),
+        },
+        request=request,
+    )
+    return advice
+
+
+def reschedule_session(
+    *, user: User, session: PlanSession, new_start: datetime, request: HttpRequest | None = None
+) -> PlanSession:
+    """Move a booked session, respecting opening hours, closures and chair/nurse capacity; say why not."""
+    from ketaclinic.clinical.schedule import slot_problem
+
+    if session.status != SessionStatus.BOOKED:
+        raise TreatmentError(
+            f"Session {session.number} is {session.get_status_display().lower()}: it cannot move."
+        )
+    if new_start.tzinfo is None:
+        new_start = new_start.replace(tzinfo=session.site.zone)
+    if new_start < timezone.now():
+        raise PlanValidationError({"start": "is in the past"})
+    length = session.end - session.start
+    others = PlanSession.objects.filter(plan=session.plan, status=SessionStatus.BOOKED).exclude(pk=session.pk)
+    clash = others.filter(start__lt=new_start + length, end__gt=new_start).first()
+    if clash is not None:
+        raise PlanValidationError({"start": f"overlaps session {clash.number} of the same course"})
+    calendar = site_calendar(session.site, timezone.now(), exclude=session)  # its own booking is not a clash
+    problem = slot_problem(calendar, new_start, new_start + length)
+    if problem:
+        raise PlanValidationError({"start": problem})
+    chair = _free_chair(session.site, active_chairs(session.site), new_start, new_start + length)
+    before = {"start": session.start.isoformat(), "chair": session.chair.label if session.chair else None}
+    session.start, session.end, session.chair = new_start, new_start + length, chair
+    session.save(update_fields=["start", "end", "chair"])
+    audit.record(
+        user=user,
+        action=Action.CHANGE,
+        category="treatment-plan",
+        patient=session.patient,
+        object_type="PlanSession",
+        object_id=session.pk,
+        before=before,
+        after={"start": new_start.isoformat(), "chair": chair.label if chair else None},
+        request=request,
+    )
+    return session

@@ -12,4 +12,7 @@ urlpatterns = [
     path("plans/<uuid:plan_id>/", views.plan_detail, name="plan"),
     path("plans/<uuid:plan_id>/verify/", views.plan_verify, name="plan_verify"),
     path("calendar/", views.site_calendar, name="calendar"),
+    path("plan-sessions/<uuid:session_id>/missed/", views.plan_session_missed, name="plan_session_missed"),
+    path("plan-sessions/<uuid:session_id>/move/", views.plan_session_move, name="plan_session_move"),
+    path("plan-sessions/<uuid:session_id>/start/", views.plan_session_start, name="plan_session_start"),
 ]

@@ -313,3 +313,91 @@ def site_calendar(request: HttpRequest) -> HttpResponse:
             "clinical": user.role in CLINICIANS,
         },
     )
+
+
+def _plan_session(request: HttpRequest, session_id: Any) -> Any:
+    from ketaclinic.treatment.models import PlanSession
+
+    row = (
+        PlanSession.objects.filter(pk=session_id, organization_id=_user(request).organization_id)
+        .select_related("plan", "site", "patient")
+        .first()
+    )
+    if row is None or not patients.visible_patients(_user(request)).filter(pk=row.patient_id).exists():
+        raise Http404("No such session.")
+    return row
+
+
+@allow(*CLINICIANS)
+@require_POST
+def plan_session_missed(request: HttpRequest, session_id: Any) -> HttpResponse:
+    row = _plan_session(request, session_id)
+    try:
+        advice = services.mark_session_missed(
+            user=_user(request),
+            session=row,
+            worsening=request.POST.get("worsening") == "yes",
+            reason=request.POST.get("reason", ""),
+            request=request,
+        )
+    except services.PlanValidationError as exc:
+        for reason in exc.errors.values():
+            messages.error(request, reason)
+    except services.TreatmentError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.warning(request, f"Session {row.number} marked missed. {advice.message}")
+    return redirect("treatment:plan", plan_id=row.plan_id)
+
+
+@allow(*CLINICIANS)
+@require_POST
+def plan_session_move(request: HttpRequest, session_id: Any) -> HttpResponse:
+    from datetime import datetime
+
+    row = _plan_session(request, session_id)
+    raw = request.POST.get("start", "")
+    try:
+        new_start = datetime.fromisoformat(raw)
+        services.reschedule_session(user=_user(request), session=row, new_start=new_start, request=request)
+    except ValueError:
+        messages.error(request, f"{raw!r} is not a date and time.")
+    except services.PlanValidationError as exc:
+        for reason in exc.errors.values():
+            messages.error(request, f"Not moved: {reason}")
+    except services.TreatmentError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Session {row.number} moved.")
+    return redirect("treatment:plan", plan_id=row.plan_id)
+
+
+@allow(*CLINICIANS)
+@require_POST
+def plan_session_start(request: HttpRequest, session_id: Any) -> HttpResponse:
+    """Open the treatment session (chairside) for a booked course session, with the plan's dose."""
+    from ketaclinic.chairside import services as chairside
+    from ketaclinic.chairside.models import TreatmentSession
+
+    row = _plan_session(request, session_id)
+    existing = TreatmentSession.objects.filter(planned_session_id=row.pk).first()
+    if existing is not None:
+        return redirect("chairside:session", session_id=existing.pk)
+    if row.status != "booked":
+        messages.error(request, f"Session {row.number} is {row.get_status_display().lower()}.")
+        return redirect("treatment:plan", plan_id=row.plan_id)
+    try:
+        session = chairside.schedule_session(
+            user=_user(request),
+            patient=row.patient,
+            protocol_id=row.plan.protocol_key,
+            scheduled_at=row.start,
+            planned_dose_mg=row.plan.dose_mg,
+            chair=row.chair,
+            planned_session_id=row.pk,
+            request=request,
+        )
+    except chairside.SessionError as exc:
+        messages.error(request, str(exc))
+        return redirect("treatment:plan", plan_id=row.plan_id)
+    return redirect("chairside:session", session_id=session.pk)

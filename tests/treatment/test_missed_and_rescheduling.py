@@ -1,0 +1,109 @@
+"""Missed sessions follow the J&J guidance (clinical.md §2.1); moving a session respects hours, closures and
+capacity; closures and nurse capacity shape a new course; a booked session opens the chairside session."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from ketaclinic.accounts.models import SiteClosure
+from ketaclinic.chairside.models import TreatmentSession
+from ketaclinic.treatment import services
+from ketaclinic.treatment.models import PlanSession
+
+from .test_plans import next_monday, plan_data
+
+
+@pytest.fixture
+def esk_plan(nurse: Any, prescriber: Any, patient: Any, site: Any, setup: Any) -> Any:
+    setup.open_site(site)
+    setup.screened(nurse, prescriber, patient)
+    return services.create_plan(
+        user=prescriber, patient=patient, data=plan_data(protocol="esk-trd-label", amount=56)
+    )
+
+
+def test_missed_in_the_first_four_weeks_continues_the_schedule(esk_plan: Any, nurse: Any) -> None:
+    second = esk_plan.sessions.get(number=2)
+    later = list(esk_plan.sessions.filter(number__gt=2).values_list("start", flat=True))
+    advice = services.mark_session_missed(user=nurse, session=second, worsening=False, reason="Flu")
+    assert str(advice.action) == "continue_schedule" and "first 4 weeks" in advice.message
+    assert (
+        list(esk_plan.sessions.filter(number__gt=2).values_list("start", flat=True)) == later
+    )  # nothing moved
+    second.refresh_from_db()
+    assert second.status == "missed" and "Flu" in second.notes[-1]
+
+
+def test_missed_maintenance_with_worsening_suggests_the_previous_frequency(esk_plan: Any, nurse: Any) -> None:
+    maintenance = esk_plan.sessions.filter(phase_kind="maintenance").order_by("number").last()
+    advice = services.mark_session_missed(user=nurse, session=maintenance, worsening=True, reason="Away")
+    assert str(advice.action) == "consider_revert_frequency"
+    assert "consider going back" in advice.message
+
+
+def test_a_session_moves_only_into_open_free_time(esk_plan: Any, nurse: Any, site: Any) -> None:
+    session = esk_plan.sessions.get(number=3)
+    saturday = datetime.combine(next_monday() + timedelta(days=12), time(10), tzinfo=site.zone)
+    with pytest.raises(services.PlanValidationError, match="closed on Saturdays"):
+        services.reschedule_session(user=nurse, session=session, new_start=saturday)
+    booked_days = {s.start.astimezone(site.zone).date() for s in esk_plan.sessions.all()}
+    free_day = next(
+        d
+        for d in (next_monday() + timedelta(days=n) for n in range(7, 21))
+        if d.weekday() < 5 and d not in booked_days
+    )
+    SiteClosure.objects.create(organization=site.organization, site=site, day=free_day, reason="Training day")
+    closed = datetime.combine(free_day, time(10), tzinfo=site.zone)
+    with pytest.raises(services.PlanValidationError, match="closure"):
+        services.reschedule_session(user=nurse, session=session, new_start=closed)
+    open_day = next(
+        d
+        for d in (next_monday() + timedelta(days=n) for n in range(7, 28))
+        if d.weekday() < 5 and d != free_day and d not in booked_days
+    )
+    late = datetime.combine(open_day, time(17), tzinfo=site.zone)
+    with pytest.raises(services.PlanValidationError, match="outside opening hours"):
+        services.reschedule_session(user=nurse, session=session, new_start=late)
+    ok = datetime.combine(open_day, time(9), tzinfo=site.zone)
+    services.reschedule_session(user=nurse, session=session, new_start=ok)
+    session.refresh_from_db()
+    assert session.start == ok
+
+
+def test_closures_and_nurse_capacity_shape_a_new_course(
+    nurse: Any, prescriber: Any, patient: Any, site: Any, setup: Any, make_patient: Any
+) -> None:
+    setup.open_site(site, chairs=4)
+    site.nurse_capacity = 1
+    site.save()
+    SiteClosure.objects.create(organization=site.organization, site=site, day=next_monday(), reason="Holiday")
+    setup.screened(nurse, prescriber, patient)
+    plan = services.create_plan(
+        user=prescriber, patient=patient, data=plan_data(protocol="esk-trd-label", amount=56)
+    )
+    assert all(s.start.astimezone(site.zone).date() != next_monday() for s in plan.sessions.all())
+    other = make_patient(nurse, given_name="Second", family_name="Nursecap")
+    setup.screened(nurse, prescriber, other)
+    second = services.create_plan(
+        user=prescriber, patient=other, data=plan_data(protocol="esk-trd-label", amount=56)
+    )
+    mine = [(s.start, s.end) for s in plan.sessions.all()]
+    for s in second.sessions.all():  # one nurse-monitored patient at a time: no overlap with the first course
+        assert all(not (s.start < end and s.end > start) for start, end in mine)
+
+
+def test_a_booked_session_opens_its_chairside_session_once(esk_plan: Any, nurse: Any, sign_in: Any) -> None:
+    first = esk_plan.sessions.get(number=1)
+    client = sign_in(Client(), nurse)
+    response = client.post(f"/plan-sessions/{first.pk}/start/")
+    session = TreatmentSession.objects.get(planned_session_id=first.pk)
+    assert response["Location"] == f"/sessions/{session.pk}/"
+    assert float(session.planned_dose_mg) == esk_plan.dose_mg and session.protocol_id == "esk-trd-label"
+    again = client.post(f"/plan-sessions/{first.pk}/start/")
+    assert again["Location"] == f"/sessions/{session.pk}/"
+    assert TreatmentSession.objects.filter(planned_session_id=first.pk).count() == 1
+    assert PlanSession.objects.get(pk=first.pk).status == "booked"
