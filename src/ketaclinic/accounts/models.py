@@ -63,6 +63,11 @@ class Site(models.Model):
         blank=True,
         help_text="Patients the nurses on shift can monitor at once (empty = no limit).",
     )
+    alert_overrides = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Site policy for session alert rules: {code: {threshold, enabled, source}} (clinical/alerts.py).",
+    )
 
     class Meta:
         constraints = [

@@ -10,4 +10,6 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path("users/", views.users_view, name="users"),
     path("users/<int:user_id>/", views.user_edit_view, name="user_edit"),
+    path("sites/", views.sites_view, name="sites"),
+    path("sites/<int:site_id>/", views.site_edit_view, name="site_edit"),
 ]

@@ -164,3 +164,83 @@ def user_edit_view(request: HttpRequest, user_id: int) -> HttpResponse:
                 messages.success(request, f"Saved {account.username}.")
                 return redirect("accounts:users")
     return render(request, "accounts/user_edit.html", {"form": form, "account": account})
+
+
+@allow(ADMIN)
+def sites_view(request: HttpRequest) -> HttpResponse:
+    from ketaclinic.accounts.models import Site
+
+    assert isinstance(request.user, User)
+    sites = Site.objects.filter(organization_id=request.user.organization_id).prefetch_related("chairs")
+    return render(request, "accounts/sites.html", {"sites": sites})
+
+
+@allow(ADMIN)
+@require_http_methods(["GET", "POST"])
+def site_edit_view(request: HttpRequest, site_id: int) -> HttpResponse:
+    from datetime import date
+
+    from ketaclinic.accounts import sites
+    from ketaclinic.accounts.models import WEEKDAYS, Site
+    from ketaclinic.clinical import alerts as alert_rules
+
+    admin = request.user
+    assert isinstance(admin, User)
+    site = get_object_or_404(Site, pk=site_id, organization_id=admin.organization_id)
+    errors: dict[str, str] = {}
+    if request.method == "POST" and request.POST.get("action") == "closure":
+        try:
+            sites.add_closure(
+                admin=admin,
+                site=site,
+                day=date.fromisoformat(request.POST.get("day", "")),
+                reason=request.POST.get("reason", ""),
+                request=request,
+            )
+        except ValueError:
+            errors["day"] = "enter a date"
+        except sites.SiteSettingsError as exc:
+            errors = exc.errors
+        else:
+            messages.success(request, "Closure added.")
+            return redirect("accounts:site_edit", site_id=site.pk)
+    elif request.method == "POST":
+        alerts = {
+            code.value: {
+                "threshold": request.POST.get(f"alert_{code.value}_threshold", ""),
+                "source": request.POST.get(f"alert_{code.value}_source", ""),
+                "enabled": request.POST.get(f"alert_{code.value}_enabled") == "on",
+            }
+            for code in alert_rules.AlertCode
+        }
+        try:
+            sites.update_site(
+                admin=admin,
+                site=site,
+                hours={d: request.POST.get(f"hours_{d}", "") for d in WEEKDAYS},
+                nurse_capacity=request.POST.get("nurse_capacity", ""),
+                crisis_resources=request.POST.get("crisis_resources", ""),
+                alerts=alerts,
+                request=request,
+            )
+        except sites.SiteSettingsError as exc:
+            errors = exc.errors
+        else:
+            messages.success(request, f"Saved {site.name}.")
+            return redirect("accounts:site_edit", site_id=site.pk)
+    defaults = alert_rules.DEFAULT_ALERT_RULES
+    rules = [
+        {
+            "code": code.value,
+            "default": defaults[code],
+            "override": (site.alert_overrides or {}).get(code.value, {}),
+        }
+        for code in alert_rules.AlertCode
+    ]
+    hours = {d: ", ".join(f"{a}-{b}" for a, b in site.opening_hours.get(d, [])) for d in WEEKDAYS}
+    return render(
+        request,
+        "accounts/site_edit.html",
+        {"site": site, "hours": hours, "rules": rules, "errors": errors, "closures": site.closures.all()},
+        status=422 if errors else 200,
+    )

@@ -911,7 +911,10 @@ def ingest_batch(
 
 
 def alert_rules_for(session: TreatmentSession) -> dict[Any, Any]:
-    return alert_rules.resolve_alert_rules()
+    """The reference defaults, then the site's policy (each override names its source)."""
+    from ketaclinic.accounts.sites import rule_overrides
+
+    return alert_rules.resolve_alert_rules(site=rule_overrides(session.site))
 
 
 def evaluate_alerts(*, session: TreatmentSession, observation: Observation) -> list[SessionAlert]:
