@@ -12,7 +12,8 @@ from datetime import datetime
 
 from ketaclinic import pk
 from ketaclinic.chairside.models import Administration, TreatmentSession
-from ketaclinic.charts.svg import Band, HLine, LineChart, Series, VMarker, render_svg
+from ketaclinic.charts.exposure import concentration_chart
+from ketaclinic.charts.svg import LineChart, Series, VMarker, render_svg
 
 POPULATION = pk.Population(n=300, seed=7)
 
@@ -113,41 +114,17 @@ def session_exposure(session: TreatmentSession) -> Exposure | None:
         result = pk.simulate(regimen, None, grid, covariates=covariates, population=POPULATION)
     except pk.PKError:
         return None
-    x = list(result.times_min)
-    bands = ()
-    if result.bands is not None:
-        bands = (
-            Band(
-                label="5–95 % of virtual patients",
-                x=x,
-                lower=list(result.bands.p5_ng_ml),
-                upper=list(result.bands.p95_ng_ml),
-            ),
-        )
     observations = list(session.observations.order_by("observed_at"))
     markers = tuple(
         VMarker(x=_minutes(o.observed_at, session.dose_started_at), label=f"CADSS {o.cadss_total}")
         for o in observations
         if o.cadss_total is not None and 0 <= _minutes(o.observed_at, session.dose_started_at) <= horizon
     )
-    chart = LineChart(
+    concentration_svg = concentration_chart(
+        result,
         title=f"Predicted {session.get_drug_display().split(' (')[0].lower()} concentration from the doses given",
-        subtitle=f"{result.model.name} · {result.model.sample_site} concentrations",
-        x_label="minutes from first dose",
-        y_label="ng/mL",
-        series=(Series(label="typical patient", x=x, y=list(result.concentration_ng_ml), color="#0f2f52"),),
-        bands=bands,
-        hlines=(
-            HLine(
-                y=result.threshold.value_ng_ml,
-                label=f"{result.threshold.value_ng_ml:g} ng/mL dissociative range starts"
-                + ("" if result.threshold.confirmed else " (default, unconfirmed)"),
-            ),
-        ),
-        vmarkers=markers,
-        x_range=(0.0, horizon),
-        width=720,
-        height=300,
+        horizon_min=horizon,
+        markers=markers,
     )
     vitals_svg = None
     points = [(_minutes(o.observed_at, session.dose_started_at), o) for o in observations]
@@ -178,5 +155,5 @@ def session_exposure(session: TreatmentSession) -> Exposure | None:
                 )
             )
     return Exposure(
-        result=result, concentration_svg=render_svg(chart), vitals_svg=vitals_svg, weight_note=weight_note
+        result=result, concentration_svg=concentration_svg, vitals_svg=vitals_svg, weight_note=weight_note
     )

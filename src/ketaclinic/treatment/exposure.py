@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ketaclinic import pk
-from ketaclinic.charts.svg import Band, HLine, LineChart, Series, render_svg
+from ketaclinic.charts.exposure import concentration_chart
 from ketaclinic.treatment.library import as_protocol
 from ketaclinic.treatment.models import Plan
 
@@ -63,42 +63,7 @@ def plan_exposure(plan: Plan) -> PlanExposure | None:
         )
     except pk.PKError:
         return None
-    x = list(result.times_min)
-    bands = ()
-    if result.bands is not None:
-        bands = (
-            Band(
-                label="5–95 % of virtual patients",
-                x=x,
-                lower=list(result.bands.p5_ng_ml),
-                upper=list(result.bands.p95_ng_ml),
-            ),
-        )
-        series = (
-            Series(label="median", x=x, y=list(result.bands.p50_ng_ml), color="#0f2f52"),
-            Series(
-                label="typical patient", x=x, y=list(result.concentration_ng_ml), color="#566573", dash="6 4"
-            ),
-        )
-    else:
-        series = (Series(label="typical patient", x=x, y=list(result.concentration_ng_ml), color="#0f2f52"),)
-    threshold = result.threshold
-    chart = LineChart(
-        title=f"Predicted concentration for session 1: {text}",
-        subtitle=f"{result.model.name} · {result.model.sample_site} concentrations",
-        x_label="minutes from first dose",
-        y_label="ng/mL",
-        series=series,
-        bands=bands,
-        hlines=(
-            HLine(
-                y=threshold.value_ng_ml,
-                label=f"{threshold.value_ng_ml:g} ng/mL dissociative range starts"
-                + ("" if threshold.confirmed else " (default, unconfirmed)"),
-            ),
-        ),
-        x_range=(0.0, HORIZON_MIN),
-        width=720,
-        height=300,
+    svg = concentration_chart(
+        result, title=f"Predicted concentration for session 1: {text}", horizon_min=HORIZON_MIN
     )
-    return PlanExposure(result=result, svg=render_svg(chart), regimen_text=text)
+    return PlanExposure(result=result, svg=svg, regimen_text=text)
