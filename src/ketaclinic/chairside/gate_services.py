@@ -1,0 +1,313 @@
+"""Consent and the pre-dose gate (clinical/gate.py): evaluate, store, override."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils import timezone
+
+from ketaclinic.accounts.models import User
+from ketaclinic.audit import services as audit
+from ketaclinic.audit.models import Action
+from ketaclinic.chairside.models import (
+    Consent,
+    GateCheck,
+    Status,
+    TreatmentSession,
+)
+from ketaclinic.chairside.services import (
+    SessionError,
+    SessionInputError,
+    baseline_reading,
+    transition,
+)
+from ketaclinic.clinical import gate as gate_rules
+from ketaclinic.clinical.protocol_library import get_protocol
+from ketaclinic.core.access import PRESCRIBER
+from ketaclinic.patients.models import Patient
+
+# --- consent and the pre-dose gate ---------------------------------------------------------------------
+
+
+def record_consent(
+    *,
+    user: User,
+    patient: Patient,
+    drug: str,
+    signed_on: date,
+    expires_on: date | None = None,
+    request: HttpRequest | None = None,
+) -> Consent:
+    errors = {}
+    if signed_on > timezone.localdate():
+        errors["signed_on"] = "is in the future"
+    if expires_on is not None and expires_on <= signed_on:
+        errors["expires_on"] = "must be after the signing date"
+    if errors:
+        raise SessionInputError(errors)
+    consent = Consent.objects.create(
+        organization_id=patient.organization_id,
+        patient=patient,
+        drug=drug,
+        signed_on=signed_on,
+        expires_on=expires_on,
+        recorded_by=user,
+    )
+    audit.record(
+        user=user,
+        action=Action.ADD,
+        category="consent",
+        patient=patient,
+        object_type="Consent",
+        object_id=consent.pk,
+        after={"drug": drug, "signed_on": signed_on.isoformat()},
+        request=request,
+    )
+    return consent
+
+
+def current_consent(patient: Patient, drug: str, today: date) -> Consent | None:
+    return (
+        Consent.objects.filter(patient=patient, drug=drug, signed_on__lte=today, withdrawn_on__isnull=True)
+        .exclude(expires_on__lt=today)
+        .order_by("-signed_on")
+        .first()
+    )
+
+
+# How long a signed screening stays valid is not in the reference: a configurable default, shown as such.
+SCREENING_VALID_DAYS_DEFAULT = 180
+
+
+def screening_signed_on(session: TreatmentSession) -> date | None:
+    """The date of the patient's signed, current screening for this drug (assessment app), if any."""
+    try:
+        from ketaclinic.assessment import services as assessment
+    except ImportError:  # pragma: no cover - the assessment app is always installed
+        return None
+    finder = getattr(assessment, "valid_screening_signed_on", None)
+    if finder is None:
+        return None
+    result = finder(patient=session.patient, drug=session.drug)
+    return result if isinstance(result, date) else None
+
+
+def gate_requirements(session: TreatmentSession) -> gate_rules.GateRequirements:
+    protocol = get_protocol(session.protocol_id)
+    required_scales = tuple(
+        s.scale.replace("_", "") for s in protocol.scales if any(t.value == "every_session" for t in s.timing)
+    )
+    pregnancy = (
+        gate_rules.Requirement(value=None, source=gate_rules.PREGNANCY_SOURCE, confirmed=True)
+        if protocol.pregnancy_test_required
+        else None
+    )
+    if session.drug == "esketamine":
+        return gate_rules.esketamine_gate_requirements(
+            screening_max_age_days=SCREENING_VALID_DAYS_DEFAULT,
+            required_scales=required_scales,
+            pregnancy_test=pregnancy,
+        )
+    return gate_rules.GateRequirements(
+        screening_max_age_days=SCREENING_VALID_DAYS_DEFAULT,
+        pregnancy_test=pregnancy,
+        required_scales=required_scales,
+    )
+
+
+GATE_ANSWER_FIELDS = (
+    "rems_patient_enrolled",
+    "rems_setting_certified",
+    "hours_since_food",
+    "minutes_since_liquids",
+    "nasal_steroid_or_decongestant_today",
+    "minutes_since_nasal_steroid_or_decongestant",
+    "escort_confirmed",
+    "ride_home_confirmed",
+    "pregnancy_test",
+    "pregnancy_test_on",
+)
+
+
+def _session_scales(session: TreatmentSession, required: Sequence[str]) -> list[gate_rules.ScaleStatus]:
+    from ketaclinic.clinical.instruments import INSTRUMENTS
+    from ketaclinic.measures.models import ScaleAdministration
+
+    day_start = timezone.now() - timedelta(hours=36)
+    statuses = []
+    for code in required:
+        if code not in INSTRUMENTS:
+            continue
+        latest = (
+            ScaleAdministration.objects.filter(
+                patient=session.patient, instrument=code, administered_at__gte=day_start
+            )
+            .order_by("-administered_at")
+            .first()
+        )
+        flagged = bool(latest and latest.suicidality)
+        statuses.append(
+            gate_rules.ScaleStatus(
+                code=code,
+                name=INSTRUMENTS[code].name,
+                completed=latest is not None,
+                flagged=flagged,
+                flag_reason="; ".join(f["rule"] for f in latest.flags) if latest and flagged else "",
+            )
+        )
+    return statuses
+
+
+def evaluate_gate(
+    *, user: User, session: TreatmentSession, answers: dict[str, Any], request: HttpRequest | None = None
+) -> GateCheck:
+    """Evaluate every gate item from the answers given now plus what the record holds; store the verdict."""
+    if session.status not in (Status.CHECKED_IN, Status.PRE_DOSE):
+        raise SessionError("The pre-dose gate is checked after check-in and before dosing.")
+    clean = {k: v for k, v in answers.items() if k in GATE_ANSWER_FIELDS}
+    if clean.get("pregnancy_test") and clean["pregnancy_test"] not in {
+        p.value for p in gate_rules.PregnancyTest
+    }:
+        choices = ", ".join(p.value for p in gate_rules.PregnancyTest)
+        raise SessionInputError({"pregnancy_test": f"{clean['pregnancy_test']!r} is not one of {choices}"})
+    today = timezone.localdate()
+    consent = current_consent(session.patient, session.drug, today)
+    requirements = gate_requirements(session)
+    pregnancy = clean.get("pregnancy_test")
+    context = gate_rules.GateContext(
+        today=today,
+        consent_current=consent is not None,
+        consent_signed_on=consent.signed_on if consent else None,
+        screening_signed_on=screening_signed_on(session),
+        rems_patient_enrolled=clean.get("rems_patient_enrolled"),
+        rems_setting_certified=clean.get("rems_setting_certified"),
+        hours_since_food=clean.get("hours_since_food"),
+        minutes_since_liquids=clean.get("minutes_since_liquids"),
+        nasal_steroid_or_decongestant_today=clean.get("nasal_steroid_or_decongestant_today"),
+        minutes_since_nasal_steroid_or_decongestant=clean.get("minutes_since_nasal_steroid_or_decongestant"),
+        escort_confirmed=bool(clean.get("escort_confirmed")),
+        ride_home_confirmed=bool(clean.get("ride_home_confirmed")),
+        pregnancy_test=gate_rules.PregnancyTest(pregnancy) if pregnancy else None,
+        pregnancy_test_on=clean.get("pregnancy_test_on"),
+        baseline=baseline_reading(session),
+        scales=_session_scales(session, requirements.required_scales),
+    )
+    items = gate_rules.evaluate_gate(context=context, requirements=requirements)
+    previous = session.gate_checks.first()
+    overrides = list(previous.overrides) if previous else []
+    passed = gate_rules.gate_open(items=items, overrides=_overrides(overrides))
+    check = GateCheck.objects.create(
+        organization_id=session.organization_id,
+        session=session,
+        answers={k: (v.isoformat() if isinstance(v, date) else v) for k, v in clean.items()},
+        items=[_item_dict(i) for i in items],
+        overrides=overrides,
+        passed=passed,
+        evaluated_at=timezone.now(),
+        by=user,
+    )
+    if session.status == Status.CHECKED_IN:
+        transition(user=user, session=session, to=Status.PRE_DOSE, request=request)
+    audit.record(
+        user=user,
+        action=Action.ADD,
+        category="pre-dose-gate",
+        patient=session.patient,
+        object_type="GateCheck",
+        object_id=check.pk,
+        after={"passed": passed, "blocking": [i["key"] for i in check.items if i["status"] != "pass"]},
+        request=request,
+    )
+    return check
+
+
+def _item_dict(item: gate_rules.GateItem) -> dict[str, Any]:
+    return {
+        "key": str(item.key),
+        "title": item.title,
+        "status": str(item.status),
+        "reason": item.reason,
+        "source": item.source,
+        "confirmed": item.confirmed,
+        "overridable": item.overridable,
+    }
+
+
+def _overrides(rows: Sequence[dict[str, Any]]) -> list[gate_rules.GateOverride]:
+    return [
+        gate_rules.GateOverride(item_key=o["item_key"], reason=o["reason"], prescriber=o["prescriber"])
+        for o in rows
+    ]
+
+
+def latest_gate_open(session: TreatmentSession) -> bool:
+    check = session.gate_checks.first()
+    return bool(check and check.passed)
+
+
+def override_gate_item(
+    *, user: User, session: TreatmentSession, item_key: str, reason: str, request: HttpRequest | None = None
+) -> GateCheck:
+    """A prescriber's recorded decision to proceed despite one gate item (audited with the reason)."""
+    if user.role != PRESCRIBER:
+        raise SessionError("Only a prescriber can override a pre-dose gate item.")
+    check = session.gate_checks.first()
+    if check is None:
+        raise SessionError("Check the gate first.")
+    item = next((i for i in check.items if i["key"] == item_key), None)
+    if item is None:
+        raise SessionInputError({"item_key": f"{item_key!r} is not a gate item of this session"})
+    if not item["overridable"]:
+        raise SessionError(f"{item['title']} cannot be overridden: {item['reason']}")
+    if len(reason.strip()) < 10:
+        raise SessionInputError(
+            {"reason": "write the clinical reason for proceeding (at least 10 characters)"}
+        )
+    overrides = [o for o in check.overrides if o["item_key"] != item_key]
+    overrides.append(
+        {
+            "item_key": item_key,
+            "reason": reason.strip(),
+            "prescriber": user.display_name,
+            "prescriber_id": user.pk,
+            "at": timezone.now().isoformat(),
+        }
+    )
+    items = [
+        gate_rules.GateItem(
+            key=i["key"],
+            title=i["title"],
+            status=gate_rules.GateStatus(i["status"]),
+            reason=i["reason"],
+            source=i["source"],
+            confirmed=i["confirmed"],
+            overridable=i["overridable"],
+        )
+        for i in check.items
+    ]
+    passed = gate_rules.gate_open(items=items, overrides=_overrides(overrides))
+    new = GateCheck.objects.create(
+        organization_id=session.organization_id,
+        session=session,
+        answers=check.answers,
+        items=check.items,
+        overrides=overrides,
+        passed=passed,
+        evaluated_at=timezone.now(),
+        by=user,
+    )
+    audit.record(
+        user=user,
+        action=Action.CHANGE,
+        category="pre-dose-gate-override",
+        patient=session.patient,
+        object_type="GateCheck",
+        object_id=new.pk,
+        before={"item": item_key, "status": item["status"]},
+        after={"item": item_key, "override_reason": reason.strip(), "gate_open": passed},
+        request=request,
+    )
+    return new
