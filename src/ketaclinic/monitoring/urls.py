@@ -1,2 +1,9 @@
+from django.urls import path
+
+from ketaclinic.monitoring import views
+
 app_name = "monitoring"
-urlpatterns: list[object] = []
+urlpatterns = [
+    path("monitoring/unbound/", views.unbound, name="unbound"),
+    path("monitoring/devices/", views.devices, name="devices"),
+]

@@ -1,0 +1,172 @@
+"""Run the pure alert engine (clinical/alerts.py) on bound monitor readings and keep what it raises.
+
+What needs a treatment session is not done here, by design, until the session app exists:
+
+* Rises from baseline (SBP +40, DBP +25) and sedation need the session's pre-dose baseline and dose
+  time; without a session the engine is called with ``baseline=None`` and ``dose_started_at=None`` and
+  only the absolute thresholds fire (SBP/DBP high, HR high/low, SpO2 low, RR low). The session app should
+  call :func:`evaluate_alerts` with ``context=`` returning the session's baseline, dose time and rules.
+* The engine's "before dosing" wording (it assumes no dose time means pre-dose) is dropped from the
+  message when there is no session, because a monitor reading's phase is unknown.
+* The dedup key ("one open alert per key") is per patient and UTC day until a session key exists.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from ketaclinic.clinical import alerts as engine
+from ketaclinic.clinical.vitals import VitalReading as ClinicalReading
+from ketaclinic.interop.hl7.mdc import VitalKind
+from ketaclinic.monitoring.models import MonitoringAlert, VitalReading
+
+# Which stored kind an alert points at (the reading row the alert links to).
+_ALERT_KIND: Mapping[engine.AlertCode, tuple[str, ...]] = {
+    engine.AlertCode.SBP_HIGH: (VitalKind.SBP,),
+    engine.AlertCode.SBP_RISE: (VitalKind.SBP,),
+    engine.AlertCode.DBP_HIGH: (VitalKind.DBP,),
+    engine.AlertCode.DBP_RISE: (VitalKind.DBP,),
+    engine.AlertCode.HR_HIGH: (VitalKind.HR, VitalKind.PULSE),
+    engine.AlertCode.HR_LOW: (VitalKind.HR, VitalKind.PULSE),
+    engine.AlertCode.SPO2_LOW: (VitalKind.SPO2,),
+    engine.AlertCode.RR_LOW: (VitalKind.RR,),
+}
+
+
+@dataclass(frozen=True)
+class AlertContext:
+    """What the session app knows about a reading's session (None today)."""
+
+    session_key: str
+    baseline: ClinicalReading | None = None
+    dose_started_at: datetime | None = None
+    rules: Mapping[engine.AlertCode, engine.AlertRule] | None = None  # None: the engine's defaults
+
+
+class ReadingLike(Protocol):
+    """A stored reading: a VitalReading or a rows.ReadingRow written in the same transaction."""
+
+    @property
+    def organization_id(self) -> int: ...
+    @property
+    def patient_id(self) -> Any: ...
+    @property
+    def chair_id(self) -> int | None: ...
+    @property
+    def message_id(self) -> int | None: ...
+    @property
+    def observed_at(self) -> datetime: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def bound(self) -> bool: ...
+
+
+ContextFor = Callable[[ReadingLike], AlertContext | None]
+
+
+def _reading_id(reading: ReadingLike) -> int:
+    pk = getattr(reading, "pk", None)
+    if pk is not None:
+        return int(pk)
+    found = (
+        VitalReading.objects.filter(
+            message_id=reading.message_id, kind=reading.kind, observed_at=reading.observed_at
+        )
+        .order_by("id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if found is None:
+        raise LookupError("the reading an alert points at is not stored")
+    return int(found)
+
+
+def _no_session(reading: ReadingLike) -> AlertContext:
+    return AlertContext(session_key=f"patient:{reading.patient_id}:{reading.observed_at:%Y-%m-%d}")
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else round(value)
+
+
+def clinical_reading(rows: Sequence[ReadingLike]) -> ClinicalReading:
+    """One moment's rows as the engine's reading. ECG heart rate is preferred over a pulse rate."""
+    by_kind: dict[str, float] = {}
+    for r in rows:
+        by_kind.setdefault(r.kind, r.value)
+    hr = by_kind.get(VitalKind.HR, by_kind.get(VitalKind.PULSE))
+    return ClinicalReading(
+        taken_at=rows[0].observed_at,
+        sbp_mmhg=_int(by_kind.get(VitalKind.SBP)),
+        dbp_mmhg=_int(by_kind.get(VitalKind.DBP)),
+        hr_bpm=_int(hr),
+        spo2_pct=_int(by_kind.get(VitalKind.SPO2)),
+        rr_per_min=_int(by_kind.get(VitalKind.RR)),
+        temp_c=by_kind.get(VitalKind.TEMP_C),
+    )
+
+
+def evaluate_alerts(
+    readings: Sequence[ReadingLike], *, now: datetime, context: ContextFor | None = None
+) -> int:
+    """Evaluate saved, bound readings (grouped per message, patient and time); store new alerts.
+
+    Returns how many alerts were stored. An open (unacknowledged) alert with the same key is not
+    raised again.
+    """
+    groups: dict[tuple[Any, Any, datetime], list[ReadingLike]] = defaultdict(list)
+    for r in readings:
+        if r.bound and r.patient_id is not None:
+            groups[(r.message_id, r.patient_id, r.observed_at)].append(r)
+    found: list[MonitoringAlert] = []
+    for rows in groups.values():
+        first = rows[0]
+        ctx = (context or _no_session)(first) or _no_session(first)
+        raised = engine.evaluate_reading(
+            reading=clinical_reading(rows),
+            baseline=ctx.baseline,
+            dose_started_at=ctx.dose_started_at,
+            session_key=ctx.session_key,
+            rules=ctx.rules if ctx.rules is not None else engine.DEFAULT_ALERT_RULES,
+        )
+        for alert in raised:
+            kinds = _ALERT_KIND.get(alert.code, ())
+            target = next((r for r in rows if r.kind in kinds), first)
+            message = alert.message if ctx.dose_started_at else alert.message.replace(" before dosing", "")
+            found.append(
+                MonitoringAlert(
+                    organization_id=first.organization_id,
+                    patient_id=first.patient_id,
+                    chair_id=first.chair_id,
+                    reading_id=_reading_id(target),
+                    code=alert.code.value,
+                    severity=alert.severity.value,
+                    message=message[:300],
+                    rule_source=alert.source[:300],
+                    rule_confirmed=alert.confirmed,
+                    observed_at=alert.observed_at,
+                    dedup_key=alert.dedup_key[:120],
+                    created_at=now,
+                )
+            )
+    if not found:
+        return 0
+    open_keys = set(
+        MonitoringAlert.objects.filter(
+            dedup_key__in={a.dedup_key for a in found}, acknowledged_at__isnull=True
+        ).values_list("dedup_key", flat=True)
+    )
+    new: list[MonitoringAlert] = []
+    for a in found:
+        if a.dedup_key not in open_keys:
+            open_keys.add(a.dedup_key)
+            new.append(a)
+    MonitoringAlert.objects.bulk_create(new)
+    return len(new)

@@ -1,0 +1,459 @@
+"""Store a batch of monitor messages in one transaction and say how to acknowledge each.
+
+The listener (listener.py) hands whole batches of frames to :meth:`FeedStore.process` on its writer
+thread; the ACK for a message is built only after the transaction holding its readings has committed
+(interop.md §3.4: ACK AA only after commit). One failing message does not fail its neighbours: when the
+batch transaction fails, the messages are retried one transaction each, and a message that still fails
+is answered AR 207 (application internal error) so the monitor sends it again.
+
+Repeats: the key is (sender = MSH-3[@MSH-4], MSH-10, SHA-256 of the content with CR line ends). A
+message sent again (same key) is acknowledged again and stored once. A *different* message that reuses
+an MSH-10 (some devices restart their counter; the reference samples all use MSGID1234) is stored and
+flagged in ``HL7Message.issues`` rather than dropped, because dropping it would lose readings.
+
+Audit: every HL7Message row is the record of one write (sender, peer, time, content). The tamper-evident
+audit chain gets one entry per second of feed (``audit_every``) under a service account, written in the
+same transaction as the batch it closes and naming the HL7Message id range it covers; after a crash the
+next entry starts at the end of the last committed one. One chain append per batch costs ~1.7 ms, which
+at low batch sizes is most of the ACK latency budget (bench/README.md "## mllp"). A nurse attaching
+unbound readings to a patient is audited per patient (services.py).
+
+Times: an observation time without a UTC offset is the device's local time, read in the zone of the
+chair's site, else the monitor's site, else the patient's site, else the listener's ``--site``, else UTC
+(design.md: aware UTC in storage). A message with no time at all gets its receipt time
+(``time_source="received"``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from ketaclinic.accounts.models import Organization, Site, User
+from ketaclinic.audit import services as audit
+from ketaclinic.audit.models import Action
+from ketaclinic.interop.hl7.ack import AckError, build_ack, errors_from, new_control_id
+from ketaclinic.interop.hl7.errors import AckCode, HL7ErrorCode
+from ketaclinic.interop.hl7.mllp import encode_frame
+from ketaclinic.interop.hl7.model import is_device_feed
+from ketaclinic.interop.hl7.parse import python_codec
+from ketaclinic.monitoring.alerts import evaluate_alerts
+from ketaclinic.monitoring.binding import BindingCache, DeviceInfo, bind_reading
+from ketaclinic.monitoring.models import HL7Message, MonitorDevice, ReadingSource
+from ketaclinic.monitoring.prepare import Inbound, Outcome, Prepared, prepare
+from ketaclinic.monitoring.rows import MessageRow, ReadingRow, insert_messages, insert_readings
+
+log = logging.getLogger(__name__)
+AUDIT_CATEGORY = "monitoring"
+RAW_LIMIT = 1 << 20  # characters of a message kept in HL7Message.raw
+LAST_SEEN_EVERY = 30.0  # seconds between updates of MonitorDevice.last_seen_at
+
+
+@dataclass
+class _Counts:
+    messages: int = 0
+    readings: int = 0
+    bound: int = 0
+    alerts: int = 0
+
+    def add(self, messages: int, readings: int, bound: int, alerts: int) -> None:
+        self.messages += messages
+        self.readings += readings
+        self.bound += bound
+        self.alerts += alerts
+
+
+def _last_audited(organization_id: int) -> int:
+    """The last HL7Message id covered by a committed feed audit entry (0 when none)."""
+    from ketaclinic.audit.models import AuditEntry
+
+    last = (
+        AuditEntry.objects.filter(
+            organization_id=organization_id, category=AUDIT_CATEGORY, object_type="HL7Message", client="hl7"
+        )
+        .order_by("-seq")
+        .values_list("object_id", flat=True)
+        .first()
+    )
+    return int(last) if last and last.isdigit() else 0
+
+
+class FeedStore:
+    """Stores batches for one organization. One instance per writer thread (it caches lookups)."""
+
+    def __init__(
+        self,
+        *,
+        organization: Organization,
+        default_site: Site | None = None,
+        mrn_authorities: frozenset[str] | None = None,
+        run_alerts: bool = True,
+        cache_ttl: float = 5.0,
+        audit_every: float = 1.0,
+    ) -> None:
+        self.organization = organization
+        self.default_site = default_site
+        self.mrn_authorities = mrn_authorities
+        self.run_alerts = run_alerts
+        self.cache = BindingCache(ttl=cache_ttl)
+        self._zones: dict[int, tzinfo] = {}
+        self._service_user: User | None = None
+        self.audit_every = audit_every
+        self._audited_upto: int | None = None
+        self._last_audit = -1e9
+        self._pending_audit = _Counts()
+        self._last_stored = 0
+        self._last_seen: dict[Any, float] = {}
+        self._session_of: dict[int, Any] = {}  # message id -> treatment session, within one batch
+
+    # ------------------------------------------------------------------ public
+
+    def process(self, items: Sequence[Inbound]) -> list[Outcome]:
+        return self.process_prepared([prepare(item) for item in items])
+
+    def process_prepared(self, preps: Sequence[Prepared]) -> list[Outcome]:
+        """Store messages already run through :func:`prepare` (here or in a worker process)."""
+        for p in preps:
+            p.unpack()
+        try:
+            with transaction.atomic():
+                self._store(preps)
+        except Exception:
+            log.exception("storing a batch of %d message(s) failed; retrying one by one", len(preps))
+            self._recover()
+            for p in preps:
+                p.duplicate = p.stored = False
+                p.readings = 0
+                try:
+                    with transaction.atomic():
+                        self._store([p])
+                except Exception as exc:
+                    log.exception("storing message %r failed", p.control_id)
+                    self._recover()
+                    p.stored, p.readings = False, 0
+                    p.internal_error = (
+                        f"The message could not be stored ({type(exc).__name__}); send it again."
+                    )
+        return [self._outcome(p) for p in preps]
+
+    # ------------------------------------------------------------------ helpers
+
+    def _recover(self) -> None:
+        self.cache.clear()
+        try:
+            close_old_connections()
+            if connection.connection is not None and not connection.is_usable():
+                connection.close()
+        except Exception:
+            connection.close()
+
+    def _zone(self, site_id: int | None) -> tzinfo:
+        sid = site_id if site_id is not None else (self.default_site.pk if self.default_site else None)
+        if sid is None:
+            return UTC
+        if sid not in self._zones:
+            name = Site.objects.filter(pk=sid).values_list("time_zone", flat=True).first() or "UTC"
+            self._zones[sid] = zoneinfo.ZoneInfo(name)
+        return self._zones[sid]
+
+    def service_user(self) -> User:
+        if self._service_user is None:
+            username = f"hl7-listener-{self.organization.pk}"
+            user, _ = User.objects.get_or_create(
+                username=username,
+                defaults={
+                    "organization": self.organization,
+                    "is_service": True,
+                    "first_name": "Monitor feed",
+                    "is_active": False,  # a system account cannot sign in
+                },
+            )
+            self._service_user = user
+        return self._service_user
+
+    def _device(self, identifier: str, now: datetime) -> DeviceInfo:
+        """The registered device, or a new unassigned one (an administrator assigns it to a chair)."""
+        org = self.organization.pk
+        found = self.cache.device(org, identifier)
+        if found is not None:
+            return found
+        dev, _ = MonitorDevice.objects.get_or_create(
+            organization_id=org,
+            identifier=identifier,
+            defaults={"site": self.default_site, "first_seen_at": now, "last_seen_at": now},
+        )
+        info = DeviceInfo(
+            dev.id, dev.site_id, dev.chair_id, dev.chair.site_id if dev.chair else None, dev.active
+        )
+        self.cache.remember_device(org, identifier, info)
+        return info
+
+    def _outcome(self, p: Prepared) -> Outcome:
+        now = timezone.now()
+        cid = new_control_id()
+        if p.internal_error:
+            err = AckError(HL7ErrorCode.APPLICATION_INTERNAL_ERROR, p.internal_error)
+            text = build_ack(p.header, code=AckCode.REJECT, errors=[err], control_id=cid, now=now)
+            code = AckCode.REJECT
+        elif p.error is not None:
+            code = p.error.ack_code
+            text = build_ack(p.header, code=code, errors=errors_from(p.error), control_id=cid, now=now)
+        else:
+            code = AckCode.ACCEPT
+            text = build_ack(p.header, control_id=cid, now=now)
+        codec = python_codec(p.header.charset if p.header else "")
+        try:
+            frame = encode_frame(text, codec)
+        except (UnicodeEncodeError, ValueError):
+            frame = encode_frame(text.encode("utf-8", "replace"))
+        return Outcome(frame, code, p.control_id, p.stored, p.duplicate, p.readings)
+
+    # ------------------------------------------------------------------ the transaction
+
+    def _store(self, preps: Sequence[Prepared]) -> None:
+        org = self.organization.pk
+        now = timezone.now()
+        storable = [p for p in preps if not p.item.oversized]
+        ids = {p.control_id for p in storable}
+        existing: set[tuple[str, str, str]] = set()
+        used: set[tuple[str, str]] = set()
+        if ids:
+            for sender, cid, digest in HL7Message.objects.filter(
+                organization_id=org, control_id__in=ids
+            ).values_list("sender", "control_id", "digest"):
+                existing.add((sender, cid, digest))
+                used.add((sender, cid))
+
+        parsed = [p.parsed for p in storable if p.parsed is not None]
+        self.cache.prefetch(
+            org,
+            [i for m in parsed for i in (m.device_id, m.location.text if m.location else None) if i],
+            [pid.id.strip() for m in parsed for pid in m.patient_ids],
+        )
+        messages: list[MessageRow] = []
+        owners: list[Prepared] = []
+        for p in storable:
+            if p.key in existing:
+                p.duplicate = True
+                continue
+            if (p.sender, p.control_id) in used and p.control_id:
+                p.issues.append(
+                    f"MSH-10 {p.control_id} from {p.sender} was used before for a different message; "
+                    "stored as a separate message."
+                )
+            existing.add(p.key)
+            used.add((p.sender, p.control_id))
+            messages.append(self._message_row(p, now))
+            owners.append(p)
+        if not messages:
+            return
+        message_ids = insert_messages(messages)
+
+        readings: list[ReadingRow] = []
+        device_ids: set[Any] = set()
+        for p, msg, msg_id in zip(owners, messages, message_ids, strict=True):
+            p.stored = True
+            if msg.device_id is not None:
+                device_ids.add(msg.device_id)
+            rows = self._reading_rows(p, msg, msg_id)
+            p.readings = len(rows)
+            readings += rows
+        insert_readings(readings)
+        # "Last message" on the monitors page: updated at most every LAST_SEEN_EVERY seconds per monitor,
+        # not in every batch (one UPDATE less per commit).
+        mono = time.monotonic()
+        due = {d for d in device_ids if mono - self._last_seen.get(d, -1e9) >= LAST_SEEN_EVERY}
+        if due:
+            MonitorDevice.objects.filter(pk__in=due).update(last_seen_at=now)
+            transaction.on_commit(lambda: self._last_seen.update(dict.fromkeys(due, mono)))
+        forwarded = self._forward_to_sessions(owners, message_ids)
+        # Readings of a treatment session are judged by the session's alert engine (with its baseline and
+        # dose time); the monitor-level rules cover the rest.
+        bound = [r for r in readings if r.bound and r.message_id not in forwarded]
+        alerts = evaluate_alerts(bound, now=now) if self.run_alerts else 0
+        batch = _Counts(len(messages), len(readings), len(bound), alerts)
+        last_id = message_ids[-1]
+        mono = time.monotonic()
+        wrote = mono - self._last_audit >= self.audit_every
+        if wrote:
+            self._write_audit(last_id, batch)
+        # Bookkeeping only once the transaction commits (a rolled-back batch is retried and counted again).
+        transaction.on_commit(lambda: self._committed(batch, last_id, mono if wrote else None))
+
+    def _committed(self, batch: _Counts, last_id: int, audited_at: float | None) -> None:
+        self._last_stored = max(self._last_stored, last_id)
+        if audited_at is None:
+            self._pending_audit.add(batch.messages, batch.readings, batch.bound, batch.alerts)
+        else:
+            self._audited_upto, self._last_audit, self._pending_audit = last_id, audited_at, _Counts()
+
+    def _write_audit(self, last_id: int, batch: _Counts | None = None) -> None:
+        """One chained audit entry per ``audit_every`` seconds, in the transaction of the batch that
+        writes it, naming the HL7Message id range it covers (the messages are the per-message record).
+        After a crash the next entry starts where the last committed one ended, so no range is missed."""
+        if self._audited_upto is None:
+            self._audited_upto = _last_audited(self.organization.pk)
+        c = _Counts()
+        for part in (self._pending_audit, batch or _Counts()):
+            c.add(part.messages, part.readings, part.bound, part.alerts)
+        audit.record(
+            user=self.service_user(),
+            action=Action.ADD,
+            category=AUDIT_CATEGORY,
+            organization=self.organization,
+            object_type="HL7Message",
+            object_id=last_id,
+            client="hl7",
+            detail=(
+                f"monitor feed: messages {self._audited_upto + 1}..{last_id}; this listener since its last "
+                f"entry: {c.messages} message(s), {c.readings} reading(s), {c.bound} bound to a patient, "
+                f"{c.alerts} alert(s)"
+            ),
+        )
+
+    def flush_audit(self) -> None:
+        """Write the audit entry for messages stored since the last one (the writer calls this when idle)."""
+        if self._pending_audit.messages == 0:
+            return
+        last_id, mono = self._last_stored, time.monotonic()
+        try:
+            with transaction.atomic():
+                self._write_audit(last_id)
+                transaction.on_commit(lambda: self._committed(_Counts(), last_id, mono))
+        except Exception:
+            log.exception("writing the monitor feed audit entry failed; will retry")
+            self._recover()
+
+    def _message_row(self, p: Prepared, now: datetime) -> MessageRow:
+        parsed = p.parsed
+        device_id = None
+        feed = parsed is not None and is_device_feed(parsed)
+        if parsed is not None and feed and parsed.device_id:
+            device_id = self._device(parsed.device_id, now).id
+        error_text = ""
+        if p.error is not None:
+            error_text = str(p.error)
+        return MessageRow(
+            organization_id=self.organization.pk,
+            sender=p.sender[:250],
+            control_id=p.control_id[:199],
+            digest=p.digest,
+            message_type=str(p.header.message_type)[:30] if p.header else "",
+            received_at=p.item.received_at,
+            peer=p.item.peer[:64],
+            raw=p.text[:RAW_LIMIT],
+            ack_code=(p.error.ack_code if p.error else AckCode.ACCEPT).value,
+            ack_error=error_text,
+            device_feed=feed,
+            device_id=device_id,
+            location=(parsed.location.text[:200] if parsed and parsed.location else ""),
+            issues=p.issues,
+        )
+
+    def _forward_to_sessions(self, owners: Sequence[Prepared], message_ids: Sequence[int]) -> set[int]:
+        """Put each session-bound message's vitals on its treatment session as one chairside reading per
+        observation time (alerts, live board, session report, FHIR follow). Returns the forwarded message ids.
+        A reading the session refuses (implausible, session closed) stays in the monitor table only."""
+        from ketaclinic.chairside import services as chairside
+        from ketaclinic.chairside.models import TreatmentSession
+        from ketaclinic.clinical.vitals import VitalReading
+
+        forwarded: set[int] = set()
+        fields = {
+            "sbp": "sbp_mmhg",
+            "dbp": "dbp_mmhg",
+            "hr": "hr_bpm",
+            "spo2": "spo2_pct",
+            "rr": "rr_per_min",
+        }
+        for p, msg_id in zip(owners, message_ids, strict=True):
+            session_id = self._session_of.pop(msg_id, None)
+            if session_id is None or p.parsed is None:
+                continue
+            session = TreatmentSession.objects.select_related("patient", "site").filter(pk=session_id).first()
+            if session is None:
+                continue
+            zone = self._zone(session.site_id)
+            by_time: dict[datetime, dict[str, Any]] = {}
+            for obs in p.parsed.observations:
+                observed = obs.observed_at_in(zone) or p.item.received_at
+                values = by_time.setdefault(observed, {})
+                kind = obs.kind.value
+                if kind in fields:
+                    values[fields[kind]] = round(obs.value)
+                elif kind == "pulse" and "hr_bpm" not in values:
+                    values["hr_bpm"] = round(obs.value)
+                elif kind == "temp_c":
+                    values["temp_c"] = round(obs.value, 1)
+            for observed, values in sorted(by_time.items()):
+                if not values:
+                    continue
+                try:
+                    with transaction.atomic():
+                        chairside.record_observation(
+                            user=self.service_user(),
+                            session=session,
+                            reading=VitalReading(taken_at=observed, **values),
+                            source="hl7",
+                            client="hl7",
+                        )
+                except chairside.SessionError as exc:
+                    p.issues.append(f"not added to the treatment session: {exc}")
+                    continue
+                forwarded.add(msg_id)
+        return forwarded
+
+    def _reading_rows(self, p: Prepared, msg: MessageRow, msg_id: int) -> list[ReadingRow]:
+        parsed = p.parsed
+        if parsed is None or not msg.device_feed or not parsed.observations:
+            return []
+        binding = bind_reading(
+            organization_id=self.organization.pk,
+            device_identifier=parsed.device_id,
+            location=parsed.location.text if parsed.location else None,
+            patient_identifiers=parsed.patient_ids,
+            observed_at=parsed.header.timestamp,
+            cache=self.cache,
+            mrn_authorities=self.mrn_authorities,
+        )
+        if binding.session_id is not None:
+            self._session_of[msg_id] = binding.session_id
+        site_id = binding.site_id if binding.site_id is not None else getattr(self.default_site, "pk", None)
+        zone = self._zone(site_id)
+        device_id = binding.device.id if binding.device else msg.device_id
+        rows: list[ReadingRow] = []
+        for obs in parsed.observations:
+            observed = obs.observed_at_in(zone)
+            time_source = obs.time_source.value
+            if observed is None:
+                observed, time_source = p.item.received_at, "received"
+            rows.append(
+                ReadingRow(
+                    organization_id=self.organization.pk,
+                    site_id=site_id,
+                    patient_id=binding.patient_id,
+                    chair_id=binding.chair_id,
+                    device_id=device_id,
+                    message_id=msg_id,
+                    observed_at=observed,
+                    received_at=p.item.received_at,
+                    time_source=time_source,
+                    kind=obs.kind.value,
+                    value=obs.value,
+                    unit=obs.unit,
+                    source=ReadingSource.HL7.value,
+                    bound=binding.bound,
+                    mapping_confirmed=obs.confirmed,
+                    source_code=obs.source_code[:120],
+                    source_unit=obs.source_unit[:120],
+                )
+            )
+        return rows

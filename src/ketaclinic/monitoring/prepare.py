@@ -1,0 +1,142 @@
+"""The pure first step of storing a monitor message: decode, parse, key. No Django, no I/O.
+
+Kept apart from feed.py so that the listener can run it in worker processes (``--parse-workers``):
+parsing is about two thirds of the listener's CPU per message (bench/README.md "## mllp"), and a
+second process lets it use a second core. Everything here pickles; the parse error travels as its
+parts (``_Prep.error_state``) because exceptions with keyword-only arguments do not unpickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ketaclinic.interop.hl7.errors import AckCode, HL7ErrorCode, HL7ParseError
+from ketaclinic.interop.hl7.model import MessageHeader, ParsedMessage
+from ketaclinic.interop.hl7.parse import decode_message, parse_oru, read_header_only
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Inbound:
+    """One frame from a connection. ``oversized`` frames carry only their head (for the ACK)."""
+
+    payload: bytes
+    peer: str = ""
+    received_at: datetime = field(default_factory=_now)
+    oversized: bool = False
+    limit: int = 0
+
+
+@dataclass
+class Outcome:
+    ack: bytes  # the framed ACK
+    code: AckCode
+    control_id: str
+    stored: bool
+    duplicate: bool
+    readings: int
+
+
+@dataclass
+class Prepared:
+    item: Inbound
+    text: str = ""
+    digest: str = ""
+    sender: str = ""
+    header: MessageHeader | None = None
+    parsed: ParsedMessage | None = None
+    error: HL7ParseError | None = None
+    error_state: tuple[Any, ...] | None = None
+    internal_error: str = ""
+    issues: list[str] = field(default_factory=list)
+    duplicate: bool = False
+    stored: bool = False
+    readings: int = 0
+
+    @property
+    def control_id(self) -> str:
+        return self.header.control_id if self.header else ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.sender, self.control_id, self.digest)
+
+    def pack(self) -> None:
+        """Replace the exception by its parts (to cross a process boundary)."""
+        if self.error is not None:
+            e = self.error
+            self.error_state = (e.code, e.message, e.location, dict(e.fields), e.header)
+            self.error = None
+
+    def unpack(self) -> None:
+        if self.error_state is not None:
+            code, message, location, fields, header = self.error_state
+            self.error = HL7ParseError(code, message, location=location, fields=fields, header=header)
+            self.error_state = None
+
+
+def normalise(text: str) -> str:
+    """CR line ends (interop.md §3.5: files and some senders use CRLF or LF), no trailing blanks."""
+    return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r \t\x00")
+
+
+def sender_of(header: MessageHeader | None) -> str:
+    if header is None:
+        return ""
+    app = str(header.sending_application)
+    fac = str(header.sending_facility)
+    return f"{app}@{fac}" if fac else app
+
+
+def prepare(item: Inbound) -> Prepared:
+    """Pure part: decode, parse, key. Runs before the transaction."""
+    p = Prepared(item)
+    if item.oversized:
+        p.header = read_header_only(item.payload)
+        p.error = HL7ParseError(
+            HL7ErrorCode.APPLICATION_INTERNAL_ERROR,
+            f"The message is larger than {item.limit} bytes, the most this listener accepts; it was not read.",
+            fields={"message": f"over {item.limit} bytes"},
+            header=p.header,
+        )
+        return p
+    text, decode_issues = decode_message(item.payload)
+    p.text = normalise(text)
+    p.issues = [i.message for i in decode_issues]
+    p.digest = hashlib.sha256(p.text.encode("utf-8", "surrogatepass")).hexdigest()
+    try:
+        p.parsed = parse_oru(p.text)
+        p.header = p.parsed.header
+        p.issues += [i.message for i in p.parsed.issues]
+    except HL7ParseError as exc:
+        p.error = exc
+        p.header = exc.header if exc.header is not None else read_header_only(p.text)
+    except Exception as exc:  # a parser bug must not take the listener down
+        log.exception("HL7 parser failed")
+        p.error = HL7ParseError(
+            HL7ErrorCode.APPLICATION_INTERNAL_ERROR,
+            "The message could not be read because of an error in this system; please send it again later.",
+            fields={"parser": type(exc).__name__},
+            header=read_header_only(p.text),
+        )
+        p.header = p.error.header
+    p.sender = sender_of(p.header)
+    return p
+
+
+def prepare_many(items: Sequence[Inbound]) -> list[Prepared]:
+    """:func:`prepare` for a worker process: the results with their errors in picklable form."""
+    out = [prepare(item) for item in items]
+    for p in out:
+        p.pack()
+    return out

@@ -1,0 +1,156 @@
+"""Fast insert of messages and vital readings from plain tuples.
+
+The monitor feed writes thousands of readings a second; building a model instance per reading and
+letting ``bulk_create`` prepare every field costs more than parsing the message (bench/README.md
+"## mllp"). ``MessageRow`` and ``ReadingRow`` carry the columns of :class:`HL7Message` and
+:class:`VitalReading`; the insert functions write them with the connection's cursor, inside the caller's
+transaction. The column list is read from the model, so a renamed field fails loudly here.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from django.db import connection
+
+from ketaclinic.monitoring.models import HL7Message, VitalReading
+
+
+class ReadingRow(NamedTuple):
+    organization_id: int
+    site_id: int | None
+    patient_id: uuid.UUID | None
+    chair_id: int | None
+    device_id: uuid.UUID | None
+    message_id: int | None
+    observed_at: datetime
+    received_at: datetime
+    time_source: str
+    kind: str
+    value: float
+    unit: str
+    source: str
+    bound: bool
+    mapping_confirmed: bool
+    source_code: str
+    source_unit: str
+
+
+class MessageRow(NamedTuple):
+    organization_id: int
+    sender: str
+    control_id: str
+    digest: str
+    message_type: str
+    received_at: datetime
+    peer: str
+    raw: str
+    ack_code: str
+    ack_error: str
+    device_feed: bool
+    device_id: uuid.UUID | None
+    location: str
+    issues: list[str]
+
+
+def _columns(model: Any, names: Sequence[str]) -> list[str]:
+    by_attname = {f.attname: f.column for f in model._meta.concrete_fields}
+    return [by_attname[n] for n in names]
+
+
+def _insert_sql(model: Any, names: Sequence[str], rows: int = 1, returning: bool = False) -> str:
+    q = connection.ops.quote_name
+    cols = ", ".join(q(c) for c in _columns(model, names))
+    one = "(" + ", ".join(["%s"] * len(names)) + ")"
+    values = ", ".join([one] * rows)
+    tail = f" RETURNING {q(model._meta.pk.column)}" if returning else ""
+    # Only model metadata (quoted) and placeholders go into the text; every value is a parameter.
+    return f"INSERT INTO {q(model._meta.db_table)} ({cols}) VALUES {values}{tail}"  # noqa: S608
+
+
+class _Prepared:
+    """Per-call caches: the same UUIDs and times repeat across a batch's rows."""
+
+    def __init__(self) -> None:
+        self.native_uuid = connection.features.has_native_uuid_field
+        self.times: dict[datetime, Any] = {}
+        self.adapt = connection.ops.adapt_datetimefield_value
+
+    def uuid(self, value: uuid.UUID | None) -> Any:
+        if value is None or self.native_uuid:
+            return value
+        return value.hex
+
+    def time(self, value: datetime) -> Any:
+        found = self.times.get(value)
+        if found is None:
+            found = self.times[value] = self.adapt(value)
+        return found
+
+
+def insert_readings(rows: Sequence[ReadingRow]) -> None:
+    """Insert ``rows`` (ids are not returned: look a row up by message and kind when needed)."""
+    if not rows:
+        return
+    p = _Prepared()
+    data = [
+        (
+            r.organization_id,
+            r.site_id,
+            p.uuid(r.patient_id),
+            r.chair_id,
+            p.uuid(r.device_id),
+            r.message_id,
+            p.time(r.observed_at),
+            p.time(r.received_at),
+            r.time_source,
+            r.kind,
+            r.value,
+            r.unit,
+            r.source,
+            r.bound,
+            r.mapping_confirmed,
+            r.source_code,
+            r.source_unit,
+        )
+        for r in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(_insert_sql(VitalReading, ReadingRow._fields), data)
+
+
+def insert_messages(rows: Sequence[MessageRow], chunk: int = 500) -> list[int]:
+    """Insert ``rows`` and return their ids in order (multi-row INSERT … RETURNING, as bulk_create does
+    on SQLite ≥ 3.35 and PostgreSQL)."""
+    p = _Prepared()
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            params: list[Any] = []
+            for m in part:
+                params += (
+                    m.organization_id,
+                    m.sender,
+                    m.control_id,
+                    m.digest,
+                    m.message_type,
+                    p.time(m.received_at),
+                    m.peer,
+                    m.raw,
+                    m.ack_code,
+                    m.ack_error,
+                    m.device_feed,
+                    p.uuid(m.device_id),
+                    m.location,
+                    json.dumps(m.issues),
+                )
+            cursor.execute(_insert_sql(HL7Message, MessageRow._fields, len(part), returning=True), params)
+            ids += [int(r[0]) for r in cursor.fetchall()]
+    if len(ids) != len(rows):
+        raise RuntimeError("the database did not return an id for every message inserted")
+    return ids

@@ -1,0 +1,268 @@
+"""Monitoring use cases for staff: unbound monitor readings and monitor-to-chair assignment.
+
+Keyword-only, never commit (the request owns the transaction), audit every PHI write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from ketaclinic.accounts.models import Chair, Site, User
+from ketaclinic.audit import services as audit
+from ketaclinic.audit.models import Action
+from ketaclinic.monitoring.alerts import evaluate_alerts
+from ketaclinic.monitoring.models import MonitorDevice, VitalReading
+from ketaclinic.patients.models import Patient
+from ketaclinic.patients.services import covers_all_sites, visible_patients
+
+CATEGORY = "monitoring"
+UNBOUND_PAGE = 200  # message groups listed at once
+
+
+class MonitoringError(Exception):
+    pass
+
+
+class MonitoringValidationError(MonitoringError):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def user_sites(user: User) -> QuerySet[Site]:
+    sites = Site.objects.filter(organization_id=user.organization_id)
+    return sites if covers_all_sites(user) else sites.filter(pk__in=user.sites.all())
+
+
+def _unbound_scope(user: User, site: Site | None) -> QuerySet[VitalReading]:
+    qs = VitalReading.objects.filter(organization_id=user.organization_id, bound=False)
+    if site is not None:
+        return qs.filter(site=site)
+    # Readings from a monitor nobody has placed yet have no site: every clinician of the organization
+    # may see them (the values carry no identity) so they are not left unseen.
+    return qs.filter(Q(site__in=user_sites(user)) | Q(site__isnull=True))
+
+
+@dataclass
+class UnboundGroup:
+    """One message's unbound readings, shown as one line."""
+
+    message_id: int | None
+    reading_ids: list[int]
+    observed_at: datetime
+    received_at: datetime
+    device: str
+    chair: str
+    site: str
+    location: str
+    values: list[str] = field(default_factory=list)
+
+
+_ORDER = ["sbp", "dbp", "map", "hr", "pulse", "spo2", "rr", "etco2", "temp_c"]
+
+
+def unbound_groups(*, user: User, site: Site | None = None, limit: int = UNBOUND_PAGE) -> list[UnboundGroup]:
+    """Newest first. ``site`` None: the user's sites and monitors without a site."""
+    rows = (
+        _unbound_scope(user, site)
+        .select_related("device", "chair", "site", "message")
+        .order_by("-observed_at", "message_id", "id")[: limit * 12]
+    )
+    groups: dict[Any, UnboundGroup] = {}
+    for r in rows:
+        key = r.message_id if r.message_id is not None else f"r{r.pk}"
+        g = groups.get(key)
+        if g is None:
+            if len(groups) >= limit:
+                break
+            g = groups[key] = UnboundGroup(
+                message_id=r.message_id,
+                reading_ids=[],
+                observed_at=r.observed_at,
+                received_at=r.received_at,
+                device=str(r.device) if r.device else "",
+                chair=r.chair.label if r.chair else "",
+                site=r.site.name if r.site else "",
+                location=r.message.location if r.message else "",
+            )
+        g.reading_ids.append(r.pk)
+        g.values.append(f"{r.kind.upper()} {r.value:g} {r.unit}")
+    for g in groups.values():
+        g.values.sort(
+            key=lambda v: _ORDER.index(v.split()[0].lower()) if v.split()[0].lower() in _ORDER else 99
+        )
+    return list(groups.values())
+
+
+@dataclass
+class ReadingSet:
+    observed_at: datetime
+    source: str
+    values: list[str] = field(default_factory=list)
+
+
+def recent_for_patient(*, patient: Patient, sets: int = 12) -> tuple[list[ReadingSet], list[Any]]:
+    """The patient's latest reading sets (one per message and time) and open alerts, newest first."""
+    from ketaclinic.monitoring.models import MonitoringAlert
+
+    out: dict[Any, ReadingSet] = {}
+    for r in VitalReading.objects.filter(patient=patient).order_by("-observed_at", "id")[: sets * 12]:
+        key = (r.message_id or f"r{r.pk}", r.observed_at)
+        if key not in out:
+            if len(out) >= sets:
+                break
+            out[key] = ReadingSet(r.observed_at, r.get_source_display())
+        out[key].values.append(f"{r.kind.upper()} {r.value:g} {r.unit}")
+    for s in out.values():
+        s.values.sort(key=_order_key)
+    alerts = list(
+        MonitoringAlert.objects.filter(patient=patient, acknowledged_at__isnull=True).order_by(
+            "-observed_at"
+        )[:10]
+    )
+    return list(out.values()), alerts
+
+
+def _order_key(value: str) -> int:
+    kind = value.split()[0].lower()
+    return _ORDER.index(kind) if kind in _ORDER else 99
+
+
+def attach_readings(
+    *, user: User, message_id: int, mrn: str, note: str = "", request: HttpRequest | None = None
+) -> tuple[Patient, int]:
+    """Attach one message's unbound readings to the patient with ``mrn`` (at the user's sites)."""
+    errors: dict[str, str] = {}
+    mrn = (mrn or "").strip()
+    patient = None
+    if not mrn:
+        errors["mrn"] = "Enter the patient's MRN."
+    else:
+        patient = visible_patients(user).filter(mrn=mrn).first()
+        if patient is None:
+            errors["mrn"] = f"No patient with MRN {mrn} at your sites."
+    readings = list(_unbound_scope(user, None).filter(message_id=message_id).select_for_update())
+    if not readings:
+        errors["message"] = (
+            "These readings are no longer waiting: a colleague attached them already, or they are not at your sites."
+        )
+    if len(note) > 300:
+        errors["note"] = "Keep the note under 300 characters."
+    if errors:
+        raise MonitoringValidationError(errors)
+    assert patient is not None
+    now = timezone.now()
+    ids = [r.pk for r in readings]
+    updated = VitalReading.objects.filter(pk__in=ids, bound=False).update(
+        patient=patient, bound=True, attached_by=user, attached_at=now
+    )
+    if updated != len(ids):  # a colleague attached some of them at the same moment
+        raise MonitoringValidationError({"message": "A colleague attached these readings at the same time."})
+    audit.record(
+        user=user,
+        action=Action.CHANGE,
+        category=CATEGORY,
+        patient=patient,
+        object_type="VitalReading",
+        object_id=message_id,
+        before={"bound": False, "patient": None, "readings": ids},
+        after={"bound": True, "patient": str(patient.pk), "readings": ids, "note": note},
+        request=request,
+        detail="monitor readings attached to a patient",
+    )
+    attached = list(VitalReading.objects.filter(pk__in=ids))
+    evaluate_alerts(attached, now=now)
+    return patient, len(ids)
+
+
+# ---------------------------------------------------------------- monitor devices (administrators)
+
+
+def org_devices(*, user: User) -> QuerySet[MonitorDevice]:
+    return MonitorDevice.objects.filter(organization_id=user.organization_id).select_related("chair", "site")
+
+
+def org_chairs(*, user: User) -> QuerySet[Chair]:
+    return Chair.objects.filter(organization_id=user.organization_id, active=True).select_related("site")
+
+
+def _snapshot(device: MonitorDevice) -> dict[str, Any]:
+    return {
+        "identifier": device.identifier,
+        "label": device.label,
+        "chair": device.chair_id,
+        "site": device.site_id,
+        "active": device.active,
+    }
+
+
+def _check_device_fields(identifier: str, label: str, chair: Chair | None, user: User) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not identifier or len(identifier) > 120:
+        errors["identifier"] = (
+            "Enter the monitor's EUI-64 or the location name it sends (up to 120 characters)."
+        )
+    if len(label) > 80:
+        errors["label"] = "Keep the label under 80 characters."
+    if chair is not None and chair.organization_id != user.organization_id:
+        errors["chair"] = "Choose one of your organization's chairs."
+    return errors
+
+
+def save_device(
+    *,
+    user: User,
+    device: MonitorDevice | None,
+    identifier: str,
+    label: str,
+    chair: Chair | None,
+    active: bool,
+    request: HttpRequest | None = None,
+) -> MonitorDevice:
+    """Register a monitor (``device`` None) or change its label, chair and whether it is in use."""
+    identifier = identifier.strip()
+    if identifier and all(c in "0123456789abcdefABCDEF" for c in identifier) and len(identifier) == 16:
+        identifier = identifier.upper()  # EUI-64 as the parser reports it
+    errors = _check_device_fields(identifier, label.strip(), chair, user)
+    if device is not None and device.organization_id != user.organization_id:
+        raise MonitoringError("No such monitor.")
+    clash = MonitorDevice.objects.filter(organization_id=user.organization_id, identifier=identifier)
+    if device is not None:
+        clash = clash.exclude(pk=device.pk)
+    if identifier and clash.exists():
+        errors["identifier"] = f"A monitor with identifier {identifier} is already registered."
+    if (
+        chair is not None
+        and chair.monitors.filter(active=True).exclude(pk=getattr(device, "pk", None)).exists()
+    ):
+        if active:
+            errors["chair"] = f"Chair {chair} already has a monitor; take that one off the chair first."
+    if errors:
+        raise MonitoringValidationError(errors)
+    before = _snapshot(device) if device is not None else None
+    if device is None:
+        device = MonitorDevice(organization_id=user.organization_id)
+    device.identifier = identifier
+    device.label = label.strip()
+    device.chair = chair
+    device.site = chair.site if chair is not None else device.site
+    device.active = active
+    device.save()
+    audit.record(
+        user=user,
+        action=Action.ADD if before is None else Action.CHANGE,
+        category=CATEGORY,
+        organization=device.organization,
+        object_type="MonitorDevice",
+        object_id=device.pk,
+        before=before,
+        after=_snapshot(device),
+        request=request,
+    )
+    return device

@@ -1,0 +1,56 @@
+"""A listener running in a thread of the test process, against the test database.
+
+pytest-django's SQLite test database is a shared-cache in-memory database, so the writer thread's own
+connection sees the same tables; ``transactional_db`` makes the fixtures' rows committed and visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HL7_DIR = Path(__file__).parents[2] / ".." / "shared" / "reference" / "hl7"
+
+
+def sample(name: str) -> str:
+    """A reference message with CR segment ends (the files use CRLF, MLLP traffic uses CR)."""
+    path = HL7_DIR / name
+    if not path.exists():
+        pytest.skip(f"reference HL7 sample {path} is not available in this checkout")
+    text = path.read_text(encoding="utf-8")
+    return text.replace("\r\n", "\r").replace("\n", "\r").rstrip("\r")
+
+
+class ThreadedListener:
+    def __init__(self, parse_workers: int = 0, **store_options: Any) -> None:
+        from ketaclinic.monitoring.feed import FeedStore
+        from ketaclinic.monitoring.listener import MLLPListener
+
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.listener = MLLPListener(
+            lambda: FeedStore(**store_options), port=0, max_frame_bytes=64 * 1024, parse_workers=parse_workers
+        )
+        asyncio.run_coroutine_threadsafe(self.listener.start(), self.loop).result(20)
+        self.serving = asyncio.run_coroutine_threadsafe(self.listener.serve_forever(), self.loop)
+        self.host, self.port = "127.0.0.1", self.listener.port
+
+    def stop(self) -> None:
+        self.serving.cancel()
+        asyncio.run_coroutine_threadsafe(self.listener.close(), self.loop).result(20)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def running_listener(transactional_db: Any, org: Any, site: Any) -> Iterator[ThreadedListener]:
+    lst = ThreadedListener(organization=org, default_site=site)
+    yield lst
+    lst.stop()
