@@ -16,12 +16,20 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## make run: install, migrate the SQLite database under var/, load the demo clinic, serve on 127.0.0.1:8000
+## make run MONITORS=3: also start the monitor listener and 3 simulated bedside monitors on Harbor Street's chairs
+MONITORS ?= 0
 run: $(STAMP)
 	$(BIN)/ketaclinic migrate --no-input
 	$(BIN)/ketaclinic demo
 	@echo ""
 	@echo "Open http://127.0.0.1:8000/ and sign in with a demo login above."
-	$(BIN)/ketaclinic serve --host 127.0.0.1 --port 8000
+	@if [ "$(MONITORS)" != "0" ]; then \
+	  trap 'kill 0' EXIT INT TERM; \
+	  $(BIN)/ketaclinic mllp --host 127.0.0.1 --port 2575 & \
+	  sleep 2; $(BIN)/ketaclinic monitor-sim --chairs $(MONITORS) --interval 15s --seed 7 >/dev/null & \
+	  $(BIN)/ketaclinic worker & \
+	  $(BIN)/ketaclinic serve --host 127.0.0.1 --port 8000; \
+	else $(BIN)/ketaclinic serve --host 127.0.0.1 --port 8000; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

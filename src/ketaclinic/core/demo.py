@@ -172,6 +172,7 @@ def load_demo() -> tuple[bool, list[DemoLogin]]:
             changed = True
     changed |= _demo_scales(org)
     changed |= _demo_sessions(org)
+    changed |= _demo_monitors(org)
     return changed, logins
 
 
@@ -338,3 +339,18 @@ def _demo_sessions(org: Organization) -> bool:
                     ),
                 )
     return True
+
+
+def _demo_monitors(org: Organization) -> bool:
+    """Bedside monitors on Harbor Street's chairs, with the ids `ketaclinic monitor-sim` uses for chairs 1–6."""
+    from ketaclinic.monitoring.models import MonitorDevice
+    from ketaclinic.monitoring.simulate import device_eui64
+
+    harbor = Site.objects.get(organization=org, code="harbor")
+    changed = False
+    for n, chair in enumerate(Chair.objects.filter(site=harbor, kind="chair").order_by("label")[:6], start=1):
+        _, created = MonitorDevice.objects.get_or_create(
+            organization=org, identifier=device_eui64(n), defaults={"site": harbor, "chair": chair}
+        )
+        changed |= created
+    return changed
