@@ -267,9 +267,10 @@ def build_card(session: TreatmentSession, now: datetime) -> ChairCard:
     times = [o.observed_at for o in observations]
     due: vitals.DueReading | None = None
     due_note = ""
-    try:
-        cadence = vitals.default_cadence(treatment_of(session.drug, session.route))
-    except ValueError:
+    from ketaclinic.chairside.services import cadence_for
+
+    cadence = cadence_for(session)
+    if cadence is None:
         due_note = "No default reading cadence for this route: set one in the protocol."
     else:
         due = vitals.next_reading_due(

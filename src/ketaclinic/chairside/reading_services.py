@@ -170,8 +170,12 @@ def ingest_batch(
 def alert_rules_for(session: TreatmentSession) -> dict[Any, Any]:
     """The reference defaults, then the site's policy (each override names its source)."""
     from ketaclinic.accounts.sites import rule_overrides
+    from ketaclinic.treatment import session_settings
 
-    return alert_rules.resolve_alert_rules(site=rule_overrides(session.site))
+    protocol = session_settings.rule_overrides(
+        session_settings.settings_for(session.organization_id, session.protocol_id)
+    )
+    return alert_rules.resolve_alert_rules(site=rule_overrides(session.site), protocol=protocol)
 
 
 def evaluate_alerts(*, session: TreatmentSession, observation: Observation) -> list[SessionAlert]:

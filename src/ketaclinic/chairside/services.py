@@ -141,10 +141,10 @@ def baseline_reading(session: TreatmentSession) -> vital_rules.VitalReading | No
 
 
 def cadence_for(session: TreatmentSession) -> vital_rules.Cadence | None:
-    try:
-        return vital_rules.default_cadence(treatment_of(session))
-    except ValueError:
-        return None
+    """The clinic's cadence for this protocol if set, else the reference default for the route."""
+    from ketaclinic.treatment.session_settings import cadence, settings_for
+
+    return cadence(settings_for(session.organization_id, session.protocol_id), treatment_of(session))
 
 
 def next_due(session: TreatmentSession, now: datetime | None = None) -> vital_rules.DueReading | None:

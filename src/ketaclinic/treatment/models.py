@@ -132,3 +132,38 @@ class PlanSession(models.Model):
 
     def __str__(self) -> str:
         return f"session {self.number} of {self.plan_id}"
+
+
+class ProtocolSessionSettings(models.Model):
+    """A clinic's session settings for one protocol (every version): reading cadence and alert-rule changes.
+
+    Empty values keep the reference defaults (clinical/vitals.py, clinical/alerts.py); every change names
+    the clinic policy it comes from (``source``)."""
+
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT)
+    protocol_key = models.CharField(max_length=63)
+    reading_every_min = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="During dosing/infusion (or throughout, for IM and sublingual)."
+    )
+    after_every_min = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="After the infusion ends."
+    )
+    then_every_min = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Esketamine: after the label's checkpoints, a reading every N minutes.",
+    )
+    alert_overrides = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=300, blank=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "protocol_key"], name="protocol_session_settings_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"session settings for {self.protocol_key}"

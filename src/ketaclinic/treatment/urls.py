@@ -8,6 +8,11 @@ urlpatterns = [
     path("protocols/<slug:key>/", views.protocol_detail, name="protocol"),
     path("protocols/<slug:key>/copy/", views.protocol_copy, name="protocol_copy"),
     path("protocols/<slug:key>/edit/", views.protocol_edit, name="protocol_edit"),
+    path(
+        "protocols/<slug:key>/session-settings/",
+        views.protocol_session_settings,
+        name="protocol_session_settings",
+    ),
     path("patients/<uuid:patient_id>/plans/new/", views.plan_new, name="plan_new"),
     path("plans/<uuid:plan_id>/", views.plan_detail, name="plan"),
     path("plans/<uuid:plan_id>/verify/", views.plan_verify, name="plan_verify"),

@@ -75,8 +75,15 @@ def protocol_detail(request: HttpRequest, key: str) -> HttpResponse:
                 initial={"new_id": f"{key}-clinic"[:63], "name": f"{row.name} (clinic copy)"}
             ),
             "editable": not row.built_in,
+            "session_settings": _session_settings(user, key),
         },
     )
+
+
+def _session_settings(user: User, key: str) -> Any:
+    from ketaclinic.treatment.session_settings import settings_for
+
+    return settings_for(user.organization_id, key) if user.organization_id else None
 
 
 def _int(raw: str | None) -> int | None:
@@ -401,3 +408,26 @@ def plan_session_start(request: HttpRequest, session_id: Any) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("treatment:plan", plan_id=row.plan_id)
     return redirect("chairside:session", session_id=session.pk)
+
+
+@allow(ADMIN)
+@require_POST
+def protocol_session_settings(request: HttpRequest, key: str) -> HttpResponse:
+    from ketaclinic.treatment import session_settings
+
+    try:
+        library.get_version(_user(request), key, None)
+    except library.LibraryError as exc:
+        raise Http404(exc.message) from None
+    try:
+        session_settings.save_settings(
+            admin=_user(request), protocol_key=key, data=request.POST.dict(), request=request
+        )
+    except session_settings.SettingsError as exc:
+        for field, reason in exc.errors.items():
+            messages.error(request, f"{field}: {reason}")
+    else:
+        messages.success(
+            request, "Session settings saved; they apply to new readings of this protocol's sessions."
+        )
+    return redirect("treatment:protocol", key=key)
