@@ -161,6 +161,7 @@ KETACLINIC_AUDIT_ANCHOR_KEY = config.env_str("KETACLINIC_AUDIT_ANCHOR_KEY", "")
 
 # Patient self-report links (issue: rating scales): lifetime and failed opens allowed per address per hour.
 KETACLINIC_SELF_REPORT_HOURS = config.env_int("KETACLINIC_SELF_REPORT_HOURS", 72, minimum=1, maximum=24 * 14)
+KETACLINIC_PRE_SESSION_SCALES = config.env_list("KETACLINIC_PRE_SESSION_SCALES", ["phq9", "gad7"])
 KETACLINIC_SELF_REPORT_MAX_FAILURES = config.env_int("KETACLINIC_SELF_REPORT_MAX_FAILURES", 20, minimum=3)
 
 # Outgoing email (self-report links). Default: written as files under var/outbox for the operator to inspect;

@@ -107,3 +107,47 @@ def test_a_booked_session_opens_its_chairside_session_once(esk_plan: Any, nurse:
     assert again["Location"] == f"/sessions/{session.pk}/"
     assert TreatmentSession.objects.filter(planned_session_id=first.pk).count() == 1
     assert PlanSession.objects.get(pk=first.pk).status == "booked"
+
+
+def test_a_plan_queues_a_self_report_link_the_day_before_each_session(
+    esk_plan: Any, nurse: Any, settings: Any, patient: Any
+) -> None:
+    from django.core import mail
+    from django.utils import timezone
+
+    from ketaclinic.core import jobs
+    from ketaclinic.core.models import Job
+    from ketaclinic.measures.models import SelfReportLink
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    queued = Job.objects.filter(kind="measures.pre_session_link")
+    assert queued.count() == esk_plan.sessions.count()
+    first = esk_plan.sessions.order_by("start").first()
+    job = queued.get(payload__plan_session_id=str(first.pk))
+    assert job.run_after == first.start - timedelta(days=1) and job.payload["instruments"] == ["phq9", "gad7"]
+    patient.email = "testa@example.invalid"
+    patient.save()
+    Job.objects.exclude(pk=job.pk).update(run_after=timezone.now() + timedelta(days=365))
+    Job.objects.filter(pk=job.pk).update(run_after=timezone.now())
+    assert jobs.run_due_jobs() >= 1
+    [link] = SelfReportLink.objects.filter(patient=patient)
+    assert link.instruments == ["phq9", "gad7"]
+    assert len(mail.outbox) == 1
+
+
+def test_a_missed_session_sends_no_link(esk_plan: Any, nurse: Any, settings: Any, patient: Any) -> None:
+    from django.utils import timezone
+
+    from ketaclinic.core import jobs
+    from ketaclinic.core.models import Job
+    from ketaclinic.measures.models import SelfReportLink
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    patient.email = "testa@example.invalid"
+    patient.save()
+    second = esk_plan.sessions.get(number=2)
+    services.mark_session_missed(user=nurse, session=second, worsening=False, reason="Away")
+    Job.objects.update(run_after=timezone.now() + timedelta(days=365))
+    Job.objects.filter(payload__plan_session_id=str(second.pk)).update(run_after=timezone.now())
+    jobs.run_due_jobs()
+    assert not SelfReportLink.objects.exists()

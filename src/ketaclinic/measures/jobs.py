@@ -11,6 +11,16 @@ from ketaclinic.core import jobs
 def pre_session_link(payload: dict[str, Any]) -> None:
     from ketaclinic.measures.services import send_pre_session_link
 
+    if payload.get("plan_session_id"):
+        from ketaclinic.treatment.models import PlanSession
+
+        planned = PlanSession.objects.filter(pk=payload["plan_session_id"]).first()
+        # Skip a session that was missed, cancelled or moved since (moving it queues a new link).
+        from datetime import datetime
+
+        queued_for = datetime.fromisoformat(str(payload.get("session_start")))
+        if planned is None or planned.status != "booked" or planned.start != queued_for:
+            return
     send_pre_session_link(
         patient_id=payload["patient_id"],
         instruments=list(payload["instruments"]),

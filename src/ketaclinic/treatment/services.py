@@ -356,7 +356,7 @@ def create_plan(
         chair = _free_chair(site, chairs, s.start, s.end)
         if chair is None:
             extra_conflicts.append(f"session {s.number}: no chair free at {s.start:%Y-%m-%d %H:%M}")
-        PlanSession.objects.create(
+        row = PlanSession.objects.create(
             organization_id=patient.organization_id,
             plan=plan,
             patient=patient,
@@ -371,6 +371,7 @@ def create_plan(
             dose_text=s.dose_text,
             notes=list(s.notes),
         )
+        schedule_pre_session_link(row)
     if extra_conflicts:
         plan.conflicts = [*plan.conflicts, *extra_conflicts]
         plan.save(update_fields=["conflicts"])
@@ -642,6 +643,7 @@ def reschedule_session(
     before = {"start": session.start.isoformat(), "chair": session.chair.label if session.chair else None}
     session.start, session.end, session.chair = new_start, new_start + length, chair
     session.save(update_fields=["start", "end", "chair"])
+    schedule_pre_session_link(session)
     audit.record(
         user=user,
         action=Action.CHANGE,
@@ -654,3 +656,26 @@ def reschedule_session(
         request=request,
     )
     return session
+
+
+def schedule_pre_session_link(session: PlanSession) -> None:
+    """Queue the self-report link the day before the session (issue: rating scales, item 6): the worker
+    emails the instruments in KETACLINIC_PRE_SESSION_SCALES (default PHQ-9 + GAD-7, the issue's example)."""
+    from django.conf import settings
+
+    from ketaclinic.core import jobs
+
+    instruments = list(settings.KETACLINIC_PRE_SESSION_SCALES)
+    if not instruments:
+        return
+    jobs.enqueue(
+        "measures.pre_session_link",
+        {
+            "patient_id": str(session.patient_id),
+            "instruments": instruments,
+            "purpose": f"day before course session {session.number}",
+            "plan_session_id": str(session.pk),
+            "session_start": session.start.isoformat(),
+        },
+        run_after=max(timezone.now(), session.start - timedelta(days=1)),
+    )
