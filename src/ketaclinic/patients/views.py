@@ -140,11 +140,15 @@ def patient_chart(request: HttpRequest, patient_id: str) -> HttpResponse:
     if isinstance(loaded, HttpResponse):
         return loaded
     patient = loaded
-    history = AuditEntry.objects.filter(patient=patient, action__in=[Action.ADD, Action.CHANGE])
-    if _user(request).role not in CLINICIANS:
-        # Front desk sees the demographic history only, not clinical entries (scales, intakes, plans).
-        history = history.filter(category="demographics")
-    history = history.select_related("user").order_by("-seq")[:50]
+    # The record's own change history (demographics): clinical events are shown in their sections, and
+    # front desk must not see them here either. The full trail is the audit report.
+    history = (
+        AuditEntry.objects.filter(
+            patient=patient, action__in=[Action.ADD, Action.CHANGE], category="demographics"
+        )
+        .select_related("user")
+        .order_by("-seq")[:50]
+    )
     context: dict[str, object] = {"patient": patient, "body": services.body_size(patient), "history": history}
     if _user(request).role in CLINICIANS:
         context["trajectories"] = trajectories_for(request, patient)
