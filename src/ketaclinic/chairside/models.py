@@ -10,6 +10,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Status(models.TextChoices):
@@ -65,6 +66,7 @@ class TreatmentSession(models.Model):
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(default=timezone.now, help_text="Last change to the session row.")
     version = models.PositiveIntegerField(default=1, help_text="Optimistic lock: bumped on every change.")
 
     class Meta:
@@ -163,6 +165,7 @@ class Administration(models.Model):
     )
     warning = models.CharField(max_length=300, blank=True)
     note = models.CharField(max_length=300, blank=True)
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False, help_text="When it was entered.")
 
     class Meta:
         ordering = ["at", "pk"]
@@ -190,6 +193,7 @@ class Observation(models.Model):
     source = models.CharField(max_length=10, default="manual")
     entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     batch = models.ForeignKey("IngestBatch", on_delete=models.PROTECT, null=True, blank=True)
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False, help_text="When it was entered.")
 
     class Meta:
         indexes = [models.Index(fields=["session", "observed_at"])]

@@ -219,6 +219,7 @@ def schedule_session(
 def _bump(session: TreatmentSession, expected_version: int | None, **fields: Any) -> None:
     """Write ``fields`` only if nobody changed the session since ``expected_version`` (optimistic lock)."""
     version = session.version if expected_version is None else expected_version
+    fields.setdefault("updated_at", timezone.now())
     updated = TreatmentSession.objects.filter(pk=session.pk, version=version).update(
         version=version + 1, **fields
     )
