@@ -11,14 +11,8 @@ from .conftest import GOOD_ESK_ANSWERS
 
 
 def _screened(nurse: Any, prescriber: Any, patient: Any, **overrides: Any) -> Any:
-    import importlib.util
-    import pathlib
+    from tests.treatment import conftest as module  # the complete, eligible intake used by the plan tests
 
-    spec = importlib.util.spec_from_file_location(
-        "treatment_conftest", pathlib.Path(__file__).parents[1] / "treatment" / "conftest.py"
-    )
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
     return module.screened(nurse, prescriber, patient, **overrides)
 
 

@@ -166,3 +166,20 @@ def test_no_email_on_file_is_recorded_not_lost(settings: Any, patient: Any) -> N
     assert services.send_pre_session_link(patient_id=patient.pk, instruments=["phq9"], purpose="x") is None
     assert mail.outbox == []
     assert AuditEntry.objects.filter(category="self-report-link", detail__startswith="not sent").exists()
+
+
+def test_a_ymrs_mania_flag_alerts_for_bipolar_or_unknown_patients_only(
+    nurse: Any, prescriber: Any, patient: Any, make_patient: Any
+) -> None:
+    from ketaclinic.assessment import services as assessment
+
+    high = {str(i): 4 for i in range(1, 12)}  # YMRS 7 × 4 + 4 × 4 = 44, far above the threshold
+    services.record_administration(user=nurse, patient=patient, instrument="ymrs", answers=high)
+    assert SafetyAlert.objects.filter(patient=patient, kind="mania").count() == 1  # no intake: possible
+    unipolar = make_patient(nurse, given_name="Uni", family_name="Polar")
+    from tests.treatment import conftest as module  # the complete, eligible intake used by the plan tests
+
+    assessment.save_intake(user=nurse, patient=unipolar, data=module.complete_intake(), base_version=None)
+    saved = services.record_administration(user=nurse, patient=unipolar, instrument="ymrs", answers=high)
+    assert any(f["kind"] == "mania" for f in saved.flags)  # the flag is recorded…
+    assert not SafetyAlert.objects.filter(patient=unipolar, kind="mania").exists()  # …no alert: not bipolar

@@ -164,6 +164,8 @@ def _raise_alerts(administration: ScaleAdministration) -> None:
     for flag in administration.flags:
         if flag.get("kind") not in ALERT_KINDS:
             continue
+        if flag.get("kind") == "mania" and not _may_be_bipolar(patient):
+            continue  # the flag stays on the record; the alert is for bipolar patients (issue: rating scales)
         alert = SafetyAlert.objects.create(
             organization_id=administration.organization_id,
             patient=patient,
@@ -187,6 +189,20 @@ def _raise_alerts(administration: ScaleAdministration) -> None:
                 ],
                 link=f"/patients/{patient.pk}/",
             )
+
+
+def _may_be_bipolar(patient: Patient) -> bool:
+    """True unless the latest intake says the patient has no bipolar disorder (unknown counts as possible)."""
+    from ketaclinic.assessment.services import latest_intake
+
+    intake = latest_intake(patient)
+    if intake is None:
+        return True
+    data = intake.data or {}
+    bipolar = data.get("bipolar_disorder")
+    diagnoses = data.get("diagnoses") or []
+    indication = data.get("indication") or ""
+    return bipolar != "no" or "bipolar" in str(indication) or any("bipolar" in str(d) for d in diagnoses)
 
 
 def open_alerts_for(user: User) -> QuerySet[SafetyAlert]:
