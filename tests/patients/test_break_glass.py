@@ -55,3 +55,18 @@ def test_break_glass_needs_a_prepared_account(
     settings.KETACLINIC_BREAK_GLASS_ENABLED = True
     page = sign_in(Client(), nurse).get(f"/patients/{far_patient.pk}/break-glass/")
     assert page.status_code == 403
+
+
+def test_an_admin_prepares_a_break_glass_account_and_it_is_audited(
+    admin: Any, nurse: Any, site: Any, sign_in: Any
+) -> None:
+    client = sign_in(Client(), admin)
+    response = client.post(
+        f"/accounts/users/{nurse.pk}/",
+        {"role": "nurse", "is_active": "on", "sites": [site.pk], "break_glass_allowed": "on"},
+    )
+    assert response.status_code == 302
+    nurse.refresh_from_db()
+    assert nurse.break_glass_allowed
+    change = AuditEntry.objects.get(category="account-privileges", action="change")
+    assert '"break_glass_allowed":false' in change.before and '"break_glass_allowed":true' in change.after

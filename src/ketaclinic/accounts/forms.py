@@ -35,6 +35,9 @@ class AccountForm(forms.Form):
     role = forms.ChoiceField(choices=ROLE_CHOICES)
     is_active = forms.BooleanField(required=False, label="Account active")
     all_sites = forms.BooleanField(required=False, label="Sees patients of every site")
+    break_glass_allowed = forms.BooleanField(
+        required=False, label="May use break-glass access (only when the clinic has switched it on)"
+    )
     sites = forms.ModelMultipleChoiceField(
         queryset=Site.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )

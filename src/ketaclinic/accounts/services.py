@@ -123,8 +123,12 @@ def change_account(
     site_ids: list[int],
     all_sites: bool,
     request: HttpRequest | None,
+    break_glass_allowed: bool | None = None,
 ) -> User:
-    """Role, status and site changes are privilege changes: audited with before and after (ONC (d)(2))."""
+    """Role, status, site and break-glass changes are privilege changes: audited with before and after
+    (ONC (d)(2); break-glass users are configured in advance, (d)(6))."""
+    if break_glass_allowed is None:
+        break_glass_allowed = user.break_glass_allowed
     if user.organization_id != admin.organization_id or user.is_service:
         raise PermissionError("That account is not in your organization.")
     if role not in ROLE_LABELS:
@@ -136,17 +140,20 @@ def change_account(
         "role": user.role,
         "is_active": user.is_active,
         "all_sites": user.all_sites,
+        "break_glass_allowed": user.break_glass_allowed,
         "sites": sorted(s.code for s in user.sites.all()),
     }
     user.role = role
     user.is_active = is_active
     user.all_sites = all_sites
-    user.save(update_fields=["role", "is_active", "all_sites"])
+    user.break_glass_allowed = break_glass_allowed
+    user.save(update_fields=["role", "is_active", "all_sites", "break_glass_allowed"])
     user.sites.set(sites)
     after = {
         "role": role,
         "is_active": is_active,
         "all_sites": all_sites,
+        "break_glass_allowed": break_glass_allowed,
         "sites": sorted(s.code for s in sites),
     }
     if before != after:

@@ -137,6 +137,7 @@ def user_edit_view(request: HttpRequest, user_id: int) -> HttpResponse:
         "role": account.role,
         "is_active": account.is_active,
         "all_sites": account.all_sites,
+        "break_glass_allowed": account.break_glass_allowed,
         "sites": account.sites.all(),
     }
     form = AccountForm(request.POST or None, initial=initial, organization_id=admin.organization_id)
@@ -156,6 +157,7 @@ def user_edit_view(request: HttpRequest, user_id: int) -> HttpResponse:
                     is_active=form.cleaned_data["is_active"],
                     site_ids=[s.pk for s in form.cleaned_data["sites"]],
                     all_sites=form.cleaned_data["all_sites"],
+                    break_glass_allowed=form.cleaned_data["break_glass_allowed"],
                     request=request,
                 )
             except (ValueError, PermissionError) as exc:
