@@ -102,3 +102,28 @@ def iso(moment: datetime) -> str:
     from ketaclinic.interop.fhir.resources.base import instant
 
     return instant(moment)
+
+
+@pytest.fixture
+def courses(
+    nurse: Any,
+    prescriber: Any,
+    site: Any,
+    make_patient: Any,
+    outsider: Any,
+    make_user: Any,
+    other_site: Any,
+) -> Any:
+    """Intakes and treatment plans of two patients and of another organization (tests/fhir/courses.py)."""
+    from tests.fhir.courses import build
+
+    outsider_prescriber = make_user("outsider_plan_rx", outsider.organization, "prescriber", [other_site])
+    return build(
+        nurse=nurse,
+        prescriber=prescriber,
+        site=site,
+        make_patient=make_patient,
+        outsider=outsider,
+        outsider_prescriber=outsider_prescriber,
+        other_site=other_site,
+    )

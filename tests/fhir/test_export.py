@@ -18,9 +18,16 @@ from ketaclinic.core.models import Job
 from ketaclinic.interop.fhir.models import ApiClient, BulkExport
 
 ASYNC = {"HTTP_PREFER": "respond-async"}
-# No treatment sessions in these tests: the session types export empty files
-# (with sessions: tests/fhir/test_session_data.py).
-NO_SESSIONS = {"MedicationAdministration": 0, "Encounter": 0, "AdverseEvent": 0, "Consent": 0}
+# No treatment sessions, intakes or plans in these tests: those types export empty files
+# (with them: tests/fhir/test_session_data.py, tests/fhir/test_care_plan.py).
+NO_SESSIONS = {
+    "Condition": 0,
+    "MedicationAdministration": 0,
+    "Encounter": 0,
+    "CarePlan": 0,
+    "AdverseEvent": 0,
+    "Consent": 0,
+}
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from django.test import Client
 from fhir.resources.R4B.adverseevent import AdverseEvent
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.careplan import CarePlan
+from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.consent import Consent
 from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
@@ -25,10 +27,12 @@ from ketaclinic.interop.fhir.resources import REGISTRY
 
 MODELS: dict[str, Any] = {
     "Patient": Patient,
+    "Condition": Condition,
     "Observation": Observation,
     "QuestionnaireResponse": QuestionnaireResponse,
     "MedicationAdministration": MedicationAdministration,
     "Encounter": Encounter,
+    "CarePlan": CarePlan,
     "AdverseEvent": AdverseEvent,
     "Consent": Consent,
 }
@@ -65,9 +69,11 @@ def _validate(doc: dict[str, Any]) -> None:
     model.model_validate(doc)
 
 
-def test_resources_and_bundles_validate(org: Any, full_patient: Any, clinic: Any, bearer: Any) -> None:
+def test_resources_and_bundles_validate(
+    org: Any, full_patient: Any, clinic: Any, courses: Any, bearer: Any
+) -> None:
     """Every resource of every type, searched and read, including each session state and reading kind
-    (tests/fhir/sessions.py)."""
+    (tests/fhir/sessions.py) and the intakes' Conditions and the plans (tests/fhir/courses.py)."""
     headers = bearer(org)
     seen: set[str] = set()
     for name in REGISTRY:
@@ -86,7 +92,7 @@ def test_resources_and_bundles_validate(org: Any, full_patient: Any, clinic: Any
     # 13 instruments: 13 QuestionnaireResponses; C-SSRS screener and BPI-SF have no total → 11 scores.
     kinds = [e["resource"]["resourceType"] for e in everything["entry"]]
     assert (kinds.count("QuestionnaireResponse"), kinds.count("Observation")) == (13, 11)
-    for patient in (clinic.ann, clinic.ben):
+    for patient in (clinic.ann, clinic.ben, courses.cara, courses.dan):
         everything = Client().get(f"/fhir/Patient/{patient.pk}/$everything", **headers).json()
         Bundle.model_validate(everything)
         for entry in everything["entry"]:
@@ -114,6 +120,28 @@ def test_r4_elements_survive_the_r4b_model(org: Any, clinic: Any, bearer: Any) -
         Client().get(f"/fhir/Consent/{clinic.consents['ann_ket'].pk}", **headers).json()
     )
     assert consent.policyRule is not None and consent.provision is not None
+
+
+def test_condition_and_care_plan_elements_survive_the_r4b_model(
+    org: Any, courses: Any, bearer: Any, nurse: Any
+) -> None:
+    from tests.fhir.test_care_plan import sessions, start_treatment
+
+    headers = bearer(org)
+    trd = Condition.model_validate(
+        Client().get(f"/fhir/Condition/{courses.cara_intake.pk}-trd", **headers).json()
+    )
+    assert trd.recordedDate is not None and trd.verificationStatus is not None
+    assert trd.code is not None and [c.code for c in trd.code.coding or []] == ["370143000", "trd"]
+    first = start_treatment(nurse, sessions(courses.plan)[0])
+    plan = CarePlan.model_validate(Client().get(f"/fhir/CarePlan/{courses.plan.pk}", **headers).json())
+    assert plan.period is not None and plan.addresses is not None and plan.activity is not None
+    activity = plan.activity[0]
+    assert activity.outcomeReference is not None
+    assert activity.outcomeReference[0].reference == f"Encounter/{first.pk}"
+    detail = activity.detail
+    assert detail is not None and detail.kind == "Appointment" and detail.scheduledPeriod is not None
+    assert detail.productCodeableConcept is not None and detail.description
 
 
 def test_capability_statement_and_outcomes_validate(db: Any) -> None:
@@ -145,7 +173,7 @@ def test_error_outcomes_validate(org: Any, bearer: Any) -> None:
         OperationOutcome.model_validate(response.json())
 
 
-def test_ndjson_lines_validate(org: Any, full_patient: Any, clinic: Any, tmp_path: Any) -> None:
+def test_ndjson_lines_validate(org: Any, full_patient: Any, clinic: Any, courses: Any, tmp_path: Any) -> None:
     management.call_command("fhir_export", str(tmp_path), org="owner", json=True)
     for name, model in MODELS.items():
         lines = (tmp_path / f"{name}.ndjson").read_text().splitlines()

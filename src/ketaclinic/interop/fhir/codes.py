@@ -30,6 +30,11 @@ AE_SEVERITY: Final = "http://terminology.hl7.org/CodeSystem/adverse-event-severi
 AE_OUTCOME: Final = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
 CONSENT_SCOPE: Final = "http://terminology.hl7.org/CodeSystem/consentscope"
 CONSENT_STATE: Final = "http://hl7.org/fhir/consent-state-codes"
+CONDITION_CLINICAL: Final = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VER_STATUS: Final = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CONDITION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/condition-category"
+REQUEST_STATUS: Final = "http://hl7.org/fhir/request-status"
+REQUEST_INTENT: Final = "http://hl7.org/fhir/request-intent"
 
 LOCAL_BASE: Final = "https://ketaclinic.org/fhir"
 # Local code system: "<instrument>-total" is the total score of a rating scale with no LOINC code.
@@ -44,6 +49,9 @@ DRUG_SYSTEM: Final = f"{LOCAL_BASE}/CodeSystem/drug"
 ADVERSE_EVENT_SYSTEM: Final = f"{LOCAL_BASE}/CodeSystem/adverse-event"
 CONSENT_CATEGORY_SYSTEM: Final = f"{LOCAL_BASE}/CodeSystem/consent-category"
 CONSENT_POLICY_SYSTEM: Final = f"{LOCAL_BASE}/CodeSystem/consent-policy"
+# Indications with no confirmed pre-coordinated SNOMED CT concept (treatment-resistant depression,
+# interop.md §1.2 ⚠): the local code is the indication's key with hyphens (``trd``).
+CONDITION_SYSTEM: Final = f"{LOCAL_BASE}/CodeSystem/condition"
 # Local extensions (Extension.url is required; each carries a string the R4 resource has no element for).
 EXTENSION_BASE: Final = f"{LOCAL_BASE}/StructureDefinition"
 STOP_REASON_EXTENSION: Final = f"{EXTENSION_BASE}/session-stop-reason"
