@@ -193,3 +193,28 @@ def test_new_control_id_is_20_hex_and_unique() -> None:
     ids = {new_control_id() for _ in range(50)}
     assert len(ids) == 50
     assert all(len(i) == 20 and int(i, 16) >= 0 for i in ids)
+
+
+@pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.hl7")), ids=lambda p: p.name)
+def test_build_aa_is_build_ack_from_a_template(path: Path) -> None:
+    """The listener's cached AA (ack.build_aa) is character for character what build_ack writes."""
+    from ketaclinic.interop.hl7.ack import build_aa
+
+    try:
+        header = parse_oru(path.read_bytes()).header
+    except HL7ParseError as exc:
+        if exc.header is None:
+            pytest.skip("no header")
+        header = exc.header
+    from dataclasses import replace
+
+    from ketaclinic.interop.hl7.model import MessageType
+
+    bare = replace(
+        header, version="", message_type=MessageType("ORU"), profiles=(), control_id="", processing_id=""
+    )
+    est = timezone(timedelta(hours=-5))
+    for h in (header, bare):
+        for now in (datetime(2026, 3, 1, 9, 40, 5, tzinfo=UTC), datetime(2026, 3, 1, 9, 40, 5, tzinfo=est)):
+            for cid in ("0123456789abcdef0123", "A|B^C"):
+                assert build_aa(h, control_id=cid, now=now) == build_ack(h, control_id=cid, now=now)

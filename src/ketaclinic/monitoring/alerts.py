@@ -71,6 +71,32 @@ class ReadingLike(Protocol):
 ContextFor = Callable[[ReadingLike], AlertContext | None]
 
 
+def _reading_ids(readings: Sequence[ReadingLike]) -> list[int]:
+    """:func:`_reading_id` of each reading, with one query for all of a batch's unsaved rows (the first
+    stored row by id for the same message, kind and time, as _reading_id picks)."""
+    unsaved = [r for r in readings if getattr(r, "pk", None) is None]
+    found: dict[tuple[Any, str, datetime], int] = {}
+    if unsaved:
+        rows = (
+            VitalReading.objects.filter(message_id__in={r.message_id for r in unsaved})
+            .order_by("id")
+            .values_list("id", "message_id", "kind", "observed_at")
+        )
+        for pk, message_id, kind, observed_at in rows:
+            found.setdefault((message_id, kind, observed_at), int(pk))
+    out: list[int] = []
+    for r in readings:
+        pk = getattr(r, "pk", None)
+        if pk is not None:
+            out.append(int(pk))
+            continue
+        hit = found.get((r.message_id, r.kind, r.observed_at))
+        if hit is None:
+            raise LookupError("the reading an alert points at is not stored")
+        out.append(hit)
+    return out
+
+
 def _reading_id(reading: ReadingLike) -> int:
     pk = getattr(reading, "pk", None)
     if pk is not None:
@@ -126,6 +152,7 @@ def evaluate_alerts(
         if r.bound and r.patient_id is not None:
             groups[(r.message_id, r.patient_id, r.observed_at)].append(r)
     found: list[MonitoringAlert] = []
+    targets: list[ReadingLike] = []
     for rows in groups.values():
         first = rows[0]
         ctx = (context or _no_session)(first) or _no_session(first)
@@ -138,14 +165,14 @@ def evaluate_alerts(
         )
         for alert in raised:
             kinds = _ALERT_KIND.get(alert.code, ())
-            target = next((r for r in rows if r.kind in kinds), first)
+            targets.append(next((r for r in rows if r.kind in kinds), first))
             message = alert.message if ctx.dose_started_at else alert.message.replace(" before dosing", "")
             found.append(
                 MonitoringAlert(
                     organization_id=first.organization_id,
                     patient_id=first.patient_id,
                     chair_id=first.chair_id,
-                    reading_id=_reading_id(target),
+                    reading_id=0,  # set below, with one query for the batch
                     code=alert.code.value,
                     severity=alert.severity.value,
                     message=message[:300],
@@ -158,6 +185,8 @@ def evaluate_alerts(
             )
     if not found:
         return 0
+    for alert_row, reading_id in zip(found, _reading_ids(targets), strict=True):
+        alert_row.reading_id = reading_id
     open_keys = set(
         MonitoringAlert.objects.filter(
             dedup_key__in={a.dedup_key for a in found}, acknowledged_at__isnull=True

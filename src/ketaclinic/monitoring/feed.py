@@ -40,16 +40,16 @@ from django.utils import timezone
 from ketaclinic.accounts.models import Organization, Site, User
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
-from ketaclinic.interop.hl7.ack import AckError, build_ack, errors_from, new_control_id
+from ketaclinic.interop.hl7.ack import AckError, build_aa, build_ack, errors_from, new_control_id
 from ketaclinic.interop.hl7.errors import AckCode, HL7ErrorCode
 from ketaclinic.interop.hl7.mllp import encode_frame
 from ketaclinic.interop.hl7.model import is_device_feed
 from ketaclinic.interop.hl7.parse import python_codec
 from ketaclinic.monitoring.alerts import evaluate_alerts
 from ketaclinic.monitoring.binding import BindingCache, DeviceInfo, bind_reading
-from ketaclinic.monitoring.models import HL7Message, MonitorDevice, ReadingSource
+from ketaclinic.monitoring.models import MonitorDevice, ReadingSource
 from ketaclinic.monitoring.prepare import Inbound, Outcome, Prepared, prepare
-from ketaclinic.monitoring.rows import MessageRow, ReadingRow, insert_messages, insert_readings
+from ketaclinic.monitoring.rows import MessageRow, ReadingRow, insert_messages, insert_readings, stored_keys
 
 log = logging.getLogger(__name__)
 AUDIT_CATEGORY = "monitoring"
@@ -206,6 +206,9 @@ class FeedStore:
         elif p.error is not None:
             code = p.error.ack_code
             text = build_ack(p.header, code=code, errors=errors_from(p.error), control_id=cid, now=now)
+        elif p.header is not None:
+            code = AckCode.ACCEPT
+            text = build_aa(p.header, control_id=cid, now=now)  # = build_ack, from a cached template
         else:
             code = AckCode.ACCEPT
             text = build_ack(p.header, control_id=cid, now=now)
@@ -219,6 +222,13 @@ class FeedStore:
     # ------------------------------------------------------------------ the transaction
 
     def _store(self, preps: Sequence[Prepared]) -> None:
+        self.cache.load_sessions(self.organization.pk)  # one query per batch, not two per message
+        try:
+            self._store_batch(preps)
+        finally:
+            self.cache.forget_sessions()
+
+    def _store_batch(self, preps: Sequence[Prepared]) -> None:
         org = self.organization.pk
         now = timezone.now()
         storable = [p for p in preps if not p.item.oversized]
@@ -226,9 +236,7 @@ class FeedStore:
         existing: set[tuple[str, str, str]] = set()
         used: set[tuple[str, str]] = set()
         if ids:
-            for sender, cid, digest in HL7Message.objects.filter(
-                organization_id=org, control_id__in=ids
-            ).values_list("sender", "control_id", "digest"):
+            for sender, cid, digest in stored_keys(org, ids):
                 existing.add((sender, cid, digest))
                 used.add((sender, cid))
 

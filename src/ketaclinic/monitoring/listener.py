@@ -40,6 +40,7 @@ class _Job:
     item: Inbound
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Outcome]
+    prepared: Prepared | None = None  # parsed already (on the event loop), else the writer parses
 
 
 @dataclass
@@ -77,10 +78,10 @@ class Writer:
         if self.failed is not None:
             raise RuntimeError(f"the monitor feed could not start: {self.failed}") from self.failed
 
-    def submit(self, item: Inbound) -> asyncio.Future[Outcome]:
+    def submit(self, item: Inbound, prepared: Prepared | None = None) -> asyncio.Future[Outcome]:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Outcome] = loop.create_future()
-        self._queue.put(_Job(item, loop, fut))
+        self._queue.put(_Job(item, loop, fut, prepared))
         return fut
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -137,7 +138,8 @@ class Writer:
                 if parsing is not None:
                     pending = parsing
                 elif batch:
-                    self._process(store, batch, [prepare(j.item) for j in batch])
+                    preps = [j.prepared if j.prepared is not None else prepare(j.item) for j in batch]
+                    self._process(store, batch, preps)
                 elif not stop:
                     store.flush_audit()  # idle: close the audit range of what was stored
                 if stop:
@@ -201,8 +203,14 @@ class MLLPListener:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         max_batch: int = 1000,
         parse_workers: int = 0,
+        parse_in_loop: bool = False,
     ) -> None:
         self.host, self.port = host, port
+        # ``parse_in_loop``: parse each frame on the event loop as it arrives instead of in the writer, so
+        # that parsing overlaps the writer's SQLite work and fsync (which release the GIL). Measured slower
+        # on 2 shared cores (1,000 connections: 3,100-3,800 vs 5,200-7,100 obs/s, more CPU per message:
+        # the two threads then fight for the GIL), so off by default (bench/README.md "## mllp").
+        self.parse_in_loop = parse_in_loop and parse_workers == 0
         self.max_frame_bytes = max_frame_bytes
         self.writer = Writer(make_store, max_batch=max_batch, parse_workers=parse_workers)
         self.stats = ListenerStats()
@@ -242,7 +250,8 @@ class MLLPListener:
                 now = timezone.now()
                 for event in decoder.feed(chunk):
                     if isinstance(event, Frame):
-                        pending.append(self.writer.submit(Inbound(event.payload, peer, now)))
+                        inbound = Inbound(event.payload, peer, now)
+                        pending.append(self.writer.submit(inbound, self._prepare(inbound)))
                     elif isinstance(event, Oversized):
                         log.warning("MLLP %s: %s", peer, event.reason)
                         item = Inbound(event.head, peer, now, oversized=True, limit=event.limit)
@@ -273,6 +282,15 @@ class MLLPListener:
                 await writer.wait_closed()
             except (ConnectionError, OSError):
                 pass
+
+    def _prepare(self, item: Inbound) -> Prepared | None:
+        if not self.parse_in_loop:
+            return None
+        try:
+            return prepare(item)
+        except Exception:  # prepare reports parser failures itself; anything else: the writer tries
+            log.exception("preparing a message on the event loop failed")
+            return None
 
     def _junk(self, peer: str, event: Junk) -> None:
         self.stats.junk_events += 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -62,7 +62,20 @@ def _columns(model: Any, names: Sequence[str]) -> list[str]:
     return [by_attname[n] for n in names]
 
 
+_SQL: dict[tuple[Any, ...], str] = {}
+
+
 def _insert_sql(model: Any, names: Sequence[str], rows: int = 1, returning: bool = False) -> str:
+    """The INSERT text, built once per shape and database vendor (a batch of 1,000 readings used to
+    rebuild it every time)."""
+    key = (connection.vendor, model, tuple(names), rows, returning)
+    found = _SQL.get(key)
+    if found is None:
+        found = _SQL[key] = _build_insert_sql(model, names, rows, returning)
+    return found
+
+
+def _build_insert_sql(model: Any, names: Sequence[str], rows: int, returning: bool) -> str:
     q = connection.ops.quote_name
     cols = ", ".join(q(c) for c in _columns(model, names))
     one = "(" + ", ".join(["%s"] * len(names)) + ")"
@@ -154,3 +167,29 @@ def insert_messages(rows: Sequence[MessageRow], chunk: int = 500) -> list[int]:
     if len(ids) != len(rows):
         raise RuntimeError("the database did not return an id for every message inserted")
     return ids
+
+
+def stored_keys(
+    organization_id: int, control_ids: Iterable[str], chunk: int = 900
+) -> list[tuple[str, str, str]]:
+    """(sender, MSH-10, digest) of the stored messages with one of ``control_ids``: the repeat check of a
+    batch, in plain SQL (the ORM's query compilation cost more than the query, once per batch)."""
+    q = connection.ops.quote_name
+    meta = HL7Message._meta
+    cols = ", ".join(q(meta.get_field(n).column) for n in ("sender", "control_id", "digest"))
+    table, org_col, cid_col = (
+        q(meta.db_table),
+        q(meta.get_field("organization").column),
+        q(meta.get_field("control_id").column),
+    )
+    ids = list(control_ids)
+    out: list[tuple[str, str, str]] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), chunk):
+            part = ids[start : start + chunk]
+            marks = ", ".join(["%s"] * len(part))
+            # Only model metadata (quoted) and placeholders go into the text; every value is a parameter.
+            sql = f"SELECT {cols} FROM {table} WHERE {org_col} = %s AND {cid_col} IN ({marks})"  # noqa: S608
+            cursor.execute(sql, [organization_id, *part])
+            out += [(str(a), str(b), str(c)) for a, b, c in cursor.fetchall()]
+    return out

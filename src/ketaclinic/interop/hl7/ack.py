@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Final
 
 from ketaclinic.interop.hl7.er7 import DEFAULT_ENCODING, escape, format_dtm
@@ -25,7 +26,7 @@ from ketaclinic.interop.hl7.errors import (
     HL7ParseError,
     Severity,
 )
-from ketaclinic.interop.hl7.model import HierarchicDesignator, MessageHeader, ParsedMessage
+from ketaclinic.interop.hl7.model import HierarchicDesignator, MessageHeader, MessageType, ParsedMessage
 
 DEFAULT_APPLICATION: Final = HierarchicDesignator("KETACLINIC")
 NO_FACILITY: Final = HierarchicDesignator()
@@ -152,6 +153,60 @@ def build_ack(
     segments = [e.field.join(msh).rstrip(e.field), e.field.join(msa)]
     segments += [_err(err, legacy) for err in errors]
     return "\r".join(segments)
+
+
+@lru_cache(maxsize=4096)
+def _aa_template(
+    sending_application: HierarchicDesignator,
+    sending_facility: HierarchicDesignator,
+    processing_id: str,
+    version: str,
+    trigger: str,
+    profiles: tuple[tuple[str, ...], ...],
+) -> tuple[str, str, str]:
+    """The MSH of an AA around its two varying parts (time, control id), built once per sender shape."""
+    e = DEFAULT_ENCODING
+    request = MessageHeader(
+        encoding=e,
+        sending_application=sending_application,
+        sending_facility=sending_facility,
+        receiving_application=NO_FACILITY,
+        receiving_facility=NO_FACILITY,
+        timestamp=None,
+        message_type=MessageType("ORU", trigger),
+        control_id="",
+        processing_id=processing_id,
+        version=version,
+        accept_ack_type="",
+        application_ack_type="",
+        charset="",
+        profiles=profiles,
+    )
+    # Markers that cannot occur in an escaped HL7 text (control characters are never written by escape).
+    text = build_ack(request, control_id="\x01", now=_MARK_TIME, application=DEFAULT_APPLICATION)
+    stamp = format_dtm(_MARK_TIME)
+    before, rest = text.split("|" + stamp + "|", 1)
+    middle, after = rest.split("|\x01|", 1)
+    msh = after.split("\r", 1)[0]
+    return before + "|", "|" + middle + "|", "|" + msh + "\rMSA|AA|"
+
+
+_MARK_TIME: Final = datetime(1901, 1, 1, 1, 1, 1)
+
+
+def build_aa(request: MessageHeader, *, control_id: str, now: datetime) -> str:
+    """:func:`build_ack` for an AA with the default application: the same text, from a cached template
+    (the listener acknowledges thousands of messages a second from the same few monitors)."""
+    before, middle, after = _aa_template(
+        request.sending_application,
+        request.sending_facility,
+        request.processing_id,
+        request.version,
+        request.message_type.trigger,
+        request.profiles,
+    )
+    e = DEFAULT_ENCODING
+    return f"{before}{format_dtm(now)}{middle}{escape(control_id, e)}{after}{escape(request.control_id, e)}"
 
 
 def ack_for_message(

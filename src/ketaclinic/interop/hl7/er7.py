@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Final
 
 
@@ -50,11 +52,19 @@ def normalise_terminators(text: str) -> str:
 
 @dataclass(frozen=True)
 class Segment:
-    """One segment. ``field(n)`` is HL7 field n (MSH-1 is the field separator itself)."""
+    """One segment. ``field(n)`` is HL7 field n (MSH-1 is the field separator itself).
+
+    Components are split once per (field, repetition) and kept in ``_split`` (the parser reads the
+    same OBX fields several times; splitting again each time was most of its cost, bench/README.md
+    "## mllp"). The cache is invisible: not compared, hashed or shown.
+    """
 
     name: str
     fields: tuple[str, ...]
     encoding: Encoding
+    _split: dict[tuple[int, int], list[str]] = dc_field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False
+    )
 
     def field(self, n: int) -> str:
         return self.fields[n] if 0 <= n < len(self.fields) else ""
@@ -65,17 +75,28 @@ class Segment:
 
     def components(self, n: int, repetition: int = 0) -> list[str]:
         """Components of field n (of one repetition), still escaped."""
-        reps = self.repetitions(n)
-        if repetition >= len(reps):
-            return []
-        return reps[repetition].split(self.encoding.component)
+        return list(self._components(n, repetition))
+
+    def _components(self, n: int, repetition: int) -> list[str]:
+        key = (n, repetition)
+        found = self._split.get(key)
+        if found is None:
+            reps = self.repetitions(n)
+            found = reps[repetition].split(self.encoding.component) if repetition < len(reps) else []
+            self._split[key] = found
+        return found
 
     def component(self, n: int, c: int, repetition: int = 0) -> str:
         """Component c (1-based) of field n, unescaped and stripped; "" when absent."""
-        comps = self.components(n, repetition)
+        comps = self._split.get((n, repetition))
+        if comps is None:
+            comps = self._components(n, repetition)
         if c - 1 >= len(comps):
             return ""
-        return unescape(comps[c - 1], self.encoding).strip()
+        value = comps[c - 1]
+        if self.encoding.escape in value:
+            value = unescape(value, self.encoding)
+        return value.strip()
 
     def text(self, n: int) -> str:
         """Field n as one unescaped, stripped string (first repetition, separators kept)."""
@@ -151,12 +172,14 @@ _DTM: Final = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)
 def parse_dtm(text: str) -> datetime | None:
     """Parse an HL7 DTM ``YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]``.
 
     With an offset the result is aware; without one it is naive (the sender's local time: the caller
     applies the site's zone; interop.md §3.2 MSH-7 "handle both"). Returns None if not a valid time.
-    Only the first component is read (TS in v2.4 carries a precision after ``^``).
+    Only the first component is read (TS in v2.4 carries a precision after ``^``). Cached: a message
+    repeats its times in every OBX, and a feed repeats them across messages (datetimes are immutable).
     """
     value = text.split("^", 1)[0].strip()
     m = _DTM.match(value)

@@ -13,12 +13,10 @@ puts the NIBP measurement time), else OBR-7, else MSH-7 (interop.md §1.5, §3.2
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Final
 
 from ketaclinic.interop.hl7.er7 import (
+    DEFAULT_ENCODING,
     Encoding,
     Segment,
     parse_dtm,
@@ -27,15 +25,6 @@ from ketaclinic.interop.hl7.er7 import (
     unescape,
 )
 from ketaclinic.interop.hl7.errors import ErrorLocation, HL7ErrorCode, HL7ParseError
-from ketaclinic.interop.hl7.mdc import (
-    KINDS,
-    TERMS_BY_CODE,
-    TERMS_BY_REFID,
-    MdcTerm,
-    UnitDef,
-    code_number,
-    lookup_unit,
-)
 from ketaclinic.interop.hl7.model import (
     HierarchicDesignator,
     Issue,
@@ -46,9 +35,9 @@ from ketaclinic.interop.hl7.model import (
     ParsedMessage,
     PatientIdentifier,
     PersonName,
-    TimeSource,
     VitalObservation,
 )
+from ketaclinic.interop.hl7.obx import NOT_FAST, Group, read_obx, read_obx_fast
 
 _SEGMENT_NAME: Final = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 # MSH-18 values seen (interop.md §3.2: "UNICODE UTF-8", "8859/1") → Python codecs.
@@ -59,10 +48,6 @@ _CHARSETS: Final = {
     "8859/1": "latin-1",
     "8859/15": "iso8859-15",
 }
-_NUMERIC_TYPES: Final = frozenset({"NM", "SN", "ST", ""})
-# OBX-11 results that are not valid values: X "invalid" (interop.md §3.2; HL7 table 0085 "results
-# cannot be obtained"), D "deleted", W "wrong, replaced" (table 0085).
-_INVALID_STATUS: Final = frozenset({"X", "D", "W"})
 
 
 # ---------------------------------------------------------------- decoding and header
@@ -103,8 +88,63 @@ def _hd(seg: Segment, n: int) -> HierarchicDesignator:
     return HierarchicDesignator(seg.component(n, 1), seg.component(n, 2), seg.component(n, 3))
 
 
+def _plain_components(fields: tuple[str, ...], n: int, repetition: int = 0) -> list[str]:
+    """Components of field n (one repetition), stripped: :meth:`Segment.component` for a segment in the
+    default encoding without escapes (then unescaping changes nothing)."""
+    text = fields[n] if n < len(fields) else ""
+    reps = text.split("~") if text else []
+    return [c.strip() for c in reps[repetition].split("^")] if repetition < len(reps) else []
+
+
+def _plain_hd(fields: tuple[str, ...], n: int) -> HierarchicDesignator:
+    comps = [*_plain_components(fields, n), "", "", ""]
+    return HierarchicDesignator(comps[0], comps[1], comps[2])
+
+
+def _read_header_plain(msh: Segment) -> MessageHeader:
+    """:func:`read_header` without the per-component helpers (same result; the common case)."""
+    f = msh.fields
+
+    def first(n: int) -> str:
+        text = f[n] if n < len(f) else ""
+        return text.split("~", 1)[0].strip()
+
+    def comp(n: int, c: int) -> str:
+        comps = _plain_components(f, n)
+        return comps[c - 1] if c - 1 < len(comps) else ""
+
+    reps = len(f[21].split("~")) if len(f) > 21 and f[21] else 0
+    profiles = []
+    for r in range(reps):
+        profile = tuple([*_plain_components(f, 21, r), "", "", "", ""][:4])
+        if any(profile):
+            profiles.append(profile)
+    return MessageHeader(
+        encoding=msh.encoding,
+        sending_application=_plain_hd(f, 3),
+        sending_facility=_plain_hd(f, 4),
+        receiving_application=_plain_hd(f, 5),
+        receiving_facility=_plain_hd(f, 6),
+        timestamp=parse_dtm(comp(7, 1)),
+        message_type=MessageType(comp(9, 1), comp(9, 2), comp(9, 3)),
+        control_id=first(10),
+        processing_id=comp(11, 1),
+        version=comp(12, 1),
+        accept_ack_type=first(15),
+        application_ack_type=first(16),
+        charset=first(18),
+        profiles=tuple(profiles),
+    )
+
+
 def read_header(msh: Segment) -> MessageHeader:
     """Everything MSH says; never raises (validation is separate so an ACK can still be built)."""
+    if msh.encoding == DEFAULT_ENCODING and not any("\\" in f for f in msh.fields[3:]):
+        return _read_header_plain(msh)
+    return _read_header_full(msh)
+
+
+def _read_header_full(msh: Segment) -> MessageHeader:
     profiles = tuple(
         tuple(msh.component(21, c, r) for c in range(1, 5)) for r in range(len(msh.repetitions(21)))
     )
@@ -221,7 +261,11 @@ def _patient_ids(pid: Segment | None) -> tuple[PatientIdentifier, ...]:
         if value:
             comps = pid.components(3, r)
             authority = comps[3].split(enc.subcomponent) if len(comps) > 3 else []
-            name = next((unescape(a, enc).strip() for a in authority if a.strip()), "")
+            name = ""
+            for a in authority:
+                if a.strip():
+                    name = unescape(a, enc).strip()
+                    break
             ids.append(PatientIdentifier(value, name, pid.component(3, 5, r)))
     return tuple(ids)
 
@@ -257,163 +301,16 @@ def _location(pv1: Segment | None) -> Location | None:
     )
 
 
-# ---------------------------------------------------------------- observations
-
-
-@dataclass
-class _Group:
-    """State within one OBR: times and devices of OBX by containment (OBX-4)."""
-
-    obr_time: datetime | None
-    times: dict[str, datetime] = field(default_factory=dict)
-    devices: dict[str, str] = field(default_factory=dict)
-
-    @staticmethod
-    def ancestors(containment: str) -> list[str]:
-        parts = containment.split(".")
-        return [".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
-
-
-def _resolve_term(seg: Segment) -> tuple[MdcTerm | None, str, str]:
-    """Term for OBX-3 (primary triple, then alternate), with the REFID text and system used."""
-    for base in (1, 4):
-        code, text, system = (seg.component(3, base + i) for i in range(3))
-        if not (code or text):
-            continue
-        number = code_number(code, system)
-        if number is not None:
-            return TERMS_BY_CODE.get(number), text, system
-        if text in TERMS_BY_REFID:
-            return TERMS_BY_REFID[text], text, system
-    return None, seg.component(3, 2), seg.component(3, 3)
-
-
-def _resolve_unit(seg: Segment) -> UnitDef | None:
-    for base in (1, 4):
-        code, text, system = (seg.component(6, base + i) for i in range(3))
-        if code or text:
-            unit = lookup_unit(code, text, system)
-            if unit is not None:
-                return unit
-    return None
-
-
-def _number(seg: Segment, value_type: str) -> Decimal | None:
-    if value_type == "SN":  # comparator^num1^separator^num2: only a plain "=" number is a value
-        comparator, num1, sep, num2 = (seg.component(5, c) for c in range(1, 5))
-        if comparator not in ("", "=") or sep or num2:
-            return None
-        text = num1
-    else:
-        text = seg.text(5)
-    try:
-        number = Decimal(text.strip())
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def _read_obx(
-    seg: Segment, seq: int, group: _Group, header: MessageHeader, message_device: str | None
-) -> tuple[VitalObservation | None, list[Issue]]:
-    issues: list[Issue] = []
-    code_text = seg.text(3)
-
-    def issue(kind: IssueKind, message: str) -> None:
-        issues.append(Issue(kind, f"OBX {seq} ({code_text or 'no code'}): {message}", "OBX", seq, code_text))
-
-    value_type = seg.component(2, 1).upper()
-    containment = seg.text(4)
-    own_time_text = seg.component(14, 1)
-    own_time = parse_dtm(own_time_text) if own_time_text else None
-    if own_time_text and own_time is None:
-        issue(IssueKind.BAD_TIME, f"OBX-14 {own_time_text!r} is not a valid time; using a fallback.")
-    own_device = seg.component(18, 1)
-    if containment:
-        if own_time is not None:
-            group.times[containment] = own_time
-        if own_device:
-            group.devices[containment] = own_device
-
-    term, refid_text, _ = _resolve_term(seg)
-    raw_value = seg.field(5)
-    numeric_type = value_type in _NUMERIC_TYPES
-    if not raw_value.strip(seg.encoding.component + " "):
-        if value_type:  # a typed OBX without value = not measured; untyped = header (§3.1)
-            issue(IssueKind.EMPTY_VALUE, "no value (not measured); skipped.")
-        return None, issues
-    if term is None:
-        if numeric_type:
-            issue(IssueKind.UNKNOWN_CODE, "unknown observation code; value not stored.")
-        return None, issues
-    if term.kind is None:
-        if numeric_type:
-            issue(IssueKind.NOT_TRACKED, f"{term.refid} is not a vital sign we store; skipped.")
-        return None, issues
-    if refid_text.upper().startswith("MDC_") and refid_text not in (term.refid, *term.aliases):
-        issue(
-            IssueKind.REFID_MISMATCH,
-            f"code {term.code} is {term.refid} but is labelled {refid_text}; keyed on the code.",
-        )
-    status = seg.text(11).upper()
-    if status in _INVALID_STATUS:
-        issue(IssueKind.INVALID_STATUS, f"result status {status} (not a valid result); skipped.")
-        return None, issues
-    if not numeric_type:
-        issue(IssueKind.NOT_NUMERIC, f"value type {value_type} is not numeric; skipped.")
-        return None, issues
-    number = _number(seg, value_type)
-    if number is None:
-        issue(IssueKind.BAD_VALUE, f"value {seg.text(5)!r} is not a number; skipped.")
-        return None, issues
-    spec = KINDS[term.kind]
-    unit = _resolve_unit(seg)
-    if unit is None:
-        shown = seg.text(6) or "no unit"
-        issue(IssueKind.UNKNOWN_UNIT, f"unit {shown!r} is not known; value {number} not stored.")
-        return None, issues
-    if unit.quantity is not spec.quantity:
-        issue(IssueKind.UNIT_MISMATCH, f"unit {unit.ucum} does not measure {term.kind.value}; skipped.")
-        return None, issues
-
-    ancestors = _Group.ancestors(containment) if containment else []
-    observed_at, source = own_time, TimeSource.OBX
-    if observed_at is None:
-        observed_at = next((group.times[a] for a in ancestors if a in group.times), None)
-        source = TimeSource.PARENT_OBX
-    if observed_at is None:
-        observed_at, source = group.obr_time, TimeSource.OBR
-    if observed_at is None:
-        observed_at, source = header.timestamp, TimeSource.MSH
-    if observed_at is None:
-        source = TimeSource.NONE
-    device = own_device or next((group.devices[a] for a in ancestors if a in group.devices), None)
-
-    return VitalObservation(
-        kind=term.kind,
-        value=float(unit.to_canonical(number)),
-        unit=spec.unit,
-        observed_at=observed_at,
-        time_source=source,
-        mdc_code=term.code,
-        refid=term.refid,
-        site=term.site,
-        confirmed=term.confirmed,
-        source_code=code_text,
-        source_unit=seg.text(6),
-        raw_value=seg.text(5),
-        device_id=device or message_device,
-        obx_sequence=seq,
-        containment=containment,
-        status=status,
-    ), issues
-
-
 # ---------------------------------------------------------------- entry point
 
 
-def parse_oru(data: str | bytes) -> ParsedMessage:
-    """Parse one ORU^R01 (text or bytes from an MLLP frame). Raises HL7ParseError if unusable."""
+def parse_oru(data: str | bytes, *, fast: bool = True) -> ParsedMessage:
+    """Parse one ORU^R01 (text or bytes from an MLLP frame). Raises HL7ParseError if unusable.
+
+    ``fast`` (the default) reads well-formed OBX segments with :func:`obx.read_obx_fast` and the rest
+    with the full reader; ``fast=False`` uses the full reader for every OBX (the result is the same,
+    tests/interop/test_hl7_fast.py).
+    """
     header, segments, first_issues = split_message(data)
     _validate_oru(header)
     issues = list(first_issues)
@@ -435,20 +332,30 @@ def parse_oru(data: str | bytes) -> ParsedMessage:
         if text and parse_dtm(text) is None:
             issues.append(Issue(IssueKind.BAD_TIME, f"{name}-7 {text!r} is not a valid time.", name, seq))
 
-    group = _Group(obr_time=None)
+    # The fast OBX reader needs plain splits: default delimiters and no escape sequence in the segment.
+    # In a str with default delimiters, one backslash (MSH-2's) means no escape anywhere: every OBX can
+    # try the fast reader without looking for escapes segment by segment.
+    fast = fast and header.encoding == DEFAULT_ENCODING
+    no_escapes = fast and isinstance(data, str) and data.count("\\") == 1
+    group = Group(obr_time=None)
     observations: list[VitalObservation] = []
     systems: set[str] = set()
     obx_seq = 0
     for seg in segments[1:]:
         if seg.name == "OBR":
-            group = _Group(obr_time=parse_dtm(seg.component(7, 1)))
+            group = Group(obr_time=parse_dtm(seg.component(7, 1)))
         elif seg.name == "OBX":
             obx_seq += 1
-            if seg.component(3, 3):
-                systems.add(seg.component(3, 3).upper())
-            obs, obx_issues = _read_obx(seg, obx_seq, group, header, device_id)
-            issues.extend(obx_issues)
-            if obs is not None:
+            system = seg.component(3, 3)
+            if system:
+                systems.add(system.upper())
+            obs: VitalObservation | object | None = NOT_FAST
+            if no_escapes or (fast and not any("\\" in f for f in seg.fields)):
+                obs = read_obx_fast(seg, obx_seq, group, header, device_id)
+            if obs is NOT_FAST:
+                obs, obx_issues = read_obx(seg, obx_seq, group, header, device_id)
+                issues.extend(obx_issues)
+            if isinstance(obs, VitalObservation):
                 observations.append(obs)
 
     return ParsedMessage(
