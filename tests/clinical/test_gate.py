@@ -285,3 +285,20 @@ def test_every_blocking_item_needs_its_own_override() -> None:
     assert [i.key for i in blocking_items(items=items, overrides=[food])] == ["escort"]
     escort = GateOverride(item_key="escort", reason="escort arriving, confirmed by phone", prescriber="dr.a")
     assert gate_open(items=items, overrides=[food, escort])
+
+
+def test_the_screening_validity_period_is_shown_as_an_unconfirmed_default() -> None:
+    from datetime import date
+
+    from ketaclinic.clinical import gate
+
+    context = gate.GateContext(
+        today=date(2027, 1, 10),
+        consent_current=True,
+        consent_signed_on=date(2027, 1, 1),
+        screening_signed_on=date(2027, 1, 5),
+    )
+    items = gate.evaluate_gate(context=context, requirements=gate.GateRequirements(screening_max_age_days=3))
+    screening = next(i for i in items if i.key == "screening")
+    assert screening.status == "fail" and "older than 3 days" in screening.reason  # 5 days old
+    assert screening.confirmed is False

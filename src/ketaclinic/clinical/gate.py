@@ -248,11 +248,19 @@ def _screening(ctx: GateContext, req: GateRequirements) -> GateItem:
     age = (ctx.today - signed).days
     if age < 0:
         return _item(key, title, _FAIL, f"Screening date {signed.isoformat()} is in the future", src)
+    # The validity period is a clinic default, not a reference fact: shown as unconfirmed.
     if age > limit:
         return _item(
-            key, title, _FAIL, f"Screening signed {age} days ago: older than {limit} days, redo it", src
+            key,
+            title,
+            _FAIL,
+            f"Screening signed {age} days ago: older than {limit} days, redo it",
+            src,
+            confirmed=False,
         )
-    return _item(key, title, _PASS, f"Screening signed {age} days ago (valid {limit} days)", src)
+    return _item(
+        key, title, _PASS, f"Screening signed {age} days ago (valid {limit} days)", src, confirmed=False
+    )
 
 
 def _rems(ctx: GateContext, req: GateRequirements) -> list[GateItem]:
