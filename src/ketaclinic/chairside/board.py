@@ -55,9 +55,7 @@ from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.chairside.models import (
     ACTIVE_STATUSES,
-    Drug,
     Observation,
-    Route,
     SessionAlert,
     Status,
     TreatmentSession,
@@ -200,14 +198,6 @@ def elapsed_text(minutes: int | None) -> str:
     if minutes < 60:
         return f"{max(minutes, 0)} min"
     return f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-def treatment_of(drug: str, route: str) -> vitals.Treatment:
-    if drug == Drug.KETAMINE and route == Route.IV:
-        return vitals.Treatment.KETAMINE_IV
-    if drug == Drug.ESKETAMINE and route == Route.INTRANASAL:
-        return vitals.Treatment.ESKETAMINE_NASAL
-    return vitals.Treatment.KETAMINE_OTHER
 
 
 def _protocol_name(protocol_id: str) -> str:

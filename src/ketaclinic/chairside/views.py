@@ -4,7 +4,6 @@ calls one use case in ``chairside.services`` and comes back to the session page.
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -403,7 +402,3 @@ def discharge(request: HttpRequest, session_id: str) -> HttpResponse:
         return _back(session, "discharge")
     messages.success(request, "Patient discharged.")
     return _back(session)
-
-
-def _dec(value: Decimal | None) -> str:
-    return "" if value is None else f"{value:f}"

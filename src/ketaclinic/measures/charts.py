@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.http import HttpRequest
+
 from ketaclinic.charts.svg import HLine, LineChart, Series, VMarker, render_svg
 from ketaclinic.clinical.instruments import INSTRUMENTS
+from ketaclinic.measures import services
 from ketaclinic.measures.services import Trajectory
 
 
@@ -44,3 +49,31 @@ def trajectory_svg(data: Trajectory, *, session_days: list[tuple[float, str]] | 
         height=320,
     )
     return render_svg(chart)
+
+
+def trajectories_for(request: HttpRequest, patient: Any) -> list[dict[str, object]]:
+    """Per instrument: the SVG plot and the table rows (used by the chart and the scales page)."""
+    items = services.administrations(
+        user=request.user,  # type: ignore[arg-type]
+        patient=patient,
+        request=request,
+    )
+    by_instrument: dict[str, list[object]] = {}
+    for a in items:
+        by_instrument.setdefault(a.instrument, []).append(a)
+    from ketaclinic.chairside.models import TreatmentSession
+
+    dosed = list(
+        TreatmentSession.objects.filter(patient=patient, dose_started_at__isnull=False)
+        .order_by("dose_started_at")
+        .values_list("dose_started_at", flat=True)
+    )
+    result = []
+    for code, rows in by_instrument.items():
+        data = services.trajectory(code, rows)  # type: ignore[arg-type]
+        if not data.rows:
+            continue
+        start = data.rows[0].administration.administered_at
+        marks = [((when - start).total_seconds() / 86400, f"session {n}") for n, when in enumerate(dosed, 1)]
+        result.append({"code": code, "data": data, "svg": trajectory_svg(data, session_days=marks)})
+    return result

@@ -19,7 +19,7 @@ from ketaclinic.audit.services import client_ip
 from ketaclinic.clinical.instruments import INSTRUMENTS
 from ketaclinic.core.access import CLINICIANS, PATIENT_REGISTRY, allow, public
 from ketaclinic.measures import services
-from ketaclinic.measures.charts import trajectory_svg
+from ketaclinic.measures.charts import trajectories_for
 from ketaclinic.measures.forms import AcknowledgeForm, LinkForm, answers_form, answers_from
 from ketaclinic.patients import services as patients
 from ketaclinic.patients.models import Patient
@@ -37,30 +37,6 @@ def _patient(request: HttpRequest, patient_id: str, purpose: str) -> Patient:
         )
     except (patients.PatientNotFound, patients.OutsideYourSites):
         raise Http404("No such patient.") from None
-
-
-def trajectories_for(request: HttpRequest, patient: Patient) -> list[dict[str, object]]:
-    """Per instrument: the SVG plot and the table rows (used by the chart and the scales page)."""
-    items = services.administrations(user=_user(request), patient=patient, request=request)
-    by_instrument: dict[str, list[object]] = {}
-    for a in items:
-        by_instrument.setdefault(a.instrument, []).append(a)
-    from ketaclinic.chairside.models import TreatmentSession
-
-    dosed = list(
-        TreatmentSession.objects.filter(patient=patient, dose_started_at__isnull=False)
-        .order_by("dose_started_at")
-        .values_list("dose_started_at", flat=True)
-    )
-    result = []
-    for code, rows in by_instrument.items():
-        data = services.trajectory(code, rows)  # type: ignore[arg-type]
-        if not data.rows:
-            continue
-        start = data.rows[0].administration.administered_at
-        marks = [((when - start).total_seconds() / 86400, f"session {n}") for n, when in enumerate(dosed, 1)]
-        result.append({"code": code, "data": data, "svg": trajectory_svg(data, session_days=marks)})
-    return result
 
 
 @allow(*CLINICIANS)

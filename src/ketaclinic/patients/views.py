@@ -13,9 +13,9 @@ from ketaclinic.accounts.models import Site, User
 from ketaclinic.audit.models import Action, AuditEntry
 from ketaclinic.clinical.instruments import INSTRUMENTS
 from ketaclinic.core.access import CLINICIANS, PATIENT_REGISTRY, PRESCRIBER, allow
+from ketaclinic.measures.charts import trajectories_for
 from ketaclinic.measures.forms import LinkForm
 from ketaclinic.measures.services import SELF_REPORT_INSTRUMENTS
-from ketaclinic.measures.views import trajectories_for
 from ketaclinic.patients import services
 from ketaclinic.patients.forms import PatientForm, PatientSearchForm
 from ketaclinic.patients.models import Patient
