@@ -139,6 +139,37 @@ def clinical_reading(rows: Sequence[ReadingLike]) -> ClinicalReading:
     )
 
 
+_QUIET: dict[tuple[Any, ...], bool] = {}
+
+
+def _quiet(reading: ClinicalReading) -> bool:
+    """Whether the engine raises nothing for these values with no baseline and no dose time (readings
+    outside a treatment session): then the answer depends on the values alone, so it is worked out once
+    per distinct set of values (a feed sends the same few every second) instead of once per message."""
+    key = (
+        reading.sbp_mmhg,
+        reading.dbp_mmhg,
+        reading.hr_bpm,
+        reading.spo2_pct,
+        reading.rr_per_min,
+        reading.temp_c,
+        reading.moaas,
+    )
+    found = _QUIET.get(key)
+    if found is None:
+        raised = engine.evaluate_reading(
+            reading=reading,
+            baseline=None,
+            dose_started_at=None,
+            session_key="",
+            rules=engine.DEFAULT_ALERT_RULES,
+        )
+        if len(_QUIET) >= 20000:
+            _QUIET.clear()
+        found = _QUIET[key] = not raised
+    return found
+
+
 def evaluate_alerts(
     readings: Sequence[ReadingLike], *, now: datetime, context: ContextFor | None = None
 ) -> int:
@@ -155,9 +186,12 @@ def evaluate_alerts(
     targets: list[ReadingLike] = []
     for rows in groups.values():
         first = rows[0]
+        reading = clinical_reading(rows)
+        if context is None and _quiet(reading):
+            continue
         ctx = (context or _no_session)(first) or _no_session(first)
         raised = engine.evaluate_reading(
-            reading=clinical_reading(rows),
+            reading=reading,
             baseline=ctx.baseline,
             dose_started_at=ctx.dose_started_at,
             session_key=ctx.session_key,

@@ -42,8 +42,9 @@ from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.interop.hl7.ack import AckError, build_aa, build_ack, errors_from, new_control_id
 from ketaclinic.interop.hl7.errors import AckCode, HL7ErrorCode
+from ketaclinic.interop.hl7.mdc import VitalKind
 from ketaclinic.interop.hl7.mllp import encode_frame
-from ketaclinic.interop.hl7.model import is_device_feed
+from ketaclinic.interop.hl7.model import TimeSource, is_device_feed
 from ketaclinic.interop.hl7.parse import python_codec
 from ketaclinic.monitoring.alerts import evaluate_alerts
 from ketaclinic.monitoring.binding import BindingCache, DeviceInfo, bind_reading
@@ -55,6 +56,10 @@ log = logging.getLogger(__name__)
 AUDIT_CATEGORY = "monitoring"
 RAW_LIMIT = 1 << 20  # characters of a message kept in HL7Message.raw
 LAST_SEEN_EVERY = 30.0  # seconds between updates of MonitorDevice.last_seen_at
+# Plain strings of the enums a reading row stores (an enum member's ``.value`` is a slow attribute).
+_KIND_TEXT: dict[Any, str] = {k: k.value for k in VitalKind}
+_TIME_SOURCE_TEXT: dict[Any, str] = {t: t.value for t in TimeSource}
+_HL7_SOURCE = str(ReadingSource.HL7.value)
 
 
 @dataclass
@@ -438,30 +443,35 @@ class FeedStore:
         zone = self._zone(site_id)
         device_id = binding.device.id if binding.device else msg.device_id
         rows: list[ReadingRow] = []
+        org, received, bound = self.organization.pk, p.item.received_at, binding.bound
+        patient_id, chair_id = binding.patient_id, binding.chair_id
         for obs in parsed.observations:
-            observed = obs.observed_at_in(zone)
-            time_source = obs.time_source.value
+            observed = obs.observed_at
             if observed is None:
-                observed, time_source = p.item.received_at, "received"
+                observed, time_source = received, "received"
+            else:
+                time_source = _TIME_SOURCE_TEXT[obs.time_source]
+                if observed.tzinfo is None:
+                    observed = observed.replace(tzinfo=zone)  # = obs.observed_at_in(zone)
             rows.append(
                 ReadingRow(
-                    organization_id=self.organization.pk,
-                    site_id=site_id,
-                    patient_id=binding.patient_id,
-                    chair_id=binding.chair_id,
-                    device_id=device_id,
-                    message_id=msg_id,
-                    observed_at=observed,
-                    received_at=p.item.received_at,
-                    time_source=time_source,
-                    kind=obs.kind.value,
-                    value=obs.value,
-                    unit=obs.unit,
-                    source=ReadingSource.HL7.value,
-                    bound=binding.bound,
-                    mapping_confirmed=obs.confirmed,
-                    source_code=obs.source_code[:120],
-                    source_unit=obs.source_unit[:120],
+                    org,
+                    site_id,
+                    patient_id,
+                    chair_id,
+                    device_id,
+                    msg_id,
+                    observed,
+                    received,
+                    time_source,
+                    _KIND_TEXT[obs.kind],
+                    obs.value,
+                    obs.unit,
+                    _HL7_SOURCE,
+                    bound,
+                    obs.confirmed,
+                    obs.source_code[:120],
+                    obs.source_unit[:120],
                 )
             )
         return rows

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from django.db import connection
 from django.utils import timezone
@@ -35,11 +36,20 @@ from ketaclinic.monitoring.prepare import Inbound, Outcome, Prepared, prepare, p
 log = logging.getLogger(__name__)
 
 
+class _Receiver(Protocol):
+    """Where the writer sends a job's outcome (on the receiver's event loop, in submission order)."""
+
+    loop: asyncio.AbstractEventLoop
+
+    def deliver(self, outcome: Outcome) -> None: ...
+
+    def failed(self, exc: BaseException) -> None: ...
+
+
 @dataclass
 class _Job:
     item: Inbound
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Outcome]
+    receiver: _Receiver
     prepared: Prepared | None = None  # parsed already (on the event loop), else the writer parses
 
 
@@ -78,11 +88,9 @@ class Writer:
         if self.failed is not None:
             raise RuntimeError(f"the monitor feed could not start: {self.failed}") from self.failed
 
-    def submit(self, item: Inbound, prepared: Prepared | None = None) -> asyncio.Future[Outcome]:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Outcome] = loop.create_future()
-        self._queue.put(_Job(item, loop, fut, prepared))
-        return fut
+    def submit(self, item: Inbound, receiver: _Receiver, prepared: Prepared | None = None) -> None:
+        """Queue ``item``; ``receiver.deliver(outcome)`` is called on its loop once the batch committed."""
+        self._queue.put(_Job(item, receiver, prepared))
 
     def stop(self, timeout: float = 30.0) -> None:
         self._queue.put(None)
@@ -109,8 +117,10 @@ class Writer:
         return batch, False
 
     def _run(self) -> None:
+        checkpointer: _Checkpointer | None = None
         try:
             store = self._make_store()
+            checkpointer = _Checkpointer.for_connection()
             pool = None
             if self.parse_workers > 0:
                 # spawn, not fork: this process has threads; the workers import only the pure parser.
@@ -149,6 +159,8 @@ class Writer:
         finally:
             store.flush_audit()
             connection.close()
+            if checkpointer is not None:
+                checkpointer.stop()
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
 
@@ -171,26 +183,175 @@ class Writer:
         except BaseException as exc:  # never leave a connection waiting
             log.exception("writer failed on a batch")
             for j in batch:
-                j.loop.call_soon_threadsafe(_set_exception, j.future, exc)
+                j.receiver.loop.call_soon_threadsafe(j.receiver.failed, exc)
             return
         self.batches += 1
         # One wake-up of each event loop per batch, not one per message.
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Outcome], Outcome]]] = {}
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Receiver, Outcome]]] = {}
         for j, outcome in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(j.loop, []).append((j.future, outcome))
+            by_loop.setdefault(j.receiver.loop, []).append((j.receiver, outcome))
         for loop, results in by_loop.items():
-            loop.call_soon_threadsafe(_set_results, results)
+            loop.call_soon_threadsafe(_deliver_all, results)
 
 
-def _set_results(results: list[tuple[asyncio.Future[Outcome], Outcome]]) -> None:
-    for fut, outcome in results:
-        if not fut.done():
-            fut.set_result(outcome)
+class _Checkpointer:
+    """Copies the SQLite write-ahead log into the database file from its own thread and connection.
+
+    By default SQLite does this inside the COMMIT that crosses 1,000 WAL pages, so every few hundred
+    monitor batches one ACK waited for a checkpoint (copy and fsync of megabytes): the tail of the ACK
+    latency. The writer's connection turns that off (``wal_autocheckpoint=0``) and this thread runs a
+    PASSIVE checkpoint every ``interval`` seconds instead; it never blocks the writer or readers, and the
+    web application's connections keep their own automatic checkpoints (bench/README.md "## mllp")."""
+
+    def __init__(self, path: str, interval: float) -> None:
+        import sqlite3
+
+        self._db = sqlite3.connect(path, timeout=20, check_same_thread=False)
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mllp-checkpoint", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def for_connection(cls, interval: float = 0.5) -> _Checkpointer | None:
+        if connection.vendor != "sqlite":
+            return None
+        connection.ensure_connection()
+        raw = connection.connection
+        raw.execute("PRAGMA wal_autocheckpoint=0")
+        # A bigger page cache for the writer: the indexes of a busy feed outgrow SQLite's 2 MB default.
+        raw.execute("PRAGMA cache_size=-65536")
+        path = raw.execute("PRAGMA database_list").fetchone()[2]
+        return cls(path, interval) if path else None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except Exception:
+            log.exception("WAL checkpoint failed; will retry")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.checkpoint()
+        self._db.close()
 
 
-def _set_exception(fut: asyncio.Future[Outcome], exc: BaseException) -> None:
-    if not fut.done():
-        fut.set_exception(exc)
+def _deliver_all(results: list[tuple[_Receiver, Outcome]]) -> None:
+    for receiver, outcome in results:
+        receiver.deliver(outcome)
+
+
+class _Connection(asyncio.Protocol):
+    """One monitor connection: frames go to the writer as they arrive; ACKs are written in order as the
+    writer delivers them (no coroutine or future per message: at thousands of messages a second those
+    cost more than the framing). A sender that runs more than ``max_outstanding`` messages ahead of its
+    ACKs, or that stops reading its ACKs, is paused until it catches up."""
+
+    def __init__(self, listener: MLLPListener) -> None:
+        self.listener = listener
+        self.loop = asyncio.get_running_loop()
+        self.decoder = FrameDecoder(listener.max_frame_bytes)
+        self.transport: asyncio.Transport | None = None
+        self.peer = ""
+        self.outstanding = 0
+        self._paused_reading = False
+        self._write_blocked = False
+        self._closing = False
+
+    # ---------------------------------------------------------------- asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peername = transport.get_extra_info("peername")
+        self.peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else str(peername or "")
+        stats = self.listener.stats
+        stats.connections += 1
+        stats.open_connections += 1
+        self.listener.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        listener = self.listener
+        now = timezone.now()
+        for event in self.decoder.feed(data):
+            if isinstance(event, Frame):
+                inbound = Inbound(event.payload, self.peer, now)
+                self.outstanding += 1
+                listener.writer.submit(inbound, self, listener.prepare(inbound))
+            elif isinstance(event, Oversized):
+                log.warning("MLLP %s: %s", self.peer, event.reason)
+                self.outstanding += 1
+                listener.writer.submit(
+                    Inbound(event.head, self.peer, now, oversized=True, limit=event.limit), self
+                )
+            else:
+                listener.junk(self.peer, event)
+        self._flow()
+
+    def eof_received(self) -> bool | None:
+        for event in self.decoder.close():
+            if isinstance(event, Junk):
+                self.listener.junk(self.peer, event)
+        # Keep the socket open for writing until the outstanding ACKs are sent (half-close).
+        if self.outstanding:
+            self._closing = True
+            return True
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None:
+            log.info("MLLP %s: connection lost (%s)", self.peer, exc)
+        self.listener.stats.open_connections -= 1
+        self.listener.connections.discard(self)
+        self.transport = None
+
+    def pause_writing(self) -> None:
+        self._write_blocked = True
+        self._flow()
+
+    def resume_writing(self) -> None:
+        self._write_blocked = False
+        self._flow()
+
+    # ---------------------------------------------------------------- from the writer
+
+    def deliver(self, outcome: Outcome) -> None:
+        self.outstanding -= 1
+        stats = self.listener.stats
+        stats.messages += 1
+        code = outcome.code.value
+        stats.by_code[code] = stats.by_code.get(code, 0) + 1
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return  # the monitor went away; it sends the message again when it reconnects
+        transport.write(outcome.ack)
+        if self._closing and not self.outstanding:
+            transport.close()
+        else:
+            self._flow()
+
+    def failed(self, exc: BaseException) -> None:
+        """The writer could not answer (it logged why): drop the connection so the monitor resends."""
+        self.outstanding -= 1
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _flow(self) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        should_pause = self._write_blocked or self.outstanding >= self.listener.max_outstanding
+        if should_pause and not self._paused_reading:
+            transport.pause_reading()
+            self._paused_reading = True
+        elif not should_pause and self._paused_reading:
+            transport.resume_reading()
+            self._paused_reading = False
 
 
 class MLLPListener:
@@ -204,23 +365,24 @@ class MLLPListener:
         max_batch: int = 1000,
         parse_workers: int = 0,
         parse_in_loop: bool = False,
+        max_outstanding: int = 1000,
     ) -> None:
         self.host, self.port = host, port
         # ``parse_in_loop``: parse each frame on the event loop as it arrives instead of in the writer, so
-        # that parsing overlaps the writer's SQLite work and fsync (which release the GIL). Measured slower
-        # on 2 shared cores (1,000 connections: 3,100-3,800 vs 5,200-7,100 obs/s, more CPU per message:
-        # the two threads then fight for the GIL), so off by default (bench/README.md "## mllp").
+        # that parsing overlaps the writer's SQLite work and fsync (which release the GIL) (bench/README.md
+        # "## mllp").
         self.parse_in_loop = parse_in_loop and parse_workers == 0
         self.max_frame_bytes = max_frame_bytes
+        self.max_outstanding = max_outstanding
         self.writer = Writer(make_store, max_batch=max_batch, parse_workers=parse_workers)
         self.stats = ListenerStats()
+        self.connections: set[_Connection] = set()
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
         await asyncio.to_thread(self.writer.start)
-        self._server = await asyncio.start_server(
-            self._handle, self.host, self.port, limit=1 << 16, backlog=4096
-        )
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), self.host, self.port, backlog=4096)
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
 
@@ -230,60 +392,18 @@ class MLLPListener:
             await self._server.serve_forever()
 
     async def close(self) -> None:
+        """Stop accepting, close the connections (unacknowledged messages are sent again by the monitors
+        when they reconnect), then let the writer finish its queue."""
         if self._server is not None:
             self._server.close()
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.close()
+        if self._server is not None:
             await self._server.wait_closed()
         await asyncio.to_thread(self.writer.stop)
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peername = writer.get_extra_info("peername")
-        peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else str(peername or "")
-        self.stats.connections += 1
-        self.stats.open_connections += 1
-        decoder = FrameDecoder(self.max_frame_bytes)
-        try:
-            while True:
-                chunk = await reader.read(65536)
-                if not chunk:
-                    break
-                pending: list[asyncio.Future[Outcome]] = []
-                now = timezone.now()
-                for event in decoder.feed(chunk):
-                    if isinstance(event, Frame):
-                        inbound = Inbound(event.payload, peer, now)
-                        pending.append(self.writer.submit(inbound, self._prepare(inbound)))
-                    elif isinstance(event, Oversized):
-                        log.warning("MLLP %s: %s", peer, event.reason)
-                        item = Inbound(event.head, peer, now, oversized=True, limit=event.limit)
-                        pending.append(self.writer.submit(item))
-                    else:
-                        self._junk(peer, event)
-                for fut in pending:
-                    outcome = await fut
-                    self.stats.messages += 1
-                    self.stats.by_code[outcome.code.value] = self.stats.by_code.get(outcome.code.value, 0) + 1
-                    writer.write(outcome.ack)
-                if pending:
-                    await writer.drain()
-            for event in decoder.close():
-                if isinstance(event, Junk):
-                    self._junk(peer, event)
-        except (ConnectionError, asyncio.IncompleteReadError) as exc:
-            log.info("MLLP %s: connection lost (%s)", peer, exc)
-        except asyncio.CancelledError:
-            # Shutdown: unacknowledged messages are sent again by the monitor when it reconnects.
-            log.info("MLLP %s: closed at shutdown", peer)
-        except Exception:
-            log.exception("MLLP %s: connection failed", peer)
-        finally:
-            self.stats.open_connections -= 1
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
-
-    def _prepare(self, item: Inbound) -> Prepared | None:
+    def prepare(self, item: Inbound) -> Prepared | None:
         if not self.parse_in_loop:
             return None
         try:
@@ -292,7 +412,7 @@ class MLLPListener:
             log.exception("preparing a message on the event loop failed")
             return None
 
-    def _junk(self, peer: str, event: Junk) -> None:
+    def junk(self, peer: str, event: Junk) -> None:
         self.stats.junk_events += 1
         if event.is_whitespace:
             return

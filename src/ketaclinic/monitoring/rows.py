@@ -86,87 +86,139 @@ def _build_insert_sql(model: Any, names: Sequence[str], rows: int, returning: bo
 
 
 class _Prepared:
-    """Per-call caches: the same UUIDs and times repeat across a batch's rows."""
+    """Database forms of the UUIDs and times that repeat across rows and batches (the same monitors,
+    patients and seconds come back every second), kept per database vendor and bounded."""
+
+    LIMIT = 20000
 
     def __init__(self) -> None:
         self.native_uuid = connection.features.has_native_uuid_field
-        self.times: dict[datetime, Any] = {}
         self.adapt = connection.ops.adapt_datetimefield_value
+        self.times: dict[datetime, Any] = {}
+        self.uuids: dict[uuid.UUID, Any] = {}
 
     def uuid(self, value: uuid.UUID | None) -> Any:
         if value is None or self.native_uuid:
             return value
-        return value.hex
+        found = self.uuids.get(value)
+        if found is None:
+            if len(self.uuids) >= self.LIMIT:
+                self.uuids.clear()
+            found = self.uuids[value] = value.hex
+        return found
 
     def time(self, value: datetime) -> Any:
         found = self.times.get(value)
         if found is None:
+            if len(self.times) >= self.LIMIT:
+                self.times.clear()
             found = self.times[value] = self.adapt(value)
         return found
+
+
+_PREPARED: dict[str, _Prepared] = {}
+
+
+def _prepared() -> _Prepared:
+    found = _PREPARED.get(connection.vendor)
+    if found is None:
+        found = _PREPARED[connection.vendor] = _Prepared()
+    return found
+
+
+# Rows per multi-row INSERT on SQLite: one statement per chunk (SQLite allows 32,766 parameters), so the
+# B-tree work of a whole chunk runs in one call without the GIL; ``executemany`` would take and release
+# the GIL around every row, which lets the event loop thread stall the writer (bench/README.md "## mllp").
+SQLITE_CHUNK_ROWS = 1000
+
+
+def _sqlite_insert(model: Any, names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Multi-row INSERTs on the raw SQLite connection (``?`` parameters, no query rewriting)."""
+    raw = connection.connection
+    for start in range(0, len(rows), SQLITE_CHUNK_ROWS):
+        part = rows[start : start + SQLITE_CHUNK_ROWS]
+        key = ("sqlite-qmark", model, tuple(names), len(part))
+        sql = _SQL.get(key)
+        if sql is None:
+            sql = _SQL[key] = _build_insert_sql(model, names, len(part), False).replace("%s", "?")
+        raw.execute(sql, [v for row in part for v in row])
 
 
 def insert_readings(rows: Sequence[ReadingRow]) -> None:
     """Insert ``rows`` (ids are not returned: look a row up by message and kind when needed)."""
     if not rows:
         return
-    p = _Prepared()
+    p = _prepared()
+    uid, tm = p.uuid, p.time
     data = [
-        (
-            r.organization_id,
-            r.site_id,
-            p.uuid(r.patient_id),
-            r.chair_id,
-            p.uuid(r.device_id),
-            r.message_id,
-            p.time(r.observed_at),
-            p.time(r.received_at),
-            r.time_source,
-            r.kind,
-            r.value,
-            r.unit,
-            r.source,
-            r.bound,
-            r.mapping_confirmed,
-            r.source_code,
-            r.source_unit,
-        )
-        for r in rows
+        (o, site, uid(patient), chair, uid(device), msg, tm(obs), tm(rec), *rest)
+        for (o, site, patient, chair, device, msg, obs, rec, *rest) in rows
     ]
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        _sqlite_insert(VitalReading, ReadingRow._fields, data)
+        return
     with connection.cursor() as cursor:
         cursor.executemany(_insert_sql(VitalReading, ReadingRow._fields), data)
 
 
+def _message_params(m: MessageRow, p: _Prepared) -> tuple[Any, ...]:
+    return (
+        m.organization_id,
+        m.sender,
+        m.control_id,
+        m.digest,
+        m.message_type,
+        p.time(m.received_at),
+        m.peer,
+        m.raw,
+        m.ack_code,
+        m.ack_error,
+        m.device_feed,
+        p.uuid(m.device_id),
+        m.location,
+        json.dumps(m.issues) if m.issues else "[]",
+    )
+
+
 def insert_messages(rows: Sequence[MessageRow], chunk: int = 500) -> list[int]:
-    """Insert ``rows`` and return their ids in order (multi-row INSERT … RETURNING, as bulk_create does
-    on SQLite ≥ 3.35 and PostgreSQL)."""
-    p = _Prepared()
-    ids: list[int] = []
+    """Insert ``rows`` and return their ids in order.
+
+    SQLite: the ids are given explicitly, following the table's AUTOINCREMENT counter, inside the
+    caller's write transaction (which holds the database's only write lock, so nobody else can take
+    them); this avoids reading a RETURNING row per message. PostgreSQL: multi-row INSERT … RETURNING, as
+    ``bulk_create`` does."""
+    if not rows:
+        return []
+    p = _prepared()
+    if connection.vendor == "sqlite":
+        if not connection.in_atomic_block:
+            raise RuntimeError("insert_messages needs the caller's transaction (it reserves ids)")
+        connection.ensure_connection()
+        raw = connection.connection
+        table = HL7Message._meta.db_table
+        seq = raw.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", [table]).fetchone()
+        top = raw.execute(f'SELECT max("id") FROM "{table}"').fetchone()  # noqa: S608 (model metadata)
+        first = max(int(seq[0]) if seq else 0, int(top[0] or 0)) + 1
+        ids = list(range(first, first + len(rows)))
+        _sqlite_insert(
+            HL7Message,
+            ("id", *MessageRow._fields),
+            [(i, *_message_params(m, p)) for i, m in zip(ids, rows, strict=True)],
+        )
+        return ids
+    out: list[int] = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
             params: list[Any] = []
             for m in part:
-                params += (
-                    m.organization_id,
-                    m.sender,
-                    m.control_id,
-                    m.digest,
-                    m.message_type,
-                    p.time(m.received_at),
-                    m.peer,
-                    m.raw,
-                    m.ack_code,
-                    m.ack_error,
-                    m.device_feed,
-                    p.uuid(m.device_id),
-                    m.location,
-                    json.dumps(m.issues),
-                )
+                params += _message_params(m, p)
             cursor.execute(_insert_sql(HL7Message, MessageRow._fields, len(part), returning=True), params)
-            ids += [int(r[0]) for r in cursor.fetchall()]
-    if len(ids) != len(rows):
+            out += [int(r[0]) for r in cursor.fetchall()]
+    if len(out) != len(rows):
         raise RuntimeError("the database did not return an id for every message inserted")
-    return ids
+    return out
 
 
 def stored_keys(

@@ -11,6 +11,7 @@ The shape follows IPF's PCD-01 response fixture (reference/hl7/pcd01_ack_for_nib
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -205,8 +206,27 @@ def build_aa(request: MessageHeader, *, control_id: str, now: datetime) -> str:
         request.message_type.trigger,
         request.profiles,
     )
-    e = DEFAULT_ENCODING
-    return f"{before}{format_dtm(now)}{middle}{escape(control_id, e)}{after}{escape(request.control_id, e)}"
+    return f"{before}{_stamp(now)}{middle}{_escaped(control_id)}{after}{_escaped(request.control_id)}"
+
+
+_PLAIN_TEXT: Final = re.compile(r"[^|^~\\&\r\n]*")
+_STAMPS: dict[datetime, str] = {}
+
+
+def _escaped(text: str) -> str:
+    """:func:`escape` in the default encoding; the text itself when there is nothing to escape."""
+    return text if _PLAIN_TEXT.fullmatch(text) else escape(text, DEFAULT_ENCODING)
+
+
+def _stamp(now: datetime) -> str:
+    """:func:`format_dtm` (seconds precision), remembered for the current second."""
+    key = now.replace(microsecond=0)
+    found = _STAMPS.get(key)
+    if found is None:
+        if len(_STAMPS) > 64:
+            _STAMPS.clear()
+        found = _STAMPS[key] = format_dtm(now)
+    return found
 
 
 def ack_for_message(

@@ -219,4 +219,7 @@ def is_device_feed(msg: ParsedMessage) -> bool:
     A lab ORU (LOINC/local codes, no EUI-64, no PCD profile — reference/hl7/lab_glucose_not_vitals.hl7)
     is acknowledged but its results are not vitals.
     """
+    # The same answer as bool(device_feed_evidence(msg)), cheapest test first (called per message).
+    if msg.observations or msg.sender.eui64 or msg.coding_systems & {"MDC", "MDIL"}:
+        return True
     return bool(device_feed_evidence(msg))

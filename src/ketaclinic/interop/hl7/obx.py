@@ -10,6 +10,7 @@ there because the parser was two thirds of the listener's CPU per message (bench
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -204,7 +205,7 @@ class _NotFast:
 NOT_FAST: Final = _NotFast()
 
 
-def _first(fields: tuple[str, ...], n: int) -> str:
+def _first(fields: Sequence[str], n: int) -> str:
     """Field n, first repetition, not stripped (no escapes: the caller checked)."""
     text = fields[n] if n < len(fields) else ""
     cut = text.find("~")
@@ -222,45 +223,119 @@ def read_obx_fast(
     the right quantity, a valid status and valid or absent OBX-14. Anything that would raise an issue
     goes to :func:`read_obx`, which reports it.
     """
-    f = seg.fields
+    return read_obx_fields(seg.fields, seg.encoding, seq, group, header, message_device)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What an OBX's type, code, containment, unit, status and device fields (everything but its value
+    and time) decide, worked out once per distinct text (a feed repeats the same few every second)."""
+
+    value_type: str
+    term: MdcTerm | None
+    readable: bool  # a value with this shape can be read fast (known code, unit, valid status)
+    unit: UnitDef | None
+    spec_unit: str
+    containment: str
+    ancestors: tuple[str, ...]
+    own_device: str
+    source_code: str
+    source_unit: str
+    status: str
+
+
+_SHAPES: dict[tuple[str, ...], _Shape] = {}
+_VALUES: dict[tuple[int, str], float | None] = {}  # by id() of the unit: the units are module constants
+_CACHE_LIMIT: Final = 8192
+
+
+def _shape(f: Sequence[str], encoding: Encoding) -> _Shape:
+    n = len(f)
+    key = tuple([f[i] if i < n else "" for i in (2, 3, 4, 6, 11, 18)])
+    found = _SHAPES.get(key)
+    if found is not None:
+        return found
     value_type = _first(f, 2).split("^", 1)[0].strip().upper()
+    term, refid_text, _ = _term_of(key[1], encoding)
+    unit = _unit_of(key[3], encoding)
+    readable = (
+        value_type == "NM"
+        and term is not None
+        and term.kind is not None
+        and not (refid_text.upper().startswith("MDC_") and refid_text not in (term.refid, *term.aliases))
+        and _first(f, 11).strip().upper() not in INVALID_STATUS
+        and unit is not None
+        and unit.quantity is KINDS[term.kind].quantity
+    )
+    containment = _first(f, 4).strip()
+    found = _Shape(
+        value_type=value_type,
+        term=term,
+        readable=readable,
+        unit=unit,
+        spec_unit=KINDS[term.kind].unit if term is not None and term.kind is not None else "",
+        containment=containment,
+        ancestors=tuple(Group.ancestors(containment)) if containment else (),
+        own_device=_first(f, 18).split("^", 1)[0].strip(),
+        source_code=_first(f, 3).strip(),
+        source_unit=_first(f, 6).strip(),
+        status=_first(f, 11).strip().upper(),
+    )
+    if len(_SHAPES) >= _CACHE_LIMIT:
+        _SHAPES.clear()
+    _SHAPES[key] = found
+    return found
+
+
+def _canonical(unit: UnitDef, value_text: str) -> float | None:
+    """The value in the kind's canonical unit, or None when it is not a finite decimal number."""
+    key = (id(unit), value_text)
+    if key in _VALUES:
+        return _VALUES[key]
+    try:
+        number: Decimal | None = Decimal(value_text)
+    except InvalidOperation:
+        number = None
+    found = float(unit.to_canonical(number)) if number is not None and number.is_finite() else None
+    if len(_VALUES) >= _CACHE_LIMIT:
+        _VALUES.clear()
+    _VALUES[key] = found
+    return found
+
+
+def read_obx_fields(
+    f: Sequence[str],
+    encoding: Encoding,
+    seq: int,
+    group: Group,
+    header: MessageHeader,
+    message_device: str | None,
+) -> VitalObservation | _NotFast | None:
+    """:func:`read_obx_fast` on the segment's fields (``f[0]`` is the name), without a Segment object.
+    What the code, unit and status fields decide is cached per distinct text (``_shape``), the value
+    conversion per unit and value text (``_canonical``)."""
+    shape = _shape(f, encoding)
     own_time_text = _first(f, 14).split("^", 1)[0].strip()
     own_time = parse_dtm(own_time_text) if own_time_text else None
     if own_time_text and own_time is None:
         return NOT_FAST
     raw_value = f[5] if len(f) > 5 else ""
+    containment = shape.containment
+    own_device = shape.own_device
+    result: VitalObservation | _NotFast | None = None  # a header OBX (§3.1)
     if not raw_value.strip("^ "):
-        if value_type:
+        if shape.value_type:
             return NOT_FAST  # "not measured" issue
-        result: VitalObservation | _NotFast | None = None  # a header OBX (§3.1)
-        term = None
     else:
-        if value_type != "NM":
+        if not shape.readable:
             return NOT_FAST
-        term, refid_text, _ = _term_of(f[3] if len(f) > 3 else "", seg.encoding)
-        if term is None or term.kind is None:
-            return NOT_FAST
-        if refid_text.upper().startswith("MDC_") and refid_text not in (term.refid, *term.aliases):
-            return NOT_FAST
-        if _first(f, 11).strip().upper() in INVALID_STATUS:
-            return NOT_FAST
-        result = NOT_FAST
-    containment = _first(f, 4).strip()
-    own_device = _first(f, 18).split("^", 1)[0].strip()
-    if term is not None:
-        assert term.kind is not None
+        term, unit = shape.term, shape.unit
+        assert term is not None and term.kind is not None and unit is not None
         value_text = _first(f, 5).strip()
-        try:
-            number = Decimal(value_text)
-        except InvalidOperation:
+        value = _canonical(unit, value_text)
+        if value is None:
             return NOT_FAST
-        if not number.is_finite():
-            return NOT_FAST
-        unit = _unit_of(f[6] if len(f) > 6 else "", seg.encoding)
-        spec = KINDS[term.kind]
-        if unit is None or unit.quantity is not spec.quantity:
-            return NOT_FAST
-        ancestors = Group.ancestors(containment) if containment else []
+        ancestors = shape.ancestors
         observed_at, source = own_time, TimeSource.OBX
         if observed_at is None:
             observed_at = next((group.times[a] for a in ancestors if a in group.times), None)
@@ -274,21 +349,21 @@ def read_obx_fast(
         device = own_device or next((group.devices[a] for a in ancestors if a in group.devices), None)
         result = VitalObservation(
             kind=term.kind,
-            value=float(unit.to_canonical(number)),
-            unit=spec.unit,
+            value=value,
+            unit=shape.spec_unit,
             observed_at=observed_at,
             time_source=source,
             mdc_code=term.code,
             refid=term.refid,
             site=term.site,
             confirmed=term.confirmed,
-            source_code=_first(f, 3).strip(),
-            source_unit=_first(f, 6).strip(),
+            source_code=shape.source_code,
+            source_unit=shape.source_unit,
             raw_value=value_text,
             device_id=device or message_device,
             obx_sequence=seq,
             containment=containment,
-            status=_first(f, 11).strip().upper(),
+            status=shape.status,
         )
     if containment:
         if own_time is not None:

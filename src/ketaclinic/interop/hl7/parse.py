@@ -13,7 +13,7 @@ puts the NIBP measurement time), else OBR-7, else MSH-7 (interop.md §1.5, §3.2
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Any, Final
 
 from ketaclinic.interop.hl7.er7 import (
     DEFAULT_ENCODING,
@@ -37,7 +37,7 @@ from ketaclinic.interop.hl7.model import (
     PersonName,
     VitalObservation,
 )
-from ketaclinic.interop.hl7.obx import NOT_FAST, Group, read_obx, read_obx_fast
+from ketaclinic.interop.hl7.obx import NOT_FAST, Group, read_obx, read_obx_fast, read_obx_fields
 
 _SEGMENT_NAME: Final = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 # MSH-18 values seen (interop.md §3.2: "UNICODE UTF-8", "8859/1") → Python codecs.
@@ -311,6 +311,10 @@ def parse_oru(data: str | bytes, *, fast: bool = True) -> ParsedMessage:
     with the full reader; ``fast=False`` uses the full reader for every OBX (the result is the same,
     tests/interop/test_hl7_fast.py).
     """
+    if fast and isinstance(data, str):
+        plain = _parse_plain(data)
+        if plain is not None:
+            return plain
     header, segments, first_issues = split_message(data)
     _validate_oru(header)
     issues = list(first_issues)
@@ -369,6 +373,150 @@ def parse_oru(data: str | bytes, *, fast: bool = True) -> ParsedMessage:
         issues=tuple(issues),
         coding_systems=frozenset(systems),
         obx_count=len(obxs),
+    )
+
+
+# ---------------------------------------------------------------- the plain path
+
+# A feed sends the same PID, PV1 and (but for MSH-7 and MSH-10) MSH segments every second: what they
+# parse to is kept here, bounded (cleared when full).
+_CACHE_LIMIT: Final = 8192
+_HEADERS: dict[tuple[str, ...], MessageHeader] = {}
+_PATIENTS: dict[str, tuple[tuple[PatientIdentifier, ...], PersonName | None]] = {}
+_LOCATIONS: dict[str, Location | None] = {}
+_LEAD: Final = "\ufeff\x0b\x00 \t\r\n"
+_TRAIL: Final = "\x1c\x00 \t\r\n"
+
+
+def _put(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+
+
+def _first_component(fields: list[str], n: int, c: int = 0) -> str:
+    """Component c (0-based) of field n's first repetition, stripped: :meth:`Segment.component` for a
+    segment with default delimiters and no escapes."""
+    text = fields[n] if n < len(fields) else ""
+    if not text:
+        return ""
+    comps = text.split("~", 1)[0].split("^")
+    return comps[c].strip() if c < len(comps) else ""
+
+
+def _plain_header(fields: list[str]) -> MessageHeader:
+    key = tuple(fields[:7] + fields[8:10] + fields[11:])
+    cached = _HEADERS.get(key)
+    if cached is None:
+        cached = _read_header_plain(Segment("MSH", tuple(fields), DEFAULT_ENCODING))
+        _put(_HEADERS, key, cached)
+    h = cached
+    return MessageHeader(
+        h.encoding,
+        h.sending_application,
+        h.sending_facility,
+        h.receiving_application,
+        h.receiving_facility,
+        parse_dtm(_first_component(fields, 7)),
+        h.message_type,
+        (fields[10] if len(fields) > 10 else "").split("~", 1)[0].strip(),
+        h.processing_id,
+        h.version,
+        h.accept_ack_type,
+        h.application_ack_type,
+        h.charset,
+        h.profiles,
+    )
+
+
+def _plain_patient(raw: str) -> tuple[tuple[PatientIdentifier, ...], PersonName | None]:
+    found = _PATIENTS.get(raw)
+    if found is None:
+        seg = parse_segment(raw, DEFAULT_ENCODING)
+        found = (_patient_ids(seg), _patient_name(seg))
+        _put(_PATIENTS, raw, found)
+    return found
+
+
+def _plain_location(raw: str) -> Location | None:
+    if raw in _LOCATIONS:
+        return _LOCATIONS[raw]
+    found = _location(parse_segment(raw, DEFAULT_ENCODING))
+    _put(_LOCATIONS, raw, found)
+    return found
+
+
+def _parse_plain(data: str) -> ParsedMessage | None:
+    """:func:`parse_oru` for the common clean message, or None when the full reader must read it.
+
+    Clean: default delimiters, no escape anywhere (the only backslash is MSH-2's), CR terminators,
+    well-formed segment names, valid MSH-7/OBR-7 times and every OBX readable by
+    :func:`obx.read_obx_fast` — so no issue at all. The result is the full reader's, field for field
+    (tests/interop/test_hl7_fast.py compares them on every sample and on fuzzed variants); it only
+    skips the Segment objects and reuses what the same PID/PV1/MSH parsed to before.
+    """
+    text = data.lstrip(_LEAD).rstrip(_TRAIL)
+    if not text.startswith("MSH|^~\\&|") or "\n" in text or text.count("\\") != 1:
+        return None
+    raws = [r for r in text.split("\r") if r.strip()]
+    for raw in raws:
+        if not (len(raw) == 3 or raw[3] == "|") or not _SEGMENT_NAME.match(raw[:3]):
+            return None
+    msh = ["MSH", *raws[0].split("|")]
+    msh[1] = "|"  # fields numbered as HL7 does: MSH-1 is the separator, MSH-2 the encoding characters
+    header = _plain_header(msh)
+    _validate_oru(header)
+    msh_time = _first_component(msh, 7)
+    if msh_time and parse_dtm(msh_time) is None:
+        return None
+    pid = next((r for r in raws if r.startswith("PID")), None)
+    pv1 = next((r for r in raws if r.startswith("PV1")), None)
+    segments = [r.split("|") for r in raws[1:]]
+    obx_device = next(
+        (d for f in segments if f[0] == "OBX" for d in (_first_component(f, 18),) if d),
+        "",
+    )
+    device_id: str | None
+    if obx_device:
+        device_id, device_source = obx_device, "OBX-18"
+    elif header.sending_application.eui64:
+        device_id, device_source = header.sending_application.eui64, "MSH-3"
+    else:
+        device_id, device_source = None, ""
+    group = Group(obr_time=None)
+    observations: list[VitalObservation] = []
+    systems: set[str] = set()
+    obx_seq = 0
+    for f in segments:
+        name = f[0]
+        if name == "OBR":
+            obr_time = _first_component(f, 7)
+            parsed_time = parse_dtm(obr_time) if obr_time else None
+            if obr_time and parsed_time is None:
+                return None
+            group = Group(obr_time=parsed_time)
+        elif name == "OBX":
+            obx_seq += 1
+            system = _first_component(f, 3, 2)
+            if system:
+                systems.add(system.upper())
+            obs = read_obx_fields(f, DEFAULT_ENCODING, obx_seq, group, header, device_id)
+            if obs is NOT_FAST:
+                return None
+            if isinstance(obs, VitalObservation):
+                observations.append(obs)
+    patient_ids, patient_name = _plain_patient(pid) if pid is not None else ((), None)
+    return ParsedMessage(
+        header=header,
+        patient_ids=patient_ids,
+        patient_name=patient_name,
+        location=_plain_location(pv1) if pv1 is not None else None,
+        device_id=device_id,
+        device_id_source=device_source,
+        observations=tuple(observations),
+        issues=(),
+        coding_systems=frozenset(systems),
+        obx_count=obx_seq,
     )
 
 
