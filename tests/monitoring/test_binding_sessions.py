@@ -76,10 +76,10 @@ def test_alerts_of_one_batch_point_at_their_own_readings(
     assert by_code["spo2_low"].reading.message.control_id == "A2"
 
 
-def test_prefetch_refreshes_the_working_set_together(db: Any, org: Any, site: Any) -> None:
+def test_prefetch_refreshes_the_working_set_ahead(db: Any, org: Any, site: Any) -> None:
     """Refresh-ahead: a key asked for within ``ttl`` and older than ``ttl / 2`` is reloaded with the next
-    load, so monitors that started at different moments expire together (one query per ttl, not a few
-    keys in every batch); a key nobody asked for within ``ttl`` is not reloaded."""
+    load, so a monitor that keeps sending never meets an expired entry; a key nobody asked for within
+    ``ttl`` is dropped, not reloaded."""
     import time
 
     from ketaclinic.monitoring.models import MonitorDevice
@@ -99,4 +99,28 @@ def test_prefetch_refreshes_the_working_set_together(db: Any, org: Any, site: An
     time.sleep(0.45)  # now nobody has asked for D1 within ttl
     cache.prefetch(org.pk, ["D2"], [])
     later = cache._devices[(org.pk, "D2")][0]
-    assert later > stamp and cache._devices[(org.pk, "D1")][0] == stamp
+    assert later > stamp and (org.pk, "D1") not in cache._devices
+
+
+def test_prefetch_refreshes_a_bounded_slice_per_batch(db: Any, org: Any, site: Any) -> None:
+    """However many monitors there are, one batch reloads at most ``refresh_slice`` entries ahead of
+    time (the oldest first), so no batch pays for the whole working set at once."""
+    import time
+
+    from ketaclinic.monitoring.models import MonitorDevice
+
+    idents = [f"M{i:03d}" for i in range(30)]
+    MonitorDevice.objects.bulk_create(
+        MonitorDevice(organization=org, site=site, identifier=ident) for ident in [*idents, "NEW"]
+    )
+    cache = BindingCache(ttl=0.4)
+    cache.refresh_slice = 10
+    cache.prefetch(org.pk, idents[:15], [])
+    time.sleep(0.05)
+    cache.prefetch(org.pk, idents[15:], [])
+    time.sleep(0.2)  # the first 15 are 0.25 s old (due), the last 15 0.2 s (not yet)
+    cache.prefetch(org.pk, [*idents, "NEW"], [])  # everything asked for again; NEW needs a load
+    stamp = cache._devices[(org.pk, "NEW")][0]
+    refreshed = [i for i in idents if cache._devices[(org.pk, i)][0] == stamp]
+    assert len(refreshed) == 10 and set(refreshed) <= set(idents[:15])  # ten of the oldest, no more
+    assert all(cache.device(org.pk, i) is not None for i in idents)

@@ -142,11 +142,12 @@ class BindingCache:
     def prefetch(self, organization_id: int, identifiers: Iterable[str], mrns: Iterable[str]) -> None:
         """Load every device and patient of a batch that is not cached (or expired) in two queries.
 
-        Refresh-ahead: when something must be loaded, every key asked for within the last ``ttl`` whose
-        entry is older than ``ttl / 2`` is reloaded with it. The working set then expires together and
-        is reloaded by one query per ``ttl`` instead of a few keys (two ORM queries, ~1 ms) in nearly
-        every batch when 1,000 monitors send once a second (bench/README.md "## mllp"). Entries are only
-        ever fresher than without it."""
+        Refresh-ahead, a slice at a time: with each load, up to ``refresh_slice`` of the oldest entries
+        that were asked for within ``ttl`` and are older than ``ttl / 2`` are reloaded too. The working
+        set of 1,000 monitors that send every second is then renewed a few entries per batch and never
+        expires (no batch misses), and no batch pays for reloading all of it at once, which stalled the
+        ACKs for tens of milliseconds every few seconds (bench/README.md "## mllp"). Entries are only
+        ever fresher than without it; one not asked for within ``ttl`` is dropped."""
         now = time.monotonic()
         identifiers = [i for i in identifiers if i]
         mrns = [m for m in mrns if m]
@@ -159,35 +160,56 @@ class BindingCache:
             hit = cache.get((organization_id, key))
             return hit is None or now - hit[0] >= self.ttl
 
-        def ahead(cache: dict[tuple[int, str], Any], kind: str) -> set[str]:
-            return {
-                key
-                for (org, key), (at, _) in cache.items()
-                if org == organization_id
-                and now - at >= self.ttl / 2
-                and now - self._asked.get((org, kind, key), -1e9) < self.ttl
-            }
-
         want_devices = {i for i in identifiers if stale(self._devices, i)}
+        want_devices |= self._due(self._devices, organization_id, "d", now)
         if want_devices:
-            want_devices |= ahead(self._devices, "d")
             for key in want_devices:
-                self._devices[(organization_id, key)] = (now, None)
-            rows = MonitorDevice.objects.filter(
-                organization_id=organization_id, identifier__in=want_devices
-            ).values_list("identifier", "id", "site_id", "chair_id", "chair__site_id", "active")
-            for ident, *rest in rows:
+                self._devices.pop((organization_id, key), None)
+                self._devices[(organization_id, key)] = (now, None)  # moved to the end: newest
+            for ident, *rest in self._query(_DEVICES_SQL, organization_id, want_devices):
                 self._devices[(organization_id, ident)] = (now, DeviceInfo(*rest))
         want_mrns = {m for m in mrns if stale(self._patients, m)}
+        want_mrns |= self._due(self._patients, organization_id, "p", now)
         if want_mrns:
-            want_mrns |= ahead(self._patients, "p")
             for key in want_mrns:
+                self._patients.pop((organization_id, key), None)
                 self._patients[(organization_id, key)] = (now, None)
-            found = Patient.objects.filter(organization_id=organization_id, mrn__in=want_mrns).values_list(
-                "mrn", "id", "site_id"
-            )
-            for mrn, pid, site_id in found:
+            for mrn, pid, site_id in self._query(_PATIENTS_SQL, organization_id, want_mrns):
                 self._patients[(organization_id, mrn)] = (now, (pid, site_id))
+
+    refresh_slice: int = 64
+
+    def _due(
+        self, cache: dict[tuple[int, str], Any], organization_id: int, kind: str, now: float
+    ) -> set[str]:
+        """The oldest entries (the dict is in load order) due for a refresh; drops forgotten ones."""
+        due: set[str] = set()
+        forgotten: list[tuple[int, str]] = []
+        for key, (at, _) in cache.items():
+            if now - at < self.ttl / 2 or len(due) >= self.refresh_slice:
+                break
+            if now - self._asked.get((key[0], kind, key[1]), -1e9) >= self.ttl:
+                forgotten.append(key)
+            elif key[0] == organization_id:
+                due.add(key[1])
+        for key in forgotten:
+            del cache[key]
+            self._asked.pop((key[0], kind, key[1]), None)
+        return due
+
+    def _query(self, which: str, organization_id: int, keys: set[str]) -> list[tuple[Any, ...]]:
+        """Plain SQL (the ORM's query compilation cost more than the query): devices or patients by key."""
+        sql, convert = _lookup_sql(which)
+        out: list[tuple[Any, ...]] = []
+        ordered = sorted(keys)
+        with connection.cursor() as cursor:
+            for start in range(0, len(ordered), 500):
+                part = ordered[start : start + 500]
+                cursor.execute(
+                    sql.replace("%%KEYS%%", ", ".join(["%s"] * len(part))), [organization_id, *part]
+                )
+                out += [convert(row) for row in cursor.fetchall()]
+        return out
 
     def remember_device(self, organization_id: int, identifier: str, info: DeviceInfo) -> None:
         self._devices[(organization_id, identifier)] = (time.monotonic(), info)
@@ -206,6 +228,52 @@ class BindingCache:
         found = (row[0], row[1]) if row else None
         self._patients[key] = (now, found)
         return found
+
+
+_DEVICES_SQL = "devices"
+_PATIENTS_SQL = "patients"
+_LOOKUPS: dict[str, tuple[str, Any]] = {}
+
+
+def _lookup_sql(which: str) -> tuple[str, Any]:
+    """SQL text (with ``%%KEYS%%`` for the placeholders) and row converter; model metadata only."""
+    found = _LOOKUPS.get(which)
+    if found is not None:
+        return found
+    from ketaclinic.accounts.models import Chair
+
+    q = connection.ops.quote_name
+    if which == _DEVICES_SQL:
+        dev, chair = MonitorDevice._meta, Chair._meta
+        d, c = q(dev.db_table), q(chair.db_table)
+        col = lambda m, t, f: f"{t}.{q(m.get_field(f).column)}"  # noqa: E731
+        sql = (
+            f"SELECT {col(dev, d, 'identifier')}, {col(dev, d, 'id')}, {col(dev, d, 'site')}, "  # noqa: S608
+            f"{col(dev, d, 'chair')}, {col(chair, c, 'site')}, {col(dev, d, 'active')} FROM {d} "
+            f"LEFT OUTER JOIN {c} ON {col(dev, d, 'chair')} = {col(chair, c, 'id')} "
+            f"WHERE {col(dev, d, 'organization')} = %s AND {col(dev, d, 'identifier')} IN (%%KEYS%%)"
+        )
+        to_uuid = dev.get_field("id").to_python
+
+        def convert(row: tuple[Any, ...]) -> tuple[Any, ...]:
+            ident, pk, site, chair_id, chair_site, active = row
+            return (ident, to_uuid(pk), site, chair_id, chair_site, bool(active))
+
+    else:
+        pat = Patient._meta
+        t = q(pat.db_table)
+        sql = (
+            f"SELECT {q(pat.get_field('mrn').column)}, {q(pat.get_field('id').column)}, "  # noqa: S608
+            f"{q(pat.get_field('site').column)} FROM {t} WHERE {q(pat.get_field('organization').column)} = %s "
+            f"AND {q(pat.get_field('mrn').column)} IN (%%KEYS%%)"
+        )
+        to_uuid = pat.get_field("id").to_python
+
+        def convert(row: tuple[Any, ...]) -> tuple[Any, ...]:
+            return (row[0], to_uuid(row[1]), row[2])
+
+    _LOOKUPS[which] = (sql, convert)
+    return sql, convert
 
 
 def _candidates(ids: Iterable[PatientIdentifier], authorities: frozenset[str] | None) -> list[str]:

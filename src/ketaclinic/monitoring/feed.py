@@ -29,7 +29,8 @@ from __future__ import annotations
 import logging
 import time
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -103,6 +104,8 @@ class FeedStore:
         run_alerts: bool = True,
         cache_ttl: float = 5.0,
         audit_every: float = 1.0,
+        write_lock: Callable[[], AbstractContextManager[Any]] = nullcontext,
+        label: str = "",
     ) -> None:
         self.organization = organization
         self.default_site = default_site
@@ -112,6 +115,10 @@ class FeedStore:
         self._zones: dict[int, tzinfo] = {}
         self._service_user: User | None = None
         self.audit_every = audit_every
+        # Held around each write transaction: several listener processes on one SQLite file take turns
+        # through it (listener.ProcessLock) instead of polling SQLite's busy handler.
+        self.write_lock = write_lock
+        self.label = label  # "listener 2 of 4" in the audit entries when there are several processes
         self._audited_upto: int | None = None
         self._last_audit = -1e9
         self._pending_audit = _Counts()
@@ -129,7 +136,7 @@ class FeedStore:
         for p in preps:
             p.unpack()
         try:
-            with transaction.atomic():
+            with self.write_lock(), transaction.atomic():
                 self._store(preps)
         except Exception:
             log.exception("storing a batch of %d message(s) failed; retrying one by one", len(preps))
@@ -138,7 +145,7 @@ class FeedStore:
                 p.duplicate = p.stored = False
                 p.readings = 0
                 try:
-                    with transaction.atomic():
+                    with self.write_lock(), transaction.atomic():
                         self._store([p])
                 except Exception as exc:
                     log.exception("storing message %r failed", p.control_id)
@@ -326,7 +333,8 @@ class FeedStore:
             object_id=last_id,
             client="hl7",
             detail=(
-                f"monitor feed: messages {self._audited_upto + 1}..{last_id}; this listener since its last "
+                f"monitor feed{f' ({self.label})' if self.label else ''}: messages "
+                f"{self._audited_upto + 1}..{last_id}; this listener since its last "
                 f"entry: {c.messages} message(s), {c.readings} reading(s), {c.bound} bound to a patient, "
                 f"{c.alerts} alert(s)"
             ),
@@ -338,7 +346,7 @@ class FeedStore:
             return
         last_id, mono = self._last_stored, time.monotonic()
         try:
-            with transaction.atomic():
+            with self.write_lock(), transaction.atomic():
                 self._write_audit(last_id)
                 transaction.on_commit(lambda: self._committed(_Counts(), last_id, mono))
         except Exception:

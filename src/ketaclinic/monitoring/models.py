@@ -148,9 +148,14 @@ class VitalReading(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["organization", "bound", "observed_at"]),
+            # Only unbound readings are listed by organization (for staff to attach): a partial index
+            # holds just those, so the bound majority from the feed costs it nothing.
+            models.Index(
+                fields=["organization", "observed_at"],
+                condition=models.Q(bound=False),
+                name="vitalreading_unbound",
+            ),
             models.Index(fields=["patient", "observed_at"]),
-            models.Index(fields=["chair", "observed_at"]),
         ]
 
     def __str__(self) -> str:

@@ -197,9 +197,10 @@ def insert_messages(rows: Sequence[MessageRow], chunk: int = 500) -> list[int]:
         connection.ensure_connection()
         raw = connection.connection
         table = HL7Message._meta.db_table
-        seq = raw.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", [table]).fetchone()
-        top = raw.execute(f'SELECT max("id") FROM "{table}"').fetchone()  # noqa: S608 (model metadata)
-        first = max(int(seq[0]) if seq else 0, int(top[0] or 0)) + 1
+        # The table name (model metadata) is the only text put in; it is also the parameter.
+        top = f'coalesce((SELECT max("id") FROM "{table}"), 0))'  # noqa: S608
+        sql = "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), " + top  # noqa: S608
+        first = int(raw.execute(sql, [table]).fetchone()[0]) + 1
         ids = list(range(first, first + len(rows)))
         _sqlite_insert(
             HL7Message,

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import logging
+import os
+import signal
+import socket
 import sys
+import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from ketaclinic.accounts.models import Organization, Site
 from ketaclinic.monitoring.feed import FeedStore
-from ketaclinic.monitoring.listener import MLLPListener, run
+from ketaclinic.monitoring.listener import MLLPListener, ProcessLock, run
+
+log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -48,10 +59,19 @@ class Command(BaseCommand):
             "in the listener; 1 or more uses more CPU cores)",
         )
         parser.add_argument(
+            "--processes",
+            type=int,
+            default=1,
+            help="listener processes sharing the port (default 1: enough for a clinic's monitors). More use "
+            "more CPU cores for thousands of messages a second: each process reads, parses and stores its "
+            "own connections; on SQLite they take turns to write",
+        )
+        parser.add_argument(
             "--no-alerts", action="store_true", help="store readings without running the alerts"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self._host, self._port = options["host"], options["port"]
         orgs = Organization.objects.all()
         if options["organization"]:
             org = orgs.filter(slug=options["organization"]).first()
@@ -70,27 +90,96 @@ class Command(BaseCommand):
             site = Site.objects.get(organization=org)
         authorities = frozenset(options["mrn_authority"]) if options["mrn_authority"] else None
 
-        def make_store() -> FeedStore:
+        processes = options["processes"]
+        if processes < 1:
+            raise CommandError("--processes must be 1 or more.")
+
+        def make_store(label: str = "", write_lock: Any = None) -> FeedStore:
             return FeedStore(
                 organization=org,
                 default_site=site,
                 mrn_authorities=authorities,
                 run_alerts=not options["no_alerts"],
+                label=label,
+                **({"write_lock": write_lock} if write_lock is not None else {}),
             )
 
-        listener = MLLPListener(
-            make_store,
-            host=options["host"],
-            port=options["port"],
-            max_frame_bytes=options["max_frame_bytes"],
-            max_batch=options["max_batch"],
-            parse_workers=max(0, options["parse_workers"]),
-        )
+        def listener_for(sock: socket.socket | None, store: Any) -> MLLPListener:
+            return MLLPListener(
+                store,
+                host=options["host"],
+                port=options["port"],
+                max_frame_bytes=options["max_frame_bytes"],
+                max_batch=options["max_batch"],
+                parse_workers=max(0, options["parse_workers"]),
+                sock=sock,
+            )
 
-        def ready(lst: MLLPListener) -> None:
-            # Tests and scripts wait for this line.
-            self.stdout.write(f"listening on {lst.host}:{lst.port}")
-            self.stdout.flush()
-            sys.stdout.flush()
+        if processes == 1:
+            asyncio.run(run(listener_for(None, make_store), ready=self._ready))
+            return
+        self._serve_processes(processes, listener_for, make_store)
 
-        asyncio.run(run(listener, ready=ready))
+    def _ready(self, lst: MLLPListener) -> None:
+        self._announce(lst.host, lst.port)
+
+    def _announce(self, host: str, port: int) -> None:
+        # Tests and scripts wait for this line.
+        self.stdout.write(f"listening on {host}:{port}")
+        self.stdout.flush()
+        sys.stdout.flush()
+
+    def _serve_processes(self, processes: int, listener_for: Any, make_store: Any) -> None:
+        """Fork ``processes`` listeners on one listening socket (the kernel hands each new connection to
+        one of them) and supervise them: SIGTERM/SIGINT stops them all; one that dies is started again."""
+        db = settings.DATABASES["default"]
+        lock_path = f"{db['NAME']}.mllp-lock" if db["ENGINE"].endswith("sqlite3") else None
+        sock = socket.create_server((self._host, self._port), backlog=4096)
+        sock.setblocking(False)
+        port = sock.getsockname()[1]
+        connections.close_all()  # each process opens its own database connection
+
+        def start(k: int) -> int:
+            pid = os.fork()
+            if pid:
+                return pid
+            code = 0
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                label = f"listener {k + 1} of {processes}"
+                lock = ProcessLock(lock_path) if lock_path else None
+                store = functools.partial(make_store, label, lock)
+                asyncio.run(run(listener_for(sock, store)))
+            except BaseException:
+                log.exception("monitor listener process %d failed", k + 1)
+                code = 1
+            finally:
+                os._exit(code)
+
+        children = {start(k): k for k in range(processes)}
+        self._announce(self._host, port)
+        stopping = False
+
+        def stop(signum: int, frame: Any) -> None:
+            nonlocal stopping
+            stopping = True
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        while children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            k = children.pop(pid, None)
+            if k is None:
+                continue
+            if not stopping:
+                log.error("monitor listener process %d ended (status %d); starting it again", k + 1, status)
+                time.sleep(1)
+                children[start(k)] = k
+        sock.close()
