@@ -75,8 +75,11 @@ class Writer:
         *,
         max_batch: int = 1000,
         parse_workers: int = 0,
+        checkpoints: bool = True,
     ) -> None:
         self._make_store = make_store
+        # Whether this process runs the WAL checkpoint thread (with --processes, only the first does).
+        self.checkpoints = checkpoints
         self.max_batch = max_batch
         self.parse_workers = parse_workers
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -123,7 +126,7 @@ class Writer:
         checkpointer: _Checkpointer | None = None
         try:
             store = self._make_store()
-            checkpointer = _Checkpointer.for_connection()
+            checkpointer = _Checkpointer.for_connection(run_thread=self.checkpoints)
             pool = None
             if self.parse_workers > 0:
                 # spawn, not fork: this process has threads; the workers import only the pure parser.
@@ -246,7 +249,9 @@ class _Checkpointer:
     monitor batches one ACK waited for a checkpoint (copy and fsync of megabytes): the tail of the ACK
     latency. The writer's connection turns that off (``wal_autocheckpoint=0``) and this thread runs a
     PASSIVE checkpoint every ``interval`` seconds instead; it never blocks the writer or readers, and the
-    web application's connections keep their own automatic checkpoints (bench/README.md "## mllp")."""
+    web application's connections keep their own automatic checkpoints. With several listener
+    processes only the first runs one (two competing checkpoints cost throughput and made the disk's
+    fsync stalls longer; every 2 s rather than 0.5 s halved the slow commits: bench/README.md "## mllp")."""
 
     def __init__(self, path: str, interval: float) -> None:
         import sqlite3
@@ -258,7 +263,7 @@ class _Checkpointer:
         self._thread.start()
 
     @classmethod
-    def for_connection(cls, interval: float = 0.5) -> _Checkpointer | None:
+    def for_connection(cls, interval: float = 2.0, *, run_thread: bool = True) -> _Checkpointer | None:
         if connection.vendor != "sqlite":
             return None
         connection.ensure_connection()
@@ -266,8 +271,10 @@ class _Checkpointer:
         raw.execute("PRAGMA wal_autocheckpoint=0")
         # A bigger page cache for the writer: the indexes of a busy feed outgrow SQLite's 2 MB default.
         raw.execute("PRAGMA cache_size=-65536")
+        # After a checkpoint has emptied the log, the file is cut back to this size (bytes).
+        raw.execute("PRAGMA journal_size_limit=67108864")
         path = raw.execute("PRAGMA database_list").fetchone()[2]
-        return cls(path, interval) if path else None
+        return cls(path, interval) if path and run_thread else None
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -412,6 +419,7 @@ class MLLPListener:
         parse_in_loop: bool = False,
         max_outstanding: int = 1000,
         sock: socket.socket | None = None,
+        checkpoints: bool = True,
     ) -> None:
         self.host, self.port = host, port
         # ``parse_in_loop``: parse each frame on the event loop as it arrives instead of in the writer, so
@@ -420,7 +428,9 @@ class MLLPListener:
         self.parse_in_loop = parse_in_loop and parse_workers == 0
         self.max_frame_bytes = max_frame_bytes
         self.max_outstanding = max_outstanding
-        self.writer = Writer(make_store, max_batch=max_batch, parse_workers=parse_workers)
+        self.writer = Writer(
+            make_store, max_batch=max_batch, parse_workers=parse_workers, checkpoints=checkpoints
+        )
         self.stats = ListenerStats()
         self.connections: set[_Connection] = set()
         self._sock = sock  # a listening socket shared with other listener processes (--processes)

@@ -104,7 +104,7 @@ class Command(BaseCommand):
                 **({"write_lock": write_lock} if write_lock is not None else {}),
             )
 
-        def listener_for(sock: socket.socket | None, store: Any) -> MLLPListener:
+        def listener_for(sock: socket.socket | None, store: Any, checkpoints: bool = True) -> MLLPListener:
             return MLLPListener(
                 store,
                 host=options["host"],
@@ -113,6 +113,7 @@ class Command(BaseCommand):
                 max_batch=options["max_batch"],
                 parse_workers=max(0, options["parse_workers"]),
                 sock=sock,
+                checkpoints=checkpoints,
             )
 
         if processes == 1:
@@ -150,7 +151,8 @@ class Command(BaseCommand):
                 label = f"listener {k + 1} of {processes}"
                 lock = ProcessLock(lock_path) if lock_path else None
                 store = functools.partial(make_store, label, lock)
-                asyncio.run(run(listener_for(sock, store)))
+                # One process copies the write-ahead log into the database file for all of them.
+                asyncio.run(run(listener_for(sock, store, checkpoints=k == 0)))
             except BaseException:
                 log.exception("monitor listener process %d failed", k + 1)
                 code = 1
