@@ -364,11 +364,18 @@ def main(argv: list[str] | None = None) -> int:
         default=2,
         help="listener processes (ketaclinic mllp --processes; default 2, this machine class's core count)",
     )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=3.0,
+        help="pause before each scenario (s), so that one scenario's write-back (the listener copying the "
+        "write-ahead log of a saturation run into the database file) does not land in the next one's figures",
+    )
     parser.add_argument("--quick", action="store_true", help="1 s per scenario, 3 s paced (smoke test)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.quick:
-        args.seconds, args.paced_seconds = 1.0, 3
+        args.seconds, args.paced_seconds, args.settle = 1.0, 3, 0.5
     counts = [int(c) for c in args.connections.split(",")]
     monitors = max([*counts, args.paced_connections])
 
@@ -391,9 +398,11 @@ def main(argv: list[str] | None = None) -> int:
         results["warmup"] = asyncio.run(closed_loop(port, 10, 1.0, "w"))
         runs = []
         for c in counts:
+            time.sleep(args.settle)
             before = cpu_seconds(proc.pid)
             runs.append(measured(proc.pid, asyncio.run(closed_loop(port, c, args.seconds, f"c{c}-")), before))
         results["closed_loop"] = runs
+        time.sleep(args.settle)
         before = cpu_seconds(proc.pid)
         results["paced"] = measured(
             proc.pid, asyncio.run(paced(port, args.paced_connections, args.paced_seconds, "p")), before

@@ -1,11 +1,14 @@
 """The MLLP listener: asyncio for the sockets, one writer thread for the database.
 
-Each connection reads frames with the pure decoder (interop/hl7/mllp.py) and hands them to the writer;
-the writer takes everything queued (up to ``max_batch`` frames), parses and stores them in ONE
-transaction (feed.FeedStore), and only then resolves the futures the connections wait on; the
-connection writes the ACKs in order. Database work never runs on the event loop, so a slow commit
-delays ACKs but never stops the listener reading, framing or accepting connections. Group commit is
-what makes the throughput: one fsync per batch instead of one per message (bench/README.md "## mllp").
+Each connection (an asyncio Protocol, ``_Connection``) reads frames with the pure decoder
+(interop/hl7/mllp.py) and hands them to the writer; the writer takes everything queued (up to
+``max_batch`` frames), parses and stores them in ONE transaction (feed.FeedStore), and only then hands
+each outcome back to its connection on the event loop (one wake-up per batch), which writes the ACKs in
+order. Database work never runs on the event loop, so a slow commit delays ACKs but never stops the
+listener reading, framing or accepting connections. Group commit is what makes the throughput: one
+fsync per batch instead of one per message (bench/README.md "## mllp"). ``ketaclinic mllp --processes N``
+runs N of these on one listening socket (management/commands/mllp.py); on SQLite they take turns to
+write through :class:`ProcessLock`.
 
 Malformed input never stalls a connection: junk between frames is logged and skipped, an oversized
 frame is answered AR, a message that cannot be parsed AE/AR, and decoding resumes at the next start
