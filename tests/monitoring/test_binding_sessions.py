@@ -87,6 +87,7 @@ def test_prefetch_refreshes_the_working_set_ahead(db: Any, org: Any, site: Any) 
     for ident in ("D1", "D2", "D3"):
         MonitorDevice.objects.create(organization=org, site=site, identifier=ident)
     cache = BindingCache(ttl=0.4)
+    cache.refresh_slice = 2  # a slice's worth: refreshed together ahead of time
     cache.prefetch(org.pk, ["D1", "D3"], [])
     time.sleep(0.1)
     cache.prefetch(org.pk, ["D3"], [])  # cached and fresh: no load, but D3 counts as asked for
@@ -104,7 +105,8 @@ def test_prefetch_refreshes_the_working_set_ahead(db: Any, org: Any, site: Any) 
 
 def test_prefetch_refreshes_a_bounded_slice_per_batch(db: Any, org: Any, site: Any) -> None:
     """However many monitors there are, one batch reloads at most ``refresh_slice`` entries ahead of
-    time (the oldest first), so no batch pays for the whole working set at once."""
+    time (the oldest first), so no batch pays for the whole working set at once; fewer than a slice
+    wait until there is a slice's worth or the oldest nears expiry."""
     import time
 
     from ketaclinic.monitoring.models import MonitorDevice
@@ -123,4 +125,10 @@ def test_prefetch_refreshes_a_bounded_slice_per_batch(db: Any, org: Any, site: A
     stamp = cache._devices[(org.pk, "NEW")][0]
     refreshed = [i for i in idents if cache._devices[(org.pk, i)][0] == stamp]
     assert len(refreshed) == 10 and set(refreshed) <= set(idents[:15])  # ten of the oldest, no more
+    # Five of the first fifteen are still due: not a slice's worth and not near expiry: no query now.
+    cache.prefetch(org.pk, idents, [])
+    assert [i for i in idents if cache._devices[(org.pk, i)][0] == stamp] == refreshed
+    time.sleep(0.1)  # the five are now 0.35 s old: >= 0.8 x ttl: refreshed with the next batch
+    cache.prefetch(org.pk, idents, [])
+    assert all(time.monotonic() - cache._devices[(org.pk, i)][0] < 0.3 for i in idents[:15])
     assert all(cache.device(org.pk, i) is not None for i in idents)

@@ -26,6 +26,7 @@ from django.db import connection
 
 from ketaclinic.interop.hl7.model import PatientIdentifier
 from ketaclinic.monitoring.models import MonitorDevice
+from ketaclinic.monitoring.rows import fetch
 from ketaclinic.patients.models import Patient
 
 
@@ -98,9 +99,7 @@ class BindingCache:
                 f"ORDER BY {q(meta.get_field('scheduled_at').column)} DESC"
             )
         to_uuid = meta.get_field("id").to_python
-        with connection.cursor() as cursor:
-            cursor.execute(self._sessions_sql, [organization_id, *[str(s) for s in ACTIVE_STATUSES]])
-            fetched = cursor.fetchall()
+        fetched = fetch(self._sessions_sql, [organization_id, *[str(s) for s in ACTIVE_STATUSES]])
         rows = [(to_uuid(i), to_uuid(p), s, c) for i, p, s, c in fetched]
         for row in rows:  # latest scheduled first, as _active_session's ORDER BY … LIMIT 1
             if row[3] is not None:
@@ -185,6 +184,12 @@ class BindingCache:
         """The oldest entries (the dict is in load order) due for a refresh; drops forgotten ones."""
         due: set[str] = set()
         forgotten: list[tuple[int, str]] = []
+        first = next(iter(cache.values()), None)
+        if first is None or now - first[0] < self.ttl / 2:
+            return due
+        # Not a query for every key that turns due: wait for a slice's worth, unless the oldest entry
+        # nears expiry (then whatever is due goes now).
+        urgent = now - first[0] >= self.ttl * 0.8
         for key, (at, _) in cache.items():
             if now - at < self.ttl / 2 or len(due) >= self.refresh_slice:
                 break
@@ -195,6 +200,8 @@ class BindingCache:
         for key in forgotten:
             del cache[key]
             self._asked.pop((key[0], kind, key[1]), None)
+        if not urgent and len(due) < self.refresh_slice:
+            return set()
         return due
 
     def _query(self, which: str, organization_id: int, keys: set[str]) -> list[tuple[Any, ...]]:
@@ -202,13 +209,10 @@ class BindingCache:
         sql, convert = _lookup_sql(which)
         out: list[tuple[Any, ...]] = []
         ordered = sorted(keys)
-        with connection.cursor() as cursor:
-            for start in range(0, len(ordered), 500):
-                part = ordered[start : start + 500]
-                cursor.execute(
-                    sql.replace("%%KEYS%%", ", ".join(["%s"] * len(part))), [organization_id, *part]
-                )
-                out += [convert(row) for row in cursor.fetchall()]
+        for start in range(0, len(ordered), 500):
+            part = ordered[start : start + 500]
+            text = sql.replace("%%KEYS%%", ", ".join(["%s"] * len(part)))
+            out += [convert(row) for row in fetch(text, [organization_id, *part])]
         return out
 
     def remember_device(self, organization_id: int, identifier: str, info: DeviceInfo) -> None:

@@ -129,7 +129,12 @@ class Writer:
         checkpointer: _Checkpointer | None = None
         try:
             store = self._make_store()
-            checkpointer = _Checkpointer.for_connection(run_thread=self.checkpoints)
+            lock = None
+            if connection.vendor == "sqlite" and database_path():
+                # Other listener processes (--processes) and this process's checkpointer write too.
+                store.write_lock = ProcessLock(lock_path())
+                lock = ProcessLock(lock_path())  # the checkpointer's own (a flock belongs to an open file)
+            checkpointer = _Checkpointer.for_connection(run_thread=self.checkpoints, lock=lock)
             pool = None
             if self.parse_workers > 0:
                 # spawn, not fork: this process has threads; the workers import only the pure parser.
@@ -250,23 +255,31 @@ class _Checkpointer:
 
     By default SQLite does this inside the COMMIT that crosses 1,000 WAL pages, so every few hundred
     monitor batches one ACK waited for a checkpoint (copy and fsync of megabytes): the tail of the ACK
-    latency. The writer's connection turns that off (``wal_autocheckpoint=0``) and this thread runs a
-    PASSIVE checkpoint every ``interval`` seconds instead; it never blocks the writer or readers, and the
-    web application's connections keep their own automatic checkpoints. With several listener
-    processes only the first runs one (two competing checkpoints cost throughput and made the disk's
-    fsync stalls longer; every 2 s rather than 0.5 s halved the slow commits: bench/README.md "## mllp")."""
+    latency. The writer's connection turns that off (``wal_autocheckpoint=0``) and this thread checkpoints
+    every ``interval`` seconds instead, in two steps: a PASSIVE checkpoint, which copies what is in the
+    log without blocking anyone, then — holding the listeners' write lock, so only for the moment it
+    takes to copy the few pages written since — a RESTART checkpoint, after which the next write starts
+    the log from its beginning. Without the second step a log that is written to all the time never
+    restarts: it grew by gigabytes in minutes of benchmark (and every commit extended the file). The web
+    application's connections keep their own automatic checkpoints. With several listener processes only
+    the first runs one (bench/README.md "## mllp")."""
 
-    def __init__(self, path: str, interval: float) -> None:
+    def __init__(self, path: str, interval: float, lock: ProcessLock | None) -> None:
         import sqlite3
 
         self._db = sqlite3.connect(path, timeout=20, check_same_thread=False)
+        # The RESTART step waits at most this long (ms) for a web request's read to end (else: next time).
+        self._db.execute("PRAGMA busy_timeout=5")
+        self._lock = lock
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mllp-checkpoint", daemon=True)
         self._thread.start()
 
     @classmethod
-    def for_connection(cls, interval: float = 2.0, *, run_thread: bool = True) -> _Checkpointer | None:
+    def for_connection(
+        cls, interval: float = 1.0, *, run_thread: bool = True, lock: ProcessLock | None = None
+    ) -> _Checkpointer | None:
         if connection.vendor != "sqlite":
             return None
         connection.ensure_connection()
@@ -276,8 +289,8 @@ class _Checkpointer:
         raw.execute("PRAGMA cache_size=-65536")
         # After a checkpoint has emptied the log, the file is cut back to this size (bytes).
         raw.execute("PRAGMA journal_size_limit=67108864")
-        path = raw.execute("PRAGMA database_list").fetchone()[2]
-        return cls(path, interval) if path and run_thread else None
+        path = database_path()
+        return cls(path, interval, lock) if path and run_thread else None
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -285,7 +298,15 @@ class _Checkpointer:
 
     def checkpoint(self) -> None:
         try:
-            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            # Copy what is there without blocking anyone; again while the writers added much meanwhile,
+            # so that little is left for the step under the lock.
+            for _ in range(3):
+                _, frames, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if frames - copied < 256:
+                    break
+            if self._lock is not None:
+                with self._lock:
+                    self._db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
         except Exception:
             log.exception("WAL checkpoint failed; will retry")
 
@@ -294,6 +315,17 @@ class _Checkpointer:
         self._thread.join(10)
         self.checkpoint()
         self._db.close()
+
+
+def database_path() -> str:
+    """The SQLite database file of this thread's connection, as SQLite resolved it ("" in memory)."""
+    connection.ensure_connection()
+    return str(connection.connection.execute("PRAGMA database_list").fetchone()[2] or "")
+
+
+def lock_path() -> str:
+    """The listeners' write-lock file beside the database: every listener process derives the same one."""
+    return database_path() + ".mllp-lock"
 
 
 def _deliver_all(results: list[tuple[_Receiver, Outcome]]) -> None:
@@ -432,7 +464,10 @@ class MLLPListener:
         self.max_frame_bytes = max_frame_bytes
         self.max_outstanding = max_outstanding
         self.writer = Writer(
-            make_store, max_batch=max_batch, parse_workers=parse_workers, checkpoints=checkpoints
+            make_store,
+            max_batch=max_batch,
+            parse_workers=parse_workers,
+            checkpoints=checkpoints,
         )
         self.stats = ListenerStats()
         self.connections: set[_Connection] = set()

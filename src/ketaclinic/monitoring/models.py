@@ -87,7 +87,8 @@ class HL7Message(models.Model):
                 name="hl7_message_once",
             )
         ]
-        indexes = [models.Index(fields=["organization", "received_at"])]
+        # No index on received_at: nothing lists messages by time, and every index is one more page
+        # written per monitor commit (bench/README.md "## mllp").
 
     def __str__(self) -> str:
         return f"{self.sender} {self.control_id} {self.ack_code}"

@@ -15,9 +15,36 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from ketaclinic.monitoring.models import HL7Message, VitalReading
+
+
+def db() -> Any:
+    """The default database's wrapper for this thread. The hot path takes it once per call: every
+    attribute read through ``django.db.connection`` goes through a thread-local proxy, which cost more
+    than the queries it ran (bench/README.md "## mllp")."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
+_QMARK: dict[str, str] = {}
+
+
+def fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows of one query (``%s`` placeholders) in the caller's transaction. On SQLite through the raw
+    sqlite3 connection: Django's cursor wrapper (query rewriting, debug hooks) cost more than the small
+    queries of a monitor batch. Values come back as the database stores them (UUIDs as hex text on
+    SQLite): callers convert with the model field's ``to_python``."""
+    d = db()
+    if d.vendor == "sqlite":
+        d.ensure_connection()
+        q = _QMARK.get(sql)
+        if q is None:
+            q = _QMARK[sql] = sql.replace("%s", "?")
+        return list(d.connection.execute(q, params).fetchall())
+    with d.cursor() as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
 
 
 class ReadingRow(NamedTuple):
@@ -68,7 +95,7 @@ _SQL: dict[tuple[Any, ...], str] = {}
 def _insert_sql(model: Any, names: Sequence[str], rows: int = 1, returning: bool = False) -> str:
     """The INSERT text, built once per shape and database vendor (a batch of 1,000 readings used to
     rebuild it every time)."""
-    key = (connection.vendor, model, tuple(names), rows, returning)
+    key = (db().vendor, model, tuple(names), rows, returning)
     found = _SQL.get(key)
     if found is None:
         found = _SQL[key] = _build_insert_sql(model, names, rows, returning)
@@ -76,7 +103,7 @@ def _insert_sql(model: Any, names: Sequence[str], rows: int = 1, returning: bool
 
 
 def _build_insert_sql(model: Any, names: Sequence[str], rows: int, returning: bool) -> str:
-    q = connection.ops.quote_name
+    q = db().ops.quote_name
     cols = ", ".join(q(c) for c in _columns(model, names))
     one = "(" + ", ".join(["%s"] * len(names)) + ")"
     values = ", ".join([one] * rows)
@@ -92,8 +119,9 @@ class _Prepared:
     LIMIT = 20000
 
     def __init__(self) -> None:
-        self.native_uuid = connection.features.has_native_uuid_field
-        self.adapt = connection.ops.adapt_datetimefield_value
+        d = db()
+        self.native_uuid = d.features.has_native_uuid_field
+        self.adapt = d.ops.adapt_datetimefield_value
         self.times: dict[datetime, Any] = {}
         self.uuids: dict[uuid.UUID, Any] = {}
 
@@ -120,9 +148,10 @@ _PREPARED: dict[str, _Prepared] = {}
 
 
 def _prepared() -> _Prepared:
-    found = _PREPARED.get(connection.vendor)
+    vendor = db().vendor
+    found = _PREPARED.get(vendor)
     if found is None:
-        found = _PREPARED[connection.vendor] = _Prepared()
+        found = _PREPARED[vendor] = _Prepared()
     return found
 
 
@@ -134,7 +163,7 @@ SQLITE_CHUNK_ROWS = 1000
 
 def _sqlite_insert(model: Any, names: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
     """Multi-row INSERTs on the raw SQLite connection (``?`` parameters, no query rewriting)."""
-    raw = connection.connection
+    raw = db().connection
     for start in range(0, len(rows), SQLITE_CHUNK_ROWS):
         part = rows[start : start + SQLITE_CHUNK_ROWS]
         key = ("sqlite-qmark", model, tuple(names), len(part))
@@ -154,11 +183,12 @@ def insert_readings(rows: Sequence[ReadingRow]) -> None:
         (o, site, uid(patient), chair, uid(device), msg, tm(obs), tm(rec), *rest)
         for (o, site, patient, chair, device, msg, obs, rec, *rest) in rows
     ]
-    if connection.vendor == "sqlite":
-        connection.ensure_connection()
+    d = db()
+    if d.vendor == "sqlite":
+        d.ensure_connection()
         _sqlite_insert(VitalReading, ReadingRow._fields, data)
         return
-    with connection.cursor() as cursor:
+    with d.cursor() as cursor:
         cursor.executemany(_insert_sql(VitalReading, ReadingRow._fields), data)
 
 
@@ -191,11 +221,12 @@ def insert_messages(rows: Sequence[MessageRow], chunk: int = 500) -> list[int]:
     if not rows:
         return []
     p = _prepared()
-    if connection.vendor == "sqlite":
-        if not connection.in_atomic_block:
+    d = db()
+    if d.vendor == "sqlite":
+        if not d.in_atomic_block:
             raise RuntimeError("insert_messages needs the caller's transaction (it reserves ids)")
-        connection.ensure_connection()
-        raw = connection.connection
+        d.ensure_connection()
+        raw = d.connection
         table = HL7Message._meta.db_table
         # The table name (model metadata) is the only text put in; it is also the parameter.
         top = f'coalesce((SELECT max("id") FROM "{table}"), 0))'  # noqa: S608
@@ -209,7 +240,7 @@ def insert_messages(rows: Sequence[MessageRow], chunk: int = 500) -> list[int]:
         )
         return ids
     out: list[int] = []
-    with connection.cursor() as cursor:
+    with d.cursor() as cursor:
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
             params: list[Any] = []
@@ -227,22 +258,27 @@ def stored_keys(
 ) -> list[tuple[str, str, str]]:
     """(sender, MSH-10, digest) of the stored messages with one of ``control_ids``: the repeat check of a
     batch, in plain SQL (the ORM's query compilation cost more than the query, once per batch)."""
-    q = connection.ops.quote_name
     meta = HL7Message._meta
-    cols = ", ".join(q(meta.get_field(n).column) for n in ("sender", "control_id", "digest"))
-    table, org_col, cid_col = (
-        q(meta.db_table),
-        q(meta.get_field("organization").column),
-        q(meta.get_field("control_id").column),
-    )
+    sql = _STORED_KEYS.get(db().vendor)
+    if sql is None:
+        q = db().ops.quote_name
+        cols = ", ".join(q(meta.get_field(n).column) for n in ("sender", "control_id", "digest"))
+        table, org_col, cid_col = (
+            q(meta.db_table),
+            q(meta.get_field("organization").column),
+            q(meta.get_field("control_id").column),
+        )
+        # Only model metadata (quoted) goes into the text; every value is a parameter.
+        sql = _STORED_KEYS[db().vendor] = (
+            f"SELECT {cols} FROM {table} WHERE {org_col} = %s AND {cid_col} IN (%%KEYS%%)"  # noqa: S608
+        )
     ids = list(control_ids)
     out: list[tuple[str, str, str]] = []
-    with connection.cursor() as cursor:
-        for start in range(0, len(ids), chunk):
-            part = ids[start : start + chunk]
-            marks = ", ".join(["%s"] * len(part))
-            # Only model metadata (quoted) and placeholders go into the text; every value is a parameter.
-            sql = f"SELECT {cols} FROM {table} WHERE {org_col} = %s AND {cid_col} IN ({marks})"  # noqa: S608
-            cursor.execute(sql, [organization_id, *part])
-            out += [(str(a), str(b), str(c)) for a, b, c in cursor.fetchall()]
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        text = sql.replace("%%KEYS%%", ", ".join(["%s"] * len(part)))
+        out += [(str(a), str(b), str(c)) for a, b, c in fetch(text, [organization_id, *part])]
     return out
+
+
+_STORED_KEYS: dict[str, str] = {}

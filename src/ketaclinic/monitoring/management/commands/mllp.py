@@ -13,13 +13,12 @@ import sys
 import time
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from ketaclinic.accounts.models import Organization, Site
 from ketaclinic.monitoring.feed import FeedStore
-from ketaclinic.monitoring.listener import MLLPListener, ProcessLock, run
+from ketaclinic.monitoring.listener import MLLPListener, run
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +93,13 @@ class Command(BaseCommand):
         if processes < 1:
             raise CommandError("--processes must be 1 or more.")
 
-        def make_store(label: str = "", write_lock: Any = None) -> FeedStore:
+        def make_store(label: str = "") -> FeedStore:
             return FeedStore(
                 organization=org,
                 default_site=site,
                 mrn_authorities=authorities,
                 run_alerts=not options["no_alerts"],
                 label=label,
-                **({"write_lock": write_lock} if write_lock is not None else {}),
             )
 
         def listener_for(sock: socket.socket | None, store: Any, checkpoints: bool = True) -> MLLPListener:
@@ -133,8 +131,6 @@ class Command(BaseCommand):
     def _serve_processes(self, processes: int, listener_for: Any, make_store: Any) -> None:
         """Fork ``processes`` listeners on one listening socket (the kernel hands each new connection to
         one of them) and supervise them: SIGTERM/SIGINT stops them all; one that dies is started again."""
-        db = settings.DATABASES["default"]
-        lock_path = f"{db['NAME']}.mllp-lock" if db["ENGINE"].endswith("sqlite3") else None
         sock = socket.create_server((self._host, self._port), backlog=4096)
         sock.setblocking(False)
         port = sock.getsockname()[1]
@@ -149,8 +145,7 @@ class Command(BaseCommand):
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 label = f"listener {k + 1} of {processes}"
-                lock = ProcessLock(lock_path) if lock_path else None
-                store = functools.partial(make_store, label, lock)
+                store = functools.partial(make_store, label)
                 # One process copies the write-ahead log into the database file for all of them.
                 asyncio.run(run(listener_for(sock, store, checkpoints=k == 0)))
             except BaseException:
