@@ -298,12 +298,10 @@ class _Checkpointer:
 
     def checkpoint(self) -> None:
         try:
-            # Copy what is there without blocking anyone; again while the writers added much meanwhile,
-            # so that little is left for the step under the lock.
-            for _ in range(3):
-                _, frames, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                if frames - copied < 256:
-                    break
+            # Copy what is there without blocking anyone, twice: the second pass copies what the writers
+            # added during the first (a fraction), so that little is left for the step under the lock.
+            for _ in range(2):
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             if self._lock is not None:
                 with self._lock:
                     self._db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
