@@ -184,3 +184,13 @@ def test_fhir_client_command_prints_the_secret_once(org: Any, patient: Any) -> N
     assert get_token(Client(), created["client_id"], created["client_secret"]).status_code == 401
     with pytest.raises(CommandError, match="patient"):
         management.call_command("fhir_client", "create", org="owner", name="App", scope=["patient/*.rs"])
+
+
+def test_client_ids_never_look_like_command_line_options() -> None:
+    """A client id is typed after ``ketaclinic fhir client deactivate``: one starting with "-" was read
+    as an option (a CI run failed on it, about one id in 64)."""
+    from ketaclinic.interop.fhir.auth import new_client_id
+
+    ids = [new_client_id() for _ in range(3000)]
+    assert all(i[0].isalnum() for i in ids)
+    assert len(set(ids)) == len(ids) and all(len(i) == 24 for i in ids)

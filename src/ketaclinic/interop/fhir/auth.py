@@ -126,6 +126,15 @@ def known_types() -> tuple[str, ...]:
 # --- clients --------------------------------------------------------------------------------------------
 
 
+def new_client_id() -> str:
+    """A random client id (144 bits) that is safe to type on a command line: it never starts with "-"
+    (``ketaclinic fhir client deactivate <id>`` would read such an id as an option) or "_"."""
+    while True:
+        candidate = secrets.token_urlsafe(18)
+        if candidate[0].isalnum():
+            return candidate
+
+
 def create_client(
     *,
     organization: Organization,
@@ -160,7 +169,7 @@ def create_client(
         errors["user"] = "belongs to another organization"
     if errors:
         raise ClientError(errors)
-    client_id = secrets.token_urlsafe(18)
+    client_id = new_client_id()
     secret = secrets.token_urlsafe(32)
     client = ApiClient.objects.create(
         organization=organization,
