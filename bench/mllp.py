@@ -111,7 +111,6 @@ def start_listener(
             str(parse_workers),
             "--processes",
             str(processes),
-            *os.environ.get("MLLP_EXTRA", "").split(),
         ],
         env=env,
         stdout=subprocess.PIPE,

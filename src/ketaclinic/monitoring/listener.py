@@ -56,7 +56,6 @@ class _Receiver(Protocol):
 class _Job:
     item: Inbound
     receiver: _Receiver
-    prepared: Prepared | None = None  # parsed already (on the event loop), else the writer parses
 
 
 @dataclass
@@ -97,9 +96,9 @@ class Writer:
         if self.failed is not None:
             raise RuntimeError(f"the monitor feed could not start: {self.failed}") from self.failed
 
-    def submit(self, item: Inbound, receiver: _Receiver, prepared: Prepared | None = None) -> None:
+    def submit(self, item: Inbound, receiver: _Receiver) -> None:
         """Queue ``item``; ``receiver.deliver(outcome)`` is called on its loop once the batch committed."""
-        self._queue.put(_Job(item, receiver, prepared))
+        self._queue.put(_Job(item, receiver))
 
     def stop(self, timeout: float = 30.0) -> None:
         self._queue.put(None)
@@ -162,7 +161,7 @@ class Writer:
                 if parsing is not None:
                     pending = parsing
                 elif batch:
-                    preps = [j.prepared if j.prepared is not None else prepare(j.item) for j in batch]
+                    preps = [prepare(j.item) for j in batch]
                     self._process(store, batch, preps)
                 elif not stop:
                     store.flush_audit()  # idle: close the audit range of what was stored
@@ -367,7 +366,7 @@ class _Connection(asyncio.Protocol):
             if isinstance(event, Frame):
                 inbound = Inbound(event.payload, self.peer, now)
                 self.outstanding += 1
-                listener.writer.submit(inbound, self, listener.prepare(inbound))
+                listener.writer.submit(inbound, self)
             elif isinstance(event, Oversized):
                 log.warning("MLLP %s: %s", self.peer, event.reason)
                 self.outstanding += 1
@@ -449,16 +448,11 @@ class MLLPListener:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         max_batch: int = 1000,
         parse_workers: int = 0,
-        parse_in_loop: bool = False,
         max_outstanding: int = 1000,
         sock: socket.socket | None = None,
         checkpoints: bool = True,
     ) -> None:
         self.host, self.port = host, port
-        # ``parse_in_loop``: parse each frame on the event loop as it arrives instead of in the writer, so
-        # that parsing overlaps the writer's SQLite work and fsync (which release the GIL) (bench/README.md
-        # "## mllp").
-        self.parse_in_loop = parse_in_loop and parse_workers == 0
         self.max_frame_bytes = max_frame_bytes
         self.max_outstanding = max_outstanding
         self.writer = Writer(
@@ -499,15 +493,6 @@ class MLLPListener:
         if self._server is not None:
             await self._server.wait_closed()
         await asyncio.to_thread(self.writer.stop)
-
-    def prepare(self, item: Inbound) -> Prepared | None:
-        if not self.parse_in_loop:
-            return None
-        try:
-            return prepare(item)
-        except Exception:  # prepare reports parser failures itself; anything else: the writer tries
-            log.exception("preparing a message on the event loop failed")
-            return None
 
     def junk(self, peer: str, event: Junk) -> None:
         self.stats.junk_events += 1

@@ -1,8 +1,8 @@
 """The pure first step of storing a monitor message: decode, parse, key. No Django, no I/O.
 
-Kept apart from feed.py so that the listener can run it in worker processes (``--parse-workers``):
-parsing is still about 40 % of the listener's CPU per message under load (bench/README.md "## mllp"),
-and a second process lets it use a second core where there is one. Everything here pickles; the parse error travels as its
+Kept apart from feed.py so that the listener can run it in worker processes (``--parse-workers``, off by
+default: on two cores pickling cost more than it saved; since the plain parse path the parse is about
+0.05 ms of a message's 0.3 ms, bench/README.md "## mllp"). Everything here pickles; the parse error travels as its
 parts (``_Prep.error_state``) because exceptions with keyword-only arguments do not unpickle.
 """
 
