@@ -73,9 +73,12 @@ class BindingCache:
     _sessions_sql: str | None = None
     # When each device ("d") or MRN ("p") key was last asked for by prefetch (for refresh-ahead).
     _asked: dict[tuple[int, str, str], float] = field(default_factory=dict)
+    # (cache, organization) -> until when a refresh-ahead scan that found too little is not repeated.
+    _quiet_until: dict[tuple[int, int], float] = field(default_factory=dict)
 
     def clear(self) -> None:
         self._asked.clear()
+        self._quiet_until.clear()
         self._devices.clear()
         self._patients.clear()
         self._sessions.clear()
@@ -187,6 +190,11 @@ class BindingCache:
         first = next(iter(cache.values()), None)
         if first is None or now - first[0] < self.ttl / 2:
             return due
+        # A scan that found less than a slice is not repeated for a moment (it walked up to a slice of
+        # entries in every batch for nothing).
+        checked = (id(cache), organization_id)
+        if now < self._quiet_until.get(checked, 0.0):
+            return due
         # Not a query for every key that turns due: wait for a slice's worth, unless the oldest entry
         # nears expiry (then whatever is due goes now).
         urgent = now - first[0] >= self.ttl * 0.8
@@ -201,6 +209,7 @@ class BindingCache:
             del cache[key]
             self._asked.pop((key[0], kind, key[1]), None)
         if not urgent and len(due) < self.refresh_slice:
+            self._quiet_until[checked] = now + self.ttl / 100
             return set()
         return due
 

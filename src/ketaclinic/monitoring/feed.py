@@ -31,7 +31,7 @@ import time
 import zoneinfo
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -47,11 +47,21 @@ from ketaclinic.interop.hl7.mdc import VitalKind
 from ketaclinic.interop.hl7.mllp import encode_frame
 from ketaclinic.interop.hl7.model import TimeSource, is_device_feed
 from ketaclinic.interop.hl7.parse import python_codec
-from ketaclinic.monitoring.alerts import evaluate_alerts
+from ketaclinic.monitoring.alerts import evaluate_alerts, raises_nothing
 from ketaclinic.monitoring.binding import BindingCache, DeviceInfo, bind_reading
 from ketaclinic.monitoring.models import MonitorDevice, ReadingSource
 from ketaclinic.monitoring.prepare import Inbound, Outcome, Prepared, prepare
-from ketaclinic.monitoring.rows import MessageRow, ReadingRow, insert_messages, insert_readings, stored_keys
+from ketaclinic.monitoring.rows import (
+    READING_MESSAGE_ID,
+    MessageRow,
+    ReadingRow,
+    insert_message_params,
+    insert_reading_params,
+    message_params,
+    reading_params,
+    stored_keys,
+    touch_devices,
+)
 
 log = logging.getLogger(__name__)
 AUDIT_CATEGORY = "monitoring"
@@ -75,6 +85,52 @@ class _Counts:
         self.readings += readings
         self.bound += bound
         self.alerts += alerts
+
+
+def _reused(p: Prepared) -> str:
+    return (
+        f"MSH-10 {p.control_id} from {p.sender} was used before for a different message; "
+        "stored as a separate message."
+    )
+
+
+@dataclass
+class _Plan:
+    """A batch worked out before the write lock (FeedStore._plan), one entry per message to store."""
+
+    now: datetime
+    owners: list[Prepared] = field(default_factory=list)
+    messages: list[MessageRow] = field(default_factory=list)
+    message_params: list[tuple[Any, ...]] = field(default_factory=list)
+    readings: list[list[ReadingRow]] = field(default_factory=list)
+    reading_params: list[list[tuple[Any, ...]]] = field(default_factory=list)
+    sessions: list[Any] = field(default_factory=list)  # treatment session id or None
+    evaluate: list[bool] = field(default_factory=list)  # the alert engine must see its readings
+    device_ids: set[Any] = field(default_factory=set)
+
+    def drop_stored(self, existing: set[tuple[str, str, str]], used: set[tuple[str, str]]) -> None:
+        """Take out the messages stored before (repeats: acknowledged, not stored again) and flag the
+        ones that reuse a stored MSH-10 for different content (stored, with an issue)."""
+        keep: list[int] = []
+        for i, p in enumerate(self.owners):
+            if p.key in existing:
+                p.duplicate = True
+                continue
+            if (p.sender, p.control_id) in used and p.control_id:
+                p.issues.append(_reused(p))
+                self.message_params[i] = message_params(self.messages[i])
+            keep.append(i)
+        for name in (
+            "owners",
+            "messages",
+            "message_params",
+            "readings",
+            "reading_params",
+            "sessions",
+            "evaluate",
+        ):
+            values = getattr(self, name)
+            setattr(self, name, [values[i] for i in keep])
 
 
 def _last_audited(organization_id: int) -> int:
@@ -124,7 +180,6 @@ class FeedStore:
         self._pending_audit = _Counts()
         self._last_stored = 0
         self._last_seen: dict[Any, float] = {}
-        self._session_of: dict[int, Any] = {}  # message id -> treatment session, within one batch
 
     # ------------------------------------------------------------------ public
 
@@ -132,21 +187,26 @@ class FeedStore:
         return self.process_prepared([prepare(item) for item in items])
 
     def process_prepared(self, preps: Sequence[Prepared]) -> list[Outcome]:
-        """Store messages already run through :func:`prepare` (here or in a worker process)."""
+        """Store messages already run through :func:`prepare` (here or in a worker process).
+
+        The batch is planned first — bindings, rows, which messages need the alert engine — with reads
+        only and no lock; the write lock and the transaction then cover just the repeat check, the
+        inserts and what must see the stored rows. With several listener processes one plans while
+        another writes (bench/README.md "## mllp")."""
+        issues_before = [len(p.issues) for p in preps]
         for p in preps:
             p.unpack()
         try:
-            with self.write_lock(), transaction.atomic():
-                self._store(preps)
+            self._store(preps)
         except Exception:
             log.exception("storing a batch of %d message(s) failed; retrying one by one", len(preps))
             self._recover()
-            for p in preps:
+            for p, n in zip(preps, issues_before, strict=True):
                 p.duplicate = p.stored = False
                 p.readings = 0
+                del p.issues[n:]
                 try:
-                    with self.write_lock(), transaction.atomic():
-                        self._store([p])
+                    self._store([p])
                 except Exception as exc:
                     log.exception("storing message %r failed", p.control_id)
                     self._recover()
@@ -234,72 +294,103 @@ class FeedStore:
     # ------------------------------------------------------------------ the transaction
 
     def _store(self, preps: Sequence[Prepared]) -> None:
-        self.cache.load_sessions(self.organization.pk)  # one query per batch, not two per message
-        try:
-            self._store_batch(preps)
-        finally:
-            self.cache.forget_sessions()
+        plan = self._plan(preps, locked=False)
+        with self.write_lock(), transaction.atomic():
+            if plan is None:  # a monitor seen for the first time: it is registered in the transaction
+                plan = self._plan(preps, locked=True)
+                assert plan is not None
+            self._write(plan)
 
-    def _store_batch(self, preps: Sequence[Prepared]) -> None:
+    def _plan(self, preps: Sequence[Prepared], *, locked: bool) -> _Plan | None:
+        """Everything about a batch that needs no write: repeats within the batch, the message and reading
+        rows (with the message id left open), bindings and sessions, which messages the alert engine must
+        see. ``None`` when a monitor must be registered first (only under the lock: ``locked=True``)."""
         org = self.organization.pk
         now = timezone.now()
+        plan = _Plan(now)
         storable = [p for p in preps if not p.item.oversized]
-        ids = {p.control_id for p in storable}
-        existing: set[tuple[str, str, str]] = set()
-        used: set[tuple[str, str]] = set()
-        if ids:
-            for sender, cid, digest in stored_keys(org, ids):
+        parsed = [p.parsed for p in storable if p.parsed is not None]
+        self.cache.load_sessions(org)  # one query per batch, not two per message
+        try:
+            self.cache.prefetch(
+                org,
+                [i for m in parsed for i in (m.device_id, m.location.text if m.location else None) if i],
+                [pid.id.strip() for m in parsed for pid in m.patient_ids],
+            )
+            seen: set[tuple[str, str, str]] = set()
+            used: set[tuple[str, str]] = set()
+            for p in storable:
+                if p.key in seen:
+                    p.duplicate = True
+                    continue
+                if (p.sender, p.control_id) in used and p.control_id:
+                    p.issues.append(_reused(p))
+                seen.add(p.key)
+                used.add((p.sender, p.control_id))
+                msg = self._message_row(p, now, locked)
+                if msg is None:
+                    return None
+                readings, session_id = self._reading_rows(p, msg)
+                plan.owners.append(p)
+                plan.messages.append(msg)
+                plan.message_params.append(message_params(msg))
+                plan.readings.append(readings)
+                plan.reading_params.append(reading_params(readings))
+                plan.sessions.append(session_id)
+                bound = bool(readings) and readings[0].bound
+                plan.evaluate.append(bound and (session_id is not None or not raises_nothing(readings)))
+                if msg.device_id is not None:
+                    plan.device_ids.add(msg.device_id)
+        finally:
+            self.cache.forget_sessions()
+        return plan
+
+    def _write(self, plan: _Plan) -> None:
+        """The batch's writes, in the caller's transaction under the write lock."""
+        org, now = self.organization.pk, plan.now
+        if plan.owners:
+            existing: set[tuple[str, str, str]] = set()
+            used: set[tuple[str, str]] = set()
+            for sender, cid, digest in stored_keys(org, {p.control_id for p in plan.owners}):
                 existing.add((sender, cid, digest))
                 used.add((sender, cid))
-
-        parsed = [p.parsed for p in storable if p.parsed is not None]
-        self.cache.prefetch(
-            org,
-            [i for m in parsed for i in (m.device_id, m.location.text if m.location else None) if i],
-            [pid.id.strip() for m in parsed for pid in m.patient_ids],
-        )
-        messages: list[MessageRow] = []
-        owners: list[Prepared] = []
-        for p in storable:
-            if p.key in existing:
-                p.duplicate = True
-                continue
-            if (p.sender, p.control_id) in used and p.control_id:
-                p.issues.append(
-                    f"MSH-10 {p.control_id} from {p.sender} was used before for a different message; "
-                    "stored as a separate message."
-                )
-            existing.add(p.key)
-            used.add((p.sender, p.control_id))
-            messages.append(self._message_row(p, now))
-            owners.append(p)
-        if not messages:
+            if used:
+                plan.drop_stored(existing, used)
+        if not plan.owners:
             return
-        message_ids = insert_messages(messages)
-
-        readings: list[ReadingRow] = []
-        device_ids: set[Any] = set()
-        for p, msg, msg_id in zip(owners, messages, message_ids, strict=True):
+        message_ids = insert_message_params(plan.message_params)
+        at = READING_MESSAGE_ID
+        insert_reading_params(
+            [
+                (*r[:at], msg_id, *r[at + 1 :])
+                for rows, msg_id in zip(plan.reading_params, message_ids, strict=True)
+                for r in rows
+            ]
+        )
+        for p, rows in zip(plan.owners, plan.readings, strict=True):
             p.stored = True
-            if msg.device_id is not None:
-                device_ids.add(msg.device_id)
-            rows = self._reading_rows(p, msg, msg_id)
             p.readings = len(rows)
-            readings += rows
-        insert_readings(readings)
         # "Last message" on the monitors page: updated at most every LAST_SEEN_EVERY seconds per monitor,
         # not in every batch (one UPDATE less per commit).
         mono = time.monotonic()
-        due = {d for d in device_ids if mono - self._last_seen.get(d, -1e9) >= LAST_SEEN_EVERY}
+        due = {d for d in plan.device_ids if mono - self._last_seen.get(d, -1e9) >= LAST_SEEN_EVERY}
         if due:
-            MonitorDevice.objects.filter(pk__in=due).update(last_seen_at=now)
+            touch_devices(due, now)
             transaction.on_commit(lambda: self._last_seen.update(dict.fromkeys(due, mono)))
-        forwarded = self._forward_to_sessions(owners, message_ids)
+        forwarded = self._forward_to_sessions(plan.owners, message_ids, plan.sessions)
         # Readings of a treatment session are judged by the session's alert engine (with its baseline and
-        # dose time); the monitor-level rules cover the rest.
-        bound = [r for r in readings if r.bound and r.message_id not in forwarded]
-        alerts = evaluate_alerts(bound, now=now) if self.run_alerts else 0
-        batch = _Counts(len(messages), len(readings), len(bound), alerts)
+        # dose time); the monitor-level rules cover the rest. Messages whose values raise nothing were
+        # found in the plan; only the others go through the engine here.
+        bound = 0
+        judge: list[ReadingRow] = []
+        for i, (rows, msg_id) in enumerate(zip(plan.readings, message_ids, strict=True)):
+            if not rows or not rows[0].bound or msg_id in forwarded:
+                continue
+            bound += len(rows)
+            if plan.evaluate[i] or plan.sessions[i] is not None:
+                judge += [r._replace(message_id=msg_id) for r in rows]
+        alerts = evaluate_alerts(judge, now=now) if self.run_alerts and judge else 0
+        batch = _Counts(len(message_ids), sum(map(len, plan.readings)), bound, alerts)
         last_id = message_ids[-1]
         mono = time.monotonic()
         wrote = mono - self._last_audit >= self.audit_every
@@ -353,12 +444,17 @@ class FeedStore:
             log.exception("writing the monitor feed audit entry failed; will retry")
             self._recover()
 
-    def _message_row(self, p: Prepared, now: datetime) -> MessageRow:
+    def _message_row(self, p: Prepared, now: datetime, locked: bool) -> MessageRow | None:
+        """The message's row; ``None`` when its monitor is new and ``locked`` is false (it is registered
+        in the write transaction)."""
         parsed = p.parsed
         device_id = None
         feed = parsed is not None and is_device_feed(parsed)
         if parsed is not None and feed and parsed.device_id:
-            device_id = self._device(parsed.device_id, now).id
+            known = self.cache.device(self.organization.pk, parsed.device_id)
+            if known is None and not locked:
+                return None
+            device_id = (known or self._device(parsed.device_id, now)).id
         error_text = ""
         if p.error is not None:
             error_text = str(p.error)
@@ -379,7 +475,9 @@ class FeedStore:
             issues=p.issues,
         )
 
-    def _forward_to_sessions(self, owners: Sequence[Prepared], message_ids: Sequence[int]) -> set[int]:
+    def _forward_to_sessions(
+        self, owners: Sequence[Prepared], message_ids: Sequence[int], sessions: Sequence[Any]
+    ) -> set[int]:
         """Put each session-bound message's vitals on its treatment session as one chairside reading per
         observation time (alerts, live board, session report, FHIR follow). Returns the forwarded message ids.
         A reading the session refuses (implausible, session closed) stays in the monitor table only."""
@@ -395,8 +493,7 @@ class FeedStore:
             "spo2": "spo2_pct",
             "rr": "rr_per_min",
         }
-        for p, msg_id in zip(owners, message_ids, strict=True):
-            session_id = self._session_of.pop(msg_id, None)
+        for p, msg_id, session_id in zip(owners, message_ids, sessions, strict=True):
             if session_id is None or p.parsed is None:
                 continue
             session = TreatmentSession.objects.select_related("patient", "site").filter(pk=session_id).first()
@@ -432,10 +529,12 @@ class FeedStore:
                 forwarded.add(msg_id)
         return forwarded
 
-    def _reading_rows(self, p: Prepared, msg: MessageRow, msg_id: int) -> list[ReadingRow]:
+    def _reading_rows(self, p: Prepared, msg: MessageRow) -> tuple[list[ReadingRow], Any]:
+        """The message's reading rows (``message_id`` left ``None``) and the treatment session they
+        belong to, if any."""
         parsed = p.parsed
         if parsed is None or not msg.device_feed or not parsed.observations:
-            return []
+            return [], None
         binding = bind_reading(
             organization_id=self.organization.pk,
             device_identifier=parsed.device_id,
@@ -445,8 +544,6 @@ class FeedStore:
             cache=self.cache,
             mrn_authorities=self.mrn_authorities,
         )
-        if binding.session_id is not None:
-            self._session_of[msg_id] = binding.session_id
         site_id = binding.site_id if binding.site_id is not None else getattr(self.default_site, "pk", None)
         zone = self._zone(site_id)
         device_id = binding.device.id if binding.device else msg.device_id
@@ -468,7 +565,7 @@ class FeedStore:
                     patient_id,
                     chair_id,
                     device_id,
-                    msg_id,
+                    None,
                     observed,
                     received,
                     time_source,
@@ -482,4 +579,4 @@ class FeedStore:
                     obs.source_unit[:120],
                 )
             )
-        return rows
+        return rows, binding.session_id

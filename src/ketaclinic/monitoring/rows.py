@@ -31,10 +31,10 @@ _QMARK: dict[str, str] = {}
 
 
 def fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """Rows of one query (``%s`` placeholders) in the caller's transaction. On SQLite through the raw
-    sqlite3 connection: Django's cursor wrapper (query rewriting, debug hooks) cost more than the small
-    queries of a monitor batch. Values come back as the database stores them (UUIDs as hex text on
-    SQLite): callers convert with the model field's ``to_python``."""
+    """Rows of one query (``%s`` placeholders; none for a statement that returns no rows) in the caller's
+    transaction. On SQLite through the raw sqlite3 connection: Django's cursor wrapper (query rewriting,
+    debug hooks) cost more than the small queries of a monitor batch. Values come back as the database
+    stores them (UUIDs as hex text on SQLite): callers convert with the model field's ``to_python``."""
     d = db()
     if d.vendor == "sqlite":
         d.ensure_connection()
@@ -44,7 +44,7 @@ def fetch(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return list(d.connection.execute(q, params).fetchall())
     with d.cursor() as cursor:
         cursor.execute(sql, params)
-        return list(cursor.fetchall())
+        return list(cursor.fetchall()) if cursor.description is not None else []
 
 
 class ReadingRow(NamedTuple):
@@ -173,16 +173,30 @@ def _sqlite_insert(model: Any, names: Sequence[str], rows: Sequence[tuple[Any, .
         raw.execute(sql, [v for row in part for v in row])
 
 
-def insert_readings(rows: Sequence[ReadingRow]) -> None:
-    """Insert ``rows`` (ids are not returned: look a row up by message and kind when needed)."""
-    if not rows:
-        return
+def reading_params(rows: Sequence[ReadingRow]) -> list[tuple[Any, ...]]:
+    """The database parameters of ``rows``, in :class:`ReadingRow` order (``message_id`` at
+    :data:`READING_MESSAGE_ID`). The feed builds them before it takes the write lock."""
     p = _prepared()
     uid, tm = p.uuid, p.time
-    data = [
+    return [
         (o, site, uid(patient), chair, uid(device), msg, tm(obs), tm(rec), *rest)
         for (o, site, patient, chair, device, msg, obs, rec, *rest) in rows
     ]
+
+
+READING_MESSAGE_ID = ReadingRow._fields.index("message_id")
+
+
+def insert_readings(rows: Sequence[ReadingRow]) -> None:
+    """Insert ``rows`` (ids are not returned: look a row up by message and kind when needed)."""
+    if rows:
+        insert_reading_params(reading_params(rows))
+
+
+def insert_reading_params(data: Sequence[tuple[Any, ...]]) -> None:
+    """Insert readings given as :func:`reading_params` tuples, inside the caller's transaction."""
+    if not data:
+        return
     d = db()
     if d.vendor == "sqlite":
         d.ensure_connection()
@@ -192,7 +206,9 @@ def insert_readings(rows: Sequence[ReadingRow]) -> None:
         cursor.executemany(_insert_sql(VitalReading, ReadingRow._fields), data)
 
 
-def _message_params(m: MessageRow, p: _Prepared) -> tuple[Any, ...]:
+def message_params(m: MessageRow) -> tuple[Any, ...]:
+    """The database parameters of one message row (without its id), in :class:`MessageRow` order."""
+    p = _prepared()
     return (
         m.organization_id,
         m.sender,
@@ -212,15 +228,19 @@ def _message_params(m: MessageRow, p: _Prepared) -> tuple[Any, ...]:
 
 
 def insert_messages(rows: Sequence[MessageRow], chunk: int = 500) -> list[int]:
-    """Insert ``rows`` and return their ids in order.
+    """Insert ``rows`` and return their ids in order (see :func:`insert_message_params`)."""
+    return insert_message_params([message_params(m) for m in rows], chunk)
+
+
+def insert_message_params(params: Sequence[tuple[Any, ...]], chunk: int = 500) -> list[int]:
+    """Insert messages given as :func:`message_params` tuples and return their ids in order.
 
     SQLite: the ids are given explicitly, following the table's AUTOINCREMENT counter, inside the
     caller's write transaction (which holds the database's only write lock, so nobody else can take
     them); this avoids reading a RETURNING row per message. PostgreSQL: multi-row INSERT … RETURNING, as
     ``bulk_create`` does."""
-    if not rows:
+    if not params:
         return []
-    p = _prepared()
     d = db()
     if d.vendor == "sqlite":
         if not d.in_atomic_block:
@@ -232,25 +252,40 @@ def insert_messages(rows: Sequence[MessageRow], chunk: int = 500) -> list[int]:
         top = f'coalesce((SELECT max("id") FROM "{table}"), 0))'  # noqa: S608
         sql = "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0), " + top  # noqa: S608
         first = int(raw.execute(sql, [table]).fetchone()[0]) + 1
-        ids = list(range(first, first + len(rows)))
+        ids = list(range(first, first + len(params)))
         _sqlite_insert(
             HL7Message,
             ("id", *MessageRow._fields),
-            [(i, *_message_params(m, p)) for i, m in zip(ids, rows, strict=True)],
+            [(i, *row) for i, row in zip(ids, params, strict=True)],
         )
         return ids
     out: list[int] = []
     with d.cursor() as cursor:
-        for start in range(0, len(rows), chunk):
-            part = rows[start : start + chunk]
-            params: list[Any] = []
-            for m in part:
-                params += _message_params(m, p)
-            cursor.execute(_insert_sql(HL7Message, MessageRow._fields, len(part), returning=True), params)
+        for start in range(0, len(params), chunk):
+            part = params[start : start + chunk]
+            flat: list[Any] = [v for row in part for v in row]
+            cursor.execute(_insert_sql(HL7Message, MessageRow._fields, len(part), returning=True), flat)
             out += [int(r[0]) for r in cursor.fetchall()]
-    if len(out) != len(rows):
+    if len(out) != len(params):
         raise RuntimeError("the database did not return an id for every message inserted")
     return out
+
+
+def touch_devices(device_ids: Iterable[uuid.UUID], at: datetime) -> None:
+    """Set ``MonitorDevice.last_seen_at`` of these monitors (plain SQL: one statement per batch)."""
+    from ketaclinic.monitoring.models import MonitorDevice
+
+    ids = [_prepared().uuid(i) for i in device_ids]
+    if not ids:
+        return
+    meta = MonitorDevice._meta
+    q = db().ops.quote_name
+    # Only model metadata (quoted) goes into the text; every value is a parameter.
+    sql = (
+        f"UPDATE {q(meta.db_table)} SET {q(meta.get_field('last_seen_at').column)} = %s "  # noqa: S608
+        f"WHERE {q(meta.pk.column)} IN ({', '.join(['%s'] * len(ids))})"
+    )
+    fetch(sql, [_prepared().time(at), *ids])
 
 
 def stored_keys(
