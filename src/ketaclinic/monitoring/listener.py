@@ -255,13 +255,16 @@ class _Checkpointer:
     By default SQLite does this inside the COMMIT that crosses 1,000 WAL pages, so every few hundred
     monitor batches one ACK waited for a checkpoint (copy and fsync of megabytes): the tail of the ACK
     latency. The writer's connection turns that off (``wal_autocheckpoint=0``) and this thread checkpoints
-    every ``interval`` seconds instead, in two steps: a PASSIVE checkpoint, which copies what is in the
+    every ``interval`` seconds instead, in two steps: PASSIVE checkpoints, which copy what is in the
     log without blocking anyone, then — holding the listeners' write lock, so only for the moment it
     takes to copy the few pages written since — a RESTART checkpoint, after which the next write starts
     the log from its beginning. Without the second step a log that is written to all the time never
     restarts: it grew by gigabytes in minutes of benchmark (and every commit extended the file). The web
     application's connections keep their own automatic checkpoints. With several listener processes only
     the first runs one (bench/README.md "## mllp")."""
+
+    PASSES = 6  # at most, before the step under the lock
+    LEFT_FOR_LOCKED_STEP = 64  # pages: stop the passes once a pass found fewer new ones than this
 
     def __init__(self, path: str, interval: float, lock: ProcessLock | None) -> None:
         import sqlite3
@@ -300,10 +303,16 @@ class _Checkpointer:
 
     def checkpoint(self) -> None:
         try:
-            # Copy what is there without blocking anyone, twice: the second pass copies what the writers
-            # added during the first (a fraction), so that little is left for the step under the lock.
-            for _ in range(2):
-                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            # Copy what is there without blocking anyone, in passes: each copies what the writers added
+            # during the one before (a fraction), until that is a few pages, so that little is left for the
+            # step under the lock: its sync of the database file is what the writers wait for (5–50 ms
+            # when it followed two passes; fewer pages, shorter waits: bench/README.md "## mllp").
+            copied = -1
+            for _ in range(self.PASSES):
+                _busy, frames, done = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if copied >= 0 and frames - copied < self.LEFT_FOR_LOCKED_STEP:
+                    break
+                copied = done
             if self._lock is not None:
                 with self._lock:
                     self._db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
