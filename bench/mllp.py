@@ -335,7 +335,7 @@ def bulk_baseline(limit_messages: int) -> dict[str, float]:
                 ReadingRow(
                     r.organization_id, r.site_id, r.patient_id, r.chair_id, r.device_id, new_id,
                     r.observed_at, r.received_at, r.time_source, r.kind, r.value, r.unit, r.source,
-                    r.bound, r.mapping_confirmed, r.source_code, r.source_unit,
+                    r.bound, r.mapping_confirmed, r.source_code, r.source_unit, r.first_of_set,
                 )
                 for m, new_id in zip(msgs[start : start + 1000], ids, strict=True)
                 for r in by_msg.get(m.pk, [])

@@ -550,6 +550,7 @@ class FeedStore:
         rows: list[ReadingRow] = []
         org, received, bound = self.organization.pk, p.item.received_at, binding.bound
         patient_id, chair_id = binding.patient_id, binding.chair_id
+        times: set[datetime] = set()  # the first row of each observation time leads its reading set
         for obs in parsed.observations:
             observed = obs.observed_at
             if observed is None:
@@ -577,6 +578,8 @@ class FeedStore:
                     obs.confirmed,
                     obs.source_code[:120],
                     obs.source_unit[:120],
+                    observed not in times,
                 )
             )
+            times.add(observed)
         return rows, binding.session_id

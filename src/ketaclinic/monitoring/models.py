@@ -146,6 +146,11 @@ class VitalReading(models.Model):
         db_index=False,
     )
     attached_at = models.DateTimeField(null=True, blank=True)
+    first_of_set = models.BooleanField(
+        default=True,
+        help_text="The first row of its reading set (one message, one observation time): the patient "
+        "index holds only these rows, one entry per set instead of one per value.",
+    )
 
     class Meta:
         indexes = [
@@ -156,7 +161,14 @@ class VitalReading(models.Model):
                 condition=models.Q(bound=False),
                 name="vitalreading_unbound",
             ),
-            models.Index(fields=["patient", "observed_at"]),
+            # A patient's latest reading sets (patient page): one entry per set, not one per value —
+            # five times fewer index entries, and pages written, for each monitor message
+            # (bench/README.md "## mllp").
+            models.Index(
+                fields=["patient", "observed_at"],
+                condition=models.Q(first_of_set=True),
+                name="vitalreading_patient_sets",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -65,6 +65,7 @@ class ReadingRow(NamedTuple):
     mapping_confirmed: bool
     source_code: str
     source_unit: str
+    first_of_set: bool = True
 
 
 class MessageRow(NamedTuple):

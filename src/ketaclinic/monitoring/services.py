@@ -112,13 +112,19 @@ def recent_for_patient(*, patient: Patient, sets: int = 12) -> tuple[list[Readin
     from ketaclinic.monitoring.models import MonitoringAlert
 
     out: dict[Any, ReadingSet] = {}
-    for r in VitalReading.objects.filter(patient=patient).order_by("-observed_at", "id")[: sets * 12]:
-        key = (r.message_id or f"r{r.pk}", r.observed_at)
-        if key not in out:
-            if len(out) >= sets:
-                break
-            out[key] = ReadingSet(r.observed_at, r.get_source_display())
-        out[key].values.append(f"{r.kind.upper()} {r.value:g} {r.unit}")
+    # The latest sets by their first rows (the patient index holds only those), then all their values.
+    leads = list(
+        VitalReading.objects.filter(patient=patient, first_of_set=True).order_by("-observed_at", "id")[:sets]
+    )
+    for r in leads:
+        out[(r.message_id or f"r{r.pk}", r.observed_at)] = ReadingSet(r.observed_at, r.get_source_display())
+    members = VitalReading.objects.filter(
+        patient=patient, message_id__in={r.message_id for r in leads if r.message_id is not None}
+    )
+    for r in sorted([*members, *(r for r in leads if r.message_id is None)], key=lambda r: r.pk):
+        found = out.get((r.message_id or f"r{r.pk}", r.observed_at))
+        if found is not None:
+            found.values.append(f"{r.kind.upper()} {r.value:g} {r.unit}")
     for s in out.values():
         s.values.sort(key=_order_key)
     alerts = list(
