@@ -141,6 +141,14 @@ def test_search_parameters(
 def test_sort_and_last_updated(clinic: Any, h: dict[str, str]) -> None:
     order = ["d1", "d2", "d3", "start", "slower", "running"]
     assert ids(h, "/fhir/MedicationAdministration?_sort=-effective-time") == ma(clinic, *order[::-1])
-    # Never edited, no entry time: lastUpdated is the administration time (t1+15 and t2 are after t1).
-    found = ids(h, f"/fhir/MedicationAdministration?_lastUpdated=gt{iso(clinic.t1)}&_sort=_lastUpdated")
-    assert found == ma(clinic, "slower", "running")
+    # lastUpdated is the entry time: the second nasal dose was charted an hour after everything else.
+    from ketaclinic.chairside.models import Administration
+
+    entered = clinic.t2
+    Administration.objects.update(recorded_at=entered)
+    Administration.objects.filter(pk=clinic.doses["d2"].pk).update(recorded_at=entered + 60 * M)
+    found = ids(h, f"/fhir/MedicationAdministration?_lastUpdated=gt{iso(entered)}&_sort=_lastUpdated")
+    assert found == ma(clinic, "d2")
+    assert ids(h, "/fhir/MedicationAdministration?_sort=_lastUpdated")[-1] == ma(clinic, "d2")[0]
+    meta = read(h, f"MedicationAdministration/{clinic.doses['d2'].pk}")["meta"]
+    assert meta["lastUpdated"] == iso(entered + 60 * M)

@@ -164,8 +164,15 @@ def test_export_includes_the_sessions(clinic: Any, org: Any, bearer: Any, tmp_pa
 
 def test_export_type_since_and_patient_filters(clinic: Any, org: Any, bearer: Any) -> None:
     headers = bearer(org)
-    # Administrations keep no entry time: _since compares the administration time (after t1: the rate
-    # change at t1+15 and Ben's infusion at t2).
+    # _since compares the entry time: every dose was charted before t1 except the rate change and Ben's
+    # infusion, charted after it.
+    from datetime import timedelta
+
+    from ketaclinic.chairside.models import Administration
+
+    Administration.objects.update(recorded_at=clinic.t1 - timedelta(minutes=1))
+    for key, entered in (("slower", clinic.t1 + timedelta(minutes=15)), ("running", clinic.t2)):
+        Administration.objects.filter(pk=clinic.doses[key].pk).update(recorded_at=entered)
     kickoff = Client().get(
         f"/fhir/$export?_type=MedicationAdministration,Consent&_since={iso(clinic.t1)}", **headers, **ASYNC
     )

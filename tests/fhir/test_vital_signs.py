@@ -200,10 +200,21 @@ def test_date_and_last_updated(clinic: Any, h: dict[str, str]) -> None:
     # the 40 and 60 minute readings: 6 + 4 resources
     found = ids(h, f"/fhir/Observation?{between}&date=lt{iso(clinic.t0 + 61 * M)}")
     assert found == having(clinic, set(KINDS["pre"]), ["r40", "r60"])
-    # Readings keep no entry time: _lastUpdated is the observation time.
-    recent = ids(h, f"/fhir/Observation?{_q(_lastUpdated=f'ge{iso(clinic.t1 - 5 * M)}', _sort='date')}")
-    assert recent == having(clinic, set(KINDS["pre"]), ["iv_pre", "ben"])
-    assert read(h, f"Observation/{vs(clinic, 'ben', 'bp')}")["meta"]["lastUpdated"] == iso(clinic.t2 - 5 * M)
+    # _lastUpdated is the entry time: the 40-minute readings were charted a day late, and an
+    # incremental search after everything else was entered finds them (and only them).
+    from ketaclinic.chairside.models import Observation
+
+    entered = clinic.t2
+    Observation.objects.update(recorded_at=entered)
+    Observation.objects.filter(pk=clinic.readings["r40"].pk).update(recorded_at=entered + 24 * 60 * M)
+    recent = ids(h, f"/fhir/Observation?{_q(_lastUpdated=f'gt{iso(entered)}', _sort='date')}")
+    assert recent == having(clinic, set(KINDS["pre"]), ["r40"])
+    assert read(h, f"Observation/{vs(clinic, 'r40', 'bp')}")["meta"]["lastUpdated"] == iso(
+        entered + 24 * 60 * M
+    )
+    assert read(h, f"Observation/{vs(clinic, 'ben', 'bp')}")["meta"]["lastUpdated"] == iso(entered)
+    last = ids(h, f"/fhir/Observation?{_q(_sort='_lastUpdated', _count='100')}")
+    assert set(last[-len(KINDS["r40"]) :]) == set(having(clinic, set(KINDS["pre"]), ["r40"]))
 
 
 def test_id_and_patient(clinic: Any, h: dict[str, str]) -> None:

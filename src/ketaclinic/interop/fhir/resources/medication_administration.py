@@ -18,7 +18,8 @@ and interop.md says never to hard-code unverified RxCUIs. ``dosage.route`` is th
 interop.md §1.4. ``performer``: who gave the dose (function ``performer``) and, for IV/IM, who verified it
 (``verifier``), by display.
 
-Administrations are never edited and keep no entry time: ``meta.lastUpdated`` is the administration time.
+Administrations are never edited: ``meta.lastUpdated`` (``_lastUpdated``, ``_since``) is the entry time
+(``recorded_at``), so a dose charted late for an earlier time is still found by an incremental export.
 """
 
 from __future__ import annotations
@@ -87,9 +88,9 @@ def _number(value: Any) -> str:
 class AdministrationSource(Source):
     model = Administration
     patient_field = "session__patient_id"
-    updated_field = "at"  # never edited, no entry time: see the module docstring
+    updated_field = "recorded_at"  # never edited: the entry is the last change
     date_fields = {"effective-time": "at"}
-    sort_fields = {"_id": "pk", "_lastUpdated": "at", "effective-time": "at"}
+    sort_fields = {"_id": "pk", "_lastUpdated": "recorded_at", "effective-time": "at"}
 
     def queryset(self, organization_id: int) -> QuerySet[Any]:
         later = Administration.objects.filter(
@@ -172,7 +173,7 @@ class AdministrationSource(Source):
         resource: dict[str, Any] = {
             "resourceType": "MedicationAdministration",
             "id": str(a.pk),
-            "meta": {"lastUpdated": instant(a.at)},
+            "meta": {"lastUpdated": instant(a.recorded_at)},
             "status": self.status(a),
             "medicationCodeableConcept": {"coding": medication_codings(a.drug), "text": product},
             "subject": {"reference": f"Patient/{a.session.patient_id}"},

@@ -15,9 +15,9 @@ rating-scale totals (``<instrument>-total`` in ``codes.INSTRUMENT_SYSTEM``), so 
 CADSS total whether it was entered as a scale or on the chairside row. The chairside CADSS is the 23-item
 total (clinical/vitals.py: 0–92).
 
-The readings table keeps no entry time: ``meta.lastUpdated`` (and ``_lastUpdated``, ``_since``) use
-``observed_at``, and rows are never edited by the services. A reading entered late with an earlier
-``observed_at`` is therefore missed by an incremental export; a ``recorded_at`` column would fix it.
+``meta.lastUpdated`` (and ``_lastUpdated``, ``_since``) is the row's entry time (``recorded_at``), not the
+observation time: rows are never edited by the services, so the entry is the last change, and a reading
+entered late for an earlier time is still found by an incremental search or export.
 """
 
 from __future__ import annotations
@@ -136,9 +136,9 @@ class ReadingSource(Source):
     model = Reading
     prefix = "vs"
     patient_field = "session__patient_id"
-    updated_field = "observed_at"  # no entry time on the row: see the module docstring
+    updated_field = "recorded_at"  # entry time: see the module docstring
     date_fields = {"date": "observed_at"}
-    sort_fields = {"_id": "pk", "_lastUpdated": "observed_at", "date": "observed_at"}
+    sort_fields = {"_id": "pk", "_lastUpdated": "recorded_at", "date": "observed_at"}
 
     def __init__(self, measure: Measure) -> None:
         self.measure = measure
@@ -179,7 +179,7 @@ class ReadingSource(Source):
         resource: dict[str, Any] = {
             "resourceType": "Observation",
             "id": self.fhir_id(r),
-            "meta": {"lastUpdated": instant(r.observed_at)},
+            "meta": {"lastUpdated": instant(r.recorded_at)},
             "status": "final",
             "category": [{"coding": [category]}],
             "code": {"coding": [dict(c) for c in m.codings], "text": m.text},
