@@ -3,6 +3,7 @@ capacity; closures and nurse capacity shape a new course; a booked session opens
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -69,9 +70,57 @@ def test_a_session_moves_only_into_open_free_time(esk_plan: Any, nurse: Any, sit
     with pytest.raises(services.PlanValidationError, match="outside opening hours"):
         services.reschedule_session(user=nurse, session=session, new_start=late)
     ok = datetime.combine(open_day, time(9), tzinfo=site.zone)
-    services.reschedule_session(user=nurse, session=session, new_start=ok)
+    # (whether this day keeps the phase spacing depends on the calendar: the reason covers it either way)
+    services.reschedule_session(
+        user=nurse, session=session, new_start=ok, spacing_override_reason="Patient's only free day"
+    )
     session.refresh_from_db()
     assert session.start == ok
+
+
+def test_a_move_closer_than_the_phase_spacing_needs_a_reason(esk_plan: Any, nurse: Any, site: Any) -> None:
+    """Induction is twice weekly (sessions at least 2 days apart, protocols.py): moving session 3 to the
+    afternoon of session 2's day is refused with the rule, then done with a reason that is audited and
+    noted on the session."""
+    from ketaclinic.audit.models import AuditEntry
+
+    second, third = esk_plan.sessions.get(number=2), esk_plan.sessions.get(number=3)
+    afternoon = second.start + timedelta(hours=4)
+    with pytest.raises(services.PlanValidationError) as refused:
+        services.reschedule_session(user=nurse, session=third, new_start=afternoon)
+    message = refused.value.errors["spacing_override_reason"]
+    assert "session 3 would be 4 h after session 2" in message
+    assert "at least 2 days apart" in message and "give the reason" in message
+    third.refresh_from_db()
+    assert third.start != afternoon  # nothing changed
+
+    services.reschedule_session(
+        user=nurse, session=third, new_start=afternoon, spacing_override_reason="Travelling from Friday"
+    )
+    third.refresh_from_db()
+    assert third.start == afternoon
+    assert any("Travelling from Friday" in n and "at least 2 days apart" in n for n in third.notes)
+    entry = (
+        AuditEntry.objects.filter(object_type="PlanSession", object_id=str(third.pk)).order_by("-seq").first()
+    )
+    assert entry is not None
+    assert json.loads(entry.after)["spacing_override_reason"] == "Travelling from Friday"
+
+
+def test_the_plan_page_moves_a_session_with_the_spacing_reason(
+    esk_plan: Any, nurse: Any, sign_in: Any
+) -> None:
+    second, third = esk_plan.sessions.get(number=2), esk_plan.sessions.get(number=3)
+    afternoon = second.start.astimezone(esk_plan.site.zone) + timedelta(hours=4)
+    url = f"/plan-sessions/{third.pk}/move/"
+    client = sign_in(Client(), nurse)
+    refused = client.post(url, {"start": afternoon.strftime("%Y-%m-%dT%H:%M")}, follow=True)
+    assert "at least 2 days apart" in refused.content.decode()
+    third.refresh_from_db()
+    assert third.start != afternoon
+    client.post(url, {"start": afternoon.strftime("%Y-%m-%dT%H:%M"), "spacing_override_reason": "Travelling"})
+    third.refresh_from_db()
+    assert third.start == afternoon
 
 
 def test_closures_and_nurse_capacity_shape_a_new_course(

@@ -189,6 +189,49 @@ def slot_problem(site: SiteCalendar, start: datetime, end: datetime) -> str | No
     return f"{day_text(d)} {local_start:%H:%M}: {full}" if full else None
 
 
+def spacing_problems(
+    protocol: Protocol,
+    number: int,
+    start: datetime,
+    others: Sequence[tuple[int, datetime]],
+    zone: ZoneInfo | None = None,
+) -> list[str]:
+    """Why session ``number`` at ``start`` is closer to the nearest other session before or after it than
+    its phases allow (empty when it is not). ``others``: (number, start) of the course's other sessions
+    that still take place. The minimum spacing is the phase's ``min_spacing_days`` (derived rule, editable
+    per phase: protocols.py); at a phase boundary the shorter of the two applies, as when the course was
+    planned (``run_phases``). Used when staff move a session by hand: a move closer than this needs a
+    reason (the software flags, the clinician decides)."""
+    phase_of = {n: protocol.dose_for_session(n)[0] for n in (number, *(o[0] for o in others))}
+    before = max((o for o in others if o[1] <= start), key=lambda o: o[1], default=None)
+    after = min((o for o in others if o[1] > start), key=lambda o: o[1], default=None)
+    out: list[str] = []
+    for other, later in ((before, False), (after, True)):
+        if other is None:
+            continue
+        a, b = phase_of[number], phase_of[other[0]]
+        days = min(a.min_spacing_days, b.min_spacing_days)
+        gap = other[1] - start if later else start - other[1]
+        if gap >= timedelta(days=days):
+            continue
+        phases = f"'{a.name}'" if a.name == b.name else f"'{a.name}' and '{b.name}'"
+        when = (other[1].astimezone(zone) if zone else other[1]).strftime("%a %d %b %H:%M")
+        out.append(
+            f"session {number} would be {_gap_text(gap)} {'before' if later else 'after'} session "
+            f"{other[0]} ({when}); {phases} keep{'s' if a.name == b.name else ''} sessions at least "
+            f"{days} day{'s' if days != 1 else ''} apart (derived rule, editable per phase)"
+        )
+    return out
+
+
+def _gap_text(gap: timedelta) -> str:
+    hours = int(gap.total_seconds() // 3600)
+    days, hours = divmod(hours, 24)
+    if days and hours:
+        return f"{days} d {hours} h"
+    return f"{days} d" if days else f"{hours} h"
+
+
 class SlotFinder:
     def __init__(self, site: SiteCalendar, chair_minutes: int, preferred_time: time | None) -> None:
         self.site = site

@@ -617,10 +617,19 @@ def mark_session_missed(
 
 
 def reschedule_session(
-    *, user: User, session: PlanSession, new_start: datetime, request: HttpRequest | None = None
+    *,
+    user: User,
+    session: PlanSession,
+    new_start: datetime,
+    spacing_override_reason: str = "",
+    request: HttpRequest | None = None,
 ) -> PlanSession:
-    """Move a booked session, respecting opening hours, closures and chair/nurse capacity; say why not."""
-    from ketaclinic.clinical.schedule import slot_problem
+    """Move a booked session, respecting opening hours, closures and chair/nurse capacity; say why not.
+
+    A move closer to the course's previous or next session than its phases' minimum spacing
+    (clinical/schedule.spacing_problems) is refused unless ``spacing_override_reason`` says why; the
+    override, with the rule it overrides, is audited and noted on the session."""
+    from ketaclinic.clinical.schedule import slot_problem, spacing_problems
 
     if session.status != SessionStatus.BOOKED:
         raise TreatmentError(
@@ -639,10 +648,31 @@ def reschedule_session(
     problem = slot_problem(calendar, new_start, new_start + length)
     if problem:
         raise PlanValidationError({"start": problem})
+    spacing = spacing_problems(
+        library.as_protocol(session.plan.protocol),
+        session.number,
+        new_start,
+        [(o.number, o.start) for o in others],
+        session.site.zone,
+    )
+    reason = spacing_override_reason.strip()
+    if spacing and len(reason) < 3:
+        raise PlanValidationError(
+            {"spacing_override_reason": "; ".join(spacing) + ". To move it anyway, give the reason."}
+        )
     chair = _free_chair(session.site, active_chairs(session.site), new_start, new_start + length)
     before = {"start": session.start.isoformat(), "chair": session.chair.label if session.chair else None}
+    after: dict[str, Any] = {"start": new_start.isoformat(), "chair": chair.label if chair else None}
     session.start, session.end, session.chair = new_start, new_start + length, chair
-    session.save(update_fields=["start", "end", "chair"])
+    fields = ["start", "end", "chair"]
+    if spacing:
+        after |= {"spacing_override_reason": reason, "spacing": spacing}
+        session.notes = [
+            *session.notes,
+            f"Moved closer than the phase spacing: {reason} ({'; '.join(spacing)})",
+        ]
+        fields.append("notes")
+    session.save(update_fields=fields)
     schedule_pre_session_link(session)
     audit.record(
         user=user,
@@ -652,7 +682,7 @@ def reschedule_session(
         object_type="PlanSession",
         object_id=session.pk,
         before=before,
-        after={"start": new_start.isoformat(), "chair": chair.label if chair else None},
+        after=after,
         request=request,
     )
     return session

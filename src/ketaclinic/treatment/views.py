@@ -366,7 +366,13 @@ def plan_session_move(request: HttpRequest, session_id: Any) -> HttpResponse:
     raw = request.POST.get("start", "")
     try:
         new_start = datetime.fromisoformat(raw)
-        services.reschedule_session(user=_user(request), session=row, new_start=new_start, request=request)
+        services.reschedule_session(
+            user=_user(request),
+            session=row,
+            new_start=new_start,
+            spacing_override_reason=request.POST.get("spacing_override_reason", ""),
+            request=request,
+        )
     except ValueError:
         messages.error(request, f"{raw!r} is not a date and time.")
     except services.PlanValidationError as exc:
