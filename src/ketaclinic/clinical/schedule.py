@@ -215,7 +215,7 @@ def spacing_problems(
         if gap >= timedelta(days=days):
             continue
         phases = f"'{a.name}'" if a.name == b.name else f"'{a.name}' and '{b.name}'"
-        when = (other[1].astimezone(zone) if zone else other[1]).strftime("%a %d %b %H:%M")
+        when = moment_text(other[1].astimezone(zone) if zone else other[1])
         out.append(
             f"session {number} would be {_gap_text(gap)} {'before' if later else 'after'} session "
             f"{other[0]} ({when}); {phases} keep{'s' if a.name == b.name else ''} sessions at least "

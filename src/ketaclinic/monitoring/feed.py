@@ -31,7 +31,7 @@ import time
 import zoneinfo
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -95,42 +95,21 @@ def _reused(p: Prepared) -> str:
 
 
 @dataclass
-class _Plan:
-    """A batch worked out before the write lock (FeedStore._plan), one entry per message to store."""
+class _Planned:
+    """One message of a batch as worked out before the write lock (FeedStore._plan)."""
 
-    now: datetime
-    owners: list[Prepared] = field(default_factory=list)
-    messages: list[MessageRow] = field(default_factory=list)
-    message_params: list[tuple[Any, ...]] = field(default_factory=list)
-    readings: list[list[ReadingRow]] = field(default_factory=list)
-    reading_params: list[list[tuple[Any, ...]]] = field(default_factory=list)
-    sessions: list[Any] = field(default_factory=list)  # treatment session id or None
-    evaluate: list[bool] = field(default_factory=list)  # the alert engine must see its readings
-    device_ids: set[Any] = field(default_factory=set)
+    prep: Prepared
+    message: MessageRow
+    message_params: tuple[Any, ...]
+    readings: list[ReadingRow]  # message_id left None until the message is stored
+    reading_params: list[tuple[Any, ...]]
+    session_id: Any  # the treatment session the readings belong to, or None
+    evaluate: bool  # the alert engine must see the readings (bound, and not known to be quiet)
 
-    def drop_stored(self, existing: set[tuple[str, str, str]], used: set[tuple[str, str]]) -> None:
-        """Take out the messages stored before (repeats: acknowledged, not stored again) and flag the
-        ones that reuse a stored MSH-10 for different content (stored, with an issue)."""
-        keep: list[int] = []
-        for i, p in enumerate(self.owners):
-            if p.key in existing:
-                p.duplicate = True
-                continue
-            if (p.sender, p.control_id) in used and p.control_id:
-                p.issues.append(_reused(p))
-                self.message_params[i] = message_params(self.messages[i])
-            keep.append(i)
-        for name in (
-            "owners",
-            "messages",
-            "message_params",
-            "readings",
-            "reading_params",
-            "sessions",
-            "evaluate",
-        ):
-            values = getattr(self, name)
-            setattr(self, name, [values[i] for i in keep])
+    def mark_reused(self) -> None:
+        """A stored message has this MSH-10 with different content: stored anyway, flagged."""
+        self.prep.issues.append(_reused(self.prep))
+        self.message_params = message_params(self.message)
 
 
 def _last_audited(organization_id: int) -> int:
@@ -294,20 +273,20 @@ class FeedStore:
     # ------------------------------------------------------------------ the transaction
 
     def _store(self, preps: Sequence[Prepared]) -> None:
-        plan = self._plan(preps, locked=False)
+        now = timezone.now()
+        plan = self._plan(preps, now, locked=False)
         with self.write_lock(), transaction.atomic():
             if plan is None:  # a monitor seen for the first time: it is registered in the transaction
-                plan = self._plan(preps, locked=True)
+                plan = self._plan(preps, now, locked=True)
                 assert plan is not None
-            self._write(plan)
+            self._write(now, plan)
 
-    def _plan(self, preps: Sequence[Prepared], *, locked: bool) -> _Plan | None:
+    def _plan(self, preps: Sequence[Prepared], now: datetime, *, locked: bool) -> list[_Planned] | None:
         """Everything about a batch that needs no write: repeats within the batch, the message and reading
         rows (with the message id left open), bindings and sessions, which messages the alert engine must
         see. ``None`` when a monitor must be registered first (only under the lock: ``locked=True``)."""
         org = self.organization.pk
-        now = timezone.now()
-        plan = _Plan(now)
+        plan: list[_Planned] = []
         storable = [p for p in preps if not p.item.oversized]
         parsed = [p.parsed for p in storable if p.parsed is not None]
         self.cache.load_sessions(org)  # one query per batch, not two per message
@@ -331,66 +310,75 @@ class FeedStore:
                 if msg is None:
                     return None
                 readings, session_id = self._reading_rows(p, msg)
-                plan.owners.append(p)
-                plan.messages.append(msg)
-                plan.message_params.append(message_params(msg))
-                plan.readings.append(readings)
-                plan.reading_params.append(reading_params(readings))
-                plan.sessions.append(session_id)
                 bound = bool(readings) and readings[0].bound
-                plan.evaluate.append(bound and (session_id is not None or not raises_nothing(readings)))
-                if msg.device_id is not None:
-                    plan.device_ids.add(msg.device_id)
+                plan.append(
+                    _Planned(
+                        p,
+                        msg,
+                        message_params(msg),
+                        readings,
+                        reading_params(readings),
+                        session_id,
+                        bound and (session_id is not None or not raises_nothing(readings)),
+                    )
+                )
         finally:
             self.cache.forget_sessions()
         return plan
 
-    def _write(self, plan: _Plan) -> None:
+    def _write(self, now: datetime, plan: list[_Planned]) -> None:
         """The batch's writes, in the caller's transaction under the write lock."""
-        org, now = self.organization.pk, plan.now
-        if plan.owners:
+        if plan:
             existing: set[tuple[str, str, str]] = set()
             used: set[tuple[str, str]] = set()
-            for sender, cid, digest in stored_keys(org, {p.control_id for p in plan.owners}):
+            for sender, cid, digest in stored_keys(self.organization.pk, {e.prep.control_id for e in plan}):
                 existing.add((sender, cid, digest))
                 used.add((sender, cid))
-            if used:
-                plan.drop_stored(existing, used)
-        if not plan.owners:
+            # Repeats of stored messages are acknowledged, not stored again.
+            for e in plan:
+                if e.prep.key in existing:
+                    e.prep.duplicate = True
+                elif (e.prep.sender, e.prep.control_id) in used and e.prep.control_id:
+                    e.mark_reused()
+            plan = [e for e in plan if not e.prep.duplicate]
+        if not plan:
             return
-        message_ids = insert_message_params(plan.message_params)
+        message_ids = insert_message_params([e.message_params for e in plan])
         at = READING_MESSAGE_ID
         insert_reading_params(
             [
                 (*r[:at], msg_id, *r[at + 1 :])
-                for rows, msg_id in zip(plan.reading_params, message_ids, strict=True)
-                for r in rows
+                for e, msg_id in zip(plan, message_ids, strict=True)
+                for r in e.reading_params
             ]
         )
-        for p, rows in zip(plan.owners, plan.readings, strict=True):
-            p.stored = True
-            p.readings = len(rows)
+        for e in plan:
+            e.prep.stored = True
+            e.prep.readings = len(e.readings)
         # "Last message" on the monitors page: updated at most every LAST_SEEN_EVERY seconds per monitor,
         # not in every batch (one UPDATE less per commit).
         mono = time.monotonic()
-        due = {d for d in plan.device_ids if mono - self._last_seen.get(d, -1e9) >= LAST_SEEN_EVERY}
+        devices = {e.message.device_id for e in plan if e.message.device_id is not None}
+        due = {d for d in devices if mono - self._last_seen.get(d, -1e9) >= LAST_SEEN_EVERY}
         if due:
             touch_devices(due, now)
             transaction.on_commit(lambda: self._last_seen.update(dict.fromkeys(due, mono)))
-        forwarded = self._forward_to_sessions(plan.owners, message_ids, plan.sessions)
+        forwarded = self._forward_to_sessions(
+            [e.prep for e in plan], message_ids, [e.session_id for e in plan]
+        )
         # Readings of a treatment session are judged by the session's alert engine (with its baseline and
         # dose time); the monitor-level rules cover the rest. Messages whose values raise nothing were
         # found in the plan; only the others go through the engine here.
         bound = 0
         judge: list[ReadingRow] = []
-        for i, (rows, msg_id) in enumerate(zip(plan.readings, message_ids, strict=True)):
-            if not rows or not rows[0].bound or msg_id in forwarded:
+        for e, msg_id in zip(plan, message_ids, strict=True):
+            if not e.readings or not e.readings[0].bound or msg_id in forwarded:
                 continue
-            bound += len(rows)
-            if plan.evaluate[i] or plan.sessions[i] is not None:
-                judge += [r._replace(message_id=msg_id) for r in rows]
+            bound += len(e.readings)
+            if e.evaluate:
+                judge += [r._replace(message_id=msg_id) for r in e.readings]
         alerts = evaluate_alerts(judge, now=now) if self.run_alerts and judge else 0
-        batch = _Counts(len(message_ids), sum(map(len, plan.readings)), bound, alerts)
+        batch = _Counts(len(message_ids), sum(len(e.readings) for e in plan), bound, alerts)
         last_id = message_ids[-1]
         mono = time.monotonic()
         wrote = mono - self._last_audit >= self.audit_every

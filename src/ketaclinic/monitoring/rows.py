@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from ketaclinic.monitoring.models import HL7Message, VitalReading
+from ketaclinic.monitoring.models import HL7Message, MonitorDevice, VitalReading
 
 
 def db() -> Any:
@@ -274,8 +274,6 @@ def insert_message_params(params: Sequence[tuple[Any, ...]], chunk: int = 500) -
 
 def touch_devices(device_ids: Iterable[uuid.UUID], at: datetime) -> None:
     """Set ``MonitorDevice.last_seen_at`` of these monitors (plain SQL: one statement per batch)."""
-    from ketaclinic.monitoring.models import MonitorDevice
-
     ids = [_prepared().uuid(i) for i in device_ids]
     if not ids:
         return

@@ -121,7 +121,7 @@ def recent_for_patient(*, patient: Patient, sets: int = 12) -> tuple[list[Readin
     members = VitalReading.objects.filter(
         patient=patient, message_id__in={r.message_id for r in leads if r.message_id is not None}
     )
-    for r in sorted([*members, *(r for r in leads if r.message_id is None)], key=lambda r: r.pk):
+    for r in [*members, *(r for r in leads if r.message_id is None)]:  # values are ordered below
         found = out.get((r.message_id or f"r{r.pk}", r.observed_at))
         if found is not None:
             found.values.append(f"{r.kind.upper()} {r.value:g} {r.unit}")
