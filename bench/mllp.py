@@ -26,10 +26,13 @@ import asyncio
 import gc
 import json
 import os
+import queue
 import random
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -122,6 +125,45 @@ def start_listener(
     if not line.startswith("listening on"):
         raise RuntimeError(f"listener did not start: {line!r}")
     return proc, int(line.rsplit(":", 1)[1])
+
+
+class ListenerStats:
+    """The listener's own account of a scenario: its 'feed stats' lines (``kill -USR1``, one per listener
+    process, monitoring/listener.FeedStats), read from its standard output and combined."""
+
+    def __init__(self, proc: subprocess.Popen[str], processes: int) -> None:
+        self.proc, self.processes = proc, processes
+        self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("feed stats "):
+                self._lines.put(line.removeprefix("feed stats "))
+
+    def since_last(self) -> dict[str, float]:
+        """What the listener processes did since the previous call."""
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        lines = [json.loads(self._lines.get(timeout=30)) for _ in range(self.processes)]
+        msgs = sum(s["messages"] for s in lines)
+        batches = sum(s["batches"] for s in lines)
+        steps = [s for s in lines if s["checkpoint_locked_steps"]]
+        return {
+            "messages_per_batch": msgs / batches if batches else 0.0,
+            "store_ms_per_batch": sum(s["store_ms_per_batch"] * s["batches"] for s in lines) / batches
+            if batches
+            else 0.0,
+            # Shares of the scenario's time, added over the processes (they take turns holding the lock;
+            # the wait share is the average number of processes waiting).
+            "write_lock_held_share": sum(s["write_lock_held_share"] for s in lines),
+            "write_lock_wait_share": sum(s["write_lock_wait_share"] for s in lines),
+            "checkpoint_locked_steps": sum(s["checkpoint_locked_steps"] for s in lines),
+            "checkpoint_locked_ms_p50": steps[0]["checkpoint_locked_ms_p50"] if steps else float("nan"),
+            "checkpoint_locked_ms_max": max(s["checkpoint_locked_ms_max"] for s in steps)
+            if steps
+            else float("nan"),
+        }
 
 
 def template(i: int) -> bytes:
@@ -394,19 +436,24 @@ def main(argv: list[str] | None = None) -> int:
     gc.collect()
     gc.freeze()
     gc.disable()
+    listener = ListenerStats(proc, args.processes)
     try:
         results["warmup"] = asyncio.run(closed_loop(port, 10, 1.0, "w"))
         runs = []
         for c in counts:
             time.sleep(args.settle)
+            listener.since_last()
             before = cpu_seconds(proc.pid)
-            runs.append(measured(proc.pid, asyncio.run(closed_loop(port, c, args.seconds, f"c{c}-")), before))
+            run = measured(proc.pid, asyncio.run(closed_loop(port, c, args.seconds, f"c{c}-")), before)
+            runs.append(run | {"listener": listener.since_last()})
         results["closed_loop"] = runs
         time.sleep(args.settle)
+        listener.since_last()
         before = cpu_seconds(proc.pid)
-        results["paced"] = measured(
+        run = measured(
             proc.pid, asyncio.run(paced(port, args.paced_connections, args.paced_seconds, "p")), before
         )
+        results["paced"] = run | {"listener": listener.since_last()}
     finally:
         gc.enable()
         proc.terminate()
@@ -447,19 +494,29 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("closed loop (one message in flight per connection):")
     print(
-        f"{'conns':>6} {'obs/s':>9} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'÷ bulk':>7} {'CPU ms/msg':>10} {'gen ms/msg':>10}"
+        f"{'conns':>6} {'obs/s':>9} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'÷ bulk':>7} {'CPU ms/msg':>10} "
+        f"{'gen ms/msg':>10} {'msg/batch':>9} {'lock held':>9}"
     )
     for row in results["closed_loop"]:  # type: ignore[attr-defined]
         print(
             f"{row['connections']:>6} {row['obs_per_s']:>9.0f} {row['msgs_per_s']:>8.0f} "
             f"{row['ack_ms_p50']:>8.1f} {row['ack_ms_p99']:>8.1f} {row['ratio_to_bulk']:>7.3f} "
-            f"{row['listener_cpu_ms_per_msg']:>10.2f} {row['generator_cpu_ms_per_msg']:>10.3f}"
+            f"{row['listener_cpu_ms_per_msg']:>10.2f} {row['generator_cpu_ms_per_msg']:>10.3f} "
+            f"{row['listener']['messages_per_batch']:>9.1f} {row['listener']['write_lock_held_share']:>9.0%}"
         )
     p = results["paced"]
     print(
         f"paced: {p['connections']} connections x 1 msg/s for {args.paced_seconds} s: {p['messages_aa']} AA of "  # type: ignore[index]
         f"{p['sent']}; ACK p50 {p['ack_ms_p50']:.1f} ms, p99 {p['ack_ms_p99']:.1f} ms, max {p['ack_ms_max']:.1f} ms; "  # type: ignore[index]
         f"listener CPU {p['listener_cpu_ms_per_msg']:.2f} ms/msg, generator {p['generator_cpu_ms_per_msg']:.3f} ms/msg"  # type: ignore[index]
+    )
+    ls = p["listener"]  # type: ignore[index]
+    print(
+        f"  listener during paced: {ls['messages_per_batch']:.1f} messages per batch, {ls['store_ms_per_batch']:.2f} ms "
+        f"per batch; write lock held {ls['write_lock_held_share']:.0%} of the time (processes waiting for it: "
+        f"{ls['write_lock_wait_share']:.2f} on average); checkpoint steps under the lock: "
+        f"{ls['checkpoint_locked_steps']}, p50 {ls['checkpoint_locked_ms_p50']:.1f} ms, max "
+        f"{ls['checkpoint_locked_ms_max']:.1f} ms"
     )
     b = results["bulk_insert"]
     print(

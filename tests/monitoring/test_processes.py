@@ -183,3 +183,75 @@ def test_the_write_ahead_log_restarts_while_monitors_write_all_the_time(tmp_path
     assert written > 4_000_000
     assert wal < written / 4  # restarted, not grown by everything written
     assert db.execute("SELECT count(*) FROM t").fetchone()[0] == written // 2000
+
+
+def _stats_lines(proc: subprocess.Popen[str], count: int, timeout: float) -> list[dict[str, object]]:
+    """The next ``count`` 'feed stats' lines the listener processes print (JSON after the prefix)."""
+    import json
+    import queue
+
+    lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for _ in range(count):
+            lines.put(proc.stdout.readline())
+
+    threading.Thread(target=read, daemon=True).start()
+    out = []
+    for _ in range(count):
+        line = lines.get(timeout=timeout)
+        assert line.startswith("feed stats "), line
+        out.append(json.loads(line.removeprefix("feed stats ")))
+    return out
+
+
+def test_usr1_prints_each_processes_feed_statistics_without_message_content(tmp_path: Path) -> None:
+    """An operator asks a busy listener what it is doing (``kill -USR1``): one line per process with what
+    it stored since the last line, how long it waited for and held the write lock, and the checkpoint
+    steps under the lock; never a control id or other message content. Stopping prints the last lines."""
+    env = _setup(tmp_path)
+    proc, port = _start(env, 2)
+    try:
+        deadline = time.monotonic() + 20
+        while len(_children(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        acked: list[str] = []
+        sent: list[str] = []
+        stop = threading.Event()
+        threads = [
+            threading.Thread(target=crash._stream, args=(port, f"u{i}", acked, sent, stop)) for i in range(6)
+        ]
+        for t in threads:
+            t.start()
+        time.sleep(2.5)  # more than two checkpoint intervals
+        stop.set()
+        for t in threads:
+            t.join(20)
+        os.kill(proc.pid, signal.SIGUSR1)
+        first = _stats_lines(proc, 2, 20)
+        # The next request reports only what happened since: nothing.
+        os.kill(proc.pid, signal.SIGUSR1)
+        second = _stats_lines(proc, 2, 20)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        final = _stats_lines(proc, 2, 30)
+        proc.wait(30)
+    assert proc.returncode == 0
+    assert len(acked) > 50
+    assert sorted(str(s["process"]) for s in first) == ["listener 1 of 2", "listener 2 of 2"]
+    assert sum(int(s["messages"]) for s in first) == len(acked)  # type: ignore[call-overload]
+    busy = [s for s in first if s["messages"]]  # the kernel may hand every connection to one process
+    assert busy
+    for s in busy:
+        assert 1 <= int(s["batches"]) <= int(s["messages"])  # type: ignore[call-overload]
+        assert 0 < float(s["write_lock_held_share"]) < 1  # type: ignore[arg-type]
+        assert 0 <= float(s["write_lock_wait_share"]) < 1  # type: ignore[arg-type]
+        assert float(s["store_ms_per_batch"]) > 0  # type: ignore[arg-type]
+    # Only the first process checkpoints; it did so about once a second while the feed ran.
+    steps = {s["process"]: s["checkpoint_locked_steps"] for s in first}
+    assert steps["listener 2 of 2"] == 0 and int(steps["listener 1 of 2"]) >= 2  # type: ignore[call-overload]
+    assert all(s["messages"] == 0 and s["batches"] == 0 for s in second)
+    assert all(s["messages"] == 0 for s in final)
+    text = repr(first + second + final)
+    assert not any(cid in text for cid in acked) and "PID" not in text and "MRN" not in text

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 import multiprocessing
 import os
@@ -27,6 +28,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -68,6 +70,60 @@ class ListenerStats:
     by_code: dict[str, int] = field(default_factory=dict)
 
 
+class FeedStats:
+    """What one listener process did since its last report: message and batch counts, time spent storing,
+    waiting for and holding the write lock, and the checkpoint steps taken under it. Counts and timings
+    only, never message content. ``kill -USR1`` on a listener prints one line of it (``feed stats {…}``,
+    JSON), as does every listener process when it stops; bench/mllp.py reads them."""
+
+    def __init__(self, listener: MLLPListener) -> None:
+        self.listener = listener
+        self._last = self._totals()
+        self._since = time.monotonic()
+
+    def _totals(self) -> dict[str, float]:
+        writer = self.listener.writer
+        lock = writer.store.write_lock if writer.store is not None else None
+        return {
+            "messages": writer.messages,
+            "batches": writer.batches,
+            "store": writer.store_seconds,
+            "lock_wait": lock.waited if isinstance(lock, ProcessLock) else 0.0,
+            "lock_held": lock.held if isinstance(lock, ProcessLock) else 0.0,
+        }
+
+    def report(self) -> dict[str, object]:
+        now, totals = time.monotonic(), self._totals()
+        seconds = max(now - self._since, 1e-9)
+        d = {k: totals[k] - self._last[k] for k in totals}
+        self._last, self._since = totals, now
+        checkpointer = self.listener.writer.checkpointer
+        steps: list[float] = []
+        if checkpointer is not None:
+            steps, checkpointer.locked_ms = checkpointer.locked_ms, []
+        steps.sort()
+        store = self.listener.writer.store
+        batches = int(d["batches"])
+        return {
+            "process": (store.label if store is not None else "") or "listener",
+            "seconds": round(seconds, 3),
+            "messages": int(d["messages"]),
+            "batches": batches,
+            "messages_per_batch": round(d["messages"] / batches, 2) if batches else 0.0,
+            "store_ms_per_batch": round(d["store"] * 1000 / batches, 3) if batches else 0.0,
+            "write_lock_wait_share": round(d["lock_wait"] / seconds, 4),
+            "write_lock_held_share": round(d["lock_held"] / seconds, 4),
+            "checkpoint_locked_steps": len(steps),
+            "checkpoint_locked_ms_p50": round(steps[len(steps) // 2], 2) if steps else None,
+            "checkpoint_locked_ms_max": round(steps[-1], 2) if steps else None,
+        }
+
+    def print_line(self) -> None:
+        line = "feed stats " + json.dumps(self.report())
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 class Writer:
     """A thread that owns one database connection and stores batches."""
 
@@ -87,6 +143,10 @@ class Writer:
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="mllp-writer", daemon=True)
         self.batches = 0
+        self.messages = 0
+        self.store_seconds = 0.0  # in FeedStore.process_prepared: planning, waiting for the lock, writing
+        self.store: FeedStore | None = None
+        self.checkpointer: _Checkpointer | None = None
         self.ready = threading.Event()
         self.failed: BaseException | None = None
 
@@ -127,13 +187,15 @@ class Writer:
     def _run(self) -> None:
         checkpointer: _Checkpointer | None = None
         try:
-            store = self._make_store()
+            store = self.store = self._make_store()
             lock = None
             if connection.vendor == "sqlite" and database_path():
                 # Other listener processes (--processes) and this process's checkpointer write too.
                 store.write_lock = ProcessLock(lock_path())
                 lock = ProcessLock(lock_path())  # the checkpointer's own (a flock belongs to an open file)
-            checkpointer = _Checkpointer.for_connection(run_thread=self.checkpoints, lock=lock)
+            checkpointer = self.checkpointer = _Checkpointer.for_connection(
+                run_thread=self.checkpoints, lock=lock
+            )
             pool = None
             if self.parse_workers > 0:
                 # spawn, not fork: this process has threads; the workers import only the pure parser.
@@ -191,6 +253,7 @@ class Writer:
         self._process(store, batch, preps)
 
     def _process(self, store: FeedStore, batch: list[_Job], preps: list[Prepared]) -> None:
+        started = time.perf_counter()
         try:
             outcomes = store.process_prepared(preps)
         except BaseException as exc:  # never leave a connection waiting
@@ -198,7 +261,9 @@ class Writer:
             for j in batch:
                 j.receiver.loop.call_soon_threadsafe(j.receiver.failed, exc)
             return
+        self.store_seconds += time.perf_counter() - started
         self.batches += 1
+        self.messages += len(batch)
         # One wake-up of each event loop per batch, not one per message.
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Receiver, Outcome]]] = {}
         for j, outcome in zip(batch, outcomes, strict=True):
@@ -221,6 +286,10 @@ class ProcessLock:
     def __init__(self, path: str) -> None:
         self.path = path
         self._fds: tuple[int, int] | None = None
+        # Seconds spent waiting for the lock and holding it (the statistics line: FeedStats).
+        self.waited = 0.0
+        self.held = 0.0
+        self._taken_at = 0.0
 
     def __call__(self) -> ProcessLock:
         return self
@@ -234,12 +303,15 @@ class ProcessLock:
                 os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600),
             )
         gate, lock = self._fds
+        asked = time.perf_counter()
         # Blocking calls release the GIL: only this writer thread waits.
         fcntl.flock(gate, fcntl.LOCK_EX)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
         finally:
             fcntl.flock(gate, fcntl.LOCK_UN)
+        self._taken_at = time.perf_counter()
+        self.waited += self._taken_at - asked
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -247,6 +319,7 @@ class ProcessLock:
 
         assert self._fds is not None
         fcntl.flock(self._fds[1], fcntl.LOCK_UN)
+        self.held += time.perf_counter() - self._taken_at
 
 
 class _Checkpointer:
@@ -274,6 +347,8 @@ class _Checkpointer:
         self._db.execute("PRAGMA busy_timeout=5")
         self._lock = lock
         self.interval = interval
+        # How long each step under the write lock took (ms), since FeedStats last took them.
+        self.locked_ms: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mllp-checkpoint", daemon=True)
         self._thread.start()
@@ -315,7 +390,9 @@ class _Checkpointer:
                 copied = done
             if self._lock is not None:
                 with self._lock:
+                    started = time.perf_counter()
                     self._db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+                    self.locked_ms.append((time.perf_counter() - started) * 1000)
         except Exception:
             log.exception("WAL checkpoint failed; will retry")
 
@@ -514,7 +591,8 @@ class MLLPListener:
 
 
 async def run(listener: MLLPListener, *, ready: Callable[[MLLPListener], None] | None = None) -> None:
-    """Serve until SIGINT/SIGTERM, then stop accepting and let the writer finish its queue."""
+    """Serve until SIGINT/SIGTERM, then stop accepting and let the writer finish its queue. SIGUSR1 prints
+    the statistics line of :class:`FeedStats` (since the last one); stopping prints the last."""
     await listener.start()
     # Everything loaded so far (Django, the models, the caches) lives as long as the process: move it out
     # of the garbage collector's sight, so that a full collection walks only what the feed made since
@@ -525,10 +603,13 @@ async def run(listener: MLLPListener, *, ready: Callable[[MLLPListener], None] |
         ready(listener)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    stats = FeedStats(listener)
     if sys.platform != "win32":
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGUSR1, stats.print_line)
     serve = asyncio.create_task(listener.serve_forever())
     await stop.wait()
     serve.cancel()
     await listener.close()
+    stats.print_line()

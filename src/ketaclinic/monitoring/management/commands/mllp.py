@@ -27,7 +27,9 @@ class Command(BaseCommand):
     help = (
         "Receive vital signs from bedside monitors and gateways (HL7 v2 ORU^R01, IHE PCD-01, over MLLP). "
         "Monitors keep their connection open and stream; each message is stored, then acknowledged. "
-        "Readings that cannot be matched to a chair or patient are kept for staff to attach."
+        "Readings that cannot be matched to a chair or patient are kept for staff to attach. "
+        "`kill -USR1 PID` prints a 'feed stats' line per listener process (messages, batches, write-lock "
+        "and checkpoint timings since the last one; no patient data); stopping prints the last."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -70,6 +72,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Until the listener's own handler is in place, a statistics request must not stop the process.
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         self._host, self._port = options["host"], options["port"]
         orgs = Organization.objects.all()
         if options["organization"]:
@@ -144,6 +148,7 @@ class Command(BaseCommand):
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until run() handles it
                 label = f"listener {k + 1} of {processes}"
                 store = functools.partial(make_store, label)
                 # One process copies the write-ahead log into the database file for all of them.
@@ -165,8 +170,14 @@ class Command(BaseCommand):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
 
+        def statistics(signum: int, frame: Any) -> None:
+            for pid in children:  # each process prints its own line (FeedStats)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGUSR1)
+
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGUSR1, statistics)
         while children:
             try:
                 pid, status = os.wait()
