@@ -163,7 +163,7 @@ def test_activities_follow_the_sessions(courses: Any, h: dict[str, str], nurse: 
     assert body["status"] == "active"  # sessions 3.. remain
 
 
-def test_plan_status_and_status_search(courses: Any, h: dict[str, str], nurse: Any) -> None:
+def test_plan_status_and_status_search(courses: Any, h: dict[str, str], nurse: Any, prescriber: Any) -> None:
     plan = courses.plan
     assert ids(h, "/fhir/CarePlan?status=active") == [str(plan.pk)]
     assert ids(h, "/fhir/CarePlan?status=completed,revoked") == []
@@ -178,8 +178,16 @@ def test_plan_status_and_status_search(courses: Any, h: dict[str, str], nurse: A
     assert {a["detail"]["status"] for a in read(h, f"CarePlan/{plan.pk}")["activity"]} == {"completed"}
     assert ids(h, "/fhir/CarePlan?status=completed") == [str(plan.pk)]
     assert ids(h, "/fhir/CarePlan?status=active") == []
-    Plan.objects.filter(pk=plan.pk).update(status="cancelled")  # no service cancels a plan yet
-    assert read(h, f"CarePlan/{plan.pk}")["status"] == "revoked"
+    stopped = treatment.stop_course(
+        user=prescriber, plan=Plan.objects.get(pk=plan.pk), reason="Remission; patient moving away"
+    )
+    assert stopped.cancelled == [] and len(stopped.open_at_chair) == len(sessions(plan))
+    body = read(h, f"CarePlan/{plan.pk}")
+    assert body["status"] == "revoked"
+    assert body["note"] == [
+        {"time": iso(stopped.plan.stopped_at), "text": "Course stopped: Remission; patient moving away"}
+    ]
+    assert body["meta"]["lastUpdated"] == iso(stopped.plan.stopped_at)
     assert ids(h, "/fhir/CarePlan?status=http://hl7.org/fhir/request-status|revoked") == [str(plan.pk)]
     assert ids(h, "/fhir/CarePlan?status=completed") == []
 

@@ -1,4 +1,4 @@
-"""Treatment API: protocols (list), plans (create, read). Mounted at /api/treatment."""
+"""Treatment API: protocols (list), plans (create, read, stop). Mounted at /api/treatment."""
 
 from __future__ import annotations
 
@@ -60,6 +60,21 @@ class PlanOut(Schema):
     unscheduled: list[str]
     sessions: list[SessionOut]
     created_at: datetime
+    status: str
+    stopped_at: datetime | None
+    stopped_by: str | None
+    stop_reason: str
+
+
+class StopIn(Schema):
+    reason: str
+
+
+class StoppedOut(Schema):
+    plan: PlanOut
+    sessions_cancelled: list[int]
+    sessions_open_at_chair: list[int]
+    sessions_past_unrecorded: list[int]
 
 
 class ProtocolOut(Schema):
@@ -103,6 +118,10 @@ def _out(plan: Plan) -> dict[str, Any]:
             for s in plan.sessions.select_related("chair").order_by("number")
         ],
         "created_at": plan.created_at,
+        "status": plan.status,
+        "stopped_at": plan.stopped_at,
+        "stopped_by": plan.stopped_by.get_username() if plan.stopped_by else None,
+        "stop_reason": plan.stop_reason,
     }
 
 
@@ -155,3 +174,26 @@ def read_plan(request: HttpRequest, plan_id: UUID) -> dict[str, Any]:
     except services.NotFound:
         raise HttpError(404, "No such plan.") from None
     return _out(plan)
+
+
+@router.post("/plans/{plan_id}/stop", response=StoppedOut, auth=api_roles(PRESCRIBER))
+def stop_plan(request: HttpRequest, plan_id: UUID, body: StopIn) -> dict[str, Any]:
+    """Stop a course: the plan is cancelled with the reason; booked sessions still to come that nobody
+    opened at the chair are cancelled. 422 without a reason, 409 when it was already stopped."""
+    user = request.user
+    try:
+        plan = services.get_plan(user=user, plan_id=plan_id, request=request, client="api")  # type: ignore[arg-type]
+    except services.NotFound:
+        raise HttpError(404, "No such plan.") from None
+    try:
+        result = services.stop_course(user=user, plan=plan, reason=body.reason, request=request, client="api")  # type: ignore[arg-type]
+    except services.PlanValidationError as exc:
+        raise FieldErrors(exc.errors) from None
+    except services.TreatmentError as exc:
+        raise HttpError(409, exc.message) from None
+    return {
+        "plan": _out(result.plan),
+        "sessions_cancelled": result.cancelled,
+        "sessions_open_at_chair": result.open_at_chair,
+        "sessions_past_unrecorded": result.past_unrecorded,
+    }

@@ -433,7 +433,14 @@ def get_plan(*, user: User, plan_id: Any, request: HttpRequest | None = None, cl
     plan = (
         Plan.objects.filter(pk=plan_id, patient__in=visible_patients(user))
         .select_related(
-            "patient", "patient__site", "site", "protocol", "created_by", "verified_by", "screening_override"
+            "patient",
+            "patient__site",
+            "site",
+            "protocol",
+            "created_by",
+            "verified_by",
+            "stopped_by",
+            "screening_override",
         )
         .first()
     )
@@ -454,8 +461,9 @@ def get_plan(*, user: User, plan_id: Any, request: HttpRequest | None = None, cl
 
 def patient_plans(*, user: User, patient: Patient, request: HttpRequest | None = None) -> list[Plan]:
     plans = list(
-        Plan.objects.filter(patient=patient, organization_id=user.organization_id, status=PlanStatus.ACTIVE)
-        .select_related("protocol", "verified_by")
+        Plan.objects.filter(patient=patient, organization_id=user.organization_id)
+        .order_by("status", "-created_at")  # "active" sorts before "cancelled": current courses first
+        .select_related("protocol", "verified_by", "stopped_by")
         .prefetch_related("sessions", "sessions__chair")
     )
     audit.record(
@@ -635,6 +643,8 @@ def reschedule_session(
         raise TreatmentError(
             f"Session {session.number} is {session.get_status_display().lower()}: it cannot move."
         )
+    if session.plan.status != PlanStatus.ACTIVE:
+        raise TreatmentError("The course was stopped: its sessions cannot move.")
     if new_start.tzinfo is None:
         new_start = new_start.replace(tzinfo=session.site.zone)
     if new_start < timezone.now():
@@ -686,6 +696,86 @@ def reschedule_session(
         request=request,
     )
     return session
+
+
+@dataclass(frozen=True)
+class StoppedCourse:
+    """What stopping a course did to its booked sessions (by session number)."""
+
+    plan: Plan
+    cancelled: list[int]  # booked, not yet opened at the chair, still to come: cancelled
+    open_at_chair: list[int]  # opened at the chair: finish or stop them there (chairside)
+    past_unrecorded: list[int]  # booked, in the past, never opened: left for staff to mark missed
+
+
+def stop_course(
+    *, user: User, plan: Plan, reason: str, request: HttpRequest | None = None, client: str = ""
+) -> StoppedCourse:
+    """A prescriber stops a course (the patient withdraws, a contraindication appears, the course ends
+    early): the plan becomes cancelled with who, when and why; every booked session still to come that
+    was not opened at the chair is cancelled (its chair is free again and its self-report link is not
+    sent: the worker skips sessions that are no longer booked). Nothing recorded is rewritten: sessions
+    opened at the chair stay as they are (an infusion under way is finished or stopped at the chair), and
+    booked sessions in the past that nobody opened are left for staff to mark missed. Audited."""
+    from ketaclinic.chairside.models import TreatmentSession
+
+    if user.role != PRESCRIBER:
+        raise TreatmentError("Only a prescriber may stop a course.")
+    if plan.status != PlanStatus.ACTIVE:
+        raise TreatmentError("This course was already stopped.")
+    text = reason.strip()
+    if len(text) < 3:
+        raise PlanValidationError({"reason": "say why the course is stopped"})
+    now = timezone.now()
+    updated = Plan.objects.filter(pk=plan.pk, version=plan.version, status=PlanStatus.ACTIVE).update(
+        status=PlanStatus.CANCELLED,
+        stopped_by=user,
+        stopped_at=now,
+        stop_reason=text,
+        version=plan.version + 1,
+    )
+    if updated != 1:
+        raise TreatmentError("Someone changed this plan at the same moment; reload it.")
+    plan.refresh_from_db()
+    opened = set(
+        TreatmentSession.objects.filter(
+            organization_id=plan.organization_id,
+            planned_session_id__in=PlanSession.objects.filter(plan=plan).values("pk"),
+        ).values_list("planned_session_id", flat=True)
+    )
+    cancelled: list[int] = []
+    open_at_chair: list[int] = []
+    past: list[int] = []
+    for row in plan.sessions.filter(status=SessionStatus.BOOKED).order_by("number"):
+        if row.pk in opened:
+            open_at_chair.append(row.number)
+        elif row.start < now:
+            past.append(row.number)
+        else:
+            row.status = SessionStatus.CANCELLED
+            row.notes = [*row.notes, f"Cancelled: the course was stopped ({text})"]
+            row.save(update_fields=["status", "notes"])
+            cancelled.append(row.number)
+    audit.record(
+        user=user,
+        action=Action.CHANGE,
+        category=CATEGORY,
+        patient=plan.patient,
+        object_type="Plan",
+        object_id=plan.pk,
+        before={"status": PlanStatus.ACTIVE.value},
+        after={
+            "status": PlanStatus.CANCELLED.value,
+            "reason": text,
+            "sessions_cancelled": cancelled,
+            "sessions_open_at_chair": open_at_chair,
+            "sessions_past_unrecorded": past,
+        },
+        request=request,
+        client=client,
+        detail="course stopped",
+    )
+    return StoppedCourse(plan=plan, cancelled=cancelled, open_at_chair=open_at_chair, past_unrecorded=past)
 
 
 def schedule_pre_session_link(session: PlanSession) -> None:

@@ -16,6 +16,7 @@ urlpatterns = [
     path("patients/<uuid:patient_id>/plans/new/", views.plan_new, name="plan_new"),
     path("plans/<uuid:plan_id>/", views.plan_detail, name="plan"),
     path("plans/<uuid:plan_id>/verify/", views.plan_verify, name="plan_verify"),
+    path("plans/<uuid:plan_id>/stop/", views.plan_stop, name="plan_stop"),
     path("calendar/", views.site_calendar, name="calendar"),
     path("plan-sessions/<uuid:session_id>/missed/", views.plan_session_missed, name="plan_session_missed"),
     path("plan-sessions/<uuid:session_id>/move/", views.plan_session_move, name="plan_session_move"),

@@ -272,6 +272,7 @@ def plan_detail(request: HttpRequest, plan_id: Any) -> HttpResponse:
             "can_verify": plan.second_person_required
             and plan.verified_at is None
             and plan.created_by_id != user.pk,
+            "can_stop": plan.status == "active" and user.role == PRESCRIBER,
         },
     )
 
@@ -287,6 +288,38 @@ def plan_verify(request: HttpRequest, plan_id: Any) -> HttpResponse:
     else:
         messages.success(request, "Dose verified: your name and the time are recorded.")
     return redirect("treatment:plan", plan_id=plan.pk)
+
+
+@allow(PRESCRIBER)
+@require_POST
+def plan_stop(request: HttpRequest, plan_id: Any) -> HttpResponse:
+    plan = _plan_or_404(request, plan_id)
+    try:
+        result = services.stop_course(
+            user=_user(request), plan=plan, reason=request.POST.get("reason", ""), request=request
+        )
+    except services.PlanValidationError as exc:
+        for reason in exc.errors.values():
+            messages.error(request, f"Not stopped: {reason}.")
+    except services.TreatmentError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _stopped_text(result))
+    return redirect("treatment:plan", plan_id=plan.pk)
+
+
+def _stopped_text(result: services.StoppedCourse) -> str:
+    def numbers(values: list[int]) -> str:
+        return ", ".join(str(n) for n in values)
+
+    parts = ["Course stopped."]
+    if result.cancelled:
+        parts.append(f"Sessions cancelled: {numbers(result.cancelled)}.")
+    if result.open_at_chair:
+        parts.append(f"Open at the chair, finish or stop there: {numbers(result.open_at_chair)}.")
+    if result.past_unrecorded:
+        parts.append(f"In the past and never opened, mark them missed: {numbers(result.past_unrecorded)}.")
+    return " ".join(parts)
 
 
 # --- calendars -----------------------------------------------------------------------------------------
@@ -398,6 +431,9 @@ def plan_session_start(request: HttpRequest, session_id: Any) -> HttpResponse:
         return redirect("chairside:session", session_id=existing.pk)
     if row.status != "booked":
         messages.error(request, f"Session {row.number} is {row.get_status_display().lower()}.")
+        return redirect("treatment:plan", plan_id=row.plan_id)
+    if row.plan.status != "active":
+        messages.error(request, "The course was stopped: its sessions are not opened.")
         return redirect("treatment:plan", plan_id=row.plan_id)
     try:
         session = chairside.schedule_session(

@@ -9,7 +9,8 @@ patient has no intake.
 
 ``status`` (R4 request-status):
 
-* ``revoked`` — the plan was cancelled;
+* ``revoked`` — a prescriber stopped the course (treatment/services.stop_course); the reason is a
+  ``note`` with the time it was stopped;
 * ``completed`` — the plan is active and no booked session remains to be carried out, i.e. every session is
   cancelled or missed, or its treatment session (chairside, linked by ``planned_session_id``) was
   discharged or stopped;
@@ -37,8 +38,8 @@ missed                                          cancelled, ``statusReason`` "Mis
 A session carried out in the chair links its Encounter in ``activity.outcomeReference``.
 
 ``meta.versionId`` is the plan's optimistic-lock version. The plan keeps no ``updated_at``:
-``meta.lastUpdated`` is the latest of its creation, its dose verification and the last status change of a
-linked treatment session. Marking a session missed or moving it records no time, so it does not move
+``meta.lastUpdated`` is the latest of its creation, its dose verification, its stop and the last status
+change of a linked treatment session. Marking a session missed or moving it records no time, so it does not move
 ``_lastUpdated`` (a ``changed_at`` on PlanSession would fix it).
 """
 
@@ -143,6 +144,7 @@ class PlanSource(Source):
                 last_updated=Greatest(
                     F("created_at"),
                     Coalesce(F("verified_at"), F("created_at")),
+                    Coalesce(F("stopped_at"), F("created_at")),
                     Coalesce(Subquery(linked.values("status_changed_at")[:1]), F("created_at")),
                 ),
             )
@@ -213,6 +215,11 @@ class PlanSource(Source):
             "author": {"display": plan.created_by.display_name},
             "activity": activities,
         }
+        if plan.stopped_at is not None:
+            # R4 CarePlan has no statusReason: the prescriber's reason for stopping goes in a note.
+            resource["note"] = [
+                {"time": instant(plan.stopped_at), "text": f"Course stopped: {plan.stop_reason}"}
+            ]
         if plan.period_start is not None:
             resource["period"] = {"start": instant(plan.period_start), "end": instant(plan.period_end)}
         intake = latest_intakes(plan.organization_id).filter(patient_id=plan.patient_id).first()
