@@ -74,7 +74,7 @@ def build(
         data=complete_intake(indication="crps", diagnoses=["fibromyalgia", "neuropathic_pain"]),
         base_version=1,
     )
-    theirs = make_patient(outsider, given_name="Other", family_name="Orgpatient")
+    theirs = make_patient(outsider, given_name="Otto", family_name="Orgpatient")
     theirs_screening = screened(outsider, outsider_prescriber, theirs, diagnoses=["trd", "ptsd"])
     theirs_plan = plan_for(outsider_prescriber, theirs)
     return Courses(

@@ -172,7 +172,7 @@ def test_paging_links_walk_every_result_once(world: dict[str, Any]) -> None:
 
 def test_count_defaults_caps_and_zero(world: dict[str, Any], nurse: Any, make_patient: Any) -> None:
     for n in range(120):
-        make_patient(nurse, given_name=f"P{n}")
+        make_patient(nurse, given_name=f"P{n:03d}")  # no name the start of another: not duplicates
     default = _get(world, "/fhir/Patient").json()
     assert default["total"] == 122 and len(default["entry"]) == 20  # 2 + 120 patients, default page 20
     capped = _get(world, "/fhir/Patient?_count=1000").json()

@@ -58,6 +58,11 @@ class PatientIn(Schema):
     escort_phone: str = ""
     weight_kg: float | None = None
     height_cm: float | None = None
+    not_a_duplicate_reason: str = Field(
+        default="",
+        description="Needed only when a patient with the same date of birth and matching names exists: why "
+        "this is a different person (otherwise 422 on this field, naming the patients you may open)",
+    )
 
 
 class PatientPatch(Schema):
@@ -149,11 +154,17 @@ def search(request: HttpRequest, body: SearchIn) -> dict[str, Any]:
 @router.post("", response={201: PatientOut}, auth=api_roles(*PATIENT_REGISTRY))
 def create(request: HttpRequest, body: PatientIn) -> Status[dict[str, Any]]:
     data = body.model_dump()
+    reason = data.pop("not_a_duplicate_reason")
     site = _site_ref(request.user, data.pop("site"))
     if site is not None:
         data["site"] = site
     try:
-        patient = services.create_patient(user=request.user, data=data, request=request)  # type: ignore[arg-type]
+        patient = services.create_patient(
+            user=request.user,  # type: ignore[arg-type]
+            data=data,
+            not_a_duplicate_reason=reason,
+            request=request,
+        )
     except services.PatientValidationError as exc:
         raise FieldErrors(exc.errors) from None
     return Status(201, _out(patient))

@@ -67,6 +67,29 @@ class PatientNotFound(PatientError):
     pass
 
 
+NOT_A_DUPLICATE_FIELD = "not_a_duplicate_reason"
+
+
+class PossibleDuplicate(PatientValidationError):
+    """Registration held back: the organization already has a patient with the same date of birth and
+    matching names (:func:`possible_duplicates`). ``visible`` are those the user may open; ``elsewhere``
+    counts those at sites the user does not cover (not named: the user may not read them). Registering
+    anyway needs the reason why this is a different person."""
+
+    def __init__(self, visible: list[Patient], elsewhere: int) -> None:
+        named = [f"{p.mrn} {p.family_name}, {p.given_name} ({p.site.name})" for p in visible]
+        if elsewhere:
+            named.append(f"{elsewhere} at a site you do not cover")
+        super().__init__(
+            {
+                NOT_A_DUPLICATE_FIELD: "this may be a patient already registered with the same date of birth "
+                f"and name: {'; '.join(named)}. Open that record, or say why this is a different person"
+            }
+        )
+        self.visible = visible
+        self.elsewhere = elsewhere
+
+
 class OutsideYourSites(PatientError):
     """The patient belongs to the organization but to a site the user does not cover (break-glass may apply)."""
 
@@ -323,8 +346,78 @@ def _next_mrn(user: User) -> str:
             return candidate
 
 
-def create_patient(*, user: User, data: dict[str, Any], request: HttpRequest | None = None) -> Patient:
+def _names_match(other: Patient, given: str, family: str) -> bool:
+    """Same family name and one given name the start of the other ("J", "Chris" / "Christopher"), or the
+    two names swapped (entered in each other's field). Both normalized (:func:`normalize`)."""
+    if other.family_norm == family and (
+        other.given_norm.startswith(given) or given.startswith(other.given_norm)
+    ):
+        return True
+    return other.family_norm == given and other.given_norm == family
+
+
+def possible_duplicates(
+    *, user: User, given_name: str, family_name: str, date_of_birth: date
+) -> list[Patient]:
+    """Patients of the user's organization (any site) who may be the person being registered: the same
+    date of birth and matching names (:func:`_names_match`). Not a decision: staff confirm or override."""
+    given, family = normalize(given_name), normalize(family_name)
+    if not given or not family or user.organization_id is None:
+        return []
+    same_birth = Patient.objects.filter(
+        organization_id=user.organization_id,
+        date_of_birth=date_of_birth,
+        family_norm__in=[family, given],
+    ).select_related("site")
+    return [p for p in same_birth.order_by("mrn") if _names_match(p, given, family)]
+
+
+def _duplicate_check(
+    user: User, cleaned: dict[str, Any], reason: str, request: HttpRequest | None
+) -> list[Patient]:
+    """The possible duplicates of a registration: refused (PossibleDuplicate) unless ``reason`` says why this
+    is a different person. The candidates the user is shown are reads of their records: audited."""
+    found = possible_duplicates(
+        user=user,
+        given_name=cleaned["given_name"],
+        family_name=cleaned["family_name"],
+        date_of_birth=cleaned["date_of_birth"],
+    )
+    if not found:
+        return []
+    if len(reason.strip()) >= 3:
+        return found
+    visible_ids = set(
+        visible_patients(user).filter(pk__in=[p.pk for p in found]).values_list("pk", flat=True)
+    )
+    visible = [p for p in found if p.pk in visible_ids]
+    for candidate in visible:
+        audit.record(
+            user=user,
+            action=Action.QUERY,
+            category=CATEGORY,
+            patient=candidate,
+            object_type="Patient",
+            object_id=candidate.pk,
+            request=request,
+            detail="shown as a possible duplicate at registration",
+        )
+    raise PossibleDuplicate(visible, len(found) - len(visible))
+
+
+def create_patient(
+    *,
+    user: User,
+    data: dict[str, Any],
+    not_a_duplicate_reason: str = "",
+    request: HttpRequest | None = None,
+) -> Patient:
+    """Register a patient. A registration that may duplicate an existing patient (same date of birth,
+    matching names: :func:`possible_duplicates`) is refused with those patients named unless
+    ``not_a_duplicate_reason`` says why this is a different person; the reason and the patients it
+    overrode are audited with the registration."""
     cleaned = _clean(user, data, partial=False, today=timezone.localdate())
+    overridden = _duplicate_check(user, cleaned, not_a_duplicate_reason, request)
     if "site" not in cleaned:
         default_site = user.sites.first() if not covers_all_sites(user) else None
         if default_site is None:
@@ -344,6 +437,10 @@ def create_patient(*, user: User, data: dict[str, Any], request: HttpRequest | N
         raise PatientValidationError(
             {"mrn": f"{cleaned['mrn']} is already used by another patient"}
         ) from None
+    after = _snapshot(patient)
+    if overridden:
+        after[NOT_A_DUPLICATE_FIELD] = not_a_duplicate_reason.strip()
+        after["possible_duplicates"] = [str(p.pk) for p in overridden]
     audit.record(
         user=user,
         action=Action.ADD,
@@ -351,8 +448,9 @@ def create_patient(*, user: User, data: dict[str, Any], request: HttpRequest | N
         patient=patient,
         object_type="Patient",
         object_id=patient.pk,
-        after=_snapshot(patient),
+        after=after,
         request=request,
+        detail="registered despite possible duplicates" if overridden else "",
     )
     return patient
 

@@ -69,16 +69,26 @@ def _form_errors(form: PatientForm, exc: services.PatientValidationError) -> Non
 def patient_create(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     form = PatientForm(request.POST or None, sites=_sites_for(user), prescribers=_prescribers_for(user))
+    duplicates: services.PossibleDuplicate | None = None
+    reason = request.POST.get(services.NOT_A_DUPLICATE_FIELD, "")
     if request.method == "POST" and form.is_valid():
         try:
-            patient = services.create_patient(user=user, data=form.service_data(), request=request)
+            patient = services.create_patient(
+                user=user, data=form.service_data(), not_a_duplicate_reason=reason, request=request
+            )
+        except services.PossibleDuplicate as exc:
+            duplicates = exc
+            form.add_error(None, "Nothing was saved: this may be a patient who is already registered.")
         except services.PatientValidationError as exc:
             _form_errors(form, exc)
         else:
             messages.success(request, f"Registered {patient.display_name} ({patient.mrn}).")
             return redirect("patients:chart", patient_id=patient.pk)
     return render(
-        request, "patients/form.html", {"form": form, "creating": True}, status=422 if form.errors else 200
+        request,
+        "patients/form.html",
+        {"form": form, "creating": True, "duplicates": duplicates, "not_a_duplicate_reason": reason},
+        status=422 if form.errors else 200,
     )
 
 
