@@ -136,3 +136,17 @@ def test_gate_form_offers_only_valid_pregnancy_answers(esk_session: Any, nurse: 
     assert {v.split('"')[0] for v in offered} - {""} <= {p.value for p in PregnancyTest}
     bad = client.post(f"/sessions/{esk_session.pk}/gate/", {"pregnancy_test": "maybe"}, follow=True)
     assert "is not one of" in bad.content.decode()
+
+
+def test_session_list_names_the_patients_at_your_sites_and_is_audited(
+    esk_session: Any, nurse: Any, outsider: Any, sign_in: Any
+) -> None:
+    from ketaclinic.audit.models import AuditEntry
+
+    page = sign_in(Client(), nurse).get("/sessions/").content.decode()
+    patient = esk_session.patient
+    assert f"{patient.family_name}, {patient.given_name}" in page and patient.mrn in page
+    entry = AuditEntry.objects.filter(user=nurse, object_type="TreatmentSession", action="query").latest("id")
+    assert entry.detail == "session list: 1 scheduled or active session(s)"
+    other = sign_in(Client(), outsider).get("/sessions/").content.decode()
+    assert patient.family_name not in other and "No scheduled or active sessions" in other

@@ -21,6 +21,7 @@ from ketaclinic.accounts.models import Chair, User
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.chairside.models import (
+    ACTIVE_STATUSES,
     Observation,
     SessionEvent,
     Status,
@@ -86,6 +87,26 @@ def visible_sessions(user: User) -> QuerySet[TreatmentSession]:
     return TreatmentSession.objects.filter(
         organization_id=user.organization_id, patient__in=patients.visible_patients(user)
     )
+
+
+def open_sessions(*, user: User, request: HttpRequest | None = None) -> list[TreatmentSession]:
+    """Scheduled and active treatment sessions at the user's sites, by time (the Sessions page): a list of
+    patients' names, so the read is audited (one entry: how many)."""
+    rows = list(
+        visible_sessions(user)
+        .filter(status__in=[Status.SCHEDULED, *ACTIVE_STATUSES])
+        .select_related("patient", "chair", "site")
+        .order_by("scheduled_at")
+    )
+    audit.record(
+        user=user,
+        action=Action.QUERY,
+        category=CATEGORY,
+        object_type="TreatmentSession",
+        request=request,
+        detail=f"session list: {len(rows)} scheduled or active session(s)",
+    )
+    return rows
 
 
 def get_session(

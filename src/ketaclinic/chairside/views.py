@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ketaclinic.accounts.models import Chair, User
 from ketaclinic.chairside import services
-from ketaclinic.chairside.models import ACTIVE_STATUSES, ChecklistRun, Status, TreatmentSession
+from ketaclinic.chairside.models import ChecklistRun, Status, TreatmentSession
 from ketaclinic.clinical import alerts as alert_rules
 from ketaclinic.clinical.adverse_events import LABEL_ADVERSE_REACTIONS
 from ketaclinic.clinical.protocol_library import PROTOCOLS
@@ -68,12 +68,7 @@ def _local(request: HttpRequest, session: TreatmentSession, name: str) -> dateti
 def session_list(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     today = timezone.localdate()
-    sessions = (
-        services.visible_sessions(user)
-        .filter(status__in=[Status.SCHEDULED, *ACTIVE_STATUSES])
-        .select_related("patient", "chair", "site")
-        .order_by("scheduled_at")
-    )
+    sessions = services.open_sessions(user=user, request=request)
     return render(request, "chairside/list.html", {"sessions": sessions, "today": today})
 
 
