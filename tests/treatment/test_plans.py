@@ -290,3 +290,40 @@ def test_site_calendar_explains_double_bookings_and_sessions_without_a_chair(
     # 09:00–10:10 and 10:00–11:10 (site time) overlap on chair C1.
     assert "double-booked: 09:00–10:10 overlaps 10:00–11:10" in text
     assert "booked without a chair: assign one" in text
+
+
+def test_site_calendar_shows_sessions_scheduled_at_the_chair_outside_a_plan(
+    nurse: Any,
+    prescriber: Any,
+    front_desk: Any,
+    patient: Any,
+    make_patient: Any,
+    site: Any,
+    setup: Any,
+    sign_in: Any,
+) -> None:
+    """A session scheduled at the chair without a plan takes the chair like a course session: the calendar
+    shows it in its chair's row (and a plan session on top of it as a double booking), not "free"."""
+    from ketaclinic.chairside import services as chairside
+
+    chairs = setup.open_site(site, chairs=1)
+    setup.screened(nurse, prescriber, patient)
+    services.create_plan(user=prescriber, patient=patient, data=plan_data())  # Monday 09:00–10:10, C1
+    walk_in = make_patient(nurse, given_name="Walter", family_name="Inman")
+    monday = datetime.combine(next_monday(), datetime.min.time(), tzinfo=site.zone)
+    session = chairside.schedule_session(
+        user=nurse,
+        patient=walk_in,
+        protocol_id="iv-trd-elektd",
+        scheduled_at=monday.replace(hour=9, minute=30),
+        planned_dose_mg=35,
+        chair=chairs[0],
+    )
+    week = f"/calendar/?site={site.pk}&week={next_monday().isoformat()}"
+    text = sign_in(Client(), nurse).get(week).content.decode()
+    monday_card = text.split("calendar-day", 2)[1]
+    assert 'Inman, Walter · <span class="muted">at the chair, no plan</span>' in monday_card
+    assert f"/sessions/{session.pk}/" in monday_card
+    assert "double-booked: 09:00–10:10 overlaps 09:30–" in monday_card
+    desk = sign_in(Client(), front_desk).get(week).content.decode()
+    assert "Inman, Walter" in desk and f"/sessions/{session.pk}/" not in desk

@@ -482,6 +482,19 @@ def patient_plans(*, user: User, patient: Patient, request: HttpRequest | None =
 
 
 @dataclass(frozen=True)
+class CalendarEntry:
+    """One booking on the calendar: a course session, or a treatment session scheduled at the chair
+    outside a plan (it takes the chair just the same; its length is its protocol's chair time)."""
+
+    start: datetime
+    end: datetime
+    patient: Patient
+    chair_id: int | None
+    plan_session: PlanSession | None = None
+    treatment: Any = None  # chairside.TreatmentSession when not from a plan
+
+
+@dataclass(frozen=True)
 class CalendarDay:
     day: date
     open_text: str
@@ -504,12 +517,16 @@ def site_week(
     zone = site.zone
     begin = datetime.combine(week_start, time.min, tzinfo=zone)
     finish = datetime.combine(week_start + timedelta(days=7), time.min, tzinfo=zone)
-    sessions = list(
-        PlanSession.objects.filter(site=site, status=SessionStatus.BOOKED, start__lt=finish, end__gt=begin)
+    sessions = [
+        CalendarEntry(s.start, s.end, s.patient, s.chair_id, plan_session=s)
+        for s in PlanSession.objects.filter(
+            site=site, status=SessionStatus.BOOKED, start__lt=finish, end__gt=begin
+        )
         .filter(Q(patient__in=visible_patients(user)))
         .select_related("patient", "chair", "plan")
-        .order_by("start")
-    )
+    ]
+    sessions += _unplanned_entries(user, site, begin, finish)
+    sessions.sort(key=lambda e: e.start)
     chairs = active_chairs(site)
     hours = _opening_hours(site)
     days: list[CalendarDay] = []
@@ -539,7 +556,28 @@ def site_week(
     return days
 
 
-def _overlaps(sessions: list[PlanSession], zone: Any) -> list[str]:
+def _unplanned_entries(user: User, site: Site, begin: datetime, finish: datetime) -> list[CalendarEntry]:
+    """Treatment sessions scheduled at the chair outside a plan in [begin, finish): the same ones
+    :func:`booked_load` counts against the chairs (scheduled or under way), and those carried out."""
+    from ketaclinic.chairside.models import ACTIVE_STATUSES, Status, TreatmentSession
+
+    rows = TreatmentSession.objects.filter(
+        site=site,
+        planned_session_id__isnull=True,
+        status__in=[Status.SCHEDULED, *ACTIVE_STATUSES, Status.DISCHARGED],
+        scheduled_at__lt=finish,
+        scheduled_at__gte=begin - timedelta(hours=4),
+        patient__in=visible_patients(user),
+    ).select_related("patient")
+    out = []
+    for row in rows:
+        end = row.scheduled_at + timedelta(minutes=_chair_minutes_for(row.protocol_id))
+        if end > begin:
+            out.append(CalendarEntry(row.scheduled_at, end, row.patient, row.chair_id, treatment=row))
+    return out
+
+
+def _overlaps(sessions: list[CalendarEntry], zone: Any) -> list[str]:
     """Sessions of one chair that overlap (e.g. after a manual change): each pair is named, in site time."""
     out = []
     for a, b in pairwise(sessions):
