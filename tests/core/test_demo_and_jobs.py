@@ -29,6 +29,31 @@ def test_demo_creates_two_sites_every_role_and_40_patients(db: Any) -> None:
     assert all(len(x.totp_secret) == 32 and len(x.current_code) == 6 for x in logins)
 
 
+def test_demo_sessions_pass_the_gate_on_signed_screenings_and_courses_are_booked(db: Any) -> None:
+    """Today's demo chairs passed the pre-dose gate on the patients' signed screenings (no override), and
+    three patients have courses booked from the next working day, which the calendar shows."""
+    from ketaclinic.chairside.models import GateCheck, TreatmentSession
+    from ketaclinic.treatment.models import Plan
+
+    demo.load_demo()
+    dosed = TreatmentSession.objects.filter(status__in=["dosing", "monitoring"])
+    assert dosed.count() == 2
+    checks = GateCheck.objects.filter(session__in=dosed)
+    assert checks.count() == 2 and all(c.passed and c.overrides == [] for c in checks)
+    plans = Plan.objects.filter(organization__slug="demo")
+    assert sorted(plans.values_list("patient__mrn", flat=True)) == ["DEMO-0002", "DEMO-0007", "DEMO-0009"]
+    assert all(p.sessions.filter(status="booked").count() >= 6 for p in plans)
+    first = min(p.sessions.order_by("start").first().start for p in plans)  # type: ignore[union-attr]
+    assert first > timezone.now() and first.weekday() < 5
+    client = Client()
+    client.post("/accounts/login/", {"username": "demo.nurse", "password": demo.DEMO_PASSWORD})
+    client.post("/accounts/mfa/", {"token": demo.current_code("demo.nurse")})
+    harbor = Site.objects.get(code="harbor")
+    monday = first.astimezone(harbor.zone).date() - timedelta(days=first.astimezone(harbor.zone).weekday())
+    week = client.get(f"/calendar/?site={harbor.pk}&week={monday.isoformat()}").content.decode()
+    assert week.count("session 1</a>") == 2  # the two Harbor Street courses
+
+
 def test_demo_twice_changes_nothing(db: Any) -> None:
     demo.load_demo()
     counts = (

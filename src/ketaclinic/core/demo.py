@@ -171,6 +171,8 @@ def load_demo() -> tuple[bool, list[DemoLogin]]:
             patients.create_patient(user=loader, data=data)
             changed = True
     changed |= _demo_scales(org)
+    changed |= _demo_assessments(org)
+    changed |= _demo_plans(org)
     changed |= _demo_sessions(org)
     changed |= _demo_monitors(org)
     return changed, logins
@@ -220,6 +222,108 @@ def _demo_scales(org: Organization) -> bool:
                 answers=_phq9_answers(total),
                 administered_at=start + timedelta(days=week * 6),
             )
+        changed = True
+    return changed
+
+
+# Patients with a signed intake and a signed eligibility screening (nothing found): today's three chairs at
+# Harbor Street, and the patients whose courses start next week.
+ASSESSED = ("DEMO-0001", "DEMO-0003", "DEMO-0005", "DEMO-0007", "DEMO-0009", "DEMO-0002")
+# Courses booked from the next working day: (MRN, protocol, preferred time).
+COURSES = (
+    ("DEMO-0007", "iv-trd-elektd", "09:00"),
+    ("DEMO-0009", "esk-trd-label", "11:00"),
+    ("DEMO-0002", "iv-trd-elektd", "10:00"),
+)
+
+
+def _demo_intake(today: date) -> dict[str, Any]:
+    """A complete intake in which the screening engine finds nothing: treatment-resistant depression after
+    two adequate antidepressant trials, normal ECG, labs and blood pressure, REMS enrolment done."""
+    from ketaclinic.assessment.intake_data import ANSWER_FIELDS
+
+    trial = {
+        "dose_adequate": "yes",
+        "weeks": 8,
+        "adherence_adequate": "yes",
+        "outcome": "no_response",
+        "current_episode": "yes",
+    }
+    data: dict[str, Any] = {k: "no" for k in ANSWER_FIELDS}
+    checked = (today - timedelta(days=14)).isoformat()
+    data.update(
+        assessed_on=(today - timedelta(days=7)).isoformat(),
+        indication="trd",
+        diagnoses=["trd"],
+        hepatic_impairment="none",
+        rems_enrolled="yes",
+        ecg_done="yes",
+        ecg_date=checked,
+        liver_function_tested="yes",
+        renal_function_tested="yes",
+        labs_tested_on=checked,
+        systolic_bp=124,
+        diastolic_bp=78,
+        heart_rate=70,
+        stop_bang_score=1,
+        moca_score=28,
+        medications=[],
+        prior_trials=[dict(trial, drug="sertraline"), dict(trial, drug="venlafaxine")],
+        baseline_scales={"phq9": 18},
+    )
+    return data
+
+
+def _site_nurse(patient: Patient) -> User:
+    return User.objects.get(username="demo.nurse" if patient.site.code == "harbor" else "demo.nurse.juniper")
+
+
+def _demo_assessments(org: Organization) -> bool:
+    from django.utils import timezone
+
+    from ketaclinic.assessment import services as assessment
+    from ketaclinic.assessment.models import Intake
+
+    prescriber = User.objects.get(username="demo.prescriber")
+    changed = False
+    for mrn in ASSESSED:
+        patient = Patient.objects.get(organization=org, mrn=mrn)
+        if Intake.objects.filter(patient=patient).exists():
+            continue
+        staff = _site_nurse(patient)
+        intake = assessment.save_intake(
+            user=staff, patient=patient, data=_demo_intake(timezone.localdate()), base_version=None
+        )
+        assessment.sign_intake(user=prescriber, intake=intake)
+        screening = assessment.run_screening(user=staff, patient=patient)
+        assessment.sign_screening(user=prescriber, screening=screening)
+        changed = True
+    return changed
+
+
+def _demo_plans(org: Organization) -> bool:
+    """Courses booked from the next working day, so the calendar, the charts and the plan pages show them."""
+    from django.utils import timezone
+
+    from ketaclinic.treatment import services as treatment
+    from ketaclinic.treatment.models import Plan
+
+    prescriber = User.objects.get(username="demo.prescriber")
+    start = timezone.localdate() + timedelta(days=1)
+    while start.weekday() >= 5:
+        start += timedelta(days=1)
+    changed = False
+    for mrn, protocol, at in COURSES:
+        patient = Patient.objects.get(organization=org, mrn=mrn)
+        if Plan.objects.filter(patient=patient).exists():
+            continue
+        plan = treatment.create_plan(
+            user=prescriber,
+            patient=patient,
+            data={"protocol": protocol, "start": start.isoformat(), "preferred_time": at},
+        )
+        if plan.second_person_required:
+            treatment.verify_dose(user=_site_nurse(patient), plan=plan)
         changed = True
     return changed
 
@@ -288,13 +392,8 @@ def _demo_sessions(org: Organization) -> bool:
         )
         if minutes_ago is None:
             continue  # checked in, waiting for the gate
+        # The patient's signed screening (_demo_assessments) clears the gate's screening item.
         chairside.evaluate_gate(user=nurse, session=session, answers=answers)
-        chairside.override_gate_item(
-            user=prescriber,
-            session=session,
-            item_key="screening",
-            reason="Demo: screening on paper (no intake entered in the demo)",
-        )
         first = now - timedelta(minutes=minutes_ago)
         if drug == "esketamine":
             for n in range(dose // 28):
