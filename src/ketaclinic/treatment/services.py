@@ -556,6 +556,67 @@ def site_week(
     return days
 
 
+@dataclass(frozen=True)
+class TodayRow:
+    """One patient expected or in a chair today (the home page's list)."""
+
+    entry: CalendarEntry
+    chair: str
+    treatment: Any  # the chairside session, if one was opened (for a course session, linked by id)
+    dose_check_pending: bool  # a course whose dose still needs the second person's check
+
+
+def site_today(*, user: User, site: Site, request: HttpRequest | None = None) -> list[TodayRow]:
+    """Today's course sessions and chair sessions outside a plan at ``site`` (site time), by start time,
+    each with the chairside session opened for it: the day's list a nurse works through. Audited as one
+    read of the site's day, like the calendar."""
+    from ketaclinic.chairside.models import TreatmentSession
+
+    if site not in sites_for(user):
+        raise NotFound("No such site.")
+    zone = site.zone
+    today = timezone.localdate(timezone.now(), zone)
+    begin = datetime.combine(today, time.min, tzinfo=zone)
+    finish = begin + timedelta(days=1)
+    booked = list(
+        PlanSession.objects.filter(site=site, status=SessionStatus.BOOKED, start__lt=finish, start__gte=begin)
+        .filter(patient__in=visible_patients(user))
+        .select_related("patient", "plan")
+    )
+    opened = {
+        t.planned_session_id: t
+        for t in TreatmentSession.objects.filter(planned_session_id__in=[b.pk for b in booked]).order_by(
+            "created_at"
+        )
+    }
+    chairs = {c.pk: c.label for c in Chair.objects.filter(site=site)}
+    rows = [
+        TodayRow(
+            CalendarEntry(b.start, b.end, b.patient, b.chair_id, plan_session=b),
+            chairs.get(b.chair_id or 0, "—"),
+            opened.get(b.pk),
+            b.plan.second_person_required and b.plan.verified_at is None,
+        )
+        for b in booked
+    ]
+    rows += [
+        TodayRow(e, chairs.get(e.chair_id or 0, "—"), e.treatment, False)
+        for e in _unplanned_entries(user, site, begin, finish)
+        if e.start >= begin
+    ]
+    rows.sort(key=lambda r: (r.entry.start, r.chair))
+    audit.record(
+        user=user,
+        action=Action.QUERY,
+        category="calendar",
+        object_type="Site",
+        object_id=site.pk,
+        request=request,
+        detail=f"today {today.isoformat()}: {len(rows)} session(s)",
+    )
+    return rows
+
+
 def _unplanned_entries(user: User, site: Site, begin: datetime, finish: datetime) -> list[CalendarEntry]:
     """Treatment sessions scheduled at the chair outside a plan in [begin, finish): the same ones
     :func:`booked_load` counts against the chairs (scheduled or under way), and those carried out."""
