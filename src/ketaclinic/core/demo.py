@@ -56,6 +56,13 @@ STAFF = [
 ]
 
 GIVEN = ["Marigold", "Bartholomew", "Zephyrine", "Quillon", "Ottoline"]
+SEX_OF = {
+    "Marigold": "female",
+    "Bartholomew": "male",
+    "Zephyrine": "female",
+    "Quillon": "male",
+    "Ottoline": "female",
+}
 FAMILY = [
     "Sampleton",
     "Demoworth",
@@ -90,7 +97,7 @@ def current_code(username: str) -> str:
 def _patient_data(index: int, site: Site) -> dict[str, Any]:
     given = GIVEN[index % len(GIVEN)]
     family = FAMILY[index // len(GIVEN) % len(FAMILY)]
-    sex = "female" if index % 2 == 0 else "male"
+    sex = SEX_OF[given]
     return {
         "mrn": f"DEMO-{index + 1:04d}",
         "given_name": given,
