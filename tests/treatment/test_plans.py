@@ -318,6 +318,7 @@ def test_site_calendar_shows_sessions_scheduled_at_the_chair_outside_a_plan(
         scheduled_at=monday.replace(hour=9, minute=30),
         planned_dose_mg=35,
         chair=chairs[0],
+        chair_override_reason="Course patient leaves early today",  # the chair is taken: overridden
     )
     week = f"/calendar/?site={site.pk}&week={next_monday().isoformat()}"
     text = sign_in(Client(), nurse).get(week).content.decode()

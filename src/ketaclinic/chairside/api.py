@@ -29,6 +29,11 @@ class SessionIn(Schema):
     planned_dose_mg: Decimal
     scheduled_at: datetime
     chair_id: int | None = None
+    chair_override_reason: str = Field(
+        default="",
+        description="Needed only when the chair is taken at that time (422 on this field names what holds "
+        "it): why to use it anyway",
+    )
 
 
 class SessionOut(Schema):
@@ -134,6 +139,7 @@ def create(request: HttpRequest, body: SessionIn) -> Status[dict[str, Any]]:
             scheduled_at=body.scheduled_at,
             planned_dose_mg=body.planned_dose_mg,
             chair=chair,
+            chair_override_reason=body.chair_override_reason,
             request=request,
         )
     except services.SessionError as exc:

@@ -195,8 +195,13 @@ def schedule_session(
     planned_dose_mg: Any,
     chair: Chair | None = None,
     planned_session_id: Any = None,
+    chair_override_reason: str = "",
     request: HttpRequest | None = None,
 ) -> TreatmentSession:
+    """Open a treatment session (from a booked course session, ``planned_session_id``, or outside a plan).
+    Outside a plan, a chair already held at that time by a course session or another chair session
+    (treatment/services.chair_bookings, over the protocol's chair time) is refused unless
+    ``chair_override_reason`` says why; the override is audited with what it overlaps."""
     errors: dict[str, str] = {}
     try:
         protocol = get_protocol(protocol_id)
@@ -210,6 +215,20 @@ def schedule_session(
         errors["chair"] = "is not a chair at the patient's site"
     if errors or protocol is None:
         raise SessionInputError(errors)
+    clashes: list[str] = []
+    if chair is not None and planned_session_id is None:
+        from ketaclinic.treatment.services import chair_bookings
+
+        clashes = chair_bookings(
+            chair, scheduled_at, scheduled_at + timedelta(minutes=protocol.chair_minutes())
+        )
+        if clashes and len(chair_override_reason.strip()) < 3:
+            raise SessionInputError(
+                {
+                    "chair_override_reason": f"{chair.label} is taken then ({'; '.join(clashes)}): choose "
+                    "another chair or time, or give the reason to use it anyway"
+                }
+            )
     session = TreatmentSession.objects.create(
         organization_id=patient.organization_id,
         patient=patient,
@@ -231,7 +250,12 @@ def schedule_session(
         patient=patient,
         object_type="TreatmentSession",
         object_id=session.pk,
-        after={"protocol": protocol.id, "scheduled_at": scheduled_at.isoformat(), "dose_mg": str(dose)},
+        after={"protocol": protocol.id, "scheduled_at": scheduled_at.isoformat(), "dose_mg": str(dose)}
+        | (
+            {"chair_override_reason": chair_override_reason.strip(), "chair_taken_by": clashes}
+            if clashes
+            else {}
+        ),
         request=request,
     )
     return session

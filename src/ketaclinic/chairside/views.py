@@ -95,6 +95,7 @@ def schedule(request: HttpRequest, patient_id: str) -> HttpResponse:
             scheduled_at=when,
             planned_dose_mg=request.POST.get("planned_dose_mg"),
             chair=chair,
+            chair_override_reason=request.POST.get("chair_override_reason", ""),
             request=request,
         )
     except ValueError:

@@ -141,6 +141,32 @@ def booked_load(
     return {key: SlotLoad(chairs=n, nurses=n) for key, n in counts.items()}
 
 
+def chair_bookings(chair: Chair, start: datetime, end: datetime) -> list[str]:
+    """What already holds ``chair`` during [start, end): booked course sessions, and chair sessions outside
+    a plan that are scheduled or under way (their length: their protocol's chair time), as texts in site
+    time without names ("10:00–11:10 course session"). Empty when the chair is free."""
+    from ketaclinic.chairside.models import ACTIVE_STATUSES, Status, TreatmentSession
+
+    zone = chair.site.zone
+    held: list[tuple[datetime, datetime, str]] = [
+        (b.start, b.end, "course session")
+        for b in PlanSession.objects.filter(
+            chair=chair, status=SessionStatus.BOOKED, start__lt=end, end__gt=start
+        )
+    ]
+    for row in TreatmentSession.objects.filter(
+        chair=chair,
+        planned_session_id__isnull=True,
+        status__in=[Status.SCHEDULED, *ACTIVE_STATUSES],
+        scheduled_at__lt=end,
+        scheduled_at__gt=start - timedelta(hours=6),
+    ):
+        row_end = row.scheduled_at + timedelta(minutes=_chair_minutes_for(row.protocol_id))
+        if row_end > start:
+            held.append((row.scheduled_at, row_end, "session at the chair"))
+    return [f"{a.astimezone(zone):%H:%M}–{b.astimezone(zone):%H:%M} {what}" for a, b, what in sorted(held)]
+
+
 def _chair_minutes_for(protocol_id: str) -> int:
     from ketaclinic.clinical.protocol_library import PROTOCOLS
 
