@@ -47,7 +47,7 @@ def _schedule(nurse: Any, patient: Any, when: datetime, chair: Any, reason: str 
 def test_a_taken_chair_is_refused_naming_what_holds_it(
     booked: Any, nurse: Any, make_patient: Any, site: Any
 ) -> None:
-    plan, (c1, c2) = booked
+    _plan, (c1, c2) = booked
     walk_in = make_patient(nurse, given_name="Walter", family_name="Inman")
     with pytest.raises(services.SessionInputError) as err:
         _schedule(nurse, walk_in, _monday(site, 8, 30), c1)  # its chair time runs into 09:00
@@ -69,7 +69,7 @@ def test_a_taken_chair_is_refused_naming_what_holds_it(
 def test_with_a_reason_the_chair_is_used_and_the_override_audited(
     booked: Any, nurse: Any, make_patient: Any, site: Any
 ) -> None:
-    plan, (c1, _c2) = booked
+    _plan, (c1, _c2) = booked
     walk_in = make_patient(nurse, given_name="Walter", family_name="Inman")
     session = _schedule(nurse, walk_in, _monday(site, 9, 30), c1, reason="Course patient cancelled by phone")
     entry = AuditEntry.objects.get(object_type="TreatmentSession", object_id=str(session.pk), action="add")
@@ -96,7 +96,7 @@ def test_a_course_session_opens_in_its_own_chair(booked: Any, nurse: Any, patien
 def test_api_and_chart_form_name_the_field(
     booked: Any, nurse: Any, make_patient: Any, site: Any, sign_in: Any
 ) -> None:
-    plan, (c1, _c2) = booked
+    _plan, (c1, _c2) = booked
     walk_in = make_patient(nurse, given_name="Walter", family_name="Inman")
     client = sign_in(Client(), nurse)
     body = {
