@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -496,3 +496,122 @@ def trajectory(instrument: str, items: list[ScaleAdministration]) -> Trajectory:
 
 def _num(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
+
+
+# --- clinic outcomes (the Outcomes page) ---------------------------------------------------------------
+
+# Depression and anxiety scales with response and remission rules (clinical.md §0); GAD-7's are the clinic's
+# defaults, unconfirmed in the reference, and shown as such.
+OUTCOME_INSTRUMENTS = ("phq9", "madrs", "qids-sr16", "gad7")
+LONGEST_PERIOD_DAYS = 3 * 366
+
+
+class OutcomesInputError(MeasuresError):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class OutcomesReport:
+    """A period's treatment activity, outcomes and safety events for the patients the user may see (at one
+    site or all of theirs): counts only, no patient named."""
+
+    since: date
+    until: date
+    site: Any  # accounts.Site, or None for every site the user covers
+    outcomes: list[Any]  # clinical.outcomes.OutcomeSummary per instrument in OUTCOME_INSTRUMENTS
+    sessions_carried_out: int
+    sessions_stopped: int
+    patients_treated: int
+    by_protocol: list[tuple[str, int]]
+    monitoring_alerts: dict[str, int]  # severity -> count
+    adverse_events: int
+    serious_adverse_events: int
+    suicidality_alerts: int
+    suicidality_acknowledged: int
+    median_minutes_to_acknowledge: float | None
+
+
+def outcomes_report(
+    *, user: User, site: Any, since: date, until: date, request: HttpRequest | None = None
+) -> OutcomesReport:
+    """Counts for [since, until] (whole days in the site's time zone, or the server's for all sites):
+    sessions discharged and stopped, patients treated, sessions per protocol; response and remission per
+    instrument (clinical/outcomes.py: first score → latest score in the period); monitoring alerts by
+    severity, adverse events, suicidality alerts and how fast they were acknowledged. Audited as one read
+    (no patient named in it)."""
+    from statistics import median
+
+    from ketaclinic.chairside.models import AdverseEvent, SessionAlert, Status, TreatmentSession
+    from ketaclinic.clinical.outcomes import Score, summarize
+    from ketaclinic.patients.services import visible_patients
+
+    errors: dict[str, str] = {}
+    if until < since:
+        errors["until"] = "is before the start of the period"
+    elif (until - since).days > LONGEST_PERIOD_DAYS:
+        errors["since"] = f"the period is longer than {LONGEST_PERIOD_DAYS} days"
+    if until > timezone.localdate() + timedelta(days=1):
+        errors["until"] = "is in the future"
+    if errors:
+        raise OutcomesInputError(errors)
+    zone = site.zone if site is not None else timezone.get_current_timezone()
+    begin = datetime.combine(since, datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(until + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    scope = visible_patients(user)
+    if site is not None:
+        scope = scope.filter(site=site)
+    sessions = TreatmentSession.objects.filter(patient__in=scope)
+    carried_out = sessions.filter(status=Status.DISCHARGED, discharged_at__gte=begin, discharged_at__lt=end)
+    stopped = sessions.filter(status=Status.STOPPED, status_changed_at__gte=begin, status_changed_at__lt=end)
+    by_protocol: dict[str, int] = {}
+    for protocol_id in carried_out.values_list("protocol_id", flat=True):
+        by_protocol[protocol_id] = by_protocol.get(protocol_id, 0) + 1
+    alerts: dict[str, int] = {}
+    for severity in SessionAlert.objects.filter(
+        session__patient__in=scope, raised_at__gte=begin, raised_at__lt=end
+    ).values_list("severity", flat=True):
+        alerts[severity] = alerts.get(severity, 0) + 1
+    events = AdverseEvent.objects.filter(session__patient__in=scope, onset_at__gte=begin, onset_at__lt=end)
+    safety = list(
+        SafetyAlert.objects.filter(
+            patient__in=scope, kind="suicidality", raised_at__gte=begin, raised_at__lt=end
+        ).values_list("raised_at", "acknowledged_at")
+    )
+    waits = [(ack - raised).total_seconds() / 60 for raised, ack in safety if ack is not None]
+    outcomes = []
+    for code in OUTCOME_INSTRUMENTS:
+        per_patient: dict[Any, list[Score]] = {}
+        for patient_id, at, total in ScaleAdministration.objects.filter(
+            patient__in=scope, instrument=code, total__isnull=False, administered_at__lt=end
+        ).values_list("patient_id", "administered_at", "total"):
+            per_patient.setdefault(patient_id, []).append(Score(at, total))
+        outcomes.append(summarize(code, per_patient.values(), begin, end - timedelta(microseconds=1)))
+    report = OutcomesReport(
+        since=since,
+        until=until,
+        site=site,
+        outcomes=outcomes,
+        sessions_carried_out=carried_out.count(),
+        sessions_stopped=stopped.count(),
+        patients_treated=carried_out.values("patient_id").distinct().count(),
+        by_protocol=sorted(by_protocol.items(), key=lambda kv: (-kv[1], kv[0])),
+        monitoring_alerts=alerts,
+        adverse_events=events.count(),
+        serious_adverse_events=events.filter(serious=True).count(),
+        suicidality_alerts=len(safety),
+        suicidality_acknowledged=len(waits),
+        median_minutes_to_acknowledge=median(waits) if waits else None,
+    )
+    audit.record(
+        user=user,
+        action=Action.QUERY,
+        category="outcomes",
+        object_type="Site" if site is not None else "",
+        object_id=site.pk if site is not None else "",
+        request=request,
+        detail=f"outcomes {since.isoformat()} to {until.isoformat()}"
+        + (f" at {site.code}" if site is not None else " at every covered site"),
+    )
+    return report

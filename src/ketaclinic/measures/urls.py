@@ -10,4 +10,5 @@ urlpatterns = [
     path("alerts/<int:alert_id>/acknowledge/", views.acknowledge, name="acknowledge"),
     path("on-duty/", views.on_duty, name="on_duty"),
     path("r/<str:token>/", views.self_report, name="self_report"),
+    path("outcomes/", views.outcomes, name="outcomes"),
 ]

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from ketaclinic.accounts.models import User
 from ketaclinic.audit.services import client_ip
 from ketaclinic.clinical.instruments import INSTRUMENTS
-from ketaclinic.core.access import CLINICIANS, PATIENT_REGISTRY, allow, public
+from ketaclinic.core.access import ADMIN, CLINICIANS, PATIENT_REGISTRY, PRESCRIBER, allow, public
 from ketaclinic.measures import services
 from ketaclinic.measures.charts import trajectories_for
 from ketaclinic.measures.forms import AcknowledgeForm, LinkForm, answers_form, answers_from
@@ -216,5 +216,44 @@ def self_report(request: HttpRequest, token: str) -> HttpResponse:
             "forms": forms_,
             "errors": errors,
         },
+        status=422 if errors else 200,
+    )
+
+
+@allow(ADMIN, PRESCRIBER)
+def outcomes(request: HttpRequest) -> HttpResponse:
+    """The clinic's outcomes over a period (``?site=<id>&since=YYYY-MM-DD&until=YYYY-MM-DD``; no PHI in
+    the query): counts only, for the clinic's prescribers and administrators (quality review)."""
+    from datetime import date, timedelta
+
+    from django.utils import timezone
+
+    from ketaclinic.treatment.services import sites_for
+
+    user = _user(request)
+    sites = sites_for(user)
+    site = next((s for s in sites if str(s.pk) == request.GET.get("site")), None)
+    today = timezone.localdate()
+    errors: dict[str, str] = {}
+    picked: dict[str, date] = {}
+    for name, default in (("since", today - timedelta(days=90)), ("until", today)):
+        raw = request.GET.get(name) or ""
+        try:
+            picked[name] = date.fromisoformat(raw) if raw else default
+        except ValueError:
+            errors[name] = f"{raw!r} is not a date (YYYY-MM-DD)"
+            picked[name] = default
+    report = None
+    if not errors:
+        try:
+            report = services.outcomes_report(
+                user=user, site=site, since=picked["since"], until=picked["until"], request=request
+            )
+        except services.OutcomesInputError as exc:
+            errors = exc.errors
+    return render(
+        request,
+        "measures/outcomes.html",
+        {"report": report, "sites": sites, "site": site, "errors": errors, **picked},
         status=422 if errors else 200,
     )
