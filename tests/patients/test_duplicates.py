@@ -130,3 +130,35 @@ def test_api_answers_422_on_the_reason_field_then_201(chris: Any, nurse: Any, si
         content_type="application/json",
     )
     assert ok.status_code == 201 and Patient.objects.count() == 2
+
+
+def test_changing_a_name_into_another_patients_is_held_back_too(chris: Any, nurse: Any, sign_in: Any) -> None:
+    other = services.create_patient(user=nurse, data=_data(given_name="Kristoffer"))
+    with pytest.raises(services.PossibleDuplicate) as err:
+        services.update_patient(
+            user=nurse, patient=other, data={"given_name": "Christopher"}, expected_version=other.version
+        )
+    assert err.value.visible == [chris]
+    other.refresh_from_db()
+    assert other.given_name == "Kristoffer"
+    # Other changes to a record that already matches someone (e.g. a twin registered with a reason) pass.
+    services.update_patient(
+        user=nurse, patient=chris, data={"phone": "555 0123"}, expected_version=chris.version
+    )
+    client = sign_in(Client(), nurse)
+    held = client.patch(
+        f"/api/patients/{other.pk}",
+        data=json.dumps({"version": other.version, "given_name": "Chris"}),
+        content_type="application/json",
+    )
+    assert held.status_code == 422 and held.json()["detail"][0]["loc"] == ["body", "not_a_duplicate_reason"]
+    ok = client.patch(
+        f"/api/patients/{other.pk}",
+        data=json.dumps(
+            {"version": other.version, "given_name": "Chris", "not_a_duplicate_reason": "Cousin"}
+        ),
+        content_type="application/json",
+    )
+    assert ok.status_code == 200
+    entry = AuditEntry.objects.filter(patient=other, action="change").latest("id")
+    assert json.loads(entry.after)["not_a_duplicate_reason"] == "Cousin"

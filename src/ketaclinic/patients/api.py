@@ -67,6 +67,11 @@ class PatientIn(Schema):
 
 class PatientPatch(Schema):
     version: int = Field(description="The version you read; a mismatch answers 409")
+    not_a_duplicate_reason: str | None = Field(
+        default=None,
+        description="Needed only when a changed name or birth date matches another patient: why this is a "
+        "different person (otherwise 422 on this field)",
+    )
     given_name: str | None = None
     family_name: str | None = None
     date_of_birth: date | None = None
@@ -180,6 +185,7 @@ def update(request: HttpRequest, patient_id: UUID, body: PatientPatch) -> dict[s
     patient = _load(request, patient_id)
     data = body.model_dump(exclude_unset=True)
     version = data.pop("version")
+    reason = data.pop("not_a_duplicate_reason", "")
     if "site" in data:
         data["site"] = _site_ref(request.user, data["site"])
     try:
@@ -188,6 +194,7 @@ def update(request: HttpRequest, patient_id: UUID, body: PatientPatch) -> dict[s
             patient=patient,
             data=data,
             expected_version=version,  # type: ignore[arg-type]
+            not_a_duplicate_reason=reason or "",
             request=request,
         )
     except services.PatientValidationError as exc:

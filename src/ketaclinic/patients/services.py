@@ -373,16 +373,25 @@ def possible_duplicates(
 
 
 def _duplicate_check(
-    user: User, cleaned: dict[str, Any], reason: str, request: HttpRequest | None
+    user: User,
+    cleaned: dict[str, Any],
+    reason: str,
+    request: HttpRequest | None,
+    exclude: Patient | None = None,
 ) -> list[Patient]:
-    """The possible duplicates of a registration: refused (PossibleDuplicate) unless ``reason`` says why this
-    is a different person. The candidates the user is shown are reads of their records: audited."""
-    found = possible_duplicates(
-        user=user,
-        given_name=cleaned["given_name"],
-        family_name=cleaned["family_name"],
-        date_of_birth=cleaned["date_of_birth"],
-    )
+    """The possible duplicates of a registration (or of a record whose name or birth date is changed:
+    ``exclude`` is that record): refused (PossibleDuplicate) unless ``reason`` says why this is a different
+    person. The candidates the user is shown are reads of their records: audited."""
+    found = [
+        p
+        for p in possible_duplicates(
+            user=user,
+            given_name=cleaned["given_name"],
+            family_name=cleaned["family_name"],
+            date_of_birth=cleaned["date_of_birth"],
+        )
+        if exclude is None or p.pk != exclude.pk
+    ]
     if not found:
         return []
     if len(reason.strip()) >= 3:
@@ -461,15 +470,23 @@ def update_patient(
     patient: Patient,
     data: dict[str, Any],
     expected_version: int | None,
+    not_a_duplicate_reason: str = "",
     request: HttpRequest | None = None,
 ) -> Patient:
-    """Apply a partial change. ``expected_version`` guards against overwriting a colleague's edit."""
+    """Apply a partial change. ``expected_version`` guards against overwriting a colleague's edit. A change
+    of name or birth date that makes the record look like another patient's is held back as at
+    registration (PossibleDuplicate) unless ``not_a_duplicate_reason`` says why; the reason is audited."""
     cleaned = _clean(user, data, partial=True, today=timezone.localdate())
     if "mrn" in cleaned and not cleaned["mrn"]:
         raise PatientValidationError({"mrn": "is required"})
     if cleaned.get("mrn") and cleaned["mrn"] != patient.mrn:
         if Patient.objects.filter(organization_id=patient.organization_id, mrn=cleaned["mrn"]).exists():
             raise PatientValidationError({"mrn": f"{cleaned['mrn']} is already used by another patient"})
+    identity = ("given_name", "family_name", "date_of_birth")
+    overridden: list[Patient] = []
+    if any(name in cleaned and cleaned[name] != getattr(patient, name) for name in identity):
+        proposed = {name: cleaned.get(name, getattr(patient, name)) for name in identity}
+        overridden = _duplicate_check(user, proposed, not_a_duplicate_reason, request, exclude=patient)
     before = _snapshot(patient)
     for name, value in cleaned.items():
         setattr(patient, name, value)
@@ -494,6 +511,9 @@ def update_patient(
         current = Patient.objects.get(pk=patient.pk)
         raise PatientConflict(current)
     patient.version = version + 1
+    if overridden:
+        changed_after[NOT_A_DUPLICATE_FIELD] = not_a_duplicate_reason.strip()
+        changed_after["possible_duplicates"] = [str(p.pk) for p in overridden]
     audit.record(
         user=user,
         action=Action.CHANGE,
@@ -504,6 +524,7 @@ def update_patient(
         before=changed_before,
         after=changed_after,
         request=request,
+        detail="changed despite possible duplicates" if overridden else "",
     )
     return patient
 

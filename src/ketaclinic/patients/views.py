@@ -119,6 +119,8 @@ def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
         request.POST or None, initial=initial, sites=_sites_for(user), prescribers=_prescribers_for(user)
     )
     conflict = None
+    duplicates: services.PossibleDuplicate | None = None
+    reason = request.POST.get(services.NOT_A_DUPLICATE_FIELD, "")
     if request.method == "POST" and form.is_valid():
         try:
             services.update_patient(
@@ -126,7 +128,13 @@ def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
                 patient=patient,
                 data=form.service_data(),
                 expected_version=form.cleaned_data.get("version"),
+                not_a_duplicate_reason=reason,
                 request=request,
+            )
+        except services.PossibleDuplicate as exc:
+            duplicates = exc
+            form.add_error(
+                None, "Nothing was saved: with this name and birth date it may be another patient."
             )
         except services.PatientValidationError as exc:
             _form_errors(form, exc)
@@ -139,7 +147,14 @@ def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
     return render(
         request,
         "patients/form.html",
-        {"form": form, "patient": patient, "conflict": conflict, "creating": False},
+        {
+            "form": form,
+            "patient": patient,
+            "conflict": conflict,
+            "creating": False,
+            "duplicates": duplicates,
+            "not_a_duplicate_reason": reason,
+        },
         status=status,
     )
 
