@@ -20,7 +20,7 @@ from ketaclinic.patients import services as patients
 from ketaclinic.patients.models import Patient
 from ketaclinic.treatment import library, services
 from ketaclinic.treatment.exposure import plan_exposure
-from ketaclinic.treatment.forms import CopyForm, EditForm, PlanForm
+from ketaclinic.treatment.forms import CopyForm, EditForm, PlanForm, apply_structured, structured_fields
 
 LIBRARY_ROLES = (ADMIN, PRESCRIBER, "nurse")
 
@@ -145,6 +145,8 @@ def protocol_edit(request: HttpRequest, key: str) -> HttpResponse:
             request, "Built-in protocols cannot be edited: copy the protocol first, then edit the copy."
         )
         return redirect("treatment:protocol", key=key)
+    if "protocol" not in request.POST and request.GET.get("json") != "1":
+        return _protocol_edit_structured(request, user, key, row)
     errors: dict[str, str] = {}
     conflict = ""
     if request.method == "POST":
@@ -180,6 +182,55 @@ def protocol_edit(request: HttpRequest, key: str) -> HttpResponse:
         request,
         "treatment/protocol_edit.html",
         {"row": row, "form": form, "errors": errors, "conflict": conflict},
+        status=status,
+    )
+
+
+def _protocol_edit_structured(request: HttpRequest, user: User, key: str, row: Any) -> HttpResponse:
+    """The protocol editor as a form: name, observation time and, per phase, sessions, cadence, spacing,
+    dose and notes (forms.PHASE_FIELDS); the rest stays as it is (JSON page, advanced). The validator's
+    errors appear beside the field they name."""
+    errors: dict[str, str] = {}
+    conflict = ""
+    posted = None
+    change_note = ""
+    if request.method == "POST":
+        posted = request.POST
+        change_note = request.POST.get("change_note", "")
+        data, errors = apply_structured(row.data, request.POST)
+        base = request.POST.get("base_version", "")
+        if not errors:
+            try:
+                saved = library.edit_protocol(
+                    user=user,
+                    key=key,
+                    base_version=int(base) if base.isdigit() else -1,
+                    text=json.dumps(data),
+                    change_note=change_note,
+                    request=request,
+                )
+            except library.LibraryValidationError as exc:
+                errors = exc.errors
+            except library.LibraryError as exc:  # a conflict, or the protocol cannot be edited
+                conflict = exc.message
+            else:
+                messages.success(request, f"Saved as version {saved.version}.")
+                return redirect("treatment:protocol", key=key)
+    fields = structured_fields(row.data, posted, errors)
+    shown = {f["name"] for f in fields["top"]} | {f["name"] for p in fields["phases"] for f in p["fields"]}
+    status = 409 if conflict else (422 if errors else 200)
+    return render(
+        request,
+        "treatment/protocol_form.html",
+        {
+            "row": row,
+            "fields": fields,
+            "errors": errors,
+            "other_errors": {k: v for k, v in errors.items() if k not in shown},
+            "conflict": conflict,
+            "change_note": change_note,
+            "base_version": posted.get("base_version", row.version) if posted is not None else row.version,
+        },
         status=status,
     )
 
