@@ -135,6 +135,10 @@ def test_plan_page_form_chart_and_roles(
     assert "Course stopped." in done and "Open at the chair, finish or stop there: 1." in done
     assert "mark them missed: 2." in done
     assert 'id="course-stopped"' in done and "Mania emerging" in done and 'id="stop-course"' not in done
+    # The past session nobody opened can only be marked missed now: no Open session, no Move.
+    assert "Mark missed" in done and "Open session" not in done
+    assert "open at the chair: finish or stop it there" in done  # session 1
+    assert f"/plan-sessions/{course.sessions.get(number=2).pk}/move/" not in done
     chart = doctor.get(f"/patients/{patient.pk}/").content.decode()
     section = chart.split('class="card treatment-section"', 1)[1].split("</section>", 1)[0]
     assert "stopped " in section and "Mania emerging" in section and "Cancelled" in section

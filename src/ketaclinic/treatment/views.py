@@ -324,7 +324,19 @@ def plan_detail(request: HttpRequest, plan_id: Any) -> HttpResponse:
             and plan.verified_at is None
             and plan.created_by_id != user.pk,
             "can_stop": plan.status == "active" and user.role == PRESCRIBER,
+            "opened": _opened_sessions(plan),
         },
+    )
+
+
+def _opened_sessions(plan: Any) -> set[Any]:
+    """Ids of the plan's sessions that were opened at the chair (a chairside session links them)."""
+    from ketaclinic.chairside.models import TreatmentSession
+
+    return set(
+        TreatmentSession.objects.filter(planned_session_id__in=plan.sessions.values("pk")).values_list(
+            "planned_session_id", flat=True
+        )
     )
 
 
