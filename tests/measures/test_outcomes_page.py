@@ -69,6 +69,13 @@ def test_outcomes_count_the_visible_patients_at_the_chosen_site(
     assert "<td>3</td>" in phq9 and "2 of 3 (67 %)" in phq9 and "1 of 3 (33 %)" in phq9
     assert "Sessions carried out (discharged)</dt><dd><strong>1</strong>" in everywhere
     assert "esk-trd-label" in everywhere
+    # Per course protocol: the first patient's session was esk-trd-label; the others have no course.
+    groups = (
+        everywhere.split("<td>PHQ-9</td>", 1)[1].split("<td>MADRS</td>", 1)[0].split('class="sub-row"')[1:]
+    )
+    assert "esk-trd-label" in groups[0] and "<td>1</td>" in groups[0] and "1 of 1 (100 %)" in groups[0]
+    assert "no course recorded" in groups[1] and "<td>2</td>" in groups[1]
+    assert "1 of 2 (50 %)" in groups[1]  # the second patient responded and remitted; the third neither
     here = client.get(f"/outcomes/?site={site.pk}").content.decode()
     phq9 = here.split("<td>PHQ-9</td>", 1)[1].split("</tr>", 1)[0]
     assert "2 of 2 (100 %)" in phq9 and "1 of 2 (50 %)" in phq9

@@ -521,6 +521,8 @@ class OutcomesReport:
     until: date
     site: Any  # accounts.Site, or None for every site the user covers
     outcomes: list[Any]  # clinical.outcomes.OutcomeSummary per instrument in OUTCOME_INSTRUMENTS
+    # per instrument code: [(protocol key, or "" for no course recorded), OutcomeSummary] with patients
+    outcomes_by_protocol: dict[str, list[tuple[str, Any]]]
     sessions_carried_out: int
     sessions_stopped: int
     patients_treated: int
@@ -532,13 +534,41 @@ class OutcomesReport:
     suicidality_acknowledged: int
     median_minutes_to_acknowledge: float | None
 
+    @property
+    def rows(self) -> list[tuple[Any, list[tuple[str, Any]]]]:
+        """(summary, its per-protocol groups) per instrument, for the page."""
+        return [(o, self.outcomes_by_protocol.get(o.instrument, [])) for o in self.outcomes]
+
+
+def _treated_with(scope: Any, end: datetime) -> dict[Any, str]:
+    """Each patient's course protocol as of ``end``: the protocol of their latest plan made before then,
+    else of their latest session carried out at the chair before then (no entry: no course recorded)."""
+    from ketaclinic.chairside.models import Status, TreatmentSession
+    from ketaclinic.treatment.models import Plan
+
+    out: dict[Any, str] = {}
+    for patient_id, key in (
+        TreatmentSession.objects.filter(patient__in=scope, status=Status.DISCHARGED, discharged_at__lt=end)
+        .order_by("discharged_at")
+        .values_list("patient_id", "protocol_id")
+    ):
+        out[patient_id] = key
+    for patient_id, key in (
+        Plan.objects.filter(patient__in=scope, created_at__lt=end)
+        .order_by("created_at")
+        .values_list("patient_id", "protocol_key")
+    ):
+        out[patient_id] = key  # a plan outranks sessions outside one
+    return out
+
 
 def outcomes_report(
     *, user: User, site: Any, since: date, until: date, request: HttpRequest | None = None
 ) -> OutcomesReport:
     """Counts for [since, until] (whole days in the site's time zone, or the server's for all sites):
     sessions discharged and stopped, patients treated, sessions per protocol; response and remission per
-    instrument (clinical/outcomes.py: first score → latest score in the period); monitoring alerts by
+    instrument (clinical/outcomes.py: first score → latest score in the period), also per course protocol
+    (``_treated_with``); monitoring alerts by
     severity, adverse events, suicidality alerts and how fast they were acknowledged. Audited as one read
     (no patient named in it)."""
     from statistics import median
@@ -580,19 +610,28 @@ def outcomes_report(
         ).values_list("raised_at", "acknowledged_at")
     )
     waits = [(ack - raised).total_seconds() / 60 for raised, ack in safety if ack is not None]
+    protocol_of = _treated_with(scope, end)
+    last = end - timedelta(microseconds=1)
     outcomes = []
+    grouped: dict[str, list[tuple[str, Any]]] = {}
     for code in OUTCOME_INSTRUMENTS:
         per_patient: dict[Any, list[Score]] = {}
         for patient_id, at, total in ScaleAdministration.objects.filter(
             patient__in=scope, instrument=code, total__isnull=False, administered_at__lt=end
         ).values_list("patient_id", "administered_at", "total"):
             per_patient.setdefault(patient_id, []).append(Score(at, total))
-        outcomes.append(summarize(code, per_patient.values(), begin, end - timedelta(microseconds=1)))
+        outcomes.append(summarize(code, per_patient.values(), begin, last))
+        groups: dict[str, list[list[Score]]] = {}
+        for patient_id, scores in per_patient.items():
+            groups.setdefault(protocol_of.get(patient_id, ""), []).append(scores)
+        rows = [(key, summarize(code, members, begin, last)) for key, members in groups.items()]
+        grouped[code] = sorted(((k, o) for k, o in rows if o.patients), key=lambda r: (r[0] == "", r[0]))
     report = OutcomesReport(
         since=since,
         until=until,
         site=site,
         outcomes=outcomes,
+        outcomes_by_protocol=grouped,
         sessions_carried_out=carried_out.count(),
         sessions_stopped=stopped.count(),
         patients_treated=carried_out.values("patient_id").distinct().count(),
