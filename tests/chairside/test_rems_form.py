@@ -462,3 +462,19 @@ def test_front_desk_cannot_print_an_unsigned_form(
     response = client.get(f"/sessions/{esk.pk}/rems/pdf/")
     assert response.status_code == 302 and response["Location"] == "/rems/queue/"
     assert not AuditEntry.objects.filter(action="print").exists()
+
+
+def test_home_page_counts_due_and_overdue_forms_without_names(
+    patient: Any, make_patient: Any, site: Any, nurse: Any, front_desk: Any, admin: Any, sign_in: Any
+) -> None:
+    site.address = "12 Harbor Street, Springfield, IL 62701"
+    site.save()
+    now = timezone.now().replace(second=0, microsecond=0)
+    build_esketamine_session(patient=patient, site=site, nurse=nurse, t0=now - timedelta(days=2))
+    other = make_patient(nurse, given_name="Olive", family_name="Overdue")
+    build_esketamine_session(patient=other, site=site, nurse=nurse, t0=now - timedelta(days=10))
+    home = sign_in(Client(), front_desk).get("/").content.decode()
+    card = home.split('id="rems-due"', 1)[1].split("</section>", 1)[0]
+    assert "<strong>1 overdue</strong>, 1 due within the week" in card and "/rems/queue/" in card
+    assert "Overdue" not in card and "Examplesson" not in card
+    assert 'id="rems-due"' not in sign_in(Client(), admin).get("/").content.decode()  # not a submitter
