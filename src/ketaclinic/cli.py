@@ -39,6 +39,7 @@ DJANGO: dict[str, tuple[str, str]] = {
     "mllp": ("mllp", "receive bedside-monitor vitals over HL7 v2/MLLP (port 2575)"),
     "monitor-sim": ("monitor_sim", "stream simulated bedside-monitor vitals for demos and load tests"),
     "fhir": ("fhir_", "FHIR API tools: fhir client … (API clients), fhir export DIR (bulk NDJSON)"),
+    "outcomes": ("outcomes", "the clinic's outcomes for a period (counts only; --json)"),
 }
 
 

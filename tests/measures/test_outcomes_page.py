@@ -102,3 +102,32 @@ def test_bad_periods_answer_422_and_show_nothing(prescriber: Any, sign_in: Any) 
 def test_nurses_and_front_desk_may_not_open_it(nurse: Any, front_desk: Any, sign_in: Any) -> None:
     assert sign_in(Client(), nurse).get("/outcomes/").status_code == 403
     assert sign_in(Client(), front_desk).get("/outcomes/").status_code == 403
+
+
+def test_cli_prints_the_same_counts_as_json_and_refuses_bad_periods(
+    nurse: Any, patient: Any, make_patient: Any, org: Any
+) -> None:
+    import json
+    from io import StringIO
+
+    import pytest
+    from django.core.management import CommandError, call_command
+
+    _course(nurse, patient, [20, 14, 8])
+    _course(nurse, make_patient(nurse, given_name="Second", family_name="Patientson"), [12, 10, 4])
+    out = StringIO()
+    call_command("outcomes", "--organization", org.slug, "--json", stdout=out)
+    data = json.loads(out.getvalue())
+    phq9 = data["scales"]["phq9"]
+    assert (phq9["patients"], phq9["responders"], phq9["remitters"]) == (2, 2, 1)
+    assert phq9["by_protocol"]["none"]["patients"] == 2 and data["site"] is None
+    text = StringIO()
+    call_command("outcomes", "--organization", org.slug, stdout=text)
+    assert "PHQ-9: 2 patients; response 2/2 (100 %); remission 1/2 (50 %)" in text.getvalue()
+    assert "Examplesson" not in text.getvalue() + out.getvalue()
+    entry = AuditEntry.objects.filter(category="outcomes").latest("id")
+    assert entry.username == f"system:outcomes-report@{org.slug}"
+    with pytest.raises(CommandError, match="is before the start"):
+        call_command("outcomes", "--organization", org.slug, "--since", "2026-05-01", "--until", "2026-04-01")
+    with pytest.raises(CommandError, match="not a date"):
+        call_command("outcomes", "--organization", org.slug, "--since", "May")

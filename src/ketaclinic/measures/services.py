@@ -654,3 +654,42 @@ def outcomes_report(
         + (f" at {site.code}" if site is not None else " at every covered site"),
     )
     return report
+
+
+def outcomes_as_dict(report: OutcomesReport) -> dict[str, Any]:
+    """The report as plain JSON-ready data (``ketaclinic outcomes --json``)."""
+
+    def summary(o: Any) -> dict[str, Any]:
+        return {
+            "patients": o.patients,
+            "responders": o.responders,
+            "response_evaluable": o.response_evaluable,
+            "remitters": o.remitters,
+            "remission_evaluable": o.remission_evaluable,
+            "median_percent_change": o.median_percent_change,
+        }
+
+    return {
+        "since": report.since.isoformat(),
+        "until": report.until.isoformat(),
+        "site": report.site.code if report.site is not None else None,
+        "sessions_carried_out": report.sessions_carried_out,
+        "sessions_stopped": report.sessions_stopped,
+        "patients_treated": report.patients_treated,
+        "sessions_by_protocol": dict(report.by_protocol),
+        "scales": {
+            o.instrument: summary(o)
+            | {
+                "response_rule": o.response_rule.label if o.response_rule else None,
+                "remission_rule": o.remission_rule.label if o.remission_rule else None,
+                "by_protocol": {key or "none": summary(g) for key, g in groups},
+            }
+            for o, groups in report.rows
+        },
+        "monitoring_alerts": report.monitoring_alerts,
+        "adverse_events": report.adverse_events,
+        "serious_adverse_events": report.serious_adverse_events,
+        "suicidality_alerts": report.suicidality_alerts,
+        "suicidality_acknowledged": report.suicidality_acknowledged,
+        "median_minutes_to_acknowledge": report.median_minutes_to_acknowledge,
+    }
