@@ -163,6 +163,12 @@ KETACLINIC_AUDIT_ANCHOR_KEY = config.env_str("KETACLINIC_AUDIT_ANCHOR_KEY", "")
 KETACLINIC_SELF_REPORT_HOURS = config.env_int("KETACLINIC_SELF_REPORT_HOURS", 72, minimum=1, maximum=24 * 14)
 KETACLINIC_PRE_SESSION_SCALES = config.env_list("KETACLINIC_PRE_SESSION_SCALES", ["phq9", "gad7"])
 KETACLINIC_SELF_REPORT_MAX_FAILURES = config.env_int("KETACLINIC_SELF_REPORT_MAX_FAILURES", 20, minimum=3)
+# A suicidality or mania alert still unacknowledged after this many hours goes to every clinician of the
+# patient's site as well (measures.services.escalate_safety_alerts). The reference asks for the same day
+# (issue: rating scales) but gives no interval: a clinic default, unconfirmed.
+KETACLINIC_SAFETY_ALERT_ESCALATE_HOURS = config.env_int(
+    "KETACLINIC_SAFETY_ALERT_ESCALATE_HOURS", 2, minimum=1, maximum=24
+)
 
 # Outgoing email (self-report links). Default: written as files under var/outbox for the operator to inspect;
 # set KETACLINIC_EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the KETACLINIC_SMTP_* values.

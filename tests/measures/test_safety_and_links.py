@@ -183,3 +183,54 @@ def test_a_ymrs_mania_flag_alerts_for_bipolar_or_unknown_patients_only(
     saved = services.record_administration(user=nurse, patient=unipolar, instrument="ymrs", answers=high)
     assert any(f["kind"] == "mania" for f in saved.flags)  # the flag is recorded…
     assert not SafetyAlert.objects.filter(patient=unipolar, kind="mania").exists()  # …no alert: not bipolar
+
+
+def test_an_alert_left_unacknowledged_goes_to_every_clinician_of_the_site(
+    prescribed: Any, prescriber: Any, nurse: Any, front_desk: Any, site: Any, sign_in: Any, settings: Any
+) -> None:
+    """Raised for the prescriber only; after KETACLINIC_SAFETY_ALERT_ESCALATE_HOURS (a clinic default) the
+    site's nurses get it too, once, on their home page, and everyone on it is reminded."""
+    settings.KETACLINIC_SAFETY_ALERT_ESCALATE_HOURS = 2
+    raised = timezone.now() - timedelta(hours=3)
+    saved = services.record_administration(
+        user=prescriber, patient=prescribed, instrument="phq9", answers=ITEM9, administered_at=raised
+    )
+    alert = SafetyAlert.objects.get(administration=saved)
+    assert set(alert.recipients.all()) == {prescriber}
+    assert services.escalate_safety_alerts(now=raised + timedelta(hours=1, minutes=59)) == 0
+    assert services.escalate_safety_alerts(now=raised + timedelta(hours=2)) == 1
+    alert.refresh_from_db()
+    assert alert.escalated_at is not None and set(alert.recipients.all()) == {prescriber, nurse}
+    assert front_desk not in alert.recipients.all()
+    reminders = Notification.objects.filter(kind="suicidality", message__startswith="Still unacknowledged")
+    assert set(reminders.values_list("recipient", flat=True)) == {prescriber.pk, nurse.pk}
+    assert services.escalate_safety_alerts() == 0  # once per alert
+    entry = AuditEntry.objects.get(object_type="SafetyAlert", object_id=str(alert.pk), action="change")
+    assert entry.detail.startswith("unacknowledged suicidality alert escalated") and "nurse1" in entry.after
+    home = sign_in(Client(), nurse).get("/").content.decode()
+    assert 'id="safety-alerts"' in home and "unacknowledged, escalated" in home
+
+
+def test_an_acknowledged_alert_is_not_escalated_and_the_worker_runs_the_sweep(
+    prescribed: Any, prescriber: Any, nurse: Any
+) -> None:
+    from ketaclinic.core import jobs
+    from ketaclinic.core.models import Job
+
+    earlier = timezone.now() - timedelta(hours=5)
+    saved = services.record_administration(
+        user=prescriber, patient=prescribed, instrument="phq9", answers=ITEM9, administered_at=earlier
+    )
+    acknowledged = SafetyAlert.objects.get(administration=saved)
+    services.acknowledge_alert(user=prescriber, alert_id=acknowledged.pk, note="Called the patient, safe")
+    later = services.record_administration(
+        user=prescriber, patient=prescribed, instrument="phq9", answers=ITEM9, administered_at=earlier
+    )
+    open_one = SafetyAlert.objects.get(administration=later)
+    jobs.ensure_recurring()
+    assert Job.objects.filter(kind="measures.sweep", finished_at__isnull=True).count() == 1
+    jobs.run_due_jobs()
+    acknowledged.refresh_from_db()
+    open_one.refresh_from_db()
+    assert acknowledged.escalated_at is None and open_one.escalated_at is not None
+    assert Job.objects.filter(kind="measures.sweep", finished_at__isnull=True).count() == 1  # next run queued

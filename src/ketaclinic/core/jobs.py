@@ -83,7 +83,7 @@ def run_due_jobs(limit: int = 100) -> int:
     return ran
 
 
-RECURRING = ("chairside.sweep",)
+RECURRING = ("chairside.sweep", "measures.sweep")
 
 
 def ensure_recurring() -> None:

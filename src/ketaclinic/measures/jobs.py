@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.utils import timezone
+
 from ketaclinic.core import jobs
+
+
+@jobs.handler("measures.sweep")
+def sweep(payload: dict[str, Any]) -> None:
+    """Every 5 minutes: widen safety alerts left unacknowledged (services.escalate_safety_alerts)."""
+    from ketaclinic.measures.services import escalate_safety_alerts
+
+    escalate_safety_alerts()
+    if payload.get("repeat", True):
+        jobs.enqueue("measures.sweep", {"repeat": True}, run_after=timezone.now() + timedelta(minutes=5))
 
 
 @jobs.handler("measures.pre_session_link")

@@ -96,6 +96,9 @@ class SafetyAlert(models.Model):
     )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledgement_note = models.TextField(blank=True)
+    escalated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was widened to every clinician of the site, unacknowledged."
+    )
 
     class Meta:
         indexes = [models.Index(fields=["organization", "acknowledged_at"])]

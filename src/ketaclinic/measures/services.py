@@ -215,6 +215,55 @@ def open_alerts_for(user: User) -> QuerySet[SafetyAlert]:
     )
 
 
+def escalate_safety_alerts(now: datetime | None = None) -> int:
+    """Suicidality and mania alerts still unacknowledged ``KETACLINIC_SAFETY_ALERT_ESCALATE_HOURS`` after
+    they were raised (a clinic default, unconfirmed: the reference asks for the same day but gives no
+    interval) go to every active clinician who works at the patient's site as well: they become
+    recipients (the alert shows on their home page until someone acknowledges it) and everyone on it is
+    notified again. Once per alert; audited under the escalation service account. Run by the worker."""
+    now = now or timezone.now()
+    limit = now - timedelta(hours=settings.KETACLINIC_SAFETY_ALERT_ESCALATE_HOURS)
+    count = 0
+    pending = SafetyAlert.objects.filter(
+        acknowledged_at__isnull=True, escalated_at__isnull=True, raised_at__lte=limit
+    ).select_related("patient__site", "organization")
+    for alert in pending:
+        patient = alert.patient
+        site_staff = User.objects.filter(
+            Q(sites=patient.site) | Q(all_sites=True),
+            role__in=CLINICIANS,
+            is_active=True,
+            organization_id=alert.organization_id,
+        ).distinct()
+        already = set(alert.recipients.values_list("pk", flat=True))
+        added = [u for u in site_staff if u.pk not in already]
+        alert.recipients.add(*added)
+        hours = (now - alert.raised_at).total_seconds() / 3600
+        for person in alert.recipients.all():
+            Notification.objects.create(
+                organization_id=alert.organization_id,
+                recipient=person,
+                kind=alert.kind,
+                message=f"Still unacknowledged after {hours:.0f} h: {alert.kind} alert for a patient at "
+                f"{patient.site.name}. Acknowledge it on your home page once someone has acted."[:400],
+                link=f"/patients/{patient.pk}/",
+            )
+        alert.escalated_at = now
+        alert.save(update_fields=["escalated_at"])
+        audit.record(
+            user=system_user("safety-escalation", alert.organization),
+            action=Action.CHANGE,
+            category=CATEGORY,
+            patient=patient,
+            object_type="SafetyAlert",
+            object_id=alert.pk,
+            after={"escalated_to": sorted(u.get_username() for u in added)},
+            detail=f"unacknowledged {alert.kind} alert escalated after {hours:.1f} h",
+        )
+        count += 1
+    return count
+
+
 def acknowledge_alert(
     *, user: User, alert_id: int, note: str, request: HttpRequest | None = None
 ) -> SafetyAlert:
