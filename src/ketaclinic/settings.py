@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "ketaclinic.treatment",
     "ketaclinic.monitoring",
     "ketaclinic.chairside",
+    "ketaclinic.ledger",
     "ketaclinic.interop.fhir",
 ]
 

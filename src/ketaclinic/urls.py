@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("ketaclinic.treatment.urls")),
     path("", include("ketaclinic.monitoring.urls")),
     path("", include("ketaclinic.chairside.urls")),
+    path("", include("ketaclinic.ledger.urls")),
     path("fhir/", include("ketaclinic.interop.fhir.urls")),
     path("api/", (api_patterns, api_app, api_namespace)),
 ]

@@ -89,6 +89,7 @@ def test_check_and_audit_verify_pass_on_a_fresh_install(cli_env: dict[str, str])
     assert (
         report["integrity"] == "ok" and report["audit"]["ok"] and report["audit_maintenance_switch"] == "off"
     )
+    assert report["controlled_substance_register"] == "ok"
     verify = json.loads(_run(cli_env, "audit", "verify", "--json").stdout)
     assert verify["ok"] and verify["entries"] == verify["anchor_seq"] > 40
 

@@ -34,6 +34,15 @@ def system_user(name: str, organization: Organization | None = None) -> User:
     return user
 
 
+def covered_sites(user: User) -> list[Site]:
+    """The sites whose patients and stock the user works with: every site of the organization for an
+    administrator or an all-sites account, else the user's own sites; by name."""
+    sites = Site.objects.filter(organization_id=user.organization_id)
+    if not (user.role == "admin" or user.all_sites):
+        sites = sites.filter(pk__in=user.sites.all())
+    return list(sites.order_by("name"))
+
+
 def remember_session(request: HttpRequest, user: User) -> None:
     if not request.session.session_key:
         request.session.save()

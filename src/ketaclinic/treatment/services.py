@@ -22,6 +22,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.models import WEEKDAYS, Chair, Site, User
+from ketaclinic.accounts.services import covered_sites as sites_for
 from ketaclinic.assessment import services as assessment
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
@@ -525,13 +526,6 @@ class CalendarDay:
     day: date
     open_text: str
     rows: list[dict[str, Any]]  # one per chair (and one for sessions without a chair)
-
-
-def sites_for(user: User) -> list[Site]:
-    sites = Site.objects.filter(organization_id=user.organization_id)
-    if not (user.role == "admin" or user.all_sites):
-        sites = sites.filter(pk__in=user.sites.all())
-    return list(sites.order_by("name"))
 
 
 def site_week(

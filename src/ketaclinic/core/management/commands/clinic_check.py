@@ -17,8 +17,8 @@ from ketaclinic.core import backup
 class Command(BaseCommand):
     help = (
         "Check that this installation is fit to run: Django's system checks, unapplied migrations, the "
-        "database integrity check, the audit chain against its anchor, and the audit maintenance switch "
-        "(must be off). Exits 1 if anything fails."
+        "database integrity check, the audit chain against its anchor, the controlled-substance register chain, and the audit "
+        "maintenance switch (must be off). Exits 1 if anything fails."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -43,6 +43,7 @@ class Command(BaseCommand):
             )
         verify = audit.verify()
         results["audit"] = verify.as_dict()
+        results["controlled_substance_register"] = _ledger_chains()
         results["debug"] = settings.DEBUG
         results["secure_cookies"] = settings.SECURE_COOKIES
         ok = (
@@ -50,6 +51,7 @@ class Command(BaseCommand):
             and results["integrity"] == "ok"
             and verify.ok
             and results["audit_maintenance_switch"] == "off"
+            and results["controlled_substance_register"] == "ok"
         )
         if options["json"]:
             self.stdout.write(json.dumps(results))
@@ -60,3 +62,16 @@ class Command(BaseCommand):
                 )
         if not ok:
             raise CommandError("checks failed", returncode=1)
+
+
+def _ledger_chains() -> str:
+    """Every organization's controlled-substance register chain (ledger.services.verify_chain)."""
+    from ketaclinic.accounts.models import Organization
+    from ketaclinic.ledger.services import verify_chain
+
+    broken = [
+        f"{org.slug}: entry {seq} does not check out"
+        for org in Organization.objects.all()
+        if (seq := verify_chain(org.pk)) is not None
+    ]
+    return "; ".join(broken) if broken else "ok"
