@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.test import Client
@@ -52,6 +53,18 @@ def test_demo_sessions_pass_the_gate_on_signed_screenings_and_courses_are_booked
     monday = first.astimezone(harbor.zone).date() - timedelta(days=first.astimezone(harbor.zone).weekday())
     week = client.get(f"/calendar/?site={harbor.pk}&week={monday.isoformat()}").content.decode()
     assert week.count("session 1</a>") == 2  # the two Harbor Street courses
+    # Controlled-drug stock with today's use: the IV waste was witnessed, the chain checks out.
+    from ketaclinic.ledger.models import LedgerEntry
+    from ketaclinic.ledger.services import verify_chain
+
+    uses = {u.lot.unit: u for u in LedgerEntry.objects.filter(kind="use")}
+    assert (uses["device"].drawn, uses["device"].wasted) == (3, 0)
+    assert (uses["mL"].drawn, uses["mL"].administered, uses["mL"].wasted) == (
+        1,
+        Decimal("0.7"),
+        Decimal("0.3"),
+    )
+    assert uses["mL"].witness is not None and verify_chain(harbor.organization_id) is None
 
 
 def test_demo_twice_changes_nothing(db: Any) -> None:

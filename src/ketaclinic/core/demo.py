@@ -181,6 +181,7 @@ def load_demo() -> tuple[bool, list[DemoLogin]]:
     changed |= _demo_assessments(org)
     changed |= _demo_plans(org)
     changed |= _demo_sessions(org)
+    changed |= _demo_stock(org)
     changed |= _demo_monitors(org)
     return changed, logins
 
@@ -444,6 +445,81 @@ def _demo_sessions(org: Organization) -> bool:
                         cadss_total=cadss,
                     ),
                 )
+    return True
+
+
+def _demo_stock(org: Organization) -> bool:
+    """Harbor Street's controlled-drug stock: ketamine vials and Spravato devices received a week ago, and
+    what today's two dosed sessions drew (the IV one with a witnessed waste)."""
+    from django.utils import timezone
+
+    from ketaclinic.chairside.models import TreatmentSession
+    from ketaclinic.ledger import services as ledger
+    from ketaclinic.ledger.models import StockLot
+
+    if StockLot.objects.filter(organization=org).exists():
+        return False
+    nurse = User.objects.get(username="demo.nurse")
+    prescriber = User.objects.get(username="demo.prescriber")
+    harbor = Site.objects.get(organization=org, code="harbor")
+    received = (timezone.localdate() - timedelta(days=7)).isoformat()
+    expiry = (timezone.localdate() + timedelta(days=500)).isoformat()
+    supplier = {
+        "supplier_name": "Demo Pharma Distribution",
+        "supplier_address": "100 Wholesale Way, Springfield",
+        "supplier_dea": "RD0000000",
+        "received_on": received,
+        "expiry": expiry,
+    }
+    vials = ledger.receive(
+        user=nurse,
+        site=harbor,
+        data={
+            "drug": "ketamine",
+            "product": "Ketamine HCl 50 mg/mL, 10 mL vial",
+            "lot": "DEMO-K",
+            "unit": "mL",
+            "mg_per_unit": "50",
+            "quantity": "100",
+            "containers": "10",
+            **supplier,
+        },
+    ).lot
+    devices = ledger.receive(
+        user=nurse,
+        site=harbor,
+        data={
+            "drug": "esketamine",
+            "product": "Spravato 28 mg nasal spray device",
+            "lot": "DEMO-LOT",
+            "unit": "device",
+            "mg_per_unit": "28",
+            "quantity": "24",
+            "containers": "24",
+            **supplier,
+        },
+    ).lot
+    # The witness signs with the current code; afterwards the device forgets that use, so the code the demo
+    # prints for demo.prescriber still signs in during these 30 seconds.
+    device = TOTPDevice.objects.get(user=prescriber)
+    last_t = device.last_t
+    for session in TreatmentSession.objects.filter(site=harbor, dose_started_at__isnull=False):
+        if session.drug == "ketamine":  # 35 mg = 0.7 mL of 50 mg/mL; the rest of the 1 mL drawn wasted
+            ledger.record_use(
+                user=nurse,
+                lot=vials,
+                session=session,
+                drawn="1",
+                administered="0.7",
+                wasted="0.3",
+                witness=prescriber,
+                witness_password=DEMO_PASSWORD,
+                witness_code=current_code("demo.prescriber"),
+            )
+        else:
+            n = str(int(session.planned_dose_mg // 28))
+            ledger.record_use(user=nurse, lot=devices, session=session, drawn=n, administered=n, wasted="0")
+    TOTPDevice.objects.filter(pk=device.pk).update(last_t=last_t)
     return True
 
 
