@@ -346,6 +346,10 @@ def test_pages_roles_and_organizations(
     assert used.status_code == 302 and services.balance(stocked) == 95
     page = client.get(f"/ledger/lots/{stocked.pk}/").content.decode()
     assert "Balance: <strong>95 mL</strong>" in page and "witness" in page
+    assert "Balance: <strong>95 mL</strong>" in page and "given 7, wasted 3" in page  # as staff write them
+    receipt = stocked.entries.order_by("seq").first()
+    unfixed = client.post(f"/ledger/entries/{receipt.pk}/correct/", {"reason": ""})
+    assert unfixed.status_code == 422 and unfixed.content.decode().count("<details open>") == 1
     assert sign_in(Client(), front_desk).get("/ledger/").status_code == 403
     reader = sign_in(Client(), admin)
     assert reader.get(f"/ledger/lots/{stocked.pk}/").status_code == 200

@@ -112,7 +112,7 @@ def _lot_page(request: HttpRequest, lot: StockLot, **extra: Any) -> HttpResponse
         "can_handle": user.role in CLINICIANS,
         "loss_notice": services.LOSS_NOTICE,
         "errors": {},
-        "form": "",
+        "open_correction": None,
         "posted": {},
         **extra,
     }
@@ -166,7 +166,7 @@ def use(request: HttpRequest, lot_id: Any) -> HttpResponse:
         )
     except services.LedgerInputError as exc:
         kept = {k: v for k, v in post.dict().items() if k not in ("witness_password", "witness_code")}
-        return _lot_page(request, lot, errors=exc.errors, form="use", posted=kept)
+        return _lot_page(request, lot, errors=exc.errors, posted=kept)
     return _done(request, lot, entry, "Use recorded")
 
 
@@ -195,7 +195,7 @@ def count(request: HttpRequest, lot_id: Any) -> HttpResponse:
             request=request,
         )
     except services.LedgerInputError as exc:
-        return _lot_page(request, lot, errors=exc.errors, form="count", posted=post.dict())
+        return _lot_page(request, lot, errors=exc.errors, posted=post.dict())
     if entry.quantity < 0:
         messages.warning(
             request, f"The count is {qty(-entry.quantity)} {lot.unit} short. {services.LOSS_NOTICE}"
@@ -217,7 +217,7 @@ def loss(request: HttpRequest, lot_id: Any) -> HttpResponse:
             request=request,
         )
     except services.LedgerInputError as exc:
-        return _lot_page(request, lot, errors=exc.errors, form="loss", posted=post.dict())
+        return _lot_page(request, lot, errors=exc.errors, posted=post.dict())
     messages.warning(request, services.LOSS_NOTICE)
     return _done(request, lot, entry, "Loss recorded")
 
@@ -240,7 +240,7 @@ def correct(request: HttpRequest, entry_id: int) -> HttpResponse:
         )
     except services.LedgerInputError as exc:
         return _lot_page(
-            request, lot, errors=exc.errors, form=f"correct-{entry.pk}", posted=request.POST.dict()
+            request, lot, errors=exc.errors, open_correction=entry.pk, posted=request.POST.dict()
         )
     except services.LedgerError as exc:
         messages.error(request, exc.message)
