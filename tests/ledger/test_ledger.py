@@ -356,3 +356,35 @@ def test_pages_roles_and_organizations(
     assert reader.post("/ledger/receive/", _receipt(site=site.pk)).status_code == 403
     assert sign_in(Client(), outsider).get(f"/ledger/lots/{stocked.pk}/").status_code == 404
     assert Decimal(services.balance(stocked)) == 95
+
+
+def test_the_session_page_records_and_shows_the_stock_drawn_for_it(
+    stocked: Any, iv_session: Any, nurse: Any, prescriber: Any, front_desk: Any, sign_in: Any
+) -> None:
+    client = sign_in(Client(), nurse)
+    page = client.get(f"/sessions/{iv_session.pk}/").content.decode()
+    card = page.split('id="controlled-drugs"', 1)[1].split("</section>", 1)[0]
+    assert "Nothing drawn from stock" in card and "lot K2026A (100 mL left)" in card
+    refused = client.post(
+        f"/ledger/sessions/{iv_session.pk}/use/",
+        {"lot": stocked.pk, "drawn": "10", "administered": "7", "wasted": "3"},
+        follow=True,
+    ).content.decode()
+    assert "Stock use not recorded: witness a waste needs a witness." in refused
+    done = client.post(
+        f"/ledger/sessions/{iv_session.pk}/use/",
+        {
+            "lot": stocked.pk,
+            "drawn": "10",
+            "administered": "7",
+            "wasted": "3",
+            "witness": prescriber.pk,
+            "witness_password": PASSWORD,
+            "witness_code": _code(prescriber),
+        },
+        follow=True,
+    ).content.decode()
+    assert "Stock use recorded" in done and "90 mL left in lot K2026A" in done
+    card = done.split('id="controlled-drugs"', 1)[1].split("</section>", 1)[0]
+    assert "<td>10 mL</td><td>7</td><td>3</td><td>Prescriber1" in card
+    assert sign_in(Client(), front_desk).post(f"/ledger/sessions/{iv_session.pk}/use/", {}).status_code == 403

@@ -12,4 +12,5 @@ urlpatterns = [
     path("ledger/lots/<uuid:lot_id>/count/", views.count, name="count"),
     path("ledger/lots/<uuid:lot_id>/loss/", views.loss, name="loss"),
     path("ledger/entries/<int:entry_id>/correct/", views.correct, name="correct"),
+    path("ledger/sessions/<uuid:session_id>/use/", views.session_use, name="session_use"),
 ]

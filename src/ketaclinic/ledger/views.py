@@ -293,3 +293,50 @@ def register(request: HttpRequest) -> HttpResponse:
         },
         status=422 if errors else 200,
     )
+
+
+@allow(*HANDLER_ROLES)
+@require_POST
+def session_use(request: HttpRequest, session_id: Any) -> HttpResponse:
+    """The session page's stock form: record the draw for this session, then back to the session."""
+    from ketaclinic.chairside import services as chairside
+
+    user = _user(request)
+    try:
+        session = chairside.get_session(
+            user=user, session_id=session_id, request=request, purpose="stock use"
+        )
+    except chairside.SessionNotFound:
+        raise Http404("No such session.") from None
+    post = request.POST
+    lot = _lot(request, post.get("lot")) if _is_uuid(post.get("lot")) else None
+    raw_witness = post.get("witness") or ""
+    witness = (
+        User.objects.filter(pk=raw_witness, organization_id=user.organization_id).first()
+        if raw_witness.isdigit()
+        else None
+    )
+    try:
+        if lot is None:
+            raise services.LedgerInputError({"lot": "choose the lot it was drawn from"})
+        entry = services.record_use(
+            user=user,
+            lot=lot,
+            session=session,
+            drawn=post.get("drawn"),
+            administered=post.get("administered"),
+            wasted=post.get("wasted"),
+            witness=witness,
+            witness_password=post.get("witness_password", ""),
+            witness_code=post.get("witness_code", ""),
+            request=request,
+        )
+    except services.LedgerInputError as exc:
+        for field, reason in exc.errors.items():
+            messages.error(request, f"Stock use not recorded: {field} {reason}.")
+    else:
+        messages.success(
+            request,
+            f"Stock use recorded: entry {entry.seq}, {qty(entry.balance_after)} {lot.unit} left in lot {lot.lot}.",
+        )
+    return redirect("chairside:session", session_id=session.pk)
