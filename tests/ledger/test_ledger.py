@@ -346,6 +346,8 @@ def test_pages_roles_and_organizations(
     assert used.status_code == 302 and services.balance(stocked) == 95
     page = client.get(f"/ledger/lots/{stocked.pk}/").content.decode()
     assert "Balance: <strong>95 mL</strong>" in page and "witness" in page
+    offered = AuditEntry.objects.filter(user=nurse, detail__endswith="sessions offered for stock use")
+    assert offered.exists() and "Examplesson, Testa" in page  # the session list names patients: audited
     assert "Balance: <strong>95 mL</strong>" in page and "given 7, wasted 3" in page  # as staff write them
     receipt = stocked.entries.order_by("seq").first()
     unfixed = client.post(f"/ledger/entries/{receipt.pk}/correct/", {"reason": ""})

@@ -150,6 +150,35 @@ def entries_of(*, user: User, lot: StockLot, request: HttpRequest | None = None)
     return rows
 
 
+def sessions_for_use(*, user: User, lot: StockLot, request: HttpRequest | None = None) -> list[Any]:
+    """The sessions a draw from ``lot`` can be recorded for: the lot's drug at its site, under way or
+    discharged since yesterday. Their patients' names are shown, so the read is audited."""
+    from ketaclinic.chairside.models import ACTIVE_STATUSES, Status, TreatmentSession
+
+    _require(user, HANDLERS, "record controlled-substance use")
+    since = timezone.localdate(timezone.now(), lot.site.zone) - timedelta(days=1)
+    rows = list(
+        TreatmentSession.objects.filter(
+            site=lot.site,
+            drug=lot.drug,
+            status__in=[*ACTIVE_STATUSES, Status.DISCHARGED],
+            scheduled_at__gte=datetime.combine(since, time.min, tzinfo=lot.site.zone),
+        )
+        .select_related("patient", "chair")
+        .order_by("scheduled_at")
+    )
+    audit.record(
+        user=user,
+        action=Action.QUERY,
+        category=CATEGORY,
+        object_type="StockLot",
+        object_id=lot.pk,
+        request=request,
+        detail=f"{len(rows)} sessions offered for stock use",
+    )
+    return rows
+
+
 def register(
     *, user: User, site: Site, since: date, until: date, request: HttpRequest | None = None
 ) -> list[LedgerEntry]:

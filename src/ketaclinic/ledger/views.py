@@ -4,7 +4,7 @@ in URLs: a site id, a lot id, dates."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from django.contrib import messages
@@ -84,20 +84,9 @@ def _lot(request: HttpRequest, lot_id: Any) -> StockLot:
 
 
 def _lot_page(request: HttpRequest, lot: StockLot, **extra: Any) -> HttpResponse:
-    from ketaclinic.chairside.models import ACTIVE_STATUSES, Status, TreatmentSession
-
     user = _user(request)
-    today = timezone.localdate(timezone.now(), lot.site.zone)
-    sessions = (
-        TreatmentSession.objects.filter(
-            site=lot.site,
-            drug=lot.drug,
-            status__in=[*ACTIVE_STATUSES, Status.DISCHARGED],
-            scheduled_at__date__gte=today - timedelta(days=1),
-        )
-        .select_related("patient", "chair")
-        .order_by("scheduled_at")
-    )
+    handles = user.role in CLINICIANS
+    sessions = services.sessions_for_use(user=user, lot=lot, request=request) if handles else []
     witnesses = (
         User.objects.filter(organization_id=user.organization_id, role__in=CLINICIANS, is_active=True)
         .exclude(pk=user.pk)
@@ -109,7 +98,7 @@ def _lot_page(request: HttpRequest, lot: StockLot, **extra: Any) -> HttpResponse
         "entries": services.entries_of(user=user, lot=lot, request=request),
         "sessions": sessions,
         "witnesses": witnesses,
-        "can_handle": user.role in CLINICIANS,
+        "can_handle": handles,
         "loss_notice": services.LOSS_NOTICE,
         "errors": {},
         "open_correction": None,
