@@ -133,30 +133,38 @@ def use(request: HttpRequest, lot_id: Any) -> HttpResponse:
         if _is_uuid(post.get("session"))
         else None
     )
-    witness = (
-        User.objects.filter(pk=post.get("witness") or 0, organization_id=user.organization_id).first()
-        if (post.get("witness") or "").isdigit()
-        else None
-    )
     try:
         if session is None:
             raise services.LedgerInputError({"session": "choose the patient's session"})
-        entry = services.record_use(
-            user=user,
-            lot=lot,
-            session=session,
-            drawn=post.get("drawn"),
-            administered=post.get("administered"),
-            wasted=post.get("wasted"),
-            witness=witness,
-            witness_password=post.get("witness_password", ""),
-            witness_code=post.get("witness_code", ""),
-            request=request,
-        )
+        entry = _record_use(request, lot, session)
     except services.LedgerInputError as exc:
         kept = {k: v for k, v in post.dict().items() if k not in ("witness_password", "witness_code")}
         return _lot_page(request, lot, errors=exc.errors, posted=kept)
     return _done(request, lot, entry, "Use recorded")
+
+
+def _record_use(request: HttpRequest, lot: StockLot, session: Any) -> LedgerEntry:
+    """The draw, given and wasted amounts and the witness's signature as posted (lot page or session page)."""
+    user = _user(request)
+    post = request.POST
+    raw_witness = post.get("witness") or ""
+    witness = (
+        User.objects.filter(pk=raw_witness, organization_id=user.organization_id).first()
+        if raw_witness.isdigit()
+        else None
+    )
+    return services.record_use(
+        user=user,
+        lot=lot,
+        session=session,
+        drawn=post.get("drawn"),
+        administered=post.get("administered"),
+        wasted=post.get("wasted"),
+        witness=witness,
+        witness_password=post.get("witness_password", ""),
+        witness_code=post.get("witness_code", ""),
+        request=request,
+    )
 
 
 def _is_uuid(raw: str | None) -> bool:
@@ -299,27 +307,10 @@ def session_use(request: HttpRequest, session_id: Any) -> HttpResponse:
         raise Http404("No such session.") from None
     post = request.POST
     lot = _lot(request, post.get("lot")) if _is_uuid(post.get("lot")) else None
-    raw_witness = post.get("witness") or ""
-    witness = (
-        User.objects.filter(pk=raw_witness, organization_id=user.organization_id).first()
-        if raw_witness.isdigit()
-        else None
-    )
     try:
         if lot is None:
             raise services.LedgerInputError({"lot": "choose the lot it was drawn from"})
-        entry = services.record_use(
-            user=user,
-            lot=lot,
-            session=session,
-            drawn=post.get("drawn"),
-            administered=post.get("administered"),
-            wasted=post.get("wasted"),
-            witness=witness,
-            witness_password=post.get("witness_password", ""),
-            witness_code=post.get("witness_code", ""),
-            request=request,
-        )
+        entry = _record_use(request, lot, session)
     except services.LedgerInputError as exc:
         for field, reason in exc.errors.items():
             messages.error(request, f"Stock use not recorded: {field} {reason}.")
