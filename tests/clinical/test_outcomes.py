@@ -54,3 +54,23 @@ def test_madrs_remission_uses_the_default_threshold_of_10() -> None:
 def test_nothing_to_count() -> None:
     s = summarize("qids-sr16", [], SINCE, UNTIL)
     assert s.patients == 0 and s.response_pct is None and s.median_percent_change is None
+
+
+def test_ptsd_and_pain_count_their_improvement_rule() -> None:
+    """PCL-5: a drop of at least 10 points (the clinic default of 10–20) is clinically meaningful;
+    pain NRS: at least 30 % lower is a moderately important improvement (IMMPACT)."""
+    pcl5 = summarize(
+        "pcl5",
+        [scores((0, 50), (40, 40)), scores((0, 50), (40, 41)), scores((0, 50), (40, 55))],
+        SINCE,
+        UNTIL,
+        "pcl5_clinically_meaningful_improvement",
+    )
+    assert (pcl5.patients, pcl5.improved, pcl5.improvement_evaluable) == (3, 1, 3)
+    assert pcl5.responders == 0 and pcl5.response_evaluable == 0  # no response rule for PCL-5
+    assert pcl5.improvement_rule is not None and "clinical" in pcl5.improvement_rule.label.lower()
+    pain = summarize(
+        "pain-nrs", [scores((0, 10), (40, 7)), scores((0, 10), (40, 8))], SINCE, UNTIL, "immpact_moderate"
+    )
+    assert (pain.improved, pain.improvement_evaluable) == (1, 2)  # -30 % counts, -20 % does not
+    assert pain.improvement_pct == 50

@@ -69,6 +69,7 @@ def test_outcomes_count_the_visible_patients_at_the_chosen_site(
     assert "<td>3</td>" in phq9 and "2 of 3 (67 %)" in phq9 and "1 of 3 (33 %)" in phq9
     assert "Sessions carried out (discharged)</dt><dd><strong>1</strong>" in everywhere
     assert "esk-trd-label" in everywhere
+    assert "<td>PCL-5</td>" in everywhere and "Meaningful improvement" in everywhere  # PTSD and pain rows
     # Per course protocol: the first patient's session was esk-trd-label; the others have no course.
     groups = (
         everywhere.split("<td>PHQ-9</td>", 1)[1].split("<td>MADRS</td>", 1)[0].split('class="sub-row"')[1:]

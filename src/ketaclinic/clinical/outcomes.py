@@ -36,6 +36,7 @@ class PatientOutcome:
     percent_change: float | None
     response: bool | None
     remission: bool | None
+    improved: bool | None = None  # the instrument's improvement rule, when one is asked for
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class OutcomeSummary:
     median_percent_change: float | None
     response_rule: RuleText | None
     remission_rule: RuleText | None
+    improved: int = 0
+    improvement_evaluable: int = 0
+    improvement_rule: RuleText | None = None
 
     @property
     def response_pct(self) -> float | None:
@@ -66,16 +70,22 @@ class OutcomeSummary:
     def remission_pct(self) -> float | None:
         return 100 * self.remitters / self.remission_evaluable if self.remission_evaluable else None
 
+    @property
+    def improvement_pct(self) -> float | None:
+        return 100 * self.improved / self.improvement_evaluable if self.improvement_evaluable else None
+
 
 def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
 def patient_outcome(
-    code: str, scores: Sequence[Score], since: datetime, until: datetime
+    code: str, scores: Sequence[Score], since: datetime, until: datetime, improvement: str | None = None
 ) -> PatientOutcome | None:
     """The patient's baseline → latest-by-``until`` change, or None when that latest score is outside
-    [since, until] or is the baseline (no follow-up yet)."""
+    [since, until] or is the baseline (no follow-up yet). ``improvement`` names a change rule of the
+    instrument (PCL-5's clinically meaningful improvement, IMMPACT's moderately important pain
+    improvement) whose finding becomes ``improved``."""
     ordered = sorted(scores, key=lambda s: s.at)
     if len(ordered) < 2:
         return None
@@ -85,6 +95,7 @@ def patient_outcome(
     if latest is None or latest is baseline or latest.at < since:
         return None
     result = compare(code, _number(baseline.total), _number(latest.total))
+    finding = result.finding(improvement) if improvement else None
     return PatientOutcome(
         baseline=baseline.total,
         outcome=latest.total,
@@ -92,6 +103,7 @@ def patient_outcome(
         percent_change=result.percent_change,
         response=result.response,
         remission=result.remission,
+        improved=finding.met if finding is not None else None,
     )
 
 
@@ -103,10 +115,19 @@ def _rule(code: str, rule_code: str) -> RuleText | None:
 
 
 def summarize(
-    code: str, patients: Iterable[Sequence[Score]], since: datetime, until: datetime
+    code: str,
+    patients: Iterable[Sequence[Score]],
+    since: datetime,
+    until: datetime,
+    improvement: str | None = None,
 ) -> OutcomeSummary:
-    """Counts over every patient's outcome in [since, until] (see the module text)."""
-    outcomes = [o for scores in patients if (o := patient_outcome(code, scores, since, until)) is not None]
+    """Counts over every patient's outcome in [since, until] (see the module text); ``improvement`` as in
+    :func:`patient_outcome`."""
+    outcomes = [
+        o
+        for scores in patients
+        if (o := patient_outcome(code, scores, since, until, improvement)) is not None
+    ]
     changes = [o.percent_change for o in outcomes if o.percent_change is not None]
     return OutcomeSummary(
         instrument=code,
@@ -119,4 +140,7 @@ def summarize(
         median_percent_change=median(changes) if changes else None,
         response_rule=_rule(code, "response"),
         remission_rule=_rule(code, "remission"),
+        improved=sum(1 for o in outcomes if o.improved),
+        improvement_evaluable=sum(1 for o in outcomes if o.improved is not None),
+        improvement_rule=_rule(code, improvement) if improvement else None,
     )

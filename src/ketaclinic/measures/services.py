@@ -552,6 +552,10 @@ def _num(value: float) -> int | float:
 # Depression and anxiety scales with response and remission rules (clinical.md §0); GAD-7's are the clinic's
 # defaults, unconfirmed in the reference, and shown as such.
 OUTCOME_INSTRUMENTS = ("phq9", "madrs", "qids-sr16", "gad7")
+# PTSD and pain scales have no response/remission rule in the reference; their improvement rule is counted
+# instead (clinical.md §8: PCL-5 change of 10–20 points clinically meaningful, the clinic's setting
+# pcl5_meaningful_change_points, default 10; IMMPACT: ≥30 % NRS reduction moderately important).
+IMPROVEMENT_INSTRUMENTS = {"pcl5": "pcl5_clinically_meaningful_improvement", "pain-nrs": "immpact_moderate"}
 LONGEST_PERIOD_DAYS = 3 * 366
 
 
@@ -663,17 +667,18 @@ def outcomes_report(
     last = end - timedelta(microseconds=1)
     outcomes = []
     grouped: dict[str, list[tuple[str, Any]]] = {}
-    for code in OUTCOME_INSTRUMENTS:
+    for code in (*OUTCOME_INSTRUMENTS, *IMPROVEMENT_INSTRUMENTS):
+        rule = IMPROVEMENT_INSTRUMENTS.get(code)
         per_patient: dict[Any, list[Score]] = {}
         for patient_id, at, total in ScaleAdministration.objects.filter(
             patient__in=scope, instrument=code, total__isnull=False, administered_at__lt=end
         ).values_list("patient_id", "administered_at", "total"):
             per_patient.setdefault(patient_id, []).append(Score(at, total))
-        outcomes.append(summarize(code, per_patient.values(), begin, last))
+        outcomes.append(summarize(code, per_patient.values(), begin, last, rule))
         groups: dict[str, list[list[Score]]] = {}
         for patient_id, scores in per_patient.items():
             groups.setdefault(protocol_of.get(patient_id, ""), []).append(scores)
-        rows = [(key, summarize(code, members, begin, last)) for key, members in groups.items()]
+        rows = [(key, summarize(code, members, begin, last, rule)) for key, members in groups.items()]
         grouped[code] = sorted(((k, o) for k, o in rows if o.patients), key=lambda r: (r[0] == "", r[0]))
     report = OutcomesReport(
         since=since,
@@ -716,6 +721,8 @@ def outcomes_as_dict(report: OutcomesReport) -> dict[str, Any]:
             "remitters": o.remitters,
             "remission_evaluable": o.remission_evaluable,
             "median_percent_change": o.median_percent_change,
+            "improved": o.improved,
+            "improvement_evaluable": o.improvement_evaluable,
         }
 
     return {
@@ -731,6 +738,7 @@ def outcomes_as_dict(report: OutcomesReport) -> dict[str, Any]:
             | {
                 "response_rule": o.response_rule.label if o.response_rule else None,
                 "remission_rule": o.remission_rule.label if o.remission_rule else None,
+                "improvement_rule": o.improvement_rule.label if o.improvement_rule else None,
                 "by_protocol": {key or "none": summary(g) for key, g in groups},
             }
             for o, groups in report.rows

@@ -77,6 +77,12 @@ class Command(BaseCommand):
             f"patients treated {report.patients_treated}",
         ]
         for o, groups in report.rows:
+            if o.improvement_rule is not None:
+                out.append(
+                    f"  {o.name}: {o.patients} patients; meaningful improvement "
+                    f"{o.improved}/{o.improvement_evaluable} ({_pct(o.improvement_pct)})"
+                )
+                continue
             out.append(
                 f"  {o.name}: {o.patients} patients; response {o.responders}/{o.response_evaluable} "
                 f"({_pct(o.response_pct)}); remission {o.remitters}/{o.remission_evaluable} "
