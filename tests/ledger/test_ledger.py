@@ -331,6 +331,8 @@ def test_pages_roles_and_organizations(
     assert received.status_code == 302 and services.balance(stocked) == 105
     refused = client.post("/ledger/receive/", _receipt(site=site.pk, quantity="abc"))
     assert refused.status_code == 422 and "is not a number" in refused.content.decode()
+    kept = refused.content.decode()  # what was typed stays in the form, the date included
+    assert 'value="RE1234563"' in kept and f'value="{date.today().isoformat()}"' in kept
     used = client.post(
         f"/ledger/lots/{stocked.pk}/use/",
         {

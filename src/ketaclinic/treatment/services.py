@@ -17,7 +17,6 @@ from enum import Enum
 from itertools import pairwise
 from typing import Any
 
-from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -537,16 +536,7 @@ def site_week(
     zone = site.zone
     begin = datetime.combine(week_start, time.min, tzinfo=zone)
     finish = datetime.combine(week_start + timedelta(days=7), time.min, tzinfo=zone)
-    sessions = [
-        CalendarEntry(s.start, s.end, s.patient, s.chair_id, plan_session=s)
-        for s in PlanSession.objects.filter(
-            site=site, status=SessionStatus.BOOKED, start__lt=finish, end__gt=begin
-        )
-        .filter(Q(patient__in=visible_patients(user)))
-        .select_related("patient", "chair", "plan")
-    ]
-    sessions += _unplanned_entries(user, site, begin, finish)
-    sessions.sort(key=lambda e: e.start)
+    sessions = _bookings(user, site, begin, finish)
     chairs = active_chairs(site)
     hours = _opening_hours(site)
     days: list[CalendarDay] = []
@@ -598,31 +588,23 @@ def site_today(*, user: User, site: Site, request: HttpRequest | None = None) ->
     today = timezone.localdate(timezone.now(), zone)
     begin = datetime.combine(today, time.min, tzinfo=zone)
     finish = begin + timedelta(days=1)
-    booked = list(
-        PlanSession.objects.filter(site=site, status=SessionStatus.BOOKED, start__lt=finish, start__gte=begin)
-        .filter(patient__in=visible_patients(user))
-        .select_related("patient", "plan")
-    )
+    entries = [e for e in _bookings(user, site, begin, finish) if e.start >= begin]
+    planned = [e.plan_session.pk for e in entries if e.plan_session is not None]
     opened = {
         t.planned_session_id: t
-        for t in TreatmentSession.objects.filter(planned_session_id__in=[b.pk for b in booked]).order_by(
-            "created_at"
-        )
+        for t in TreatmentSession.objects.filter(planned_session_id__in=planned).order_by("created_at")
     }
     chairs = {c.pk: c.label for c in Chair.objects.filter(site=site)}
     rows = [
         TodayRow(
-            CalendarEntry(b.start, b.end, b.patient, b.chair_id, plan_session=b),
-            chairs.get(b.chair_id or 0, "—"),
-            opened.get(b.pk),
-            b.plan.second_person_required and b.plan.verified_at is None,
+            e,
+            chairs.get(e.chair_id or 0, "—"),
+            opened.get(e.plan_session.pk) if e.plan_session is not None else e.treatment,
+            e.plan_session is not None
+            and e.plan_session.plan.second_person_required
+            and e.plan_session.plan.verified_at is None,
         )
-        for b in booked
-    ]
-    rows += [
-        TodayRow(e, chairs.get(e.chair_id or 0, "—"), e.treatment, False)
-        for e in _unplanned_entries(user, site, begin, finish)
-        if e.start >= begin
+        for e in entries
     ]
     rows.sort(key=lambda r: (r.entry.start, r.chair))
     audit.record(
@@ -635,6 +617,22 @@ def site_today(*, user: User, site: Site, request: HttpRequest | None = None) ->
         detail=f"today {today.isoformat()}: {len(rows)} session(s)",
     )
     return rows
+
+
+def _bookings(user: User, site: Site, begin: datetime, finish: datetime) -> list[CalendarEntry]:
+    """What holds the site's chairs during [begin, finish) for patients the user may see: booked course
+    sessions and chair sessions outside a plan, by start (the calendar and the Today list)."""
+    entries = [
+        CalendarEntry(s.start, s.end, s.patient, s.chair_id, plan_session=s)
+        for s in PlanSession.objects.filter(
+            site=site, status=SessionStatus.BOOKED, start__lt=finish, end__gt=begin
+        )
+        .filter(patient__in=visible_patients(user))
+        .select_related("patient", "chair", "plan")
+    ]
+    entries += _unplanned_entries(user, site, begin, finish)
+    entries.sort(key=lambda e: e.start)
+    return entries
 
 
 def _unplanned_entries(user: User, site: Site, begin: datetime, finish: datetime) -> list[CalendarEntry]:
