@@ -12,7 +12,6 @@ from ketaclinic.clinical.dosing import (
     DoseInputError,
     DoseOverrideRequired,
     DoseRefused,
-    DosingConfig,
     WeightBasis,
     calculate_dose,
     dose_mg_for_weight,
@@ -80,15 +79,14 @@ def test_100_mg_per_ml_diluted_in_a_bag_is_allowed() -> None:
     assert calc.final_concentration_mg_ml == pytest.approx(0.4)
 
 
-def test_undiluted_rule_is_configurable() -> None:
-    calc = calculate_dose(
-        protocol=ELEKTD,
-        weight_kg=80,
-        height_cm=180,
-        concentration_mg_ml=100,
-        config=DosingConfig(refuse_undiluted_100_iv=False),
-    )
-    assert "undiluted_100_iv" in codes(calc)
+def test_a_bag_stronger_than_the_clinics_maximum_is_refused() -> None:
+    # 40 mg in 2 mL = 20 mg/mL: above the 10 mg/mL default (clinic policy, unconfirmed).
+    with pytest.raises(DoseRefused) as info:
+        calculate_dose(
+            protocol=ELEKTD, weight_kg=80, height_cm=180, concentration_mg_ml=50, container_volume_ml=2
+        )
+    assert info.value.code == "concentration_above_max" and info.value.confirmed is False
+    assert "10 mg/mL" in info.value.message
 
 
 def test_bag_smaller_than_drug_volume() -> None:

@@ -11,10 +11,11 @@ Sources and defaults:
   with actual weight the result carries a prompt: the Sanacora 2017 consensus suggested ideal body weight
   (via Singh 2019). Ideal/adjusted formulas are unconfirmed defaults (see ``body.py``).
 * Vial strengths 10, 50 and 100 mg/mL are those on US labels (interop.md §1.3).
-* 100 mg/mL must not be given IV undiluted (clinical.md §1.1, "[U verify against label]"): refused by
-  default, ``DosingConfig.refuse_undiluted_100_iv`` turns it into a warning. Marked unconfirmed.
-* Dose limits live in each protocol's ``DoseLimits`` (see ``protocol_library.py`` for the IV decision:
-  soft 0.5–0.75, hard 0.1–1.0 mg/kg). Esketamine: 28/56/84 mg only (label, §2.1).
+* Every limit is the one dose check (``dose_check.py``), shared with the chair, the API and the demo:
+  the protocol's ``DoseLimits`` narrowed by the reference (``dose_limits.py``), the dose in mg/kg of
+  *actual* weight within the hard limits whatever the basis, the ideal/adjusted basis refused below
+  152 cm, an hourly cap (CRPS 25 mg/h, applied as the regimen says and shown as a step), the clinic's
+  absolute mg ceiling and final IV concentration (never 100 mg/mL undiluted). Clinical.md §11.
 * Esketamine: 28 mg per device, 5-minute rest between devices, blow nose before the first device only,
   do not prime (label IFU, clinical.md §2.1).
 * Second-person verification of IV and IM doses is a clinic safety rule from the product issue, not a
@@ -44,21 +45,21 @@ from ketaclinic.clinical.body import (
     validate_measurements,
 )
 from ketaclinic.clinical.conditions import Drug, Route
-from ketaclinic.clinical.protocols import (
-    DOSE_UNITS,
-    ESKETAMINE_DEVICE_MG,
-    DoseKind,
-    DoseRule,
-    Protocol,
+from ketaclinic.clinical.dose_check import (
+    Decision,
+    DoseFinding,
+    bounds_for,
+    check_amount,
+    check_concentration,
+    check_session_dose,
 )
+from ketaclinic.clinical.dose_limits import IBW_MIN_HEIGHT_SOURCE
+from ketaclinic.clinical.dose_types import DOSE_UNITS, ESKETAMINE_DEVICE_MG, DoseKind
+from ketaclinic.clinical.protocols import DoseRule, Protocol
 
 #: Ketamine HCl injection strengths on US labels (interop.md §1.3).
 VIAL_CONCENTRATIONS_MG_ML: Final = (10.0, 50.0, 100.0)
 VIAL_SOURCE: Final = "interop.md §1.3: ketamine HCl injection 10 / 50 / 100 mg/mL (US labels)"
-UNDILUTED_100_SOURCE: Final = (
-    "clinical.md §1.1: 100 mg/mL must not be given IV undiluted (Ketalar label per droracle.ai, low-grade) "
-    "[U verify against label]"
-)
 BMI_PROMPT_SOURCE: Final = (
     "clinical.md §1.2: Sanacora 2017 consensus suggested ideal-body-weight dosing, especially at BMI ≥30 "
     "(via Singh, J Clin Psychiatry 2019); landmark trials dosed on actual weight"
@@ -114,7 +115,6 @@ class WeightBasis(StrEnum):
 
 @dataclass(frozen=True)
 class DosingConfig:
-    refuse_undiluted_100_iv: bool = True  # unconfirmed rule, see UNDILUTED_100_SOURCE
     bmi_prompt_threshold: float = 30.0  # clinical.md §1.2 (Sanacora 2017 via Singh 2019)
     ideal_formula: IdealWeightFormula = DEVINE
     adjusted_formula: AdjustedWeightFormula = ADJUSTED_0_4
@@ -261,55 +261,31 @@ def _validate_inputs(
     return errors
 
 
-def _range(low: float | None, high: float | None) -> str:
-    return f"{'' if low is None else f'{low:g}'}–{'' if high is None else f'{high:g}'}"
-
-
-def _check_limits(rule: DoseRule, amount: float, override_reason: str | None) -> list[DoseWarning]:
-    lim = rule.limits
-    unit = DOSE_UNITS[rule.kind]
-    soft_problem: str | None = None
-    if lim.hard_allowed:
-        if amount not in lim.hard_allowed:
-            allowed = ", ".join(f"{a:g}" for a in lim.hard_allowed)
+def _resolve(findings: list[DoseFinding], override_reason: str | None) -> list[DoseWarning]:
+    """The plan's side of the one dose check (``dose_check.py``): a hard limit refuses, a soft limit needs
+    the prescriber's reason (plans are made by prescribers)."""
+    for finding in findings:
+        if finding.decision is Decision.REFUSED:
             raise DoseRefused(
-                f"{amount:g} {unit} cannot be given: allowed doses are {allowed} {unit}.",
-                code="dose_not_allowed",
-                source=lim.source,
-                confirmed=lim.confirmed,
+                finding.message, code=finding.code, source=finding.source, confirmed=finding.confirmed
             )
-        if lim.soft_allowed and amount not in lim.soft_allowed:
-            usual = " or ".join(f"{a:g}" for a in lim.soft_allowed)
-            soft_problem = f"{amount:g} {unit} is not the usual dose here ({usual} {unit})"
-    else:
-        if (lim.hard_min is not None and amount < lim.hard_min) or (
-            lim.hard_max is not None and amount > lim.hard_max
-        ):
-            raise DoseRefused(
-                f"{amount:g} {unit} is outside the hard limit {_range(lim.hard_min, lim.hard_max)} {unit}.",
-                code="dose_outside_hard_limit",
-                source=lim.source,
-                confirmed=lim.confirmed,
-            )
-        if (lim.soft_min is not None and amount < lim.soft_min) or (
-            lim.soft_max is not None and amount > lim.soft_max
-        ):
-            soft_problem = (
-                f"{amount:g} {unit} is outside the usual range {_range(lim.soft_min, lim.soft_max)} {unit}"
-            )
-    if soft_problem is None:
-        return []
-    if override_reason is None:
+    soft = [f for f in findings if f.decision is Decision.PRESCRIBER_REASON]
+    if soft and override_reason is None:
+        first = soft[0]
         raise DoseOverrideRequired(
-            f"{soft_problem}: record a reason to go ahead.", code="dose_outside_soft_limit", source=lim.source
+            " ".join(f.message.replace(": a prescriber records why.", "") + ";" for f in soft).rstrip(";")
+            + ": record a reason to go ahead.",
+            code=first.code,
+            source="; ".join(dict.fromkeys(f.source for f in soft)),
         )
     return [
         DoseWarning(
             "dose_override",
-            f"{soft_problem}; override reason: {override_reason.strip()}",
-            lim.source,
-            lim.confirmed,
+            f"{f.message.replace(': a prescriber records why.', '')}; override reason: {(override_reason or '').strip()}",
+            f.source,
+            f.confirmed,
         )
+        for f in soft
     ]
 
 
@@ -343,14 +319,13 @@ def _dosing_weight(
         )
     )
     if body.extrapolated:
-        warnings.append(
-            DoseWarning(
-                "ideal_weight_extrapolated",
-                f"Height {body.height_cm:g} cm is below {formula.base_height_in:g} in: the formula extrapolates; "
-                "check the ideal weight.",
-                formula.source,
-                False,
-            )
+        raise DoseRefused(
+            f"The {basis.value} body weight cannot be used at a height of {body.height_cm:g} cm: the "
+            f"{formula.name} formula is built for heights of {formula.base_height_in:g} in (152 cm) and more "
+            "and gives implausible weights below. Dose on actual weight.",
+            code="weight_basis_unusable",
+            source=IBW_MIN_HEIGHT_SOURCE,
+            confirmed=False,
         )
     weight = ibw
     if basis is WeightBasis.ADJUSTED:
@@ -438,7 +413,10 @@ def calculate_dose(
         raise DoseInputError(errors)
 
     amount = rule.amount if prescribed_amount is None else float(prescribed_amount)
-    warnings = _check_limits(rule, amount, override_reason)
+    findings = check_amount(protocol=protocol, rule=rule, amount=amount)
+    if any(f.decision is Decision.REFUSED for f in findings):
+        _resolve(findings, override_reason)
+    warnings: list[DoseWarning] = []
     if not rule.confirmed:
         warnings.append(
             DoseWarning(
@@ -478,11 +456,29 @@ def calculate_dose(
             assert hours is not None
             mg_per_kg_per_h = amount
             mg_per_h = amount * dosing_weight
-            dose_mg = mg_per_h * hours
-            mg_per_kg = amount * hours
             steps.append(
                 CalculationStep("Rate", mg_per_h, "mg/h", f"{amount:g} mg/kg/h × {dosing_weight:.2f} kg")
             )
+            cap = bounds_for(protocol, rule).max_mg_per_h
+            if cap is not None and mg_per_h > cap:
+                # The regimen itself: "0.35 mg/kg/h, not to exceed 25 mg/h" (clinical.md §11).
+                steps.append(
+                    CalculationStep(
+                        "Rate (capped)", cap, "mg/h", f"{mg_per_h:.2f} mg/h is above the {cap:g} mg/h cap"
+                    )
+                )
+                warnings.append(
+                    DoseWarning(
+                        "hourly_cap",
+                        f"{amount:g} mg/kg/h would be {mg_per_h:.1f} mg/h for {dosing_weight:.1f} kg: the rate is "
+                        f"capped at {cap:g} mg/h ({cap / dosing_weight:.3f} mg/kg/h).",
+                        bounds_for(protocol, rule).rate_source,
+                    )
+                )
+                mg_per_h = cap
+                mg_per_kg_per_h = cap / dosing_weight
+            dose_mg = mg_per_h * hours
+            mg_per_kg = mg_per_kg_per_h * hours
             steps.append(
                 CalculationStep("Dose", dose_mg, "mg", f"{mg_per_h:.2f} mg/h × {rule.duration_min} min / 60")
             )
@@ -498,6 +494,11 @@ def calculate_dose(
                         "Rate", mg_per_h, "mg/h", f"{dose_mg:.2f} mg / ({rule.duration_min} min / 60)"
                     )
                 )
+
+    session = check_session_dose(protocol=protocol, rule=rule, dose_mg=dose_mg, body=body, basis=basis.value)
+    seen = {f.code for f in findings}
+    findings += [f for f in session.findings if f.code not in seen]
+    warnings = _resolve(findings, override_reason) + warnings
 
     volume = final_conc = diluent = pump = None
     if concentration_mg_ml is not None:
@@ -532,18 +533,14 @@ def calculate_dose(
                     f"{dose_mg:.2f} mg / {container_volume_ml:g} mL",
                 )
             )
-        if final_conc is not None and final_conc >= 100.0 - 1e-9:
-            if config.refuse_undiluted_100_iv:
-                raise DoseRefused(
-                    "100 mg/mL ketamine must not be given IV undiluted: dilute it into a bag or syringe "
-                    "(or use a 10 mg/mL vial).",
-                    code="undiluted_100_iv",
-                    source=UNDILUTED_100_SOURCE,
-                    confirmed=False,
-                )
-            warnings.append(
-                DoseWarning("undiluted_100_iv", "100 mg/mL given IV undiluted.", UNDILUTED_100_SOURCE, False)
-            )
+        if final_conc is not None:
+            # Without a bag or syringe volume the plan only says how much to draw; the vial is then taken
+            # as given undiluted for the 100 mg/mL rule, and the clinic's maximum final concentration is
+            # checked once the dilution is known (here with a container volume, at the chair always).
+            found = check_concentration(protocol=protocol, rule=rule, final_mg_ml=final_conc)
+            if container_volume_ml is None:
+                found = [f for f in found if f.code == "undiluted_100_iv"]
+            _resolve(found, None)
         if hours is not None:
             pump = total / hours
             steps.append(

@@ -31,16 +31,23 @@ from types import MappingProxyType
 from typing import Any, Final, Union, get_args, get_origin, get_type_hints
 
 from ketaclinic.clinical.conditions import DRUG_ROUTES, ROUTE_LABELS, Drug, Indication, Route
+from ketaclinic.clinical.dose_limits import (
+    UNDILUTED_MG_ML,
+    UNDILUTED_SOURCE,
+    reference_limits,
+    widened_beyond_reference,
+)
+from ketaclinic.clinical.dose_types import (  # re-exported: protocols are made of these
+    DOSE_UNITS as DOSE_UNITS,
+)
+from ketaclinic.clinical.dose_types import ESKETAMINE_BP_CHECK_MIN as ESKETAMINE_BP_CHECK_MIN
+from ketaclinic.clinical.dose_types import ESKETAMINE_DEVICE_MG as ESKETAMINE_DEVICE_MG
+from ketaclinic.clinical.dose_types import ESKETAMINE_LABEL_DOSES_MG as ESKETAMINE_LABEL_DOSES_MG
+from ketaclinic.clinical.dose_types import ESKETAMINE_MIN_OBSERVATION_MIN as ESKETAMINE_MIN_OBSERVATION_MIN
+from ketaclinic.clinical.dose_types import DoseKind as DoseKind
+from ketaclinic.clinical.dose_types import DoseLimits as DoseLimits
 
 SCHEMA: Final = "ketaclinic.protocol/1"
-
-#: Esketamine device strength and the doses the label allows (clinical.md §2.1: 28 mg per device,
-#: 56 mg = 2 devices, 84 mg = 3 devices, changes in 28-mg increments).
-ESKETAMINE_DEVICE_MG: Final = 28.0
-ESKETAMINE_LABEL_DOSES_MG: Final = (28.0, 56.0, 84.0)
-ESKETAMINE_MIN_OBSERVATION_MIN: Final = 120  # clinical.md §2.3: observe ≥2 h every session (label)
-ESKETAMINE_BP_CHECK_MIN: Final = 40  # clinical.md §2.3: BP ~40 min post-dose (label)
-ESKETAMINE_RULE_SOURCE: Final = "clinical.md §2.1, §2.3; SPRAVATO US PI"
 
 
 class ProtocolError(Exception):
@@ -64,37 +71,6 @@ class ProtocolValidationError(ProtocolError):
         self.errors: Mapping[str, str] = MappingProxyType(dict(errors))
         detail = "; ".join(f"{field}: {reason}" for field, reason in self.errors.items())
         super().__init__(f"The protocol cannot be saved: {detail}")
-
-
-class DoseKind(StrEnum):
-    MG_PER_KG = "mg_per_kg"  # amount mg/kg given over duration_min
-    MG_PER_KG_PER_HOUR = "mg_per_kg_per_h"  # amount mg/kg/h for duration_min
-    FIXED_MG = "fixed_mg"  # amount mg
-
-
-DOSE_UNITS: Final[Mapping[DoseKind, str]] = {
-    DoseKind.MG_PER_KG: "mg/kg",
-    DoseKind.MG_PER_KG_PER_HOUR: "mg/kg/h",
-    DoseKind.FIXED_MG: "mg",
-}
-
-
-@dataclass(frozen=True)
-class DoseLimits:
-    """Soft limits need a recorded override reason; hard limits refuse. Units are the rule's units.
-
-    Continuous doses use the min/max pairs; fixed esketamine doses use the discrete ``*_allowed`` sets.
-    """
-
-    source: str
-    soft_min: float | None = None
-    soft_max: float | None = None
-    hard_min: float | None = None
-    hard_max: float | None = None
-    soft_allowed: tuple[float, ...] = ()
-    hard_allowed: tuple[float, ...] = ()
-    confirmed: bool = True
-    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -440,6 +416,31 @@ def _check_dose(rule: DoseRule, protocol: Protocol, path: str, errors: dict[str,
     if protocol.route is Route.IV and rule.kind is not DoseKind.FIXED_MG and rule.duration_min is None:
         errors[f"{path}.duration_min"] = "an IV dose needs an infusion duration"
     _check_limits(rule, path, errors)
+    refs = reference_limits(
+        drug=protocol.drug, route=protocol.route, kind=rule.kind, indications=protocol.indications
+    )
+    for key, reason in widened_beyond_reference(rule.limits, refs, DOSE_UNITS[rule.kind]).items():
+        errors.setdefault(f"{path}.{key}", reason)
+    _check_policy(rule.limits, f"{path}.limits", errors)
+
+
+def _check_policy(lim: DoseLimits, path: str, errors: dict[str, str]) -> None:
+    """The clinic-policy fields: positive, soft ≤ hard, never 100 mg/mL undiluted, and a named source."""
+    values = {
+        "soft_max_mg": lim.soft_max_mg,
+        "hard_max_mg": lim.hard_max_mg,
+        "max_mg_per_h": lim.max_mg_per_h,
+        "max_concentration_mg_ml": lim.max_concentration_mg_ml,
+    }
+    for name, value in values.items():
+        if value is not None and value <= 0:
+            errors[f"{path}.{name}"] = "must be more than 0"
+    if lim.soft_max_mg is not None and lim.hard_max_mg is not None and lim.soft_max_mg > lim.hard_max_mg:
+        errors[f"{path}.soft_max_mg"] = "must not be above the hard ceiling"
+    if lim.max_concentration_mg_ml is not None and lim.max_concentration_mg_ml >= UNDILUTED_MG_ML:
+        errors[f"{path}.max_concentration_mg_ml"] = f"must be below 100 mg/mL ({UNDILUTED_SOURCE})"
+    if any(v is not None for v in values.values()) and len(lim.policy_source.strip()) < 10:
+        errors[f"{path}.policy_source"] = "say which clinic policy these ceilings come from"
 
 
 def _check_cadence(cadence: Cadence, path: str, errors: dict[str, str]) -> bool:
