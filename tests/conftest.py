@@ -229,3 +229,16 @@ def outsider_patient(outsider: Any, make_patient: Callable[..., Any]) -> Any:
 
 def postgres_url() -> str | None:
     return os.environ.get("KETACLINIC_TEST_POSTGRES_URL")
+
+
+def sign(user: Any, *, password: str = PASSWORD) -> Any:
+    """``user``'s co-signature now (accounts/cosign.py): their password and a current authenticator code.
+    The device forgets earlier uses first, so a test may sign twice within one 30-second step."""
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from ketaclinic.accounts.cosign import Signature
+
+    device = TOTPDevice.objects.get(user=user)
+    TOTPDevice.objects.filter(pk=device.pk).update(last_t=-1)
+    return Signature(user, password, f"{TOTP(device.bin_key).token():06d}")

@@ -11,7 +11,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ketaclinic.chairside import services
-from ketaclinic.chairside.models import Administration, Observation, SessionAlert, TreatmentSession
+from ketaclinic.chairside.models import Administration, GateCheck, Observation, SessionAlert, TreatmentSession
 
 
 def sign_in(page: Any, user: Any) -> None:
@@ -31,16 +31,30 @@ def local(at: Any, zone: Any) -> str:
 
 
 def shift(session: TreatmentSession, minutes: int) -> None:
-    """Let time pass: move every recorded time of the session back by ``minutes``."""
+    """Let time pass: move every recorded time of the session (and when it was entered) back by ``minutes``."""
     delta = timedelta(minutes=minutes)
-    for field in ("dose_started_at", "dosing_ended_at", "scheduled_at", "status_changed_at"):
+    for field in (
+        "dose_started_at",
+        "dosing_ended_at",
+        "dose_clock_at",
+        "dose_end_clock_at",
+        "gate_opened_at",
+        "scheduled_at",
+        "status_changed_at",
+    ):
         if getattr(session, field):
             setattr(session, field, getattr(session, field) - delta)
     session.save()
     for a in Administration.objects.filter(session=session):
-        Administration.objects.filter(pk=a.pk).update(at=a.at - delta)
+        Administration.objects.filter(pk=a.pk).update(
+            at=a.at - delta, recorded_at=a.recorded_at - delta, clock_at=a.clock_at - delta
+        )
     for o in Observation.objects.filter(session=session):
-        Observation.objects.filter(pk=o.pk).update(observed_at=o.observed_at - delta)
+        Observation.objects.filter(pk=o.pk).update(
+            observed_at=o.observed_at - delta, recorded_at=o.recorded_at - delta
+        )
+    for g in GateCheck.objects.filter(session=session):
+        GateCheck.objects.filter(pk=g.pk).update(evaluated_at=g.evaluated_at - delta)
 
 
 def test_esketamine_session_from_check_in_to_discharge(
@@ -49,7 +63,12 @@ def test_esketamine_session_from_check_in_to_discharge(
     services.record_consent(user=nurse, patient=patient, drug="esketamine", signed_on=date.today())
     now = timezone.now()
     session = services.schedule_session(
-        user=nurse, patient=patient, protocol_id="esk-trd-label", scheduled_at=now, planned_dose_mg=84
+        user=nurse,
+        patient=patient,
+        protocol_id="esk-trd-label",
+        scheduled_at=now,
+        planned_dose_mg=84,
+        session_number=3,
     )
     zone = patient.site.zone
     page = browser_page
@@ -58,9 +77,8 @@ def test_esketamine_session_from_check_in_to_discharge(
     page.click("#check-in")
     page.wait_for_selector("#gate")
 
-    # Baseline by keyboard, then the gate. (Doses below are entered with their chairside times, an hour back.)
-    first = now - timedelta(minutes=60)
-    page.fill("#obs-at", local(first - timedelta(minutes=10), zone))
+    # Baseline by keyboard, then the gate.
+    page.fill("#obs-at", local(now - timedelta(minutes=5), zone))
     page.fill("#line", "128/82 72 98 14 moaas 5 cadss 0")
     page.keyboard.press("Enter")
     page.wait_for_selector("#observations td:has-text('128/82')")
@@ -89,16 +107,30 @@ def test_esketamine_session_from_check_in_to_discharge(
     prescriber_page.wait_for_selector("#gate-verdict:has-text('Gate open')")
     desk.close()
 
-    # Three devices, 5 minutes apart (times entered as given at the chair).
+    # A device dated before the gate opened (a typing slip: 05:00) is refused, and nothing is stored.
     page.goto(f"/sessions/{session.pk}/")
     page.fill("#a-lot", "LOT-ESK-1")
     page.fill("#a-exp", "2030-01-31")
+    page.fill("#a-at", local(now - timedelta(hours=2), zone))
+    page.click("#give-device")
+    assert "before the pre-dose gate opened" in page.inner_text(".msg.error")
+    assert not Administration.objects.filter(session=session).exists()
+
+    # Three devices, 5 minutes apart, each entered as it is given.
     for n in range(3):
-        page.fill("#a-at", local(first + timedelta(minutes=5 * n), zone))
+        if n:
+            shift(TreatmentSession.objects.get(pk=session.pk), 5)  # five minutes pass
+            page.goto(f"/sessions/{session.pk}/")
+        page.fill("#a-lot", "LOT-ESK-1")
+        page.fill("#a-exp", "2030-01-31")
         page.click("#give-device")
         page.wait_for_selector(f"#administrations tr:nth-child({n + 1})")
     assert TreatmentSession.objects.get(pk=session.pk).status == "monitoring"
     assert "warning" not in page.inner_text("#administrations").lower()
+    assert page.locator("#give-device").count() == 0  # a 4th device would be another dose
+    shift(TreatmentSession.objects.get(pk=session.pk), 40)
+    first = TreatmentSession.objects.get(pk=session.pk).dose_started_at
+    page.goto(f"/sessions/{session.pk}/")
 
     # A BP surge at 40 minutes raises a critical alert; the nurse acknowledges it with a note.
     page.fill("#line", "184/96 88 97 14 moaas 4 cadss 12")
@@ -111,12 +143,12 @@ def test_esketamine_session_from_check_in_to_discharge(
     page.wait_for_selector(".alert.severity-critical.acknowledged")
     assert SessionAlert.objects.get(session=session, code="sbp_high").acknowledged_by == nurse
     page.fill("#line", "132/84 74 98 14 moaas 5 cadss 0")
-    page.fill("#obs-at", local(first + timedelta(minutes=58), zone))
+    page.fill("#obs-at", local(first + timedelta(minutes=50), zone))
     page.click("#readings button:has-text('Add reading')")
     page.wait_for_selector("#observations td:has-text('132/84')")
 
-    # Now 60 minutes: shift 30 minutes to be at 90, and try to discharge.
-    shift(TreatmentSession.objects.get(pk=session.pk), 30)
+    # Now 50 minutes: shift 40 minutes to be at 90, and try to discharge.
+    shift(TreatmentSession.objects.get(pk=session.pk), 40)
     page.goto(f"/sessions/{session.pk}/#discharge")
     page.check("input[name=stable]")
     page.check("input[name=escort_present]")
@@ -221,21 +253,41 @@ def test_iv_session_with_a_pump_rate_change(
     page = browser_page
     sign_in(page, nurse)
     page.goto(f"/sessions/{session.pk}/")
-    page.fill("#i-conc", "10")
-    page.fill("#i-lot", "KET-55")
-    page.fill("#i-exp", "2030-06-30")
-    page.fill("#i-rate", "150")
+
+    def start_form(volume: str) -> None:
+        page.fill("#i-conc", "10")
+        page.fill("#i-lot", "KET-55")
+        page.fill("#i-exp", "2030-06-30")
+        page.fill("#i-vol", volume)
+        page.fill("#i-rate", "150")
+
+    # 10 mg/mL undiluted at 150 mL/h is 1,500 mg/h: refused, and the second person is asked for.
+    start_form("")
     page.click("#start-infusion")
-    assert "second person must verify" in page.inner_text("main")
-    page.fill("#i-conc", "10")
-    page.fill("#i-lot", "KET-55")
-    page.fill("#i-exp", "2030-06-30")
-    page.fill("#i-rate", "150")
-    page.select_option("#i-ver", str(prescriber.pk))
+    refused = page.inner_text("main")
+    assert "second-person check" in refused and "1500.0 mg/h" in refused
+    assert not Administration.objects.filter(session=session).exists()
+    # Diluted to 100 mL (0.35 mg/mL → 52.5 mg/h, 40 min), checked by the prescriber with password and code.
+    start_form("100")
+    page.select_option("#i-verified_by", str(prescriber.pk))
+    page.fill("#i-verified_by-pw", "correct horse battery staple")
+    page.fill("#i-verified_by-code", code(prescriber))
     page.click("#start-infusion")
     page.wait_for_selector("#change-rate")
+    assert "52.5 mg/h" in page.inner_text("#administrations")
+    # Ten times the rate: refused even with a second person.
+    page.fill("#r-rate", "1500")
+    page.fill("#r-note", "pump programmed")
+    page.select_option("#r-verified_by", str(prescriber.pk))
+    page.fill("#r-verified_by-pw", "correct horse battery staple")
+    page.fill("#r-verified_by-code", code(prescriber))
+    page.click("#change-rate")
+    assert "faster than the protocol ever allows" in page.inner_text(".msg.error")
     page.fill("#r-rate", "100")
     page.fill("#r-note", "BP 168/98 at 20 min")
+    page.select_option("#r-verified_by", str(prescriber.pk))
+    page.fill("#r-verified_by-pw", "correct horse battery staple")
+    page.fill("#r-verified_by-code", code(prescriber))
     page.click("#change-rate")
     page.wait_for_selector("#administrations td:has-text('100 mL/h')")
     page.click("#stop-infusion")
@@ -243,7 +295,13 @@ def test_iv_session_with_a_pump_rate_change(
     rates = list(
         Administration.objects.filter(session=session)
         .order_by("at", "pk")
-        .values_list("kind", "rate_ml_per_h")
+        .values_list("kind", "rate_ml_per_h", "verified_by")
     )
-    assert [k for k, _ in rates] == ["infusion_start", "rate_change", "infusion_stop"]
-    assert rates[0][1] == 150 and rates[1][1] == 100
+    assert [k for k, *_ in rates] == ["infusion_start", "rate_change", "infusion_stop"]
+    assert rates[0][1:] == (150, prescriber.pk) and rates[1][1:] == (100, prescriber.pk)
+
+
+def code(user: Any) -> str:
+    """A fresh authenticator code for ``user`` (the device forgets earlier uses within the 30-s step)."""
+    TOTPDevice.objects.filter(user=user).update(last_t=-1)
+    return f"{TOTP(TOTPDevice.objects.get(user=user).bin_key).token():06d}"

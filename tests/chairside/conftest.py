@@ -55,6 +55,7 @@ def esk_session(consented: Any, nurse: Any, t0: Any) -> Any:
         protocol_id="esk-trd-label",
         scheduled_at=t0 - timedelta(minutes=30),
         planned_dose_mg=84,
+        session_number=3,  # induction, after day 1: 56 or 84 mg (label)
     )
     services.transition(user=nurse, session=session, to="checked_in", at=t0 - timedelta(minutes=25))
     services.record_observation(
@@ -66,14 +67,18 @@ def esk_session(consented: Any, nurse: Any, t0: Any) -> Any:
 
 
 @pytest.fixture
-def open_gate(esk_session: Any, nurse: Any, prescriber: Any) -> Any:
-    services.evaluate_gate(user=nurse, session=esk_session, answers=GOOD_ESK_ANSWERS)
+def open_gate(esk_session: Any, nurse: Any, prescriber: Any, t0: Any) -> Any:
+    """The gate opened 5 minutes before the first dose (t0); the morning is replayed with ``now``."""
+    services.evaluate_gate(
+        user=nurse, session=esk_session, answers=GOOD_ESK_ANSWERS, now=t0 - timedelta(minutes=6)
+    )
     # No signed screening exists in these tests: the prescriber records the decision to proceed.
     services.override_gate_item(
         user=prescriber,
         session=esk_session,
         item_key="screening",
         reason="Screening signed on paper today; entry pending in the system",
+        now=t0 - timedelta(minutes=5),
     )
     esk_session.refresh_from_db()
     return esk_session

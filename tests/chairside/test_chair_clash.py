@@ -16,6 +16,7 @@ from tests.treatment.test_plans import next_monday, plan_data
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.chairside import services
 from ketaclinic.chairside.models import TreatmentSession
+from ketaclinic.clinical.protocol_library import get_protocol
 from ketaclinic.treatment import services as treatment
 
 
@@ -61,7 +62,7 @@ def test_a_taken_chair_is_refused_naming_what_holds_it(
         services.SessionInputError, match=r"C2 is taken then \(08:30–\d\d:\d\d session at the chair\)"
     ):
         _schedule(nurse, other, _monday(site, 9), c2)
-    later = _monday(site, 8, 30) + timedelta(minutes=services.get_protocol("esk-trd-label").chair_minutes())
+    later = _monday(site, 8, 30) + timedelta(minutes=get_protocol("esk-trd-label").chair_minutes())
     assert _schedule(nurse, other, later, c2).chair == c2  # free again when the first one's chair time ends
     assert first.chair == c2
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from tests.conftest import sign
 
 from ketaclinic import pk
 from ketaclinic.chairside import services
@@ -20,6 +21,7 @@ def _devices(nurse: Any, session: Any, t0: Any, gaps: list[int]) -> None:
             session=session,
             kind="nasal_device",
             at=t0 + timedelta(minutes=minutes),
+            entered_at=t0 + timedelta(minutes=minutes),
             product="Spravato",
             lot="L1",
             expiry=date(2030, 1, 1),
@@ -76,7 +78,7 @@ def test_iv_rate_change_slows_delivery_in_proportion(
     session = services.schedule_session(
         user=nurse, patient=consented, protocol_id="iv-trd-elektd", scheduled_at=t0, planned_dose_mg=40
     )
-    session.status = "pre_dose"
+    session.status, session.gate_opened_at = "pre_dose", t0 - timedelta(minutes=5)
     session.save()
     from django.utils import timezone
 
@@ -96,16 +98,25 @@ def test_iv_rate_change_slows_delivery_in_proportion(
         session=session,
         kind="infusion_start",
         at=t0,
+        entered_at=t0,
         product="Ketamine",
         concentration_mg_ml=10,
+        container_volume_ml=100,
         lot="K",
         expiry=date(2030, 1, 1),
         dose_mg=40,
-        rate_ml_per_h=150,
-        verified_by=prescriber,
+        rate_ml_per_h=150,  # 0.4 mg/mL → 60 mg/h: 40 mg over 40 min
+        verifier=sign(prescriber),
     )
     services.record_administration(
-        user=nurse, session=session, kind="rate_change", at=t0 + timedelta(minutes=20), rate_ml_per_h=75
+        user=nurse,
+        session=session,
+        kind="rate_change",
+        at=t0 + timedelta(minutes=20),
+        entered_at=t0 + timedelta(minutes=20),
+        rate_ml_per_h=75,
+        note="BP rising: rate halved",
+        verifier=sign(prescriber),
     )
     session.refresh_from_db()
     regimen = regimen_for(session, list(session.administrations.order_by("at")))

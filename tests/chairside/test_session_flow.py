@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from tests.conftest import sign
 
+from ketaclinic.accounts.cosign import Signature
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.chairside import services
 from ketaclinic.chairside.models import SessionAlert, SessionEvent, TreatmentSession
@@ -24,6 +27,7 @@ def _device(user: Any, session: Any, at: Any) -> Any:
         session=session,
         kind="nasal_device",
         at=at,
+        entered_at=at,
         product="Spravato 28 mg",
         lot="LOT42",
         expiry=date(2030, 1, 1),
@@ -111,27 +115,33 @@ def _finish_esketamine(session: Any, nurse: Any, t0: Any) -> None:
     session.refresh_from_db()
 
 
-def test_discharge_refused_at_90_minutes_allowed_after_120(open_gate: Any, nurse: Any, t0: Any) -> None:
+def test_discharge_refused_at_90_minutes_allowed_after_120(
+    open_gate: Any, nurse: Any, prescriber: Any, t0: Any
+) -> None:
     _finish_esketamine(open_gate, nurse, t0)
     kwargs = {"clinician_confirms_stable": True, "escort_present": True, "driving_advice_given": True}
     with pytest.raises(services.SessionInputError) as refused:
         services.discharge(user=nurse, session=open_gate, now=t0 + timedelta(minutes=90), **kwargs)
     assert any("minimum 120" in reason for reason in refused.value.errors.values())
-    with pytest.raises(services.SessionInputError):  # the 2-hour minimum cannot be overridden (REMS)
+    with pytest.raises(services.SessionInputError) as not_even_signed:  # the 2 hours (REMS): never
         services.discharge(
             user=nurse,
             session=open_gate,
             now=t0 + timedelta(minutes=90),
             overrides={"min_monitoring": "Patient wants to leave now"},
+            prescriber=sign(prescriber),
             **kwargs,
         )
+    assert "minimum 120" in not_even_signed.value.errors["criterion.min_monitoring"]
     record = services.discharge(user=nurse, session=open_gate, now=t0 + timedelta(minutes=121), **kwargs)
     open_gate.refresh_from_db()
     assert open_gate.status == "discharged" and record.escort_present
     assert open_gate.ready_at is not None and open_gate.ready_at <= t0 + timedelta(minutes=121)
 
 
-def test_discharge_needs_escort_and_driving_advice_or_a_reason(open_gate: Any, nurse: Any, t0: Any) -> None:
+def test_discharge_needs_escort_and_driving_advice_or_a_prescribers_signed_reason(
+    open_gate: Any, nurse: Any, prescriber: Any, t0: Any
+) -> None:
     _finish_esketamine(open_gate, nurse, t0)
     with pytest.raises(services.SessionInputError) as refused:
         services.discharge(
@@ -143,17 +153,20 @@ def test_discharge_needs_escort_and_driving_advice_or_a_reason(open_gate: Any, n
             driving_advice_given=False,
         )
     assert set(refused.value.errors) >= {"criterion.escort", "criterion.driving_advice"}
-    services.discharge(
-        user=nurse,
-        session=open_gate,
-        now=t0 + timedelta(minutes=125),
-        clinician_confirms_stable=True,
-        escort_present=False,
-        driving_advice_given=True,
-        overrides={"escort": "Escort waiting in the car park, confirmed by phone"},
-    )
+    late = {
+        "now": t0 + timedelta(minutes=125),
+        "clinician_confirms_stable": True,
+        "escort_present": False,
+        "driving_advice_given": True,
+        "overrides": {"escort": "Escort waiting in the car park, confirmed by phone"},
+    }
+    with pytest.raises(services.SessionInputError) as alone:  # a nurse alone cannot go past a criterion
+        services.discharge(user=nurse, session=open_gate, **late)
+    assert "choose the prescriber who signs" in alone.value.errors["prescriber"]
+    record = services.discharge(user=nurse, session=open_gate, prescriber=sign(prescriber), **late)
+    assert record.overridden_by == prescriber and record.overrides[0]["by"] == prescriber.display_name
     entry = AuditEntry.objects.filter(category="treatment-session", after__contains="discharged").get()
-    assert "car park" in entry.after
+    assert "car park" in entry.after and prescriber.username in entry.after
 
 
 def test_every_transition_is_named_timed_and_audited(open_gate: Any, nurse: Any, t0: Any) -> None:
@@ -197,9 +210,9 @@ def test_iv_infusion_needs_a_second_person_and_records_rate_changes(
     session = services.schedule_session(
         user=nurse, patient=consented, protocol_id="iv-trd-elektd", scheduled_at=t0, planned_dose_mg=35
     )
-    services.transition(user=nurse, session=session, to="checked_in")
+    services.transition(user=nurse, session=session, to="checked_in", at=t0 - timedelta(minutes=20))
     services.record_observation(
-        user=nurse, session=session, reading=reading(t0 - timedelta(minutes=5), 122, 78)
+        user=nurse, session=session, reading=reading(t0 - timedelta(minutes=15), 122, 78)
     )
     services.evaluate_gate(
         user=nurse,
@@ -210,45 +223,62 @@ def test_iv_infusion_needs_a_second_person_and_records_rate_changes(
             "pregnancy_test": "negative",
             "pregnancy_test_on": date.today(),
         },
+        now=t0 - timedelta(minutes=10),
     )
     services.override_gate_item(
         user=prescriber,
         session=session,
         item_key="screening",
         reason="Screening reviewed at intake visit last week",
+        now=t0 - timedelta(minutes=9),
     )
     start = {
         "kind": "infusion_start",
         "at": t0,
-        "product": "Ketamine HCl",
+        "entered_at": t0,
+        "product": "Ketamine HCl 10 mg/mL",
         "concentration_mg_ml": 10,
+        "container_volume_ml": 100,
         "lot": "K77",
         "expiry": date(2030, 1, 1),
         "dose_mg": 35,
-        "rate_ml_per_h": 150,
+        "rate_ml_per_h": 150,  # 35 mg in 100 mL over 40 min
     }
     with pytest.raises(services.SessionInputError) as missing:
         services.record_administration(user=nurse, session=session, **start)
-    assert "second person" in missing.value.errors["verified_by"]
-    with pytest.raises(services.SessionInputError):
-        services.record_administration(user=nurse, session=session, verified_by=nurse, **start)
-    services.record_administration(user=nurse, session=session, verified_by=prescriber, **start)
+    assert "second-person check" in missing.value.errors["verified_by"]
+    with pytest.raises(services.SessionInputError) as self_check:
+        services.record_administration(user=nurse, session=session, verifier=sign(nurse), **start)
+    assert "someone other than you" in self_check.value.errors["verified_by"]
+    wrong = Signature(prescriber, "not the password", sign(prescriber).code)
+    with pytest.raises(services.SessionInputError) as bad_password:
+        services.record_administration(user=nurse, session=session, verifier=wrong, **start)
+    assert "not accepted" in bad_password.value.errors["verified_by_password"]
+    services.record_administration(user=nurse, session=session, verifier=sign(prescriber), **start)
+    change = {
+        "kind": "rate_change",
+        "at": t0 + timedelta(minutes=15),
+        "entered_at": t0 + timedelta(minutes=15),
+        "rate_ml_per_h": 100,
+    }
+    with pytest.raises(services.SessionInputError) as unsigned:  # no second person, no reason
+        services.record_administration(user=nurse, session=session, **change)
+    assert set(unsigned.value.errors) == {"verified_by", "note"}
+    services.record_administration(
+        user=nurse, session=session, verifier=sign(prescriber), note="BP 168/98: rate slowed", **change
+    )
     services.record_administration(
         user=nurse,
         session=session,
-        kind="rate_change",
-        at=t0 + timedelta(minutes=15),
-        rate_ml_per_h=100,
-        note="BP 168/98",
-    )
-    services.record_administration(
-        user=nurse, session=session, kind="infusion_stop", at=t0 + timedelta(minutes=45)
+        kind="infusion_stop",
+        at=t0 + timedelta(minutes=45),
+        entered_at=t0 + timedelta(minutes=45),
     )
     session.refresh_from_db()
     assert session.status == "monitoring" and session.dosing_ended_at == t0 + timedelta(minutes=45)
-    kinds = list(session.administrations.values_list("kind", "rate_ml_per_h"))
-    assert [k for k, _ in kinds] == ["infusion_start", "rate_change", "infusion_stop"]
-    assert kinds[1][1] == 100
+    rows = list(session.administrations.values_list("kind", "rate_ml_per_h", "rate_mg_per_h", "verified_by"))
+    assert [k for k, *_ in rows] == ["infusion_start", "rate_change", "infusion_stop"]
+    assert rows[0][2] == Decimal("52.50") and rows[1][1:] == (100, Decimal("35.00"), prescriber.pk)
 
 
 def test_iv_reading_cadence_is_every_10_minutes_during_infusion(consented: Any, nurse: Any, t0: Any) -> None:

@@ -38,7 +38,7 @@ BASELINE = VitalReading(
     rr_per_min=14,
     moaas=5,
 )
-ESK = esketamine_gate_requirements(screening_max_age_days=30, required_scales=("PHQ-9",))
+ESK = esketamine_gate_requirements(screening_max_age_days=30, required_scales=("phq9",))
 IV = GateRequirements(screening_max_age_days=30)
 
 READY = GateContext(
@@ -54,7 +54,7 @@ READY = GateContext(
     escort_confirmed=True,
     ride_home_confirmed=True,
     baseline=BASELINE,
-    scales=(ScaleStatus(name="PHQ-9", completed=True),),
+    scales=(ScaleStatus(code="phq9", name="PHQ-9", completed=True),),
 )
 
 
@@ -224,9 +224,28 @@ def test_baseline_missing_fails() -> None:
     assert item(GateItemKey.BASELINE_VITALS, baseline=None).reason == "No pre-dose blood pressure recorded"
 
 
-def test_iv_without_bp_limit_passes_but_absolute_alerts_need_a_decision() -> None:
-    ok = item(GateItemKey.BASELINE_VITALS, IV, baseline=replace(BASELINE, sbp_mmhg=150, dbp_mmhg=95))
-    assert ok.status is GateStatus.PASS and ok.reason == "BP 150/95 (protocol sets no pre-dose BP limit)"
+def test_iv_bp_above_140_90_needs_a_prescriber_and_180_110_is_a_stop() -> None:
+    # clinical.md §11: the label's >140/90 rule for every route; ≥180/110 stops until a prescriber decides.
+    ok = item(GateItemKey.BASELINE_VITALS, IV, baseline=replace(BASELINE, sbp_mmhg=138, dbp_mmhg=88))
+    assert ok.status is GateStatus.PASS and ok.reason == "BP 138/88 (limit 140/90)"
+    high = item(GateItemKey.BASELINE_VITALS, IV, baseline=replace(BASELINE, sbp_mmhg=150, dbp_mmhg=95))
+    assert high.status is GateStatus.NEEDS_DECISION and high.confirmed is False and "§11" in high.source
+    stop = item(GateItemKey.BASELINE_VITALS, IV, baseline=replace(BASELINE, sbp_mmhg=178, dbp_mmhg=108))
+    assert stop.status is GateStatus.NEEDS_DECISION  # the walkthrough's 178/108 no longer passes
+    stop = item(GateItemKey.BASELINE_VITALS, IV, baseline=replace(BASELINE, sbp_mmhg=182, dbp_mmhg=100))
+    assert stop.status is GateStatus.FAIL and "do not dose" in stop.reason and stop.overridable
+    esk_stop = item(GateItemKey.BASELINE_VITALS, baseline=replace(BASELINE, sbp_mmhg=150, dbp_mmhg=112))
+    assert esk_stop.status is GateStatus.FAIL
+
+
+def test_a_suicidality_flag_always_shows_on_the_gate() -> None:
+    clear = item(GateItemKey.SUICIDALITY, IV)
+    assert clear.status is GateStatus.PASS
+    flagged = item(GateItemKey.SUICIDALITY, IV, suicidality_flags=("PHQ-9 item 9 is 1 (above 0)",))
+    assert flagged.status is GateStatus.NEEDS_DECISION and "PHQ-9 item 9" in flagged.reason
+
+
+def test_iv_absolute_alerts_need_a_decision() -> None:
     low_sat = item(GateItemKey.BASELINE_VITALS, IV, baseline=replace(BASELINE, spo2_pct=91))
     assert low_sat.status is GateStatus.NEEDS_DECISION
     assert low_sat.reason == "SpO2 91% before dosing: below 92%" and low_sat.confirmed is False
@@ -243,10 +262,16 @@ def test_fail_limit_option() -> None:
 
 def test_scales() -> None:
     missing = item(GateItemKey.PRE_SESSION_SCALES, scales=())
-    assert missing.status is GateStatus.FAIL and missing.reason == "Not completed: PHQ-9"
+    assert missing.status is GateStatus.FAIL and missing.reason == "Not completed: phq9"
+    named = item(
+        GateItemKey.PRE_SESSION_SCALES, scales=(ScaleStatus(code="phq9", name="PHQ-9", completed=False),)
+    )
+    assert named.reason == "Not completed: PHQ-9"
     flagged = item(
         GateItemKey.PRE_SESSION_SCALES,
-        scales=(ScaleStatus(name="PHQ-9", completed=True, flagged=True, flag_reason="item 9 = 2"),),
+        scales=(
+            ScaleStatus(code="phq9", name="PHQ-9", completed=True, flagged=True, flag_reason="item 9 = 2"),
+        ),
     )
     assert flagged.status is GateStatus.NEEDS_DECISION
     assert flagged.reason == "Flagged for review — PHQ-9: item 9 = 2"

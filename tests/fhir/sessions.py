@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
+from tests.conftest import sign
 
 from ketaclinic.chairside import services
 from ketaclinic.chairside.models import Consent
@@ -70,27 +71,35 @@ def _reading(user: Any, session: Any, at: datetime, **values: Any) -> Any:
     )
 
 
-def _open_gate(nurse: Any, prescriber: Any, session: Any, answers: dict[str, Any]) -> None:
-    services.evaluate_gate(user=nurse, session=session, answers=answers)
+def _open_gate(nurse: Any, prescriber: Any, session: Any, answers: dict[str, Any], at: datetime) -> None:
+    """The gate opens at ``at`` (the morning is replayed through the services with ``now``)."""
+    services.evaluate_gate(user=nurse, session=session, answers=answers, now=at)
     services.override_gate_item(
-        user=prescriber, session=session, item_key="screening", reason="Screening signed on paper today"
+        user=prescriber,
+        session=session,
+        item_key="screening",
+        reason="Screening signed on paper today",
+        now=at,
     )
     session.refresh_from_db()
 
 
 def _infusion(nurse: Any, prescriber: Any, session: Any, at: datetime, dose: int, rate: int) -> Any:
+    """``dose`` mg diluted to 100 mL (10 mg/mL vial), started at ``rate`` mL/h, checked by ``prescriber``."""
     return services.record_administration(
         user=nurse,
         session=session,
         kind="infusion_start",
         at=at,
+        entered_at=at,
         product="Ketamine HCl",
         concentration_mg_ml=10,
+        container_volume_ml=100,
         lot="K77",
         expiry=EXPIRY,
         dose_mg=dose,
         rate_ml_per_h=rate,
-        verified_by=prescriber,
+        verifier=sign(prescriber),
     )
 
 
@@ -132,7 +141,12 @@ def build(nurse: Any, prescriber: Any, make_patient: Any, outsider: Any, outside
     # Ann, esketamine, discharged.
     m = timedelta(minutes=1)
     esk = services.schedule_session(
-        user=nurse, patient=ann, protocol_id="esk-trd-label", scheduled_at=t0 - 30 * m, planned_dose_mg=84
+        user=nurse,
+        patient=ann,
+        protocol_id="esk-trd-label",
+        scheduled_at=t0 - 30 * m,
+        planned_dose_mg=84,
+        session_number=3,
     )
     c.sessions["esk"] = esk
     services.transition(user=nurse, session=esk, to="checked_in", at=t0 - 25 * m)
@@ -149,13 +163,14 @@ def build(nurse: Any, prescriber: Any, make_patient: Any, outsider: Any, outside
         moaas=5,
         cadss_total=0,
     )
-    _open_gate(nurse, prescriber, esk, ESK_ANSWERS)
+    _open_gate(nurse, prescriber, esk, ESK_ANSWERS, t0 - 5 * m)
     for n in range(3):
         c.doses[f"d{n + 1}"] = services.record_administration(
             user=nurse,
             session=esk,
             kind="nasal_device",
             at=t0 + 5 * n * m,
+            entered_at=t0 + 5 * n * m,
             product="Spravato 28 mg",
             lot="LOT42",
             expiry=EXPIRY,
@@ -217,19 +232,20 @@ def build(nurse: Any, prescriber: Any, make_patient: Any, outsider: Any, outside
     c.readings["iv_pre"] = _reading(
         nurse, iv, t1 - 5 * m, sbp_mmhg=122, dbp_mmhg=78, hr_bpm=70, spo2_pct=99, rr_per_min=12
     )
-    _open_gate(nurse, prescriber, iv, IV_ANSWERS)
+    _open_gate(nurse, prescriber, iv, IV_ANSWERS, t1 - 3 * m)
     c.doses["start"] = _infusion(nurse, prescriber, iv, t1, 35, 150)
     c.doses["slower"] = services.record_administration(
         user=nurse,
         session=iv,
         kind="rate_change",
         at=t1 + 15 * m,
+        entered_at=t1 + 15 * m,
         rate_ml_per_h=100,
-        rate_mg_per_h=16.7,
         note="BP 168/98",
+        verifier=sign(prescriber),
     )
     c.doses["stop"] = services.record_administration(
-        user=nurse, session=iv, kind="infusion_stop", at=t1 + 45 * m
+        user=nurse, session=iv, kind="infusion_stop", at=t1 + 45 * m, entered_at=t1 + 45 * m
     )
     iv.refresh_from_db()
     services.transition(
@@ -243,6 +259,7 @@ def build(nurse: Any, prescriber: Any, make_patient: Any, outsider: Any, outside
         protocol_id="esk-trd-label",
         scheduled_at=now + timedelta(days=2),
         planned_dose_mg=84,
+        session_number=4,
     )
     cancelled = services.schedule_session(
         user=nurse,
@@ -268,7 +285,7 @@ def build(nurse: Any, prescriber: Any, make_patient: Any, outsider: Any, outside
     c.sessions["running"] = running
     services.transition(user=nurse, session=running, to="checked_in", at=t2 - 10 * m)
     c.readings["ben"] = _reading(nurse, running, t2 - 5 * m, sbp_mmhg=118, dbp_mmhg=76)
-    _open_gate(nurse, prescriber, running, IV_ANSWERS)
+    _open_gate(nurse, prescriber, running, IV_ANSWERS, t2 - 2 * m)
     c.doses["running"] = _infusion(nurse, prescriber, running, t2, 40, 120)
 
     # Another organization.
@@ -280,7 +297,7 @@ def build(nurse: Any, prescriber: Any, make_patient: Any, outsider: Any, outside
     c.readings["theirs"] = _reading(
         outsider, other, t0 + 10 * m, sbp_mmhg=120, dbp_mmhg=80, hr_bpm=70, spo2_pct=98, rr_per_min=14
     )
-    _open_gate(outsider, outsider_prescriber, other, IV_ANSWERS)
+    _open_gate(outsider, outsider_prescriber, other, IV_ANSWERS, t0 + 12 * m)
     c.doses["theirs"] = _infusion(outsider, outsider_prescriber, other, t0 + 15 * m, 35, 150)
     c.events["theirs"] = services.record_adverse_event(
         user=outsider,

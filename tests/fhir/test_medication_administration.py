@@ -78,7 +78,7 @@ def test_infusion_segments_with_a_rate_change(clinic: Any, h: dict[str, str], pr
     assert start["dosage"]["route"]["coding"][0]["code"] == "47625008"  # IV
     assert slower["partOf"] == [{"reference": f"MedicationAdministration/{clinic.doses['start'].pk}"}]
     assert "partOf" not in start
-    assert slower["dosage"]["text"] == "Infusion rate changed, 100 mL/h, 16.7 mg/h"
+    assert slower["dosage"]["text"] == "Infusion rate changed, 100 mL/h, 35 mg/h"  # 35 mg in 100 mL
     assert slower["note"] == [{"text": "BP 168/98"}]
     # Racemic ketamine: text and the local code only (RxCUI 6130 is unconfirmed in interop.md §1.3).
     assert start["medicationCodeableConcept"] == {

@@ -59,9 +59,14 @@ def _dosing_session(nurse: Any, prescriber: Any, patient: Any, chair: Any) -> An
             "ride_home_confirmed": True,
             "pregnancy_test": "not_indicated",
         },
+        now=now - timedelta(minutes=48),
     )
     chairside.override_gate_item(
-        user=prescriber, session=session, item_key="screening", reason="Screening on paper for this test"
+        user=prescriber,
+        session=session,
+        item_key="screening",
+        reason="Screening on paper for this test",
+        now=now - timedelta(minutes=47),
     )
     for n in range(2):
         chairside.record_administration(
@@ -69,6 +74,7 @@ def _dosing_session(nurse: Any, prescriber: Any, patient: Any, chair: Any) -> An
             session=session,
             kind="nasal_device",
             at=now - timedelta(minutes=45 - 5 * n),
+            entered_at=now - timedelta(minutes=45 - 5 * n),
             product="Spravato",
             lot="L",
             expiry=date(2030, 1, 1),

@@ -1,26 +1,81 @@
-"""Treatment-session API: schedule, read, move through the lifecycle, post readings in idempotent batches,
-record doses and acknowledge alerts."""
+"""Treatment-session API: the whole session an integration (or a test) can drive — consent, scheduling,
+check-in, the pre-dose gate and its overrides, doses, readings in idempotent batches, alerts, discharge.
+
+Every act calls the same use case as the session page, so every rule holds here too. Errors carry their
+status: one handler maps the chairside errors (422 naming each field and its limit, 409 for a stale version
+or a state that does not allow the act, 404 for what the caller may not see); endpoints never catch.
+
+Signatures (a second person's check, a prescriber's decision) travel as ``{"user_id", "password", "code"}``:
+the signer re-authenticates for that one act, exactly as at the chair.
+"""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Header, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
 
+from ketaclinic.accounts.cosign import Signature
+from ketaclinic.accounts.models import Chair, User
 from ketaclinic.chairside import services
 from ketaclinic.chairside.models import TreatmentSession
 from ketaclinic.clinical.vitals import VitalReading
-from ketaclinic.core.access import CLINICIANS
-from ketaclinic.core.api import FieldErrors, api_roles
+from ketaclinic.core.access import CLINICIANS, PRESCRIBER
+from ketaclinic.core.api import FieldErrors, api, api_roles
 from ketaclinic.patients import services as patients
 
 router = Router(tags=["treatment sessions"])
+consent_router = Router(tags=["treatment sessions"])  # mounted under /patients
+
+
+@api.exception_handler(services.SessionError)
+def _session_error(request: HttpRequest, exc: services.SessionError) -> HttpResponse:
+    """The chairside errors carry their status: 422 (fields), 409 (conflict or state), 404 (not found)."""
+    from django.db import transaction
+
+    transaction.set_rollback(True)
+    if isinstance(exc, services.SessionInputError):
+        detail = [
+            {"loc": ["body", field], "msg": reason, "type": "value_error"}
+            for field, reason in exc.errors.items()
+        ]
+        return api.create_response(request, {"detail": detail}, status=422)
+    status = 404 if isinstance(exc, services.SessionNotFound) else 409
+    return api.create_response(request, {"detail": str(exc)}, status=status)
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # api_roles lets only signed-in staff through
+    return request.user
+
+
+# --- shapes ---------------------------------------------------------------------------------------------
+
+
+class SignatureIn(Schema):
+    user_id: int = Field(description="The colleague who signs")
+    password: str
+    code: str = Field(description="Their current authenticator (TOTP) code")
+
+
+class ConsentIn(Schema):
+    drug: Literal["ketamine", "esketamine"]
+    signed_on: date
+    expires_on: date | None = None
+
+
+class ConsentOut(Schema):
+    id: int
+    patient_id: UUID
+    drug: str
+    signed_on: date
+    expires_on: date | None
 
 
 class SessionIn(Schema):
@@ -29,6 +84,15 @@ class SessionIn(Schema):
     planned_dose_mg: Decimal
     scheduled_at: datetime
     chair_id: int | None = None
+    dose_basis: Literal["actual", "ideal", "adjusted"] = "actual"
+    dose_override_reason: str = Field(
+        default="",
+        description="A prescriber's reason, needed only when the dose is outside the protocol's usual range "
+        "or above the clinic's soft mg ceiling (422 on this field says which limit)",
+    )
+    session_number: int | None = Field(
+        default=None, ge=1, description="The course session this is (default: the next one for this protocol)"
+    )
     chair_override_reason: str = Field(
         default="",
         description="Needed only when the chair is taken at that time (422 on this field names what holds "
@@ -40,13 +104,20 @@ class SessionOut(Schema):
     id: UUID
     patient_id: UUID
     protocol_id: str
+    protocol_version: int
     drug: str
     route: str
     planned_dose_mg: Decimal
+    session_number: int | None
+    dose_basis: str
     scheduled_at: datetime
     status: str
+    gate_opened_at: datetime | None
     dose_started_at: datetime | None
+    dose_clock_at: datetime | None
+    dosing_ended_at: datetime | None
     discharged_at: datetime | None
+    ready_at: datetime | None
     version: int
 
 
@@ -54,6 +125,43 @@ class TransitionIn(Schema):
     to: str
     version: int
     reason: str = ""
+
+
+class GateIn(Schema):
+    rems_patient_enrolled: bool | None = None
+    rems_setting_certified: bool | None = None
+    hours_since_food: float | None = Field(default=None, ge=0, le=24 * 7)
+    minutes_since_liquids: float | None = Field(default=None, ge=0, le=24 * 60 * 7)
+    nasal_steroid_or_decongestant_today: bool | None = None
+    minutes_since_nasal_steroid_or_decongestant: float | None = Field(default=None, ge=0, le=24 * 60 * 7)
+    escort_confirmed: bool = False
+    ride_home_confirmed: bool = False
+    pregnancy_test: Literal["negative", "positive", "not_indicated"] | None = None
+    pregnancy_test_on: date | None = None
+
+
+class GateItemOut(Schema):
+    key: str
+    title: str
+    status: str
+    reason: str
+    source: str
+    confirmed: bool
+    overridable: bool
+    overridden_by: str | None = None
+    override_reason: str | None = None
+
+
+class GateOut(Schema):
+    passed: bool
+    evaluated_at: datetime
+    items: list[GateItemOut]
+    session: SessionOut
+
+
+class GateOverrideIn(Schema):
+    item_key: str
+    reason: str
 
 
 class ReadingIn(Schema):
@@ -80,20 +188,81 @@ class BatchOut(Schema):
 
 
 class AdministrationIn(Schema):
-    kind: str
-    at: datetime | None = None
+    kind: Literal["nasal_device", "infusion_start", "rate_change", "infusion_stop", "injection", "sublingual"]
+    at: datetime | None = Field(default=None, description="When it happened (default now)")
     product: str = ""
-    concentration_mg_ml: Decimal | None = None
+    concentration_mg_ml: Decimal | None = Field(default=None, description="Vial strength")
+    container_volume_ml: Decimal | None = Field(default=None, description="IV: final bag or syringe volume")
     lot: str = ""
     expiry: date | None = None
     dose_mg: Decimal | None = None
     rate_ml_per_h: Decimal | None = None
-    verified_by: int | None = None
-    note: str = ""
+    verifier: SignatureIn | None = Field(
+        default=None, description="The second person for an IV or IM dose and every rate change"
+    )
+    prescriber: SignatureIn | None = Field(
+        default=None, description="A prescriber's signed decision past a limit (more than planned, faster)"
+    )
+    decision_reason: str = ""
+    late_entry_reason: str = Field(default="", description="Needed when `at` is more than 10 min ago")
+    note: str = Field(default="", description="For a rate change: why")
+
+
+class AdministrationOut(Schema):
+    id: UUID
+    kind: str
+    at: datetime
+    recorded_at: datetime
+    dose_mg: Decimal | None
+    rate_ml_per_h: Decimal | None
+    rate_mg_per_h: Decimal | None
+    final_concentration_mg_ml: Decimal | None
+    device_number: int | None
+    warning: str
+    verified_by: int | None
+    decided_by: int | None
+    status: str
 
 
 class AcknowledgeIn(Schema):
     note: str
+
+
+class CriterionOut(Schema):
+    criterion: str
+    met: bool
+    reason: str
+    source: str
+    confirmed: bool
+    overridable: bool
+
+
+class DischargeCheckOut(Schema):
+    ready_at: datetime | None
+    minutes_until_ready: int | None
+    criteria: list[CriterionOut]
+    blocking: list[str]
+
+
+class DischargeIn(Schema):
+    version: int | None = None
+    clinically_stable: bool
+    escort_present: bool
+    driving_advice_given: bool
+    overrides: dict[str, str] = Field(
+        default_factory=dict, description="criterion → reason, for criteria not met (needs `prescriber`)"
+    )
+    prescriber: SignatureIn | None = None
+
+
+class DischargeOut(Schema):
+    session: SessionOut
+    decided_at: datetime
+    overrides: list[dict[str, str]]
+    overridden_by: int | None
+
+
+# --- helpers --------------------------------------------------------------------------------------------
 
 
 def _out(session: TreatmentSession) -> dict[str, Any]:
@@ -101,49 +270,91 @@ def _out(session: TreatmentSession) -> dict[str, Any]:
 
 
 def _session(request: HttpRequest, session_id: UUID, purpose: str) -> TreatmentSession:
+    return services.get_session(user=_user(request), session_id=session_id, request=request, purpose=purpose)
+
+
+def _signature(request: HttpRequest, given: SignatureIn | None) -> Signature | None:
+    if given is None:
+        return None
+    signer = User.objects.filter(pk=given.user_id, organization_id=_user(request).organization_id).first()
+    return Signature(signer, given.password, given.code)
+
+
+def _gate_out(session: TreatmentSession) -> dict[str, Any]:
+    check = session.gate_checks.first()
+    assert check is not None
+    overrides = {o["item_key"]: o for o in check.overrides}
+    return {
+        "passed": check.passed,
+        "evaluated_at": check.evaluated_at,
+        "items": [
+            item
+            | {
+                "overridden_by": overrides.get(item["key"], {}).get("prescriber"),
+                "override_reason": overrides.get(item["key"], {}).get("reason"),
+            }
+            for item in check.items
+        ],
+        "session": _out(session),
+    }
+
+
+# --- consent and scheduling -----------------------------------------------------------------------------
+
+
+@consent_router.post("/{patient_id}/consents", response={201: ConsentOut}, auth=api_roles(*CLINICIANS))
+def consent(request: HttpRequest, patient_id: UUID, body: ConsentIn) -> Status[dict[str, Any]]:
+    """Record a patient's signed informed consent for a drug (the pre-dose gate needs a current one)."""
     try:
-        return services.get_session(
-            user=request.user, session_id=session_id, request=request, purpose=purpose
-        )  # type: ignore[arg-type]
-    except services.SessionNotFound:
-        raise HttpError(404, "No such session.") from None
-
-
-def _raise(exc: services.SessionError) -> None:
-    if isinstance(exc, services.SessionConflict):
-        raise HttpError(409, str(exc)) from None
-    if isinstance(exc, services.SessionInputError):
-        raise FieldErrors(exc.errors) from None
-    raise HttpError(409, str(exc)) from None
+        patient = patients.get_patient(
+            user=_user(request), patient_id=patient_id, request=request, purpose="api consent"
+        )
+    except (patients.PatientNotFound, patients.OutsideYourSites):
+        raise HttpError(404, "No such patient.") from None
+    row = services.record_consent(
+        user=_user(request),
+        patient=patient,
+        drug=body.drug,
+        signed_on=body.signed_on,
+        expires_on=body.expires_on,
+        request=request,
+    )
+    return Status(
+        201,
+        {
+            "id": row.pk,
+            "patient_id": patient.pk,
+            "drug": row.drug,
+            "signed_on": row.signed_on,
+            "expires_on": row.expires_on,
+        },
+    )
 
 
 @router.post("", response={201: SessionOut}, auth=api_roles(*CLINICIANS))
 def create(request: HttpRequest, body: SessionIn) -> Status[dict[str, Any]]:
-    from ketaclinic.accounts.models import Chair
-
     try:
         patient = patients.get_patient(
-            user=request.user,
-            patient_id=body.patient_id,
-            request=request,  # type: ignore[arg-type]
-            purpose="api schedule",
+            user=_user(request), patient_id=body.patient_id, request=request, purpose="api schedule"
         )
     except (patients.PatientNotFound, patients.OutsideYourSites):
         raise HttpError(404, "No such patient.") from None
     chair = Chair.objects.filter(pk=body.chair_id, site=patient.site).first() if body.chair_id else None
-    try:
-        session = services.schedule_session(
-            user=request.user,
-            patient=patient,
-            protocol_id=body.protocol_id,  # type: ignore[arg-type]
-            scheduled_at=body.scheduled_at,
-            planned_dose_mg=body.planned_dose_mg,
-            chair=chair,
-            chair_override_reason=body.chair_override_reason,
-            request=request,
-        )
-    except services.SessionError as exc:
-        _raise(exc)
+    if body.chair_id and chair is None:
+        raise FieldErrors({"chair_id": "is not a chair at the patient's site"})
+    session = services.schedule_session(
+        user=_user(request),
+        patient=patient,
+        protocol_id=body.protocol_id,
+        scheduled_at=body.scheduled_at,
+        planned_dose_mg=body.planned_dose_mg,
+        chair=chair,
+        chair_override_reason=body.chair_override_reason,
+        dose_basis=body.dose_basis,
+        dose_override_reason=body.dose_override_reason,
+        session_number=body.session_number,
+        request=request,
+    )
     return Status(201, _out(session))
 
 
@@ -154,19 +365,88 @@ def read(request: HttpRequest, session_id: UUID) -> dict[str, Any]:
 
 @router.post("/{session_id}/transition", response=SessionOut, auth=api_roles(*CLINICIANS))
 def move(request: HttpRequest, session_id: UUID, body: TransitionIn) -> dict[str, Any]:
+    """Check in, stop (with a reason), or move to monitoring/recovery. Dosing starts with the first dose;
+    discharge has its own operation."""
     session = _session(request, session_id, "api transition")
-    try:
-        services.transition(
-            user=request.user,
-            session=session,
-            to=body.to,
-            expected_version=body.version,  # type: ignore[arg-type]
-            reason=body.reason,
-            request=request,
-        )
-    except services.SessionError as exc:
-        _raise(exc)
+    services.transition(
+        user=_user(request),
+        session=session,
+        to=body.to,
+        expected_version=body.version,
+        reason=body.reason,
+        request=request,
+    )
     return _out(session)
+
+
+# --- the pre-dose gate ----------------------------------------------------------------------------------
+
+
+@router.post("/{session_id}/gate", response=GateOut, auth=api_roles(*CLINICIANS))
+def gate(request: HttpRequest, session_id: UUID, body: GateIn) -> dict[str, Any]:
+    """Answer the gate's questions; every item comes back with its status, reason and source. The gate
+    opens when every item passes or a prescriber has overridden it (consent and REMS items never)."""
+    session = _session(request, session_id, "api pre-dose gate")
+    services.evaluate_gate(
+        user=_user(request), session=session, answers=body.model_dump(exclude_none=True), request=request
+    )
+    return _gate_out(session)
+
+
+@router.post("/{session_id}/gate/overrides", response=GateOut, auth=api_roles(PRESCRIBER))
+def gate_override(request: HttpRequest, session_id: UUID, body: GateOverrideIn) -> dict[str, Any]:
+    """A prescriber's decision to proceed despite one gate item, with the clinical reason."""
+    session = _session(request, session_id, "api gate override")
+    services.override_gate_item(
+        user=_user(request), session=session, item_key=body.item_key, reason=body.reason, request=request
+    )
+    return _gate_out(session)
+
+
+# --- doses and readings ---------------------------------------------------------------------------------
+
+
+@router.post("/{session_id}/administrations", response={201: AdministrationOut}, auth=api_roles(*CLINICIANS))
+def administer(request: HttpRequest, session_id: UUID, body: AdministrationIn) -> Status[dict[str, Any]]:
+    """One dose event, checked by the same dose check as the plan and the chair (clinical/dose_check.py)."""
+    session = _session(request, session_id, "api administration")
+    row = services.record_administration(
+        user=_user(request),
+        session=session,
+        kind=body.kind,
+        at=body.at,
+        product=body.product,
+        concentration_mg_ml=body.concentration_mg_ml,
+        container_volume_ml=body.container_volume_ml,
+        lot=body.lot,
+        expiry=body.expiry,
+        dose_mg=body.dose_mg,
+        rate_ml_per_h=body.rate_ml_per_h,
+        verifier=_signature(request, body.verifier),
+        prescriber=_signature(request, body.prescriber),
+        decision_reason=body.decision_reason,
+        late_entry_reason=body.late_entry_reason,
+        note=body.note,
+        request=request,
+    )
+    return Status(
+        201,
+        {
+            "id": row.pk,
+            "kind": row.kind,
+            "at": row.at,
+            "recorded_at": row.recorded_at,
+            "dose_mg": row.dose_mg,
+            "rate_ml_per_h": row.rate_ml_per_h,
+            "rate_mg_per_h": row.rate_mg_per_h,
+            "final_concentration_mg_ml": row.final_concentration_mg_ml,
+            "device_number": row.device_number,
+            "warning": row.warning,
+            "verified_by": row.verified_by_id,
+            "decided_by": row.decided_by_id,
+            "status": session.status,
+        },
+    )
 
 
 @router.post(
@@ -184,51 +464,11 @@ def observations(
     readings = [
         VitalReading(taken_at=r.observed_at, **r.model_dump(exclude={"observed_at"})) for r in body.readings
     ]
-    try:
-        batch, created = services.ingest_batch(
-            user=request.user,
-            session=session,
-            key=key,
-            readings=readings,  # type: ignore[arg-type]
-            request=request,
-        )
-    except services.SessionError as exc:
-        _raise(exc)
+    batch, created = services.ingest_batch(
+        user=_user(request), session=session, key=key, readings=readings, request=request
+    )
     return Status(
         201 if created else 200, {"batch": batch.key, "stored": batch.count, "duplicate": not created}
-    )
-
-
-@router.post("/{session_id}/administrations", response={201: dict[str, Any]}, auth=api_roles(*CLINICIANS))
-def administer(request: HttpRequest, session_id: UUID, body: AdministrationIn) -> Status[dict[str, Any]]:
-    from ketaclinic.accounts.models import User
-
-    session = _session(request, session_id, "api administration")
-    verifier = (
-        User.objects.filter(pk=body.verified_by, organization_id=session.organization_id).first()
-        if body.verified_by
-        else None
-    )
-    try:
-        admin = services.record_administration(
-            user=request.user,
-            session=session,
-            kind=body.kind,
-            at=body.at,
-            product=body.product,  # type: ignore[arg-type]
-            concentration_mg_ml=body.concentration_mg_ml,
-            lot=body.lot,
-            expiry=body.expiry,
-            dose_mg=body.dose_mg,
-            rate_ml_per_h=body.rate_ml_per_h,
-            verified_by=verifier,
-            note=body.note,
-            request=request,
-        )
-    except services.SessionError as exc:
-        _raise(exc)
-    return Status(
-        201, {"id": str(admin.pk), "kind": admin.kind, "warning": admin.warning, "status": session.status}
     )
 
 
@@ -237,13 +477,62 @@ def administer(request: HttpRequest, session_id: UUID, body: AdministrationIn) -
 )
 def acknowledge(request: HttpRequest, session_id: UUID, alert_id: int, body: AcknowledgeIn) -> dict[str, Any]:
     _session(request, session_id, "api acknowledge")
-    try:
-        alert = services.acknowledge_alert(
-            user=request.user, alert_id=alert_id, note=body.note, request=request
-        )  # type: ignore[arg-type]
-    except services.SessionError as exc:
-        _raise(exc)
+    alert = services.acknowledge_alert(
+        user=_user(request), alert_id=alert_id, note=body.note, request=request
+    )
     return {
         "id": alert.pk,
         "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
+    }
+
+
+# --- discharge ------------------------------------------------------------------------------------------
+
+
+@router.get("/{session_id}/discharge", response=DischargeCheckOut, auth=api_roles(*CLINICIANS))
+def discharge_check(request: HttpRequest, session_id: UUID) -> dict[str, Any]:
+    """The discharge checklist now (as if stability, escort and driving advice were confirmed)."""
+    session = _session(request, session_id, "api discharge check")
+    view = services.assess_discharge(
+        session=session, clinician_confirms_stable=True, escort_present=True, driving_advice_given=True
+    )
+    return {
+        "ready_at": view.assessment.ready_at,
+        "minutes_until_ready": view.assessment.minutes_until_ready,
+        "criteria": [
+            {
+                "criterion": str(c.criterion),
+                "met": c.met,
+                "reason": c.reason,
+                "source": c.source,
+                "confirmed": c.confirmed,
+                "overridable": c.overridable,
+            }
+            for c in view.assessment.criteria
+        ],
+        "blocking": [str(c.criterion) for c in view.blocking],
+    }
+
+
+@router.post("/{session_id}/discharge", response=DischargeOut, auth=api_roles(*CLINICIANS))
+def discharge(request: HttpRequest, session_id: UUID, body: DischargeIn) -> dict[str, Any]:
+    """Discharge: refused (422, a field per criterion not met) unless every criterion is met or a
+    prescriber signs the reasons; critical alerts, open checklists and the esketamine 2 hours never."""
+    session = _session(request, session_id, "api discharge")
+    record = services.discharge(
+        user=_user(request),
+        session=session,
+        clinician_confirms_stable=body.clinically_stable,
+        escort_present=body.escort_present,
+        driving_advice_given=body.driving_advice_given,
+        overrides=body.overrides,
+        prescriber=_signature(request, body.prescriber),
+        expected_version=body.version,
+        request=request,
+    )
+    return {
+        "session": _out(session),
+        "decided_at": record.decided_at,
+        "overrides": record.overrides,
+        "overridden_by": record.overridden_by_id,
     }

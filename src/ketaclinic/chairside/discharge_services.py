@@ -9,10 +9,12 @@ from datetime import datetime
 from django.http import HttpRequest
 from django.utils import timezone
 
+from ketaclinic.accounts.cosign import Signature, signature_errors
 from ketaclinic.accounts.models import User
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.chairside.models import (
+    ChecklistRun,
     DischargeRecord,
     SessionEvent,
     Status,
@@ -28,9 +30,11 @@ from ketaclinic.chairside.services import (
     _bump,
     as_reading,
     baseline_reading,
+    protocol_of,
     treatment_of,
 )
 from ketaclinic.clinical import discharge as discharge_rules
+from ketaclinic.core.access import PRESCRIBER
 
 # --- discharge ----------------------------------------------------------------------------------------
 
@@ -39,6 +43,38 @@ from ketaclinic.clinical import discharge as discharge_rules
 class DischargeView:
     assessment: discharge_rules.DischargeAssessment
     blocking: list[discharge_rules.DischargeCriterion]
+
+
+def _config(session: TreatmentSession) -> discharge_rules.DischargeConfig:
+    from ketaclinic.clinical.protocols import ObservationAnchor
+
+    monitoring = protocol_of(session).monitoring
+    return discharge_rules.discharge_config_for(
+        treatment=treatment_of(session),
+        observation_min=monitoring.observation_min,
+        from_end_of_dose=monitoring.observation_anchor is ObservationAnchor.END_OF_DOSE,
+        source=f"protocol {session.protocol_id}@{session.protocol_version}: {monitoring.source}",
+        confirmed=monitoring.observation_confirmed,
+    )
+
+
+def _monitoring_from(session: TreatmentSession, config: discharge_rules.DischargeConfig) -> datetime | None:
+    """Entry-checked clocks: the first dose, or the end of the infusion (None while it still runs)."""
+    start = session.dose_clock_at or session.dose_started_at
+    if config.min_monitoring_from == "first dose":
+        return start
+    return session.dose_end_clock_at or session.dosing_ended_at
+
+
+def open_safety_items(session: TreatmentSession) -> tuple[list[str], list[str]]:
+    """Unacknowledged critical alerts and emergency checklists with steps left: they block discharge."""
+    alerts = [a.message for a in session.alerts.filter(severity="critical", acknowledged_at__isnull=True)]
+    checklists = [
+        f"{run.title} ({sum(1 for step in run.steps if not step.get('done_at'))} step(s) left)"
+        for run in ChecklistRun.objects.filter(session=session).order_by("started_at")
+        if any(not step.get("done_at") for step in run.steps)
+    ]
+    return alerts, checklists
 
 
 def assess_discharge(
@@ -52,17 +88,23 @@ def assess_discharge(
 ) -> DischargeView:
     if session.dose_started_at is None:
         raise SessionError("No dose has been given in this session.")
+    now = now or timezone.now()
     readings = [as_reading(o) for o in session.observations.all()]
+    config = _config(session)
+    alerts, checklists = open_safety_items(session)
     assessment = discharge_rules.assess_discharge(
-        config=discharge_rules.default_discharge_config(treatment_of(session)),
+        config=config,
         dose_started_at=session.dose_started_at,
-        now=now or timezone.now(),
+        now=now,
         readings=readings,
         baseline=baseline_reading(session),
         clinician_confirms_stable=clinician_confirms_stable,
         escort_present=escort_present,
         driving_advice_given=driving_advice_given,
         alert_rules=alert_rules_for(session),
+        monitoring_from=_monitoring_from(session, config) or now,
+        open_critical_alerts=alerts,
+        open_checklists=checklists,
     )
     blocking = discharge_rules.blocking_criteria(criteria=assessment.criteria, overrides=overrides)
     return DischargeView(assessment=assessment, blocking=blocking)
@@ -76,27 +118,48 @@ def discharge(
     escort_present: bool,
     driving_advice_given: bool,
     overrides: dict[str, str] | None = None,
+    prescriber: Signature | None = None,
     expected_version: int | None = None,
     request: HttpRequest | None = None,
     now: datetime | None = None,
 ) -> DischargeRecord:
-    """Discharge when every criterion is met or overridden with a reason; otherwise refuse and say why."""
+    """Discharge when every criterion is met or overridden; otherwise refuse and say why.
+
+    Going past a criterion needs a prescriber who re-authenticates (``prescriber``: password and
+    authenticator code — the acting prescriber signs too) and a reason per criterion. Critical alerts not
+    acknowledged, open emergency checklists, the esketamine 2 hours and the clinician's judgement of
+    stability cannot be overridden at all."""
     now = now or timezone.now()
     if session.status not in (Status.MONITORING, Status.RECOVERY):
         raise SessionError(f"A session that is {session.get_status_display().lower()} cannot be discharged.")
     reasons = {k: v.strip() for k, v in (overrides or {}).items() if v and v.strip()}
     known = {c.value for c in discharge_rules.Criterion}
-    unknown = [k for k in reasons if k not in known]
-    if unknown:
-        raise SessionInputError({f"override.{k}": "is not a discharge criterion" for k in unknown})
-    short = [k for k, v in reasons.items() if len(v) < 10]
-    if short:
-        raise SessionInputError(
-            {f"override.{k}": "write the clinical reason (at least 10 characters)" for k in short}
+    errors: dict[str, str] = {}
+    for k in reasons:
+        if k not in known:
+            errors[f"override.{k}"] = "is not a discharge criterion"
+        elif len(reasons[k]) < 10:
+            errors[f"override.{k}"] = "write the clinical reason (at least 10 characters)"
+    if errors:
+        raise SessionInputError(errors)
+    signer: User | None = None
+    if reasons:
+        signer = signature_errors(
+            signature=prescriber or Signature(None),
+            actor=user,
+            roles={PRESCRIBER},
+            field="prescriber",
+            errors=errors,
+            purpose="discharge with a criterion not met",
+            must_differ=False,
+            site=session.site,
         )
+        if errors:
+            raise SessionInputError(errors)
+    assert signer is not None or not reasons
     override_rows = [
         discharge_rules.DischargeOverride(
-            criterion=discharge_rules.Criterion(k), reason=v, clinician=user.display_name
+            criterion=discharge_rules.Criterion(k), reason=v, clinician=signer.display_name if signer else ""
         )
         for k, v in reasons.items()
     ]
@@ -110,6 +173,8 @@ def discharge(
     )
     if view.blocking:
         raise SessionInputError({f"criterion.{c.criterion}": c.reason for c in view.blocking})
+    not_met = {str(c.criterion) for c in view.assessment.criteria if not c.met}
+    reasons = {k: v for k, v in reasons.items() if k in not_met}  # a reason for a met criterion is noise
     record = DischargeRecord.objects.create(
         organization_id=session.organization_id,
         session=session,
@@ -123,7 +188,11 @@ def discharge(
             }
             for c in view.assessment.criteria
         ],
-        overrides=[{"criterion": k, "reason": v, "by": user.display_name} for k, v in reasons.items()],
+        overrides=[
+            {"criterion": k, "reason": v, "by": signer.display_name if signer else user.display_name}
+            for k, v in reasons.items()
+        ],
+        overridden_by=signer if reasons else None,
         escort_present=escort_present,
         driving_advice_given=driving_advice_given,
         decided_at=now,
@@ -158,6 +227,7 @@ def discharge(
         after={
             "status": "discharged",
             "overrides": reasons,
+            "overridden_by": signer.username if signer and reasons else None,
             "ready_at": view.assessment.ready_at.isoformat() if view.assessment.ready_at else None,
         },
         request=request,

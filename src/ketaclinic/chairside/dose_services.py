@@ -1,20 +1,27 @@
-"""Dose events: nasal devices, infusion start / rate change / stop, IM and sublingual doses."""
+"""Dose events at the chair: nasal devices, infusion start / rate change / stop, IM and sublingual doses.
+
+Every dose goes through the one dose check (clinical/dose_check.py), as the plan and the scheduling form
+do: the dose and its rate against the protocol's and the reference's limits for this patient's weight,
+reconciled with the session's planned dose, its time between the gate opening and now. Who may decide
+past a limit is the check's ``Decision``; this module collects those decisions, verifies signatures
+(accounts/cosign.py: password and authenticator code, never a name from a list) and refuses the rest with
+field errors (the API's 422).
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
 
+from ketaclinic.accounts.cosign import Signature, signature_errors
 from ketaclinic.accounts.models import User
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
-from ketaclinic.chairside.gate_services import (
-    latest_gate_open,
-)
 from ketaclinic.chairside.models import (
     Administration,
     AdministrationKind,
@@ -22,12 +29,30 @@ from ketaclinic.chairside.models import (
     TreatmentSession,
 )
 from ketaclinic.chairside.services import (
-    DEVICE_MG,
-    DEVICE_SPACING,
     SessionInputError,
     _bump,
+    body_of,
+    dose_rule_for,
+    finding_errors,
+    protocol_of,
     transition,
 )
+from ketaclinic.clinical.dose_check import (
+    Decided,
+    Decision,
+    DoseFinding,
+    Subject,
+    check_against_plan,
+    check_concentration,
+    check_device,
+    check_dose_time,
+    check_infusion_rate,
+    check_session_dose,
+    planned_devices,
+    unresolved,
+)
+from ketaclinic.clinical.dose_types import ESKETAMINE_DEVICE_MG
+from ketaclinic.core.access import CLINICIANS, PRESCRIBER
 
 # --- administrations ----------------------------------------------------------------------------------
 
@@ -47,6 +72,49 @@ def _decimal(value: Any, name: str, errors: dict[str, str], *, low: Decimal, hig
     return number
 
 
+_KINDS_BY_ROUTE: dict[str, frozenset[str]] = {
+    "esketamine": frozenset({AdministrationKind.NASAL_DEVICE}),
+    "iv": frozenset(
+        {AdministrationKind.INFUSION_START, AdministrationKind.RATE_CHANGE, AdministrationKind.INFUSION_STOP}
+    ),
+    "im": frozenset({AdministrationKind.INJECTION}),
+    "sublingual": frozenset({AdministrationKind.SUBLINGUAL}),
+}
+_STARTS_PRODUCT = frozenset(
+    {
+        AdministrationKind.NASAL_DEVICE,
+        AdministrationKind.INFUSION_START,
+        AdministrationKind.INJECTION,
+        AdministrationKind.SUBLINGUAL,
+    }
+)
+#: IV infusions, IV rate changes and IM injections are checked by a second person who re-authenticates
+#: (a clinic safety rule from the product issues, not a reference fact; dosing.SECOND_PERSON_SOURCE).
+_SECOND_PERSON = frozenset(
+    {AdministrationKind.INFUSION_START, AdministrationKind.RATE_CHANGE, AdministrationKind.INJECTION}
+)
+_FIELDS: dict[Subject, str] = {
+    Subject.DOSE: "dose_mg",
+    Subject.RATE: "rate_ml_per_h",
+    Subject.CONCENTRATION: "concentration_mg_ml",
+    Subject.DEVICES: "kind",
+    Subject.BODY: "weight_kg",
+    Subject.BASIS: "dose_basis",
+    Subject.TIME: "at",
+}
+
+
+@dataclass(frozen=True)
+class _Measured:
+    dose: Decimal | None = None
+    concentration: Decimal | None = None
+    container: Decimal | None = None
+    final_concentration: Decimal | None = None
+    rate_ml: Decimal | None = None
+    rate_mg: Decimal | None = None
+    device_number: int | None = None
+
+
 def record_administration(
     *,
     user: User,
@@ -55,153 +123,148 @@ def record_administration(
     at: datetime | None = None,
     product: str = "",
     concentration_mg_ml: Any = None,
+    container_volume_ml: Any = None,
     lot: str = "",
     expiry: date | None = None,
     dose_mg: Any = None,
     rate_ml_per_h: Any = None,
     rate_mg_per_h: Any = None,
-    verified_by: User | None = None,
+    verifier: Signature | None = None,
+    prescriber: Signature | None = None,
+    decision_reason: str = "",
+    late_entry_reason: str = "",
     note: str = "",
     expected_version: int | None = None,
     request: HttpRequest | None = None,
+    entered_at: datetime | None = None,
 ) -> Administration:
-    """One dose event. The first one starts dosing (the gate must be open); the last device or the
-    infusion stop moves the session to monitoring."""
-    now = at or timezone.now()
+    """One dose event. The first one starts dosing (the gate must be open); the last device, the infusion
+    stop, an injection or a sublingual dose moves the session to monitoring.
+
+    ``at`` is when it happened (default now); ``entered_at`` is when it is recorded (always now, except
+    for the demo loader replaying a morning). ``verifier``: the second person for IV/IM doses and rate
+    changes; ``prescriber`` and ``decision_reason``: a prescriber's signed decision past a limit (more
+    than planned, faster than the protocol) or the reason for a dose outside the usual range.
+    ``rate_mg_per_h`` is accepted for old callers and must agree with rate × concentration."""
+    entered = entered_at or timezone.now()
+    stated = at or entered
     errors: dict[str, str] = {}
-    allowed = {
-        "esketamine": {AdministrationKind.NASAL_DEVICE},
-        "iv": {
-            AdministrationKind.INFUSION_START,
-            AdministrationKind.RATE_CHANGE,
-            AdministrationKind.INFUSION_STOP,
-        },
-        "im": {AdministrationKind.INJECTION},
-        "sublingual": {AdministrationKind.SUBLINGUAL},
-    }["esketamine" if session.drug == "esketamine" else session.route]
-    if kind not in allowed:
+    route_key = "esketamine" if session.drug == "esketamine" else session.route
+    if kind not in _KINDS_BY_ROUTE.get(route_key, frozenset()):
         errors["kind"] = f"{kind!r} does not fit a {session.get_route_display().lower()} session"
     if session.status not in (Status.PRE_DOSE, Status.DOSING):
         errors["session"] = (
             f"doses are recorded during dosing (the session is {session.get_status_display().lower()})"
         )
-    elif session.status == Status.PRE_DOSE and not latest_gate_open(session):
-        errors["session"] = "the pre-dose gate is not open"
-    if now > timezone.now() + timedelta(minutes=2):
-        errors["at"] = "is in the future"
     previous = list(session.administrations.all())
-    starts_product = kind in (
-        AdministrationKind.NASAL_DEVICE,
-        AdministrationKind.INFUSION_START,
-        AdministrationKind.INJECTION,
-        AdministrationKind.SUBLINGUAL,
-    )
-    if starts_product:
+    if kind in _STARTS_PRODUCT:
         if not product.strip():
             errors["product"] = "is required"
         if not lot.strip():
             errors["lot"] = "is required"
         if expiry is None:
             errors["expiry"] = "is required"
-        elif expiry < now.date():
+        elif expiry < timezone.localdate(stated, session.site.zone):
             errors["expiry"] = f"{expiry.isoformat()}: this product has expired"
-    dose = conc = rate_ml = rate_mg = None
-    warning = ""
-    device_number = None
-    if kind == AdministrationKind.NASAL_DEVICE:
-        dose = DEVICE_MG
-        devices = [a for a in previous if a.kind == AdministrationKind.NASAL_DEVICE]
-        device_number = len(devices) + 1
-        planned_devices = int(session.planned_dose_mg // DEVICE_MG)
-        if device_number > planned_devices:
-            errors["kind"] = f"all {planned_devices} planned devices ({session.planned_dose_mg} mg) are given"
-        if devices and now - devices[-1].at < DEVICE_SPACING:
-            gap = (now - devices[-1].at).total_seconds() / 60
-            warning = (
-                f"Device {device_number} given {gap:.1f} min after the previous one; the label asks for a "
-                "5-minute rest between devices (clinical.md §2.1)"
-            )
-    if kind in (
-        AdministrationKind.INFUSION_START,
-        AdministrationKind.INJECTION,
-        AdministrationKind.SUBLINGUAL,
-    ):
-        dose = _decimal(dose_mg, "dose_mg", errors, low=Decimal("0.1"), high=Decimal("1000"))
-        if kind != AdministrationKind.SUBLINGUAL:
-            conc = _decimal(
-                concentration_mg_ml, "concentration_mg_ml", errors, low=Decimal("1"), high=Decimal("100")
-            )
-    if kind in (AdministrationKind.INFUSION_START, AdministrationKind.RATE_CHANGE):
-        rate_ml = _decimal(rate_ml_per_h, "rate_ml_per_h", errors, low=Decimal("0.1"), high=Decimal("2000"))
-        if rate_mg_per_h not in (None, ""):
-            rate_mg = _decimal(rate_mg_per_h, "rate_mg_per_h", errors, low=Decimal("0"), high=Decimal("1000"))
-    if kind in (AdministrationKind.RATE_CHANGE, AdministrationKind.INFUSION_STOP):
-        if not any(a.kind == AdministrationKind.INFUSION_START for a in previous):
-            errors["kind"] = "the infusion has not been started"
-        if any(a.kind == AdministrationKind.INFUSION_STOP for a in previous):
-            errors["kind"] = "the infusion is already stopped"
-    if kind in (AdministrationKind.INFUSION_START, AdministrationKind.INJECTION):
-        # A second person verifies IV and IM doses (issue: dose calculator; protocol second_person_check).
-        if verified_by is None:
-            errors["verified_by"] = "a second person must verify an IV or IM dose"
-        elif verified_by.pk == user.pk:
-            errors["verified_by"] = "the verifier must be a different person from the one giving the dose"
-        elif verified_by.organization_id != user.organization_id or not verified_by.is_active:
-            errors["verified_by"] = "is not an active colleague"
     if errors:
         raise SessionInputError(errors)
+
+    timing = check_dose_time(stated_at=stated, entered_at=entered, gate_opened_at=session.gate_opened_at)
+    findings: list[DoseFinding] = list(timing.findings)
+    measured = _measure(
+        kind, session, previous, errors, concentration_mg_ml, container_volume_ml, dose_mg, rate_ml_per_h
+    )
+    if rate_mg_per_h not in (None, "") and measured.rate_mg is not None:
+        given = _decimal(rate_mg_per_h, "rate_mg_per_h", errors, low=Decimal("0"), high=Decimal("100000"))
+        if given is not None and abs(given - measured.rate_mg) > Decimal("0.05"):
+            errors["rate_mg_per_h"] = (
+                f"{given} mg/h does not match {measured.rate_ml} mL/h × {measured.final_concentration} mg/mL "
+                f"= {measured.rate_mg:.2f} mg/h"
+            )
+    if errors:
+        raise SessionInputError(errors)
+    findings += _dose_findings(kind, session, previous, measured, stated)
+
+    # Who decided: the second person, the prescriber, the reasons.
+    signed_prescriber: User | None = None
+    reason = decision_reason.strip()
+    needs_prescriber = any(f.decision is Decision.PRESCRIBER_DECISION for f in findings)
+    if prescriber is not None and prescriber.given:
+        signed_prescriber = signature_errors(
+            signature=prescriber,
+            actor=user,
+            roles={PRESCRIBER},
+            field="prescriber",
+            errors=errors,
+            purpose="prescriber's decision",
+            must_differ=False,
+            site=session.site,
+        )
+    elif needs_prescriber and not reason:
+        errors.setdefault("decision_reason", "write the reason for going past the limit")
+    signed_verifier: User | None = None
+    if kind in _SECOND_PERSON:
+        signed_verifier = signature_errors(
+            signature=verifier or Signature(None),
+            actor=user,
+            roles=CLINICIANS,
+            field="verified_by",
+            errors=errors,
+            purpose="second-person check of an IV or IM dose",
+            must_differ=True,
+            site=session.site,
+        )
+    if kind == AdministrationKind.RATE_CHANGE and len(note.strip()) < 3:
+        errors["note"] = "say why the rate changes (e.g. 'BP 172/104: rate halved, prescriber informed')"
+    # A soft limit was already decided when the session's dose was planned (the session keeps the
+    # prescriber's reason); a new one needs a prescriber now.
+    session_reason = session.dose_override_reason if session.dose_decided_by_id else ""
+    decided = Decided(
+        reason=late_entry_reason,
+        prescriber_reason=reason or session_reason,
+        by_prescriber=user.role == PRESCRIBER or (bool(session_reason) and not reason),
+        prescriber_signed=signed_prescriber is not None,
+    )
+    left = unresolved(findings, decided)
+    errors.update(
+        finding_errors(left, _FIELDS, reason_field="decision_reason", is_prescriber=user.role == PRESCRIBER)
+    )
+    if errors:
+        raise SessionInputError(errors)
+
+    warning = "; ".join(f.message for f in findings if f.decision is Decision.WARN)
+    decided_past = [
+        f for f in findings if f.decision in (Decision.PRESCRIBER_DECISION, Decision.PRESCRIBER_REASON)
+    ]
     last = previous[-1] if previous else None
     administration = Administration.objects.create(
         organization_id=session.organization_id,
         session=session,
         kind=kind,
-        at=now,
+        at=stated,
         drug=session.drug,
         product=product.strip() or (last.product if last else ""),
-        concentration_mg_ml=conc or (last.concentration_mg_ml if last else None),
+        concentration_mg_ml=measured.concentration or (last.concentration_mg_ml if last else None),
+        container_volume_ml=measured.container,
+        final_concentration_mg_ml=measured.final_concentration,
         lot=lot.strip() or (last.lot if last else ""),
-        expiry=expiry or (last.expiry if last else now.date()),
-        dose_mg=dose,
-        rate_ml_per_h=rate_ml,
-        rate_mg_per_h=rate_mg,
-        device_number=device_number,
+        expiry=expiry or (last.expiry if last else stated.date()),
+        dose_mg=measured.dose,
+        rate_ml_per_h=measured.rate_ml,
+        rate_mg_per_h=measured.rate_mg.quantize(Decimal("0.01")) if measured.rate_mg is not None else None,
+        device_number=measured.device_number,
         given_by=user,
-        verified_by=verified_by,
-        warning=warning,
-        note=note[:300],
+        verified_by=signed_verifier,
+        warning=warning[:300],
+        note=note.strip()[:300],
+        recorded_at=entered,
+        clock_at=timing.clock_at,
+        late_entry_reason=late_entry_reason.strip() if timing.late else "",
+        decided_by=signed_prescriber
+        or (user if decided_past and reason and user.role == PRESCRIBER else None),
+        decision_reason=reason if decided_past else "",
     )
-    fields: dict[str, Any] = {}
-    if session.status == Status.PRE_DOSE:
-        transition(
-            user=user,
-            session=session,
-            to=Status.DOSING,
-            expected_version=expected_version,
-            request=request,
-            at=now,
-        )
-        expected_version = None
-    if session.dose_started_at is None:
-        fields["dose_started_at"] = now
-    finished = (
-        kind == AdministrationKind.NASAL_DEVICE and device_number == int(session.planned_dose_mg // DEVICE_MG)
-    ) or kind in (
-        AdministrationKind.INFUSION_STOP,
-        AdministrationKind.INJECTION,
-        AdministrationKind.SUBLINGUAL,
-    )
-    if fields:
-        _bump(session, expected_version, **fields)
-        expected_version = None
-    if finished:
-        transition(
-            user=user,
-            session=session,
-            to=Status.MONITORING,
-            expected_version=expected_version,
-            request=request,
-            at=now,
-        )
+    _advance(user, session, kind, measured, stated, timing.clock_at, expected_version, request)
     audit.record(
         user=user,
         action=Action.ADD,
@@ -212,12 +275,211 @@ def record_administration(
         request=request,
         after={
             "kind": kind,
-            "at": now.isoformat(),
-            "dose_mg": str(dose) if dose is not None else None,
-            "rate_ml_per_h": str(rate_ml) if rate_ml is not None else None,
+            "at": stated.isoformat(),
+            "entered_at": entered.isoformat(),
+            "dose_mg": str(measured.dose) if measured.dose is not None else None,
+            "rate_ml_per_h": str(measured.rate_ml) if measured.rate_ml is not None else None,
+            "mg_per_h": str(administration.rate_mg_per_h)
+            if administration.rate_mg_per_h is not None
+            else None,
+            "final_concentration_mg_ml": (
+                str(measured.final_concentration) if measured.final_concentration is not None else None
+            ),
             "lot": administration.lot,
-            "verified_by": verified_by.username if verified_by else None,
+            "verified_by": signed_verifier.username if signed_verifier else None,
+            "decided_by": administration.decided_by.username if administration.decided_by else None,
+            "decision": [f.code for f in decided_past],
+            "decision_reason": administration.decision_reason or None,
+            "late_entry_reason": administration.late_entry_reason or None,
             "warning": warning,
         },
     )
     return administration
+
+
+def _measure(
+    kind: str,
+    session: TreatmentSession,
+    previous: list[Administration],
+    errors: dict[str, str],
+    concentration_mg_ml: Any,
+    container_volume_ml: Any,
+    dose_mg: Any,
+    rate_ml_per_h: Any,
+) -> _Measured:
+    """Parse what the nurse typed into numbers (plausibility only: the clinical limits come next)."""
+    if kind == AdministrationKind.NASAL_DEVICE:
+        number = sum(1 for a in previous if a.kind == AdministrationKind.NASAL_DEVICE) + 1
+        return _Measured(dose=Decimal(str(ESKETAMINE_DEVICE_MG)), device_number=number)
+    if kind in (AdministrationKind.INJECTION, AdministrationKind.SUBLINGUAL):
+        dose = _decimal(dose_mg, "dose_mg", errors, low=Decimal("0.1"), high=Decimal("1000"))
+        conc = None
+        if kind == AdministrationKind.INJECTION:
+            conc = _decimal(
+                concentration_mg_ml, "concentration_mg_ml", errors, low=Decimal("1"), high=Decimal("100")
+            )
+        return _Measured(dose=dose, concentration=conc, final_concentration=conc)
+    start = next((a for a in previous if a.kind == AdministrationKind.INFUSION_START), None)
+    if kind == AdministrationKind.INFUSION_START:
+        if start is not None:
+            errors["kind"] = "the infusion was already started: record a rate change or the stop"
+        dose = _decimal(dose_mg, "dose_mg", errors, low=Decimal("0.1"), high=Decimal("1000"))
+        conc = _decimal(
+            concentration_mg_ml, "concentration_mg_ml", errors, low=Decimal("1"), high=Decimal("100")
+        )
+        container = None
+        if container_volume_ml not in (None, ""):
+            container = _decimal(
+                container_volume_ml, "container_volume_ml", errors, low=Decimal("1"), high=Decimal("2000")
+            )
+        rate = _decimal(rate_ml_per_h, "rate_ml_per_h", errors, low=Decimal("0.1"), high=Decimal("2000"))
+        if dose is None or conc is None or rate is None or errors:
+            return _Measured()
+        final = conc
+        if container is not None:
+            if container < dose / conc:
+                errors["container_volume_ml"] = (
+                    f"{container} mL is less than the drug volume {dose / conc:.2f} mL ({dose} mg at {conc} mg/mL)"
+                )
+                return _Measured()
+            final = dose / container
+        return _Measured(
+            dose=dose,
+            concentration=conc,
+            container=container,
+            final_concentration=final,
+            rate_ml=rate,
+            rate_mg=rate * final,
+        )
+    if start is None:
+        errors["kind"] = "the infusion has not been started"
+        return _Measured()
+    if any(a.kind == AdministrationKind.INFUSION_STOP for a in previous):
+        errors["kind"] = "the infusion is already stopped"
+        return _Measured()
+    final = start.final_concentration_mg_ml or start.concentration_mg_ml
+    if kind == AdministrationKind.RATE_CHANGE:
+        rate = _decimal(rate_ml_per_h, "rate_ml_per_h", errors, low=Decimal("0"), high=Decimal("2000"))
+        if rate is None or final is None:
+            return _Measured()
+        return _Measured(final_concentration=final, rate_ml=rate, rate_mg=rate * final)
+    return _Measured(final_concentration=final)  # infusion stop
+
+
+def _dose_findings(
+    kind: str,
+    session: TreatmentSession,
+    previous: list[Administration],
+    measured: _Measured,
+    stated: datetime,
+) -> list[DoseFinding]:
+    """The clinical side: the one dose check for what this administration gives."""
+    protocol = protocol_of(session)
+    rule = dose_rule_for(protocol, session.session_number)
+    body = body_of(session.patient)
+    planned = float(session.planned_dose_mg)
+    given_before = float(
+        sum((a.dose_mg or Decimal(0)) for a in previous if a.kind != AdministrationKind.RATE_CHANGE)
+    )
+    findings: list[DoseFinding] = []
+    if kind == AdministrationKind.NASAL_DEVICE:
+        devices = [a for a in previous if a.kind == AdministrationKind.NASAL_DEVICE]
+        assert measured.device_number is not None
+        findings += check_device(
+            planned_dose_mg=planned,
+            device_number=measured.device_number,
+            at=stated,
+            previous_at=devices[-1].at if devices else None,
+        )
+        return findings
+    if kind == AdministrationKind.INFUSION_STOP:
+        return findings
+    if kind == AdministrationKind.RATE_CHANGE:
+        start = next(a for a in previous if a.kind == AdministrationKind.INFUSION_START)
+        assert measured.final_concentration is not None and measured.rate_ml is not None
+        if measured.rate_ml > 0:
+            findings += check_infusion_rate(
+                protocol=protocol,
+                rule=rule,
+                body=body,
+                final_mg_ml=float(measured.final_concentration),
+                rate_ml_per_h=float(measured.rate_ml),
+                dose_mg=float(start.dose_mg or session.planned_dose_mg),
+            ).findings
+        return findings
+    assert measured.dose is not None
+    dose = float(measured.dose)
+    # The dose given in this session so far plus this one, against every limit (hard limits bind even
+    # when a prescriber signs for more than planned).
+    findings += check_session_dose(
+        protocol=protocol,
+        rule=rule,
+        dose_mg=given_before + dose,
+        body=body,
+        basis=session.dose_basis,
+    ).findings
+    findings += check_against_plan(planned_dose_mg=planned, given_before_mg=given_before, this_mg=dose)
+    if kind == AdministrationKind.INFUSION_START:
+        assert measured.final_concentration is not None and measured.rate_ml is not None
+        findings += check_concentration(
+            protocol=protocol, rule=rule, final_mg_ml=float(measured.final_concentration)
+        )
+        findings += check_infusion_rate(
+            protocol=protocol,
+            rule=rule,
+            body=body,
+            final_mg_ml=float(measured.final_concentration),
+            rate_ml_per_h=float(measured.rate_ml),
+            dose_mg=dose,
+        ).findings
+    return findings
+
+
+def _advance(
+    user: User,
+    session: TreatmentSession,
+    kind: str,
+    measured: _Measured,
+    stated: datetime,
+    clock_at: datetime,
+    expected_version: int | None,
+    request: HttpRequest | None,
+) -> None:
+    """Move the session on: the first dose starts dosing (and the clocks); the last one ends it."""
+    if session.status == Status.PRE_DOSE:
+        transition(
+            user=user,
+            session=session,
+            to=Status.DOSING,
+            expected_version=expected_version,
+            request=request,
+            at=stated,
+        )
+        expected_version = None
+    fields: dict[str, Any] = {}
+    if session.dose_started_at is None:
+        fields["dose_started_at"] = stated
+        fields["dose_clock_at"] = clock_at
+    finished = (
+        kind == AdministrationKind.NASAL_DEVICE
+        and measured.device_number == planned_devices(float(session.planned_dose_mg))
+    ) or kind in (
+        AdministrationKind.INFUSION_STOP,
+        AdministrationKind.INJECTION,
+        AdministrationKind.SUBLINGUAL,
+    )
+    if finished:
+        fields["dosing_ended_at"] = stated
+        fields["dose_end_clock_at"] = clock_at
+    if fields:
+        _bump(session, expected_version, **fields)
+        expected_version = None
+    if finished:
+        transition(
+            user=user,
+            session=session,
+            to=Status.MONITORING,
+            expected_version=expected_version,
+            request=request,
+            at=stated,
+        )

@@ -31,11 +31,12 @@ def _minutes(at: datetime, start: datetime) -> float:
 
 
 def _infusion_minutes(session: TreatmentSession) -> float:
-    from ketaclinic.clinical.protocol_library import get_protocol
+    from ketaclinic.chairside.services import protocol_of
+    from ketaclinic.clinical.protocols import UnknownProtocol
 
     try:
-        protocol = get_protocol(session.protocol_id)
-    except KeyError:
+        protocol = protocol_of(session)
+    except UnknownProtocol:
         return 40.0
     durations = [p.dose.duration_min for p in protocol.phases if p.dose.duration_min]
     # 40 min is the standard IV regimen (clinical.md §1.1) when the protocol gives no duration.

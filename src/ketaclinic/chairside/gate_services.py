@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.http import HttpRequest
@@ -21,11 +21,12 @@ from ketaclinic.chairside.models import (
 from ketaclinic.chairside.services import (
     SessionError,
     SessionInputError,
+    _bump,
     baseline_reading,
+    protocol_of,
     transition,
 )
 from ketaclinic.clinical import gate as gate_rules
-from ketaclinic.clinical.protocol_library import get_protocol
 from ketaclinic.core.access import PRESCRIBER
 from ketaclinic.patients.models import Patient
 
@@ -95,11 +96,14 @@ def screening_signed_on(session: TreatmentSession) -> date | None:
     return result if isinstance(result, date) else None
 
 
+def instrument_code(scale_key: str) -> str:
+    """A protocol's scale key ("qids_sr16") as the rating-scale code ("qids-sr16")."""
+    return scale_key.replace("_", "-")
+
+
 def gate_requirements(session: TreatmentSession) -> gate_rules.GateRequirements:
-    protocol = get_protocol(session.protocol_id)
-    required_scales = tuple(
-        s.scale.replace("_", "") for s in protocol.scales if any(t.value == "every_session" for t in s.timing)
-    )
+    protocol = protocol_of(session)
+    required_scales = tuple(s.scale for s in protocol.scales if _every_session(s.timing))
     pregnancy = (
         gate_rules.Requirement(value=None, source=gate_rules.PREGNANCY_SOURCE, confirmed=True)
         if protocol.pregnancy_test_required
@@ -118,6 +122,10 @@ def gate_requirements(session: TreatmentSession) -> gate_rules.GateRequirements:
     )
 
 
+def _every_session(timing: Sequence[Any]) -> bool:
+    return any(str(t) == "every_session" for t in timing)
+
+
 GATE_ANSWER_FIELDS = (
     "rems_patient_enrolled",
     "rems_setting_certified",
@@ -132,39 +140,76 @@ GATE_ANSWER_FIELDS = (
 )
 
 
-def _session_scales(session: TreatmentSession, required: Sequence[str]) -> list[gate_rules.ScaleStatus]:
+#: Scales count for "before this session" when taken since the day before (the pre-session link is sent the
+#: day before the session; clinic default, unconfirmed).
+SCALE_WINDOW = timedelta(hours=36)
+#: Flags on a required pre-session scale that need a prescriber before dosing (not screening cut-offs).
+SAFETY_FLAG_KINDS = frozenset({"suicidality", "mania", "sedation", "dissociation"})
+
+
+def _session_scales(
+    session: TreatmentSession, required: Sequence[str], now: datetime
+) -> list[gate_rules.ScaleStatus]:
     from ketaclinic.clinical.instruments import INSTRUMENTS
     from ketaclinic.measures.models import ScaleAdministration
 
-    day_start = timezone.now() - timedelta(hours=36)
     statuses = []
-    for code in required:
-        if code not in INSTRUMENTS:
-            continue
+    for key in required:
+        code = instrument_code(key)
+        instrument = INSTRUMENTS.get(code)
         latest = (
             ScaleAdministration.objects.filter(
-                patient=session.patient, instrument=code, administered_at__gte=day_start
+                patient=session.patient, instrument=code, administered_at__gte=now - SCALE_WINDOW
             )
             .order_by("-administered_at")
             .first()
         )
-        flagged = bool(latest and latest.suicidality)
+        safety = [f for f in (latest.flags if latest else []) if f.get("kind") in SAFETY_FLAG_KINDS]
+        flagged = bool(safety)
         statuses.append(
             gate_rules.ScaleStatus(
-                code=code,
-                name=INSTRUMENTS[code].name,
+                code=key,
+                name=instrument.name if instrument else key,
                 completed=latest is not None,
                 flagged=flagged,
-                flag_reason="; ".join(f["rule"] for f in latest.flags) if latest and flagged else "",
+                flag_reason="; ".join(str(f.get("rule", "")) for f in latest.flags)
+                if latest and flagged
+                else "",
             )
         )
     return statuses
 
 
+def _suicidality_flags(session: TreatmentSession, now: datetime) -> list[str]:
+    """Every suicidality flag on any scale the patient took since the day before (clinical.md §8), whatever
+    the protocol requires: PHQ-9 item 9, QIDS-SR16 item 12, MADRS item 10, the C-SSRS screener."""
+    from ketaclinic.clinical.instruments import INSTRUMENTS
+    from ketaclinic.measures.models import ScaleAdministration
+
+    found: list[str] = []
+    recent = ScaleAdministration.objects.filter(
+        patient=session.patient, administered_at__gte=now - SCALE_WINDOW
+    ).order_by("-administered_at")
+    for row in recent:
+        for flag in row.flags:
+            if flag.get("kind") == "suicidality":
+                name = INSTRUMENTS[row.instrument].name if row.instrument in INSTRUMENTS else row.instrument
+                when = timezone.localtime(row.administered_at, session.site.zone)
+                found.append(f"{name} {when:%a %H:%M}: {flag.get('text') or flag.get('rule', '')}")
+    return found
+
+
 def evaluate_gate(
-    *, user: User, session: TreatmentSession, answers: dict[str, Any], request: HttpRequest | None = None
+    *,
+    user: User,
+    session: TreatmentSession,
+    answers: dict[str, Any],
+    request: HttpRequest | None = None,
+    now: datetime | None = None,
 ) -> GateCheck:
-    """Evaluate every gate item from the answers given now plus what the record holds; store the verdict."""
+    """Evaluate every gate item from the answers given now plus what the record holds; store the verdict.
+    ``now`` is for the demo loader replaying a morning; everyone else evaluates at the current time."""
+    now = now or timezone.now()
     if session.status not in (Status.CHECKED_IN, Status.PRE_DOSE):
         raise SessionError("The pre-dose gate is checked after check-in and before dosing.")
     clean = {k: v for k, v in answers.items() if k in GATE_ANSWER_FIELDS}
@@ -173,7 +218,7 @@ def evaluate_gate(
     }:
         choices = ", ".join(p.value for p in gate_rules.PregnancyTest)
         raise SessionInputError({"pregnancy_test": f"{clean['pregnancy_test']!r} is not one of {choices}"})
-    today = timezone.localdate()
+    today = timezone.localdate(now, session.site.zone)
     consent = current_consent(session.patient, session.drug, today)
     requirements = gate_requirements(session)
     pregnancy = clean.get("pregnancy_test")
@@ -193,7 +238,8 @@ def evaluate_gate(
         pregnancy_test=gate_rules.PregnancyTest(pregnancy) if pregnancy else None,
         pregnancy_test_on=clean.get("pregnancy_test_on"),
         baseline=baseline_reading(session),
-        scales=_session_scales(session, requirements.required_scales),
+        scales=_session_scales(session, requirements.required_scales, now),
+        suicidality_flags=_suicidality_flags(session, now),
     )
     items = gate_rules.evaluate_gate(context=context, requirements=requirements)
     previous = session.gate_checks.first()
@@ -206,11 +252,12 @@ def evaluate_gate(
         items=[_item_dict(i) for i in items],
         overrides=overrides,
         passed=passed,
-        evaluated_at=timezone.now(),
+        evaluated_at=now,
         by=user,
     )
     if session.status == Status.CHECKED_IN:
-        transition(user=user, session=session, to=Status.PRE_DOSE, request=request)
+        transition(user=user, session=session, to=Status.PRE_DOSE, request=request, at=now)
+    _mark_gate(session, passed, now)
     audit.record(
         user=user,
         action=Action.ADD,
@@ -243,15 +290,30 @@ def _overrides(rows: Sequence[dict[str, Any]]) -> list[gate_rules.GateOverride]:
     ]
 
 
+def _mark_gate(session: TreatmentSession, passed: bool, now: datetime) -> None:
+    """Remember when the gate opened (no dose may be dated earlier); a closed gate forgets it."""
+    if passed and session.gate_opened_at is None:
+        _bump(session, None, gate_opened_at=now)
+    elif not passed and session.gate_opened_at is not None:
+        _bump(session, None, gate_opened_at=None)
+
+
 def latest_gate_open(session: TreatmentSession) -> bool:
     check = session.gate_checks.first()
     return bool(check and check.passed)
 
 
 def override_gate_item(
-    *, user: User, session: TreatmentSession, item_key: str, reason: str, request: HttpRequest | None = None
+    *,
+    user: User,
+    session: TreatmentSession,
+    item_key: str,
+    reason: str,
+    request: HttpRequest | None = None,
+    now: datetime | None = None,
 ) -> GateCheck:
-    """A prescriber's recorded decision to proceed despite one gate item (audited with the reason)."""
+    """A prescriber's recorded decision to proceed despite one gate item (audited with the reason).
+    ``now`` is for the demo loader replaying a morning."""
     if user.role != PRESCRIBER:
         raise SessionError("Only a prescriber can override a pre-dose gate item.")
     check = session.gate_checks.first()
@@ -273,7 +335,7 @@ def override_gate_item(
             "reason": reason.strip(),
             "prescriber": user.display_name,
             "prescriber_id": user.pk,
-            "at": timezone.now().isoformat(),
+            "at": (now or timezone.now()).isoformat(),
         }
     )
     items = [
@@ -289,6 +351,7 @@ def override_gate_item(
         for i in check.items
     ]
     passed = gate_rules.gate_open(items=items, overrides=_overrides(overrides))
+    now = now or timezone.now()
     new = GateCheck.objects.create(
         organization_id=session.organization_id,
         session=session,
@@ -296,9 +359,10 @@ def override_gate_item(
         items=check.items,
         overrides=overrides,
         passed=passed,
-        evaluated_at=timezone.now(),
+        evaluated_at=now,
         by=user,
     )
+    _mark_gate(session, passed, now)
     audit.record(
         user=user,
         action=Action.CHANGE,

@@ -52,14 +52,29 @@ class TreatmentSession(models.Model):
     drug = models.CharField(max_length=12, choices=Drug.choices)
     route = models.CharField(max_length=12, choices=Route.choices)
     planned_dose_mg = models.DecimalField(max_digits=7, decimal_places=2)
+    # The dose decision behind planned_dose_mg (clinical/dose_check.py): the course session number whose
+    # dose rule applies, the weight basis, and a prescriber's reason when the dose is outside the usual range.
+    session_number = models.PositiveSmallIntegerField(null=True, blank=True)
+    dose_basis = models.CharField(max_length=10, default="actual")
+    dose_override_reason = models.TextField(blank=True)
+    dose_decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     # The planned course session this one carries out, when it came from a treatment plan.
     planned_session_id = models.UUIDField(null=True, blank=True)
     scheduled_at = models.DateTimeField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.SCHEDULED)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.TextField(blank=True)
+    gate_opened_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the pre-dose gate last opened (no dose may be dated earlier)."
+    )
     dose_started_at = models.DateTimeField(null=True, blank=True)
     dosing_ended_at = models.DateTimeField(null=True, blank=True)
+    # Entry-checked times (clinical/dose_check.check_dose_time): observation clocks run from these, so a
+    # back-dated entry cannot shorten them.
+    dose_clock_at = models.DateTimeField(null=True, blank=True)
+    dose_end_clock_at = models.DateTimeField(null=True, blank=True)
     discharged_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(
         null=True, blank=True, help_text="When the patient would have been ready (REMS)"
@@ -155,6 +170,10 @@ class Administration(models.Model):
     concentration_mg_ml = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
     lot = models.CharField(max_length=60)
     expiry = models.DateField()
+    container_volume_ml = models.DecimalField(
+        max_digits=7, decimal_places=2, null=True, blank=True, help_text="Final bag or syringe volume (IV)."
+    )
+    final_concentration_mg_ml = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)
     dose_mg = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
     rate_ml_per_h = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
     rate_mg_per_h = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
@@ -166,6 +185,14 @@ class Administration(models.Model):
     warning = models.CharField(max_length=300, blank=True)
     note = models.CharField(max_length=300, blank=True)
     recorded_at = models.DateTimeField(default=timezone.now, editable=False, help_text="When it was entered.")
+    clock_at = models.DateTimeField(null=True, blank=True, help_text="Entry-checked time clocks run from.")
+    late_entry_reason = models.TextField(blank=True)
+    # A prescriber who re-authenticated to go past a limit (more than planned, faster than the protocol)
+    # or recorded the reason for a dose outside the usual range, and that reason.
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decision_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["at", "pk"]
@@ -285,6 +312,10 @@ class DischargeRecord(models.Model):
     driving_advice_given = models.BooleanField()
     decided_at = models.DateTimeField()
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The prescriber who re-authenticated to discharge with a criterion not met (overrides).
+    overridden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     def __str__(self) -> str:
         return f"discharge {self.decided_at:%H:%M}"

@@ -42,6 +42,7 @@ from ketaclinic.chairside.rems_fields import KINDS, LABELS, flatten, label, pars
 from ketaclinic.chairside.services import as_reading, visible_sessions
 from ketaclinic.clinical import rems
 from ketaclinic.clinical.discharge import ESKETAMINE_DISCHARGE
+from ketaclinic.clinical.dose_types import ESKETAMINE_DEVICE_MG
 from ketaclinic.clinical.vitals import VitalReading, minutes_between
 from ketaclinic.core.access import CLINICIANS, FRONT_DESK
 
@@ -49,7 +50,6 @@ CATEGORY = "rems-form"
 FORM_VERSION = rems.FormVersion.NEWER
 QUEUE_WINDOW_DAYS = rems.REMS_SUBMIT_WITHIN_DAYS  # clinical.md §2.4: due within 7 days of the session
 # Spravato: each device holds 28 mg (clinical.md §2.1, label IFU); used when a device row has no dose.
-DEVICE_MG = 28
 EDITORS = CLINICIANS
 SUBMITTERS = CLINICIANS | {FRONT_DESK}
 
@@ -142,7 +142,12 @@ def _derive(session: TreatmentSession, user: User) -> tuple[rems.PatientMonitori
     notes: dict[str, str] = {}
     patient, site = session.patient, session.site
     devices = list(session.administrations.filter(kind=AdministrationKind.NASAL_DEVICE).order_by("at"))
-    first_device_at = devices[0].at if devices else session.dose_started_at
+    # The entry-checked time of the first device (a back-dated entry cannot lengthen the monitoring time).
+    first_device_at = (
+        (devices[0].clock_at or devices[0].at)
+        if devices
+        else (session.dose_clock_at or session.dose_started_at)
+    )
     readings: list[VitalReading] = [as_reading(o) for o in session.observations.all()]
     events = list(session.adverse_events.all())
     terms = {e.term.strip().casefold() for e in events}
@@ -172,7 +177,7 @@ def _derive(session: TreatmentSession, user: User) -> tuple[rems.PatientMonitori
     )
     setting = rems.TreatmentSetting(name=site.name, **_split_address(site.address))
 
-    dose_mg = sum(int(d.dose_mg) if d.dose_mg is not None else DEVICE_MG for d in devices)
+    dose_mg = sum(int(d.dose_mg) if d.dose_mg is not None else int(ESKETAMINE_DEVICE_MG) for d in devices)
     lots = sorted({d.lot for d in devices if d.lot})
     if len(devices) > 0:
         notes["dose"] = f"{len(devices)} device(s) recorded."

@@ -28,14 +28,21 @@ from ketaclinic.chairside.models import (
     TreatmentSession,
 )
 from ketaclinic.clinical import vitals as vital_rules
-from ketaclinic.clinical.protocol_library import get_protocol
+from ketaclinic.clinical.body import BodyMeasurementError, BodySize, Sex, body_size
+from ketaclinic.clinical.dose_check import (
+    Decided,
+    Decision,
+    DoseFinding,
+    Subject,
+    check_session_dose,
+    unresolved,
+)
+from ketaclinic.clinical.protocols import DoseRule, Protocol, UnknownProtocol
+from ketaclinic.core.access import PRESCRIBER
 from ketaclinic.patients import services as patients
 from ketaclinic.patients.models import Patient
 
 CATEGORY = "treatment-session"
-# Spravato: one 28-mg device, then a 5-minute rest before the next (clinical.md §2.1, label IFU).
-DEVICE_MG = Decimal("28")
-DEVICE_SPACING = timedelta(minutes=5)
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     Status.SCHEDULED: (Status.CHECKED_IN, Status.STOPPED),
@@ -186,6 +193,78 @@ def next_due(session: TreatmentSession, now: datetime | None = None) -> vital_ru
 # --- lifecycle ----------------------------------------------------------------------------------------
 
 
+def protocol_of(session: TreatmentSession) -> Protocol:
+    """The exact protocol version the session was opened with (a built-in or the clinic's own copy)."""
+    from ketaclinic.treatment.library import protocol_for
+
+    return protocol_for(
+        organization_id=session.organization_id, key=session.protocol_id, version=session.protocol_version
+    )
+
+
+def body_of(patient: Patient) -> BodySize | None:
+    """The patient's charted weight and height (None when either is missing or implausible)."""
+    if patient.weight_kg is None or patient.height_cm is None:
+        return None
+    sex = Sex(patient.sex) if patient.sex in ("female", "male") else None
+    try:
+        return body_size(weight_kg=float(patient.weight_kg), height_cm=float(patient.height_cm), sex=sex)
+    except BodyMeasurementError:
+        return None
+
+
+def dose_rule_for(protocol: Protocol, session_number: int | None) -> DoseRule:
+    """The dose rule of course session ``session_number`` (past the end of a finite course: the last
+    phase's rule, so an extra session is judged by the last dose the protocol knows)."""
+    number = max(1, session_number or 1)
+    try:
+        return protocol.dose_for_session(number)[1]
+    except ValueError:
+        return protocol.phases[-1].dose
+
+
+def _next_session_number(patient: Patient, protocol_id: str) -> int:
+    dosed = TreatmentSession.objects.filter(
+        patient=patient, protocol_id=protocol_id, dose_started_at__isnull=False
+    ).count()
+    return dosed + 1
+
+
+#: Where each dose-check subject lands on the scheduling form and the API (SessionIn).
+_SCHEDULE_FIELDS: dict[Subject, str] = {
+    Subject.DOSE: "planned_dose_mg",
+    Subject.BODY: "weight_kg",
+    Subject.BASIS: "dose_basis",
+    Subject.DEVICES: "planned_dose_mg",
+    Subject.RATE: "planned_dose_mg",
+    Subject.CONCENTRATION: "planned_dose_mg",
+    Subject.TIME: "scheduled_at",
+}
+
+
+def finding_errors(
+    left: list[DoseFinding], fields: dict[Subject, str], *, reason_field: str, is_prescriber: bool
+) -> dict[str, str]:
+    """Unresolved dose-check findings as field errors a nurse can act on (422 on the API)."""
+    errors: dict[str, str] = {}
+
+    def add(name: str, text: str) -> None:
+        errors[name] = f"{errors[name]} {text}" if name in errors else text
+
+    for finding in left:
+        source = f" (source: {finding.source}{'' if finding.confirmed else '; clinic default, unconfirmed'})"
+        if finding.decision is Decision.PRESCRIBER_REASON:
+            who = "" if is_prescriber else " Only a prescriber can decide this."
+            add(reason_field, f"{finding.message}{who}{source}")
+        elif finding.decision is Decision.PRESCRIBER_DECISION:
+            add("prescriber", f"{finding.message} (password and authenticator code, and the reason){source}")
+        elif finding.decision is Decision.REASON:
+            add("late_entry_reason", finding.message)
+        else:
+            add(fields.get(finding.subject, finding.subject.value), f"{finding.message}{source}")
+    return errors
+
+
 def schedule_session(
     *,
     user: User,
@@ -196,25 +275,58 @@ def schedule_session(
     chair: Chair | None = None,
     planned_session_id: Any = None,
     chair_override_reason: str = "",
+    dose_basis: str = "actual",
+    dose_override_reason: str = "",
+    dose_decided_by: User | None = None,
+    session_number: int | None = None,
     request: HttpRequest | None = None,
 ) -> TreatmentSession:
     """Open a treatment session (from a booked course session, ``planned_session_id``, or outside a plan).
-    Outside a plan, a chair already held at that time by a course session or another chair session
-    (treatment/services.chair_bookings, over the protocol's chair time) is refused unless
+
+    The planned dose passes the one dose check (clinical/dose_check.py) for this patient's charted weight:
+    a hard limit refuses it; outside the usual range a prescriber's reason (``dose_override_reason``) is
+    needed — the scheduling prescriber's, or the plan's prescriber's (``dose_decided_by``). Outside a plan,
+    a chair already held at that time (treatment/services.chair_bookings) is refused unless
     ``chair_override_reason`` says why; the override is audited with what it overlaps."""
     errors: dict[str, str] = {}
+    protocol: Protocol | None = None
     try:
-        protocol = get_protocol(protocol_id)
-    except KeyError:
+        protocol = protocol_of_key(patient.organization_id, protocol_id)
+    except UnknownProtocol:
         errors["protocol_id"] = f"{protocol_id!r} is not a protocol"
-        protocol = None
     dose = _decimal(planned_dose_mg, "planned_dose_mg", errors, low=Decimal("0.1"), high=Decimal("1000"))
+    if dose_basis not in ("actual", "ideal", "adjusted"):
+        errors["dose_basis"] = "choose actual, ideal or adjusted"
     if chair is not None and (
         chair.organization_id != patient.organization_id or chair.site_id != patient.site_id
     ):
         errors["chair"] = "is not a chair at the patient's site"
-    if errors or protocol is None:
+    if errors or protocol is None or dose is None:
         raise SessionInputError(errors)
+    number = session_number or _next_session_number(patient, protocol.id)
+    verdict = check_session_dose(
+        protocol=protocol,
+        rule=dose_rule_for(protocol, number),
+        dose_mg=float(dose),
+        body=body_of(patient),
+        basis=dose_basis,
+    )
+    decider = dose_decided_by or user
+    reason = dose_override_reason.strip()
+    left = unresolved(
+        verdict.findings,
+        Decided(prescriber_reason=reason, by_prescriber=decider.role == PRESCRIBER),
+    )
+    if left:
+        raise SessionInputError(
+            finding_errors(
+                left,
+                _SCHEDULE_FIELDS,
+                reason_field="dose_override_reason",
+                is_prescriber=decider.role == PRESCRIBER,
+            )
+        )
+    needed_reason = any(f.decision is Decision.PRESCRIBER_REASON for f in verdict.findings)
     clashes: list[str] = []
     if chair is not None and planned_session_id is None:
         from ketaclinic.treatment.services import chair_bookings
@@ -237,8 +349,12 @@ def schedule_session(
         protocol_id=protocol.id,
         protocol_version=protocol.version,
         drug=protocol.drug.value,
-        route="intranasal" if protocol.route.value == "intranasal" else protocol.route.value,
+        route=protocol.route.value,
         planned_dose_mg=dose,
+        session_number=number,
+        dose_basis=dose_basis,
+        dose_override_reason=reason if needed_reason else "",
+        dose_decided_by=decider if needed_reason else None,
         planned_session_id=planned_session_id,
         scheduled_at=scheduled_at,
         created_by=user,
@@ -250,7 +366,14 @@ def schedule_session(
         patient=patient,
         object_type="TreatmentSession",
         object_id=session.pk,
-        after={"protocol": protocol.id, "scheduled_at": scheduled_at.isoformat(), "dose_mg": str(dose)}
+        after={
+            "protocol": f"{protocol.id}@{protocol.version}",
+            "scheduled_at": scheduled_at.isoformat(),
+            "dose_mg": str(dose),
+            "session_number": number,
+            "dose_basis": dose_basis,
+        }
+        | ({"dose_override_reason": reason, "decided_by": decider.username} if needed_reason else {})
         | (
             {"chair_override_reason": chair_override_reason.strip(), "chair_taken_by": clashes}
             if clashes
@@ -259,6 +382,12 @@ def schedule_session(
         request=request,
     )
     return session
+
+
+def protocol_of_key(organization_id: int, key: str) -> Protocol:
+    from ketaclinic.treatment.library import protocol_for
+
+    return protocol_for(organization_id=organization_id, key=key)
 
 
 def _bump(session: TreatmentSession, expected_version: int | None, **fields: Any) -> None:

@@ -12,12 +12,14 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from ketaclinic.accounts.cosign import Signature
 from ketaclinic.accounts.models import Chair, User
 from ketaclinic.chairside import services
 from ketaclinic.chairside.models import ChecklistRun, Status, TreatmentSession
 from ketaclinic.clinical import alerts as alert_rules
 from ketaclinic.clinical.adverse_events import LABEL_ADVERSE_REACTIONS
-from ketaclinic.clinical.protocol_library import PROTOCOLS
+from ketaclinic.clinical.dose_check import planned_devices
+from ketaclinic.clinical.protocols import Protocol, UnknownProtocol
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER, allow
 from ketaclinic.patients import services as patients
 
@@ -46,6 +48,26 @@ def _errors(request: HttpRequest, exc: services.SessionError) -> None:
             messages.error(request, reason)
     else:
         messages.error(request, str(exc))
+
+
+def _protocol(session: TreatmentSession) -> Protocol | None:
+    try:
+        return services.protocol_of(session)
+    except UnknownProtocol:
+        return None
+
+
+def _signature(request: HttpRequest, prefix: str, organization_id: int) -> Signature | None:
+    """A co-signature typed at the chair: who (a colleague's id), their password and authenticator code."""
+    raw = (request.POST.get(prefix) or "").strip()
+    password = request.POST.get(f"{prefix}_password") or ""
+    code = request.POST.get(f"{prefix}_code") or ""
+    if not raw and not password and not code:
+        return None
+    signer = (
+        User.objects.filter(pk=int(raw), organization_id=organization_id).first() if raw.isdigit() else None
+    )
+    return Signature(signer, password, code)
 
 
 def _version(request: HttpRequest) -> int | None:
@@ -96,6 +118,8 @@ def schedule(request: HttpRequest, patient_id: str) -> HttpResponse:
             planned_dose_mg=request.POST.get("planned_dose_mg"),
             chair=chair,
             chair_override_reason=request.POST.get("chair_override_reason", ""),
+            dose_basis=request.POST.get("dose_basis") or "actual",
+            dose_override_reason=request.POST.get("dose_override_reason", ""),
             request=request,
         )
     except ValueError:
@@ -133,12 +157,12 @@ def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
         "exposure": session_exposure(session) if session.dose_started_at else None,
         "session": session,
         "patient": session.patient,
-        "protocol": PROTOCOLS.get(session.protocol_id),
+        "protocol": _protocol(session),
         "gate": gate,
         "overrides": {o["item_key"]: o for o in (gate.overrides if gate else [])},
         "administrations": administrations,
         "devices_given": devices_given,
-        "devices_planned": int(session.planned_dose_mg // services.DEVICE_MG),
+        "devices_planned": planned_devices(float(session.planned_dose_mg)),
         "last_admin": administrations[-1] if administrations else None,
         "infusion_running": any(a.kind == "infusion_start" for a in administrations)
         and not any(a.kind == "infusion_stop" for a in administrations),
@@ -154,6 +178,9 @@ def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
         if session.dose_started_at
         else None,
         "colleagues": colleagues,
+        "prescribers": User.objects.filter(
+            organization_id=session.organization_id, role=PRESCRIBER, is_active=True, is_service=False
+        ),
         "is_prescriber": _user(request).role == PRESCRIBER,
         "today": date.today().isoformat(),
     }
@@ -258,9 +285,6 @@ def gate_override(request: HttpRequest, session_id: str) -> HttpResponse:
 def administer(request: HttpRequest, session_id: str) -> HttpResponse:
     session = _session(request, session_id, "administration")
     user = _user(request)
-    verifier = User.objects.filter(
-        pk=request.POST.get("verified_by") or 0, organization_id=user.organization_id
-    ).first()
     try:
         expiry_raw = request.POST.get("expiry") or ""
         expiry = date.fromisoformat(expiry_raw) if expiry_raw else None
@@ -275,12 +299,15 @@ def administer(request: HttpRequest, session_id: str) -> HttpResponse:
             at=_local(request, session, "at"),
             product=request.POST.get("product", ""),
             concentration_mg_ml=request.POST.get("concentration_mg_ml"),
+            container_volume_ml=request.POST.get("container_volume_ml"),
             lot=request.POST.get("lot", ""),
             expiry=expiry,
             dose_mg=request.POST.get("dose_mg"),
             rate_ml_per_h=request.POST.get("rate_ml_per_h"),
-            rate_mg_per_h=request.POST.get("rate_mg_per_h"),
-            verified_by=verifier,
+            verifier=_signature(request, "verified_by", user.organization_id),
+            prescriber=_signature(request, "prescriber", user.organization_id),
+            decision_reason=request.POST.get("decision_reason", ""),
+            late_entry_reason=request.POST.get("late_entry_reason", ""),
             note=request.POST.get("note", ""),
             expected_version=_version(request),
             request=request,
@@ -389,6 +416,7 @@ def discharge(request: HttpRequest, session_id: str) -> HttpResponse:
             escort_present=request.POST.get("escort_present") == "yes",
             driving_advice_given=request.POST.get("driving_advice_given") == "yes",
             overrides=overrides,
+            prescriber=_signature(request, "prescriber", session.organization_id),
             expected_version=_version(request),
             request=request,
         )

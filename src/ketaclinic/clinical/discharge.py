@@ -25,7 +25,7 @@ keeps a reading taken before the drug took effect from counting as "ready".
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Final
@@ -35,6 +35,8 @@ from ketaclinic.clinical.vitals import FIELD_LABELS, Treatment, VitalField, Vita
 
 
 class Criterion(StrEnum):
+    CRITICAL_ALERTS = "critical_alerts"
+    EMERGENCY_CHECKLISTS = "emergency_checklists"
     MIN_MONITORING = "min_monitoring"
     VITALS = "vitals"
     SEDATION = "sedation"
@@ -72,6 +74,7 @@ class DischargeConfig:
     min_monitoring_source: str
     min_monitoring_confirmed: bool
     min_monitoring_overridable: bool
+    min_monitoring_from: str = "first dose"  # or "the end of the infusion": what the minimum counts from
     within_pct_of_baseline: int = 20
     within_pct_source: str = (
         "clinical.md §7.5: PADSS vital signs within 20 % of pre-op (Chung 1995); [U] for ketamine"
@@ -103,6 +106,28 @@ KETAMINE_DISCHARGE: Final = DischargeConfig(
 
 def default_discharge_config(treatment: Treatment) -> DischargeConfig:
     return ESKETAMINE_DISCHARGE if treatment is Treatment.ESKETAMINE_NASAL else KETAMINE_DISCHARGE
+
+
+def discharge_config_for(
+    *,
+    treatment: Treatment,
+    observation_min: int,
+    from_end_of_dose: bool,
+    source: str,
+    confirmed: bool,
+) -> DischargeConfig:
+    """The protocol's own observation time (``MonitoringPlan``). Esketamine keeps the label's ≥120 min from
+    the first device, which nobody may shorten; for an IV infusion the minimum counts from the end of the
+    infusion (a 4-hour CRPS infusion is not observation time, clinical.md §11)."""
+    if treatment is Treatment.ESKETAMINE_NASAL:
+        return replace(ESKETAMINE_DISCHARGE, min_monitoring_min=max(observation_min, 120))
+    return replace(
+        KETAMINE_DISCHARGE,
+        min_monitoring_min=observation_min,
+        min_monitoring_source=source,
+        min_monitoring_confirmed=confirmed,
+        min_monitoring_from="the end of the infusion" if from_end_of_dose else "first dose",
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -305,15 +330,43 @@ def assess_discharge(
     escort_present: bool,
     driving_advice_given: bool,
     alert_rules: Mapping[AlertCode, AlertRule] = DEFAULT_ALERT_RULES,
+    monitoring_from: datetime | None = None,
+    open_critical_alerts: Sequence[str] = (),
+    open_checklists: Sequence[str] = (),
 ) -> DischargeAssessment:
-    """Every discharge criterion now, plus when the patient was first (and stayed) physiologically ready."""
-    elapsed = minutes_between(dose_started_at, now)
+    """Every discharge criterion now, plus when the patient was first (and stayed) physiologically ready.
+
+    ``monitoring_from``: what the minimum observation counts from (the entry-checked first dose, or the end
+    of an infusion); default ``dose_started_at``. An unacknowledged critical alert or an emergency
+    checklist with steps still open blocks discharge, and nobody can override that."""
+    anchor = monitoring_from or dose_started_at
+    elapsed = minutes_between(anchor, now) if now >= anchor else 0
     need = config.min_monitoring_min
+    since = f"since {config.min_monitoring_from}"
     if elapsed >= need:
-        why = f"{elapsed} min since first dose (minimum {need})"
+        why = f"{elapsed} min {since} (minimum {need})"
     else:
-        why = f"{elapsed} min since first dose: minimum {need} min ({need - elapsed} min to go)"
+        why = f"{elapsed} min {since}: minimum {need} min ({need - elapsed} min to go)"
+    alerts_src = "clinical.md §2.3, §7.4 (label §5.6: BP high → act before the patient leaves); §11"
     criteria = [
+        _crit(
+            Criterion.CRITICAL_ALERTS,
+            not open_critical_alerts,
+            "No critical alert waiting"
+            if not open_critical_alerts
+            else "Acknowledge the critical alert(s) first: " + "; ".join(open_critical_alerts),
+            alerts_src,
+            overridable=False,
+        ),
+        _crit(
+            Criterion.EMERGENCY_CHECKLISTS,
+            not open_checklists,
+            "No emergency checklist open"
+            if not open_checklists
+            else "Finish the emergency checklist(s) first: " + "; ".join(open_checklists),
+            "clinical.md §7.4; the checklist's own steps (e.g. BP surge: no discharge until BP is acceptable)",
+            overridable=False,
+        ),
         _crit(
             Criterion.MIN_MONITORING,
             elapsed >= need,
@@ -336,6 +389,7 @@ def assess_discharge(
             if clinician_confirms_stable
             else "Clinician has not yet confirmed the patient is clinically stable",
             "clinical.md §2.3 (label §5.1–5.2: assess clinical stability before leaving)",
+            overridable=False,
         ),
         _crit(
             Criterion.ESCORT,

@@ -9,8 +9,10 @@ requires enrolment before treatment (clinical.md §2.2, §2.4); a prescriber ove
 and dosing without consent is not a clinical judgement call. Every other item is overridable.
 
 Numbers: fasting (food ≥2 h, liquids ≥30 min), nasal corticosteroid/decongestant ≥1 h before and the
-pre-dose BP guide >140/90 are esketamine label rules (clinical.md §2.2). How old a screening may be is
-not in the reference, so ``screening_max_age_days`` is a required protocol setting.
+pre-dose BP guide >140/90 are esketamine label rules (clinical.md §2.2). The BP rule holds for every route
+(clinical.md §11: above 140/90 a prescriber decides; ≥180/110 is a stop until a prescriber decides, a clinic
+default). A suicidality flag from any scale taken since the day before always shows as its own item. How
+old a screening may be is not in the reference, so ``screening_max_age_days`` is a required setting.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class GateItemKey(StrEnum):
     PREGNANCY_TEST = "pregnancy_test"
     BASELINE_VITALS = "baseline_vitals"
     PRE_SESSION_SCALES = "pre_session_scales"
+    SUICIDALITY = "suicidality"
 
 
 class PregnancyTest(StrEnum):
@@ -64,13 +67,18 @@ class Requirement:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BpLimit:
-    """Pre-dose BP limit: above ``sbp_mmhg`` or ``dbp_mmhg`` gives ``status_above`` (decision or fail)."""
+    """Pre-dose BP limit: above ``sbp_mmhg``/``dbp_mmhg`` gives ``status_above`` (a prescriber's decision);
+    at or above ``stop_sbp_mmhg``/``stop_dbp_mmhg`` the item fails — a stop until a prescriber decides."""
 
     sbp_mmhg: int
     dbp_mmhg: int
     status_above: GateStatus
     source: str
     confirmed: bool
+    stop_sbp_mmhg: int | None = None
+    stop_dbp_mmhg: int | None = None
+    stop_source: str = ""
+    stop_confirmed: bool = False
 
 
 LABEL_FOOD_FAST_H: Final = Requirement(value=2, source="clinical.md §2.2 (Spravato label)", confirmed=True)
@@ -80,12 +88,34 @@ LABEL_LIQUIDS_FAST_MIN: Final = Requirement(
 LABEL_NASAL_LEAD_MIN: Final = Requirement(
     value=60, source="clinical.md §2.2 (spravato.com; label: ≥1 h before)", confirmed=True
 )
+_STOP_SOURCE: Final = (
+    "clinical.md §11, §7.3: ≥180/110 is a stop until a prescriber decides (clinic default, unconfirmed; "
+    "label Table 6 categories SBP ≥180, DBP ≥110, §2.6)"
+)
 LABEL_PREDOSE_BP: Final = BpLimit(
     sbp_mmhg=140,
     dbp_mmhg=90,
     status_above=GateStatus.NEEDS_DECISION,
     source="clinical.md §2.2, §7.3 (Spravato label §5.6: >140/90 general guide; weigh delay)",
     confirmed=True,
+    stop_sbp_mmhg=180,
+    stop_dbp_mmhg=110,
+    stop_source=_STOP_SOURCE,
+)
+#: IV, IM and sublingual racemic ketamine: the label's rule applied to every route (clinical.md §11: the
+#: BP surges of §7.2 are larger, so a clinic applies the same prescriber decision above 140/90).
+CLINIC_PREDOSE_BP: Final = BpLimit(
+    sbp_mmhg=140,
+    dbp_mmhg=90,
+    status_above=GateStatus.NEEDS_DECISION,
+    source=(
+        "clinical.md §11: the esketamine label's >140/90 rule (§2.2) applied to racemic ketamine by every "
+        "route (clinic default, unconfirmed)"
+    ),
+    confirmed=False,
+    stop_sbp_mmhg=180,
+    stop_dbp_mmhg=110,
+    stop_source=_STOP_SOURCE,
 )
 REMS_REQUIREMENT: Final = Requirement(
     source="clinical.md §2.2, §2.4 (REMS: certified setting; patient enrolled before treatment)",
@@ -113,7 +143,7 @@ class GateRequirements:
     nasal_pretreatment_lead_minutes: Requirement | None = None
     escort: Requirement | None = PRACTICE_ESCORT
     pregnancy_test: Requirement | None = None  # value = maximum age of the test in days (None = any)
-    predose_bp_limit: BpLimit | None = None
+    predose_bp_limit: BpLimit | None = CLINIC_PREDOSE_BP
     required_scales: tuple[str, ...] = ()
 
 
@@ -141,6 +171,7 @@ def esketamine_gate_requirements(
 class ScaleStatus:
     """A pre-session rating scale as the app found it (e.g. PHQ-9 with item 9 > 0 → flagged)."""
 
+    code: str  # the scale's key in the protocol (e.g. "ymrs", "qids_sr16")
     name: str
     completed: bool
     flagged: bool = False
@@ -177,6 +208,7 @@ class GateContext:
     pregnancy_test_on: date | None = None
     baseline: VitalReading | None = None
     scales: Sequence[ScaleStatus] = ()
+    suicidality_flags: Sequence[str] = ()  # any suicidality flag raised by a scale taken since the day before
     protocol_checks: Sequence[ProtocolCheck] = ()
 
 
@@ -372,7 +404,21 @@ def _baseline(ctx: GateContext, req: GateRequirements, rules: Mapping[AlertCode,
         return _item(key, title, _FAIL, "No pre-dose blood pressure recorded", src, confirmed)
     problems: list[str] = []
     status = _PASS
-    if limit is not None and (base.sbp_mmhg > limit.sbp_mmhg or base.dbp_mmhg > limit.dbp_mmhg):
+    stopped = (
+        limit is not None
+        and limit.stop_sbp_mmhg is not None
+        and limit.stop_dbp_mmhg is not None
+        and (base.sbp_mmhg >= limit.stop_sbp_mmhg or base.dbp_mmhg >= limit.stop_dbp_mmhg)
+    )
+    if limit is not None and stopped:
+        status = _FAIL
+        problems.append(
+            f"BP {base.bp_text} is at or above {limit.stop_sbp_mmhg}/{limit.stop_dbp_mmhg}: do not dose; "
+            "recheck, and a prescriber decides whether to treat today"
+        )
+        src = f"{src}; {limit.stop_source}"
+        confirmed = confirmed and limit.stop_confirmed
+    elif limit is not None and (base.sbp_mmhg > limit.sbp_mmhg or base.dbp_mmhg > limit.dbp_mmhg):
         status = limit.status_above
         problems.append(
             f"BP {base.bp_text} is above the pre-dose limit {limit.sbp_mmhg}/{limit.dbp_mmhg}: "
@@ -399,14 +445,36 @@ def _scales(ctx: GateContext, req: GateRequirements) -> GateItem:
     key, title, src = GateItemKey.PRE_SESSION_SCALES, "Pre-session scales", "protocol; clinical.md §8"
     if not req.required_scales and not ctx.scales:
         return _item(key, title, _NA, "No pre-session scales in this protocol", src)
-    done = {s.name for s in ctx.scales if s.completed}
-    missing = [name for name in req.required_scales if name not in done]
+    done = {s.code for s in ctx.scales if s.completed}
+    names = {s.code: s.name for s in ctx.scales}
+    missing = [names.get(code, code) for code in req.required_scales if code not in done]
     if missing:
         return _item(key, title, _FAIL, f"Not completed: {', '.join(missing)}", src)
     flagged = [f"{s.name}: {s.flag_reason or 'flagged'}" for s in ctx.scales if s.flagged]
     if flagged:
         return _item(key, title, GateStatus.NEEDS_DECISION, "Flagged for review — " + "; ".join(flagged), src)
     return _item(key, title, _PASS, "Completed, nothing flagged", src)
+
+
+SUICIDALITY_SOURCE: Final = (
+    "clinical.md §8: PHQ-9 item 9 >0 needs immediate follow-up regardless of total; QIDS-SR16 item 12, "
+    "MADRS item 10 and the C-SSRS screener ask about suicidal thoughts"
+)
+
+
+def _suicidality(ctx: GateContext) -> GateItem:
+    """Any suicidality flag from a scale taken since the day before always shows, whatever the protocol
+    requires: a prescriber reviews it and decides before dosing."""
+    key, title = GateItemKey.SUICIDALITY, "Suicidality flags"
+    if not ctx.suicidality_flags:
+        return _item(key, title, _PASS, "No suicidality flag on a scale since yesterday", SUICIDALITY_SOURCE)
+    return _item(
+        key,
+        title,
+        GateStatus.NEEDS_DECISION,
+        "Review before dosing — " + "; ".join(ctx.suicidality_flags),
+        SUICIDALITY_SOURCE,
+    )
 
 
 def evaluate_gate(
@@ -431,6 +499,7 @@ def evaluate_gate(
     )
     items += [_nasal(ctx, req), _escort(ctx, req), _pregnancy(ctx, req), _baseline(ctx, req, alert_rules)]
     items.append(_scales(ctx, req))
+    items.append(_suicidality(ctx))
     for check in ctx.protocol_checks:
         status = _PASS if check.met else _FAIL
         items.append(

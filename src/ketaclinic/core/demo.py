@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -13,6 +15,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ketaclinic.accounts import services as accounts
+from ketaclinic.accounts.cosign import Signature
 from ketaclinic.accounts.models import Chair, Organization, Site, User
 from ketaclinic.core.access import ADMIN, FRONT_DESK, NURSE, PRESCRIBER, ROLE_LABELS
 from ketaclinic.patients import services as patients
@@ -363,12 +366,12 @@ def _demo_sessions(org: Organization) -> bool:
         "minutes_since_liquids": 60.0,
         "nasal_steroid_or_decongestant_today": False,
     }
-    plans = [
-        ("DEMO-0001", "esk-trd-label", 84, 70),
-        ("DEMO-0003", "iv-trd-elektd", 35, 25),
-        ("DEMO-0005", "esk-trd-label", 56, None),
+    plans = [  # (patient, protocol, dose, course session number, first dose minutes ago)
+        ("DEMO-0001", "esk-trd-label", 84, 5, 70),  # week 3 of induction: 84 mg (label: 56 or 84)
+        ("DEMO-0003", "iv-trd-elektd", 35, 1, 25),  # 0.5 mg/kg of 69 kg, over 40 min
+        ("DEMO-0005", "esk-trd-label", 56, 1, None),  # day 1: 56 mg
     ]
-    for index, (mrn, protocol_id, dose, minutes_ago) in enumerate(plans):
+    for index, (mrn, protocol_id, dose, number, minutes_ago) in enumerate(plans):
         patient = Patient.objects.get(organization=org, mrn=mrn)
         drug = "esketamine" if protocol_id.startswith("esk") else "ketamine"
         chairside.record_consent(
@@ -382,6 +385,7 @@ def _demo_sessions(org: Organization) -> bool:
             scheduled_at=start,
             planned_dose_mg=dose,
             chair=chairs[index],
+            session_number=number,
         )
         chairside.transition(user=nurse, session=session, to="checked_in", at=start)
         chairside.record_observation(
@@ -400,34 +404,43 @@ def _demo_sessions(org: Organization) -> bool:
         )
         if minutes_ago is None:
             continue  # checked in, waiting for the gate
-        # The patient's signed screening (_demo_assessments) clears the gate's screening item.
-        chairside.evaluate_gate(user=nurse, session=session, answers=answers)
+        # The morning is replayed through the same rules as at the chair: the gate opens before the first
+        # dose, each dose is entered when it happens (entered_at), the second person signs with password
+        # and code. The patient's signed screening (_demo_assessments) clears the gate's screening item.
         first = now - timedelta(minutes=minutes_ago)
+        chairside.evaluate_gate(
+            user=nurse, session=session, answers=answers, now=first - timedelta(minutes=3)
+        )
         if drug == "esketamine":
             for n in range(dose // 28):
+                at = first + timedelta(minutes=5 * n)
                 chairside.record_administration(
                     user=nurse,
                     session=session,
                     kind="nasal_device",
-                    at=first + timedelta(minutes=5 * n),
+                    at=at,
+                    entered_at=at,
                     product="Spravato 28 mg",
                     lot="DEMO-LOT",
                     expiry=date_type(2030, 1, 31),
                 )
         else:
-            chairside.record_administration(
-                user=nurse,
-                session=session,
-                kind="infusion_start",
-                at=first,
-                product="Ketamine HCl",
-                concentration_mg_ml=10,
-                lot="DEMO-K",
-                expiry=date_type(2030, 1, 31),
-                dose_mg=dose,
-                rate_ml_per_h=150,
-                verified_by=prescriber,
-            )
+            with _signing(prescriber) as code:
+                chairside.record_administration(
+                    user=nurse,
+                    session=session,
+                    kind="infusion_start",
+                    at=first,
+                    entered_at=first,
+                    product="Ketamine HCl 50 mg/mL",
+                    concentration_mg_ml=50,
+                    container_volume_ml=100,
+                    lot="DEMO-K",
+                    expiry=date_type(2030, 1, 31),
+                    dose_mg=dose,
+                    rate_ml_per_h=150,  # 35 mg in 100 mL over 40 min = 52.5 mg/h
+                    verifier=Signature(prescriber, DEMO_PASSWORD, code),
+                )
         for m, (sbp, dbp, cadss) in enumerate([(138, 86, 6), (152, 92, 14), (146, 90, 10)]):
             at = first + timedelta(minutes=10 + 15 * m)
             if at < now:
@@ -446,6 +459,18 @@ def _demo_sessions(org: Organization) -> bool:
                     ),
                 )
     return True
+
+
+@contextmanager
+def _signing(user: User) -> Iterator[str]:
+    """The current authenticator code of a demo login, for a signature the demo makes; afterwards the device
+    forgets that use, so the code the demo prints still signs in during these 30 seconds."""
+    device = TOTPDevice.objects.get(user=user)
+    last_t = device.last_t
+    try:
+        yield current_code(user.username)
+    finally:
+        TOTPDevice.objects.filter(pk=device.pk).update(last_t=last_t)
 
 
 def _demo_stock(org: Organization) -> bool:

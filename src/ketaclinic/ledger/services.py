@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from ketaclinic.accounts.cosign import Signature, signature_errors
 from ketaclinic.accounts.models import Site, User
 from ketaclinic.accounts.services import covered_sites as sites_for
 from ketaclinic.audit import services as audit
@@ -438,32 +439,19 @@ def _witness_signs(
     witness: User | None, user: User, password: str, code: str, errors: dict[str, str]
 ) -> None:
     """security.md §4 software rules 2–3: the witness is someone else, an active clinician of the clinic,
-    and re-authenticates now (password and authenticator code)."""
-    from django_otp import devices_for_user
-
+    and re-authenticates now (password and authenticator code) — the shared co-signature rule."""
     if witness is None:
         errors["witness"] = "a waste needs a witness"
         return
-    if witness.pk == user.pk:
-        errors["witness"] = "the witness must be someone other than the person recording the waste"
-        return
-    if (
-        witness.organization_id != user.organization_id
-        or not witness.is_active
-        or witness.role not in CLINICIANS
-    ):
-        errors["witness"] = "is not an active nurse or prescriber of this clinic"
-        return
-    code = code.strip().replace(" ", "")
-    # The code is checked only after the password: a code is accepted once, and a wrong password must not
-    # use it up.
-    signed = witness.check_password(password) and any(
-        d.verify_token(code)
-        for d in devices_for_user(witness, confirmed=True)
-        if d.__class__.__name__ == "TOTPDevice"
+    signature_errors(
+        signature=Signature(witness, password, code),
+        actor=user,
+        roles=CLINICIANS,
+        field="witness",
+        errors=errors,
+        purpose="witness",
+        must_differ=True,
     )
-    if not signed:
-        errors["witness_password"] = "the witness's password or authenticator code was not accepted"  # noqa: S105
 
 
 def record_use(

@@ -100,6 +100,23 @@ def as_protocol(row: ProtocolVersion) -> engine.Protocol:
     return engine.protocol_from_dict(row.data)
 
 
+def protocol_for(*, organization_id: int, key: str, version: int | None = None) -> engine.Protocol:
+    """The protocol a session or plan uses: the clinic's own copy or a built-in, by key and version
+    (latest when ``version`` is None). Raises ``engine.UnknownProtocol``."""
+    builtin = PROTOCOLS.get(key)
+    if builtin is not None and (version is None or version == builtin.version):
+        return builtin
+    rows = ProtocolVersion.objects.filter(
+        Q(organization__isnull=True) | Q(organization_id=organization_id), key=key
+    )
+    if version is not None:
+        rows = rows.filter(version=version)
+    row = rows.order_by("-version").first()
+    if row is None:
+        raise engine.UnknownProtocol(key)
+    return as_protocol(row)
+
+
 def _require_admin(user: User) -> None:
     if user.role != ADMIN:
         raise LibraryError("Only administrators may change the protocol library.")

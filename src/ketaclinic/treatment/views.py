@@ -507,6 +507,10 @@ def plan_session_start(request: HttpRequest, session_id: Any) -> HttpResponse:
             planned_dose_mg=row.plan.dose_mg,
             chair=row.chair,
             planned_session_id=row.pk,
+            dose_basis=str((row.plan.inputs or {}).get("basis") or "actual"),
+            dose_override_reason=row.plan.dose_override_reason,
+            dose_decided_by=row.plan.created_by,
+            session_number=row.number,
             request=request,
         )
     except chairside.SessionError as exc:
