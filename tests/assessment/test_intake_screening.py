@@ -207,16 +207,18 @@ def test_override_needs_a_prescriber_and_a_written_reason_and_is_audited(
     services.sign_intake(user=prescriber, intake=intake)
     screening = services.run_screening(user=nurse, patient=patient)
     url = f"/screenings/{screening.pk}/override/"
-    assert sign_in(Client(), nurse).post(url, {"drug": "esketamine", "reason": "x" * 20}).status_code == 403
+    # Racemic ketamine: the haemorrhage item is an extrapolated default, overridable with a reason (an
+    # esketamine label contraindication is not: tests/assessment/test_screening_overrides.py).
+    assert sign_in(Client(), nurse).post(url, {"drug": "ketamine", "reason": "x" * 20}).status_code == 403
     client = sign_in(Client(), prescriber)
-    response = client.post(url, {"drug": "esketamine", "reason": "ok"})
+    response = client.post(url, {"drug": "ketamine", "reason": "ok"})
     assert response.status_code == 422
     assert "at least 10 characters" in response.content.decode()
     assert not ScreeningOverride.objects.exists()
     reason = "Remote haemorrhage 1998, neurology cleared"
-    assert client.post(url, {"drug": "esketamine", "reason": reason}).status_code == 302
+    assert client.post(url, {"drug": "ketamine", "reason": reason}).status_code == 302
     override = ScreeningOverride.objects.get()
-    assert (override.drug, override.reason, override.overridden_by) == ("esketamine", reason, prescriber)
+    assert (override.drug, override.reason, override.overridden_by) == ("ketamine", reason, prescriber)
     entry = AuditEntry.objects.get(category="clinical-override")
     assert reason in entry.after and entry.patient_id == patient.pk
 

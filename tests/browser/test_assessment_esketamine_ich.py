@@ -1,6 +1,7 @@
 """A prescriber records (by keyboard) an intake with a history of intracerebral haemorrhage: esketamine is not
-eligible, the screening page says why and cites the source, and no plan can be made until the prescriber
-overrides the contraindication with a written reason."""
+eligible, the screening page says why and cites the source, and no esketamine plan can be made: the SPRAVATO
+label's contraindication cannot be overridden for a patient (no override form). Racemic ketamine, where the
+same item is an extrapolated default, may be overridden with a written reason."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def _code(user: Any) -> str:
     return f"{TOTP(device.bin_key).token():06d}"
 
 
-def test_ich_blocks_esketamine_until_a_prescriber_overrides(
+def test_ich_blocks_esketamine_for_good_and_racemic_ketamine_until_a_prescriber_overrides(
     browser_page: Any, prescriber: Any, patient: Any, site: Any
 ) -> None:
     site.opening_hours = {d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
@@ -76,21 +77,33 @@ def test_ich_blocks_esketamine_until_a_prescriber_overrides(
     assert "Esketamine (SPRAVATO) is not eligible" in page.inner_text(".plan-errors")
     assert not Plan.objects.exists()
 
-    # The prescriber overrides with a reason; an empty reason is refused first.
+    # No override for esketamine: the page says why, and offers the form for racemic ketamine only.
     page.goto(f"/screenings/{Screening.objects.get().pk}/")
-    page.click("button:has-text('Record override for Esketamine')")
+    text = section.inner_text()
+    assert "contraindicated by the SPRAVATO label: cannot be overridden" in text
+    assert section.locator("form.override-form").count() == 0
+    assert page.locator("button:has-text('Record override for Esketamine')").count() == 0
+    ketamine = page.locator("#drug-ketamine")
+    assert "Not eligible" in ketamine.locator("h2").inner_text()
+
+    # The prescriber overrides racemic ketamine with a reason; an empty reason is refused first.
+    page.click("button:has-text('Record override for Ketamine')")
     page.wait_for_selector("text=at least 10 characters")
     assert not ScreeningOverride.objects.exists()
-    page.fill("#override-reason-esketamine", "Haemorrhage in 1998 after trauma; neurology cleared treatment")
-    page.click("button:has-text('Record override for Esketamine')")
+    page.fill("#override-reason-ketamine", "Haemorrhage in 1998 after trauma; neurology cleared treatment")
+    page.click("button:has-text('Record override for Ketamine')")
     page.wait_for_selector("text=Contraindication overridden by")
+    assert list(ScreeningOverride.objects.values_list("drug", flat=True)) == ["ketamine"]
 
+    # Esketamine is still refused, naming the label item; the plan page shows only ketamine as overridden.
     page.goto(f"/patients/{patient.pk}/plans/new/")
+    gate = page.inner_text(".plan-gate")
+    assert "Ketamine (racemic) — Not eligible (contraindication overridden)" in gate
+    assert "Esketamine (SPRAVATO) — Not eligible;" in gate  # drugs sorted: esketamine first, not overridden
     page.select_option("#id_protocol", "esk-trd-label")
     page.fill("#id_start", start.isoformat())
     page.click("button:has-text('Create plan')")
-    page.wait_for_selector("h1:has-text('Treatment plan')")
-    plan = Plan.objects.get()
-    assert plan.screening_override is not None and plan.dose_mg == 56  # label day 1: 56 mg
-    assert "Contraindication overridden" in page.inner_text("body")
-    assert plan.sessions.count() == 16
+    page.wait_for_selector(".plan-errors")
+    errors = page.inner_text(".plan-errors")
+    assert "History of intracerebral haemorrhage" in errors and "cannot be overridden" in errors
+    assert not Plan.objects.exists()

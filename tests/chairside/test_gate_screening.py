@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
+
 from ketaclinic.assessment import services as assessment
+from ketaclinic.assessment.models import ScreeningOverride
 from ketaclinic.chairside import services
 
 from .conftest import GOOD_ESK_ANSWERS
@@ -36,12 +39,27 @@ def test_an_unsigned_or_stale_screening_fails_it(esk_session: Any, nurse: Any, p
 def test_a_screening_that_excludes_the_drug_fails_until_overridden(
     esk_session: Any, nurse: Any, prescriber: Any
 ) -> None:
-    screening = _screened(nurse, prescriber, esk_session.patient, intracerebral_haemorrhage="yes")
+    screening = _screened(nurse, prescriber, esk_session.patient, uncontrolled_hypertension="yes")
     assert _screening_item(esk_session, nurse)["status"] == "fail"
     assessment.override_screening(
         user=prescriber,
         screening=screening,
         drug="esketamine",
-        reason="Remote small haemorrhage, neurology cleared treatment",
+        reason="BP controlled on amlodipine since October, cardiology agrees",
     )
     assert _screening_item(esk_session, nurse)["status"] == "pass"
+
+
+def test_an_override_of_an_esketamine_label_contraindication_does_not_pass_the_gate(
+    esk_session: Any, nurse: Any, prescriber: Any
+) -> None:
+    screening = _screened(nurse, prescriber, esk_session.patient, intracerebral_haemorrhage="yes")
+    # A row recorded before such overrides were refused (the service refuses them now).
+    ScreeningOverride.objects.create(
+        screening=screening,
+        drug="esketamine",
+        reason="Remote small haemorrhage, neurology cleared treatment",
+        overridden_by=prescriber,
+        overridden_at=timezone.now(),
+    )
+    assert _screening_item(esk_session, nurse)["status"] == "fail"

@@ -30,8 +30,10 @@ from ketaclinic.clinical.screening import (
     TrialOutcome,
     decide,
     intake_fingerprint,
+    override_check,
     screen,
 )
+from ketaclinic.clinical.screening_rules import ABSOLUTE_CONTRAINDICATIONS, ABSOLUTE_ESKETAMINE_CODES
 
 E, K = Drug.ESKETAMINE, Drug.KETAMINE
 C, W, X, M = Severity.CONTRAINDICATED, Severity.CAUTION, Severity.INTERACTION, Severity.MISSING_INFORMATION
@@ -559,6 +561,61 @@ def test_config_errors_name_every_field() -> None:
         "severity_overrides[pregnancy@aspirin]",
         "severity_overrides[pregnancy]",
     }
+
+
+LABEL_ITEMS = (
+    "aneurysmal_vascular_disease",
+    "arteriovenous_malformation",
+    "intracerebral_haemorrhage",
+    "ketamine_hypersensitivity",
+)
+
+
+def test_the_absolute_contraindications_are_the_esketamine_label_list_and_racemic_has_none() -> None:
+    assert ABSOLUTE_ESKETAMINE_CODES == frozenset(LABEL_ITEMS)  # clinical.md §2.5 "Contraindicated"
+    assert ABSOLUTE_CONTRAINDICATIONS[K] == {}
+
+
+@pytest.mark.parametrize("item", LABEL_ITEMS)
+def test_a_label_contraindication_cannot_be_overridden_for_esketamine_but_can_for_racemic(item: str) -> None:
+    result = screen(with_history(**{item: YES}))
+    esk = override_check(result.findings, drug=E)
+    assert esk.decision is Decision.NOT_ELIGIBLE and not esk.overridable
+    assert [f.code for f in esk.absolute] == [item]
+    assert "contraindicated by the SPRAVATO label: cannot be overridden" in esk.refusal
+    assert "clinical.md §2.5: SPRAVATO label contraindication" in esk.refusal
+    ket = override_check(result.findings, drug=K)
+    assert ket.decision is Decision.NOT_ELIGIBLE and ket.overridable and ket.refusal == ""
+
+
+def test_every_label_item_found_is_named() -> None:
+    result = screen(with_history(arteriovenous_malformation=YES, ketamine_hypersensitivity=YES))
+    refusal = override_check(result.findings, drug=E).refusal
+    assert "Arteriovenous malformation; Hypersensitivity to ketamine or esketamine" in refusal
+
+
+@pytest.mark.parametrize(
+    "history",
+    [{"pregnancy": YES}, {"uncontrolled_hypertension": YES}, {"raised_intracranial_pressure": YES}],
+)
+def test_other_esketamine_contraindications_stay_overridable(history: dict[str, Answer]) -> None:
+    check = override_check(screen(with_history(**history)).findings, drug=E)
+    assert check.decision is Decision.NOT_ELIGIBLE and check.overridable and not check.absolute
+
+
+def test_nothing_to_override_when_eligible() -> None:
+    check = override_check(screen(clean()).findings, drug=E)
+    assert check.decision is Decision.ELIGIBLE and not check.overridable
+    assert check.refusal == "Esketamine (SPRAVATO) is not contraindicated here: nothing to override"
+
+
+def test_the_rule_reads_codes_so_it_judges_findings_stored_before_it_existed() -> None:
+    stored = Finding("intracerebral_haemorrhage", C, "old wording", "old source", frozenset({E, K}))
+    assert not override_check([stored], drug=E).overridable
+    assert override_check([stored], drug=K).overridable
+    # A label item found for ketamine only says nothing about esketamine.
+    only_k = Finding("intracerebral_haemorrhage", C, "r", "s", frozenset({K}))
+    assert override_check([only_k], drug=E).decision is Decision.ELIGIBLE
 
 
 def test_screening_one_drug_only() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -234,3 +235,50 @@ def test_an_acknowledged_alert_is_not_escalated_and_the_worker_runs_the_sweep(
     open_one.refresh_from_db()
     assert acknowledged.escalated_at is None and open_one.escalated_at is not None
     assert Job.objects.filter(kind="measures.sweep", finished_at__isnull=True).count() == 1  # next run queued
+
+
+def _csrf_post(client: Client, url: str, data: dict[str, Any]) -> Any:
+    page = client.get(url).content.decode()
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert match, f"no CSRF token on {url}"
+    return client.post(url, data | {"csrfmiddlewaretoken": match.group(1)})
+
+
+def test_madrs_item10_and_a_cssrs_item2_yes_entered_on_the_page_each_raise_an_alert(
+    prescribed: Any, prescriber: Any, nurse: Any, site: Any, sign_in: Any
+) -> None:
+    nurse.on_duty_site = site
+    nurse.save()
+    client = sign_in(Client(enforce_csrf_checks=True), nurse)
+    base = f"/patients/{prescribed.pk}/scales/new"
+    madrs = {f"item_{i}": "0" for i in range(1, 10)} | {"item_10": "2"}
+    form = client.get(f"{base}/madrs/").content.decode()
+    rules = form[form.index("Answers that raise a safety alert") : form.index("</section>")]
+    assert "MADRS item 10 (suicidal thoughts) above the clinic threshold" in rules
+    assert "default, unconfirmed" in rules
+    assert client.post(f"{base}/madrs/", madrs).status_code == 403  # no CSRF token: refused
+    assert _csrf_post(client, f"{base}/madrs/", madrs).status_code == 302
+    cssrs = {"item_1": "0", "item_2": "1", "item_3": "0", "item_4": "0", "item_5": "0", "item_6": "0"}
+    assert _csrf_post(client, f"{base}/cssrs-screen/", cssrs).status_code == 302  # no total: no crash
+    page = client.get(f"/patients/{prescribed.pk}/scales/").content.decode()
+    assert "C-SSRS Screener: saved — flagged: C-SSRS screener triage: low risk" in page
+    alerts = {a.rule_code: a for a in SafetyAlert.objects.filter(patient=prescribed, kind="suicidality")}
+    assert set(alerts) == {"madrs_item10_suicidality", "cssrs_suicide_risk"}
+    assert "item 10 (suicidal thoughts) is 2" in alerts["madrs_item10_suicidality"].message
+    assert "triage: low risk (item 2 yes → low)" in alerts["cssrs_suicide_risk"].message
+    for alert in alerts.values():
+        assert set(alert.recipients.all()) == {prescriber, nurse}
+        assert alert.acknowledged_at is None
+    assert Notification.objects.filter(recipient=prescriber, kind="suicidality").count() == 2
+    versions = dict(ScaleAdministration.objects.values_list("instrument", "instrument_version"))
+    assert versions == {"madrs": "2", "cssrs-screen": "2"}
+    assert b"Safety alerts" in sign_in(Client(), prescriber).get("/").content
+
+
+def test_madrs_item10_of_0_and_a_cssrs_with_no_yes_raise_nothing(nurse: Any, patient: Any) -> None:
+    services.record_administration(
+        user=nurse, patient=patient, instrument="madrs", answers={str(i): 3 for i in range(1, 10)} | {"10": 0}
+    )
+    cssrs = {"1": 0, "2": 0, "6": 0}
+    services.record_administration(user=nurse, patient=patient, instrument="cssrs-screen", answers=cssrs)
+    assert not SafetyAlert.objects.exists()

@@ -57,14 +57,16 @@ def test_not_eligible_needs_a_prescriber_override_then_the_plan_records_it(
     nurse: Any, prescriber: Any, patient: Any, site: Any, setup: Any
 ) -> None:
     setup.open_site(site)
-    screening = setup.screened(nurse, prescriber, patient, intracerebral_haemorrhage="yes")
+    # Uncontrolled hypertension: esketamine contraindicated by default (label §2.2 wording, not one of the
+    # absolute label contraindications of §2.5), so a prescriber may override it with a reason.
+    screening = setup.screened(nurse, prescriber, patient, uncontrolled_hypertension="yes")
     assert screening.decisions["esketamine"] == "not_eligible"
     data = plan_data(protocol="esk-trd-label")
     with pytest.raises(services.PlanValidationError) as caught:
         services.create_plan(user=prescriber, patient=patient, data=data)
     assert "not eligible" in caught.value.errors["screening"]
     override = assessment.override_screening(
-        user=prescriber, screening=screening, drug="esketamine", reason="Remote bleed, neurology agrees"
+        user=prescriber, screening=screening, drug="esketamine", reason="BP controlled now, cardiology agrees"
     )
     plan = services.create_plan(user=prescriber, patient=patient, data=data)
     assert (plan.protocol_key, plan.protocol_version) == ("esk-trd-label", 1)
@@ -78,7 +80,33 @@ def test_not_eligible_needs_a_prescriber_override_then_the_plan_records_it(
     assert sessions[1].start.astimezone(site.zone).date() == next_monday() + timedelta(days=3)  # days 0 and 3
     assert sessions[8].start.astimezone(site.zone).date() == next_monday() + timedelta(days=28)  # week 5
     entry = AuditEntry.objects.get(object_type="Plan", action="add")
-    assert "Remote bleed" in entry.after
+    assert "cardiology agrees" in entry.after
+
+
+def test_a_label_contraindication_blocks_an_esketamine_plan_but_racemic_ketamine_may_be_overridden(
+    nurse: Any, prescriber: Any, patient: Any, site: Any, setup: Any
+) -> None:
+    setup.open_site(site)
+    screening = setup.screened(nurse, prescriber, patient, intracerebral_haemorrhage="yes")
+    assert screening.decisions == {"esketamine": "not_eligible", "ketamine": "not_eligible"}
+    with pytest.raises(assessment.AssessmentValidationError) as refused:
+        assessment.override_screening(
+            user=prescriber, screening=screening, drug="esketamine", reason="Remote bleed, neurology agrees"
+        )
+    assert "contraindicated by the SPRAVATO label: cannot be overridden" in refused.value.errors["drug"]
+    with pytest.raises(services.PlanValidationError) as caught:
+        services.create_plan(user=prescriber, patient=patient, data=plan_data(protocol="esk-trd-label"))
+    assert "History of intracerebral haemorrhage" in caught.value.errors["screening"]
+    assert "cannot be overridden" in caught.value.errors["screening"]
+    # Racemic ketamine: the same item is contraindicated by an extrapolated default that stays overridable.
+    with pytest.raises(services.PlanValidationError):
+        services.create_plan(user=prescriber, patient=patient, data=plan_data())
+    override = assessment.override_screening(
+        user=prescriber, screening=screening, drug="ketamine", reason="Remote bleed, neurology agrees"
+    )
+    plan = services.create_plan(user=prescriber, patient=patient, data=plan_data())
+    assert plan.protocol_key == "iv-trd-elektd" and plan.screening_override == override
+    assert Plan.objects.count() == 1
 
 
 def test_soft_dose_limit_needs_a_reason_hard_limit_refuses(

@@ -13,6 +13,7 @@ from ninja.errors import HttpError
 from ketaclinic.assessment import services
 from ketaclinic.assessment.intake_data import coded_diagnoses
 from ketaclinic.assessment.models import Intake, Screening
+from ketaclinic.clinical.conditions import Drug
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER
 from ketaclinic.core.api import FieldErrors, api_roles
 from ketaclinic.patients import services as patients
@@ -53,6 +54,7 @@ class ScreeningOut(Schema):
     signed_by: str | None
     signed_at: datetime | None
     overrides: list[dict[str, Any]]
+    overridable: dict[str, bool]
 
 
 def _patient(request: HttpRequest, patient_id: UUID) -> Any:
@@ -103,9 +105,15 @@ def _screening_out(s: Screening) -> dict[str, Any]:
                 "reason": o.reason,
                 "by": o.overridden_by.get_username(),
                 "at": o.overridden_at.isoformat(),
+                # False for an override of a label contraindication made before those were refused.
+                "counts": services.effective_override(s, Drug(o.drug)) is not None,
             }
             for o in s.overrides.select_related("overridden_by")
         ],
+        # drug -> may a prescriber override its not-eligible decision (false: eligible, or absolute).
+        "overridable": {
+            d.value: services.override_check_for(s, d).overridable for d in Drug if d.value in s.decisions
+        },
     }
 
 

@@ -2,6 +2,9 @@
 
 * ``save_intake`` stores a new version (optimistic lock on the version the clinician started from).
 * ``sign_intake`` / ``sign_screening`` / ``override_screening``: prescribers only; who and when are recorded.
+  An override is refused where ``clinical.screening.override_check`` says the contraindication is absolute
+  (the esketamine label's own contraindications); ``effective_override`` applies the same rule to override
+  rows made before that rule existed, for ``plan_clearance`` and ``valid_screening_signed_on``.
 * ``run_screening`` runs the pure engine on the latest signed intake and stores the result.
 * ``plan_clearance`` is what the treatment app asks before a plan is made.
 Every read and write of PHI is audited in the same transaction.
@@ -23,7 +26,16 @@ from ketaclinic.assessment.models import Intake, Screening, ScreeningOverride
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.clinical.conditions import DRUG_LABELS, Drug, Route
-from ketaclinic.clinical.screening import Decision, Finding, Severity, decide, intake_fingerprint, screen
+from ketaclinic.clinical.screening import (
+    Decision,
+    Finding,
+    OverrideCheck,
+    Severity,
+    decide,
+    intake_fingerprint,
+    override_check,
+    screen,
+)
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import visible_patients
@@ -255,6 +267,21 @@ def decision_for(screening: Screening, drug: Drug, route: Route | None = None) -
     return decide([_finding(f) for f in screening.findings], drug=drug, route=route)
 
 
+def override_check_for(screening: Screening, drug: Drug, route: Route | None = None) -> OverrideCheck:
+    """May ``drug``'s not-eligible decision on this screening be overridden? (the pure rule, on stored findings)"""
+    return override_check([_finding(f) for f in screening.findings], drug=drug, route=route)
+
+
+def effective_override(
+    screening: Screening, drug: Drug, route: Route | None = None
+) -> ScreeningOverride | None:
+    """The prescriber's override of ``drug`` on this screening, if it counts: an override of an absolute
+    contraindication (a row made before such overrides were refused) does not."""
+    if not override_check_for(screening, drug, route).overridable:
+        return None
+    return screening.overrides.filter(drug=drug.value).first()
+
+
 def is_stale(screening: Screening) -> bool:
     latest = latest_intake(screening.patient)
     return latest is None or latest.fingerprint != screening.fingerprint
@@ -378,6 +405,8 @@ def override_screening(
         errors["drug"] = "choose ketamine or esketamine"
     elif screening.decisions.get(drug) != Decision.NOT_ELIGIBLE.value:
         errors["drug"] = f"{DRUG_LABELS[Drug(drug)]} is not contraindicated here: nothing to override"
+    elif not (check := override_check_for(screening, Drug(drug))).overridable:
+        errors["drug"] = check.refusal  # an absolute (label) contraindication: no override for one patient
     if len(reason) < MIN_REASON_CHARS:
         errors["reason"] = f"write the clinical reason (at least {MIN_REASON_CHARS} characters)"
     if errors:
@@ -434,6 +463,9 @@ def plan_clearance(*, patient: Patient, drug: Drug, route: Route) -> Clearance:
         raise AssessmentError(
             f"The screening for {label} is incomplete: complete the missing information and screen again."
         )
+    check = override_check_for(screening, drug, route)
+    if not check.overridable:  # also when an override row exists: made before absolute ones were refused
+        raise AssessmentError(f"{label} is not eligible for this patient. {check.refusal}")
     override = screening.overrides.filter(drug=drug.value).first()
     if override is None:
         raise AssessmentError(
@@ -445,11 +477,10 @@ def plan_clearance(*, patient: Patient, drug: Drug, route: Route) -> Clearance:
 
 def valid_screening_signed_on(*, patient: Patient, drug: str) -> date | None:
     """For the pre-dose gate: the signing date of the patient's current screening if it clears ``drug``
-    (eligible, eligible with cautions, or overridden by a prescriber); otherwise None (the gate item fails)."""
-    from ketaclinic.clinical.conditions import Drug as ClinicalDrug
-
+    (eligible, eligible with cautions, or overridden by a prescriber where an override is allowed);
+    otherwise None (the gate item fails)."""
     try:
-        wanted = ClinicalDrug(drug)
+        wanted = Drug(drug)
     except ValueError:
         return None
     screening = latest_screening(patient)
@@ -457,7 +488,7 @@ def valid_screening_signed_on(*, patient: Patient, drug: str) -> date | None:
         return None
     decision = decision_for(screening, wanted)
     if decision in (Decision.ELIGIBLE, Decision.ELIGIBLE_WITH_CAUTIONS) or (
-        decision is Decision.NOT_ELIGIBLE and screening.overrides.filter(drug=wanted.value).exists()
+        decision is Decision.NOT_ELIGIBLE and effective_override(screening, wanted) is not None
     ):
         return screening.signed_at.date()
     return None

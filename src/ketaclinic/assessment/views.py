@@ -74,6 +74,7 @@ def _screening_context(screening: Screening) -> dict[str, Any]:
         if decision is None:
             continue
         findings = [f for f in screening.findings if drug.value in f["drugs"]]
+        check = services.override_check_for(screening, drug)
         drugs.append(
             {
                 "drug": drug.value,
@@ -84,6 +85,11 @@ def _screening_context(screening: Screening) -> dict[str, Any]:
                     dict(f, severity_label=services.SEVERITY_LABELS[f["severity"]]) for f in findings
                 ],
                 "override": overrides.get(drug.value),
+                # An absolute (label) contraindication: no override form, and an older override row
+                # no longer counts (clinical.screening.override_check).
+                "overridable": check.overridable,
+                "absolute": bool(check.absolute),
+                "override_refusal": check.refusal if check.absolute else "",
                 "override_form": OverrideForm(initial={"drug": drug.value}),
             }
         )

@@ -12,6 +12,12 @@ Decision precedence, per drug (and optionally route):
 3. otherwise any ``caution`` or ``interaction`` → ``eligible_with_cautions``;
 4. otherwise ``eligible``.
 
+A prescriber may override a ``not_eligible`` decision for one patient with a written reason, except where an
+*absolute* contraindication applies (the esketamine label's own contraindications, clinical.md §2.5):
+``override_check(findings, drug=...)`` is the one decision every path asks (screening page, services,
+plan clearance, the pre-dose gate). It reads only finding codes, so it also judges findings stored before
+the rule existed.
+
 ``intake_fingerprint(snapshot)`` is a stable SHA-256 of the snapshot's canonical JSON: the app stores it
 with a screening and marks the screening stale when the intake's fingerprint changes.
 """
@@ -26,7 +32,7 @@ from datetime import date
 from enum import Enum
 from typing import Any, Final
 
-from ketaclinic.clinical.conditions import Drug, Route
+from ketaclinic.clinical.conditions import DRUG_LABELS, Drug, Route
 from ketaclinic.clinical.screening_medications import (
     INTERACTION_RULES,
     TrdAssessment,
@@ -52,7 +58,13 @@ from ketaclinic.clinical.screening_model import (
     Severity,
     TrialOutcome,
 )
-from ketaclinic.clinical.screening_rules import ABSOLUTE_ESKETAMINE_CODES, HISTORY_RULES, history_findings
+from ketaclinic.clinical.screening_rules import (
+    ABSOLUTE_AUTHORITY,
+    ABSOLUTE_CONTRAINDICATIONS,
+    ABSOLUTE_ESKETAMINE_CODES,
+    HISTORY_RULES,
+    history_findings,
+)
 from ketaclinic.clinical.screening_workup import workup_findings
 
 __all__ = [
@@ -67,6 +79,7 @@ __all__ = [
     "MedicalHistory",
     "Medication",
     "MedicationClass",
+    "OverrideCheck",
     "ScreeningConfig",
     "ScreeningConfigError",
     "ScreeningResult",
@@ -74,6 +87,7 @@ __all__ = [
     "TrialOutcome",
     "decide",
     "intake_fingerprint",
+    "override_check",
     "screen",
     "validate_config",
 ]
@@ -181,6 +195,47 @@ def decide(findings: Iterable[Finding], *, drug: Drug, route: Route | None = Non
     if severities & {Severity.CAUTION, Severity.INTERACTION}:
         return Decision.ELIGIBLE_WITH_CAUTIONS
     return Decision.ELIGIBLE
+
+
+@dataclass(frozen=True)
+class OverrideCheck:
+    """May a prescriber override ``drug``'s decision for this patient with a written reason?
+
+    ``absolute`` holds the findings that forbid it (absolute contraindications, e.g. the SPRAVATO label's).
+    """
+
+    drug: Drug
+    decision: Decision
+    absolute: tuple[Finding, ...]
+
+    @property
+    def overridable(self) -> bool:
+        return self.decision is Decision.NOT_ELIGIBLE and not self.absolute
+
+    @property
+    def refusal(self) -> str:
+        """Why no override is possible, for staff ("" when one is)."""
+        label = DRUG_LABELS[self.drug]
+        if self.absolute:
+            authority = ABSOLUTE_AUTHORITY.get(self.drug, "its label")
+            names = ABSOLUTE_CONTRAINDICATIONS[self.drug]
+            found = "; ".join(names.get(f.code, f.reason) for f in self.absolute)
+            sources = "; ".join(dict.fromkeys(f.source for f in self.absolute))
+            return (
+                f"{label} is contraindicated by {authority}: cannot be overridden for a patient "
+                f"({found}; source {sources})."
+            )
+        if self.decision is not Decision.NOT_ELIGIBLE:
+            return f"{label} is not contraindicated here: nothing to override"
+        return ""
+
+
+def override_check(findings: Iterable[Finding], *, drug: Drug, route: Route | None = None) -> OverrideCheck:
+    """Whether ``drug``'s not-eligible decision may be overridden for one patient (see the module docstring)."""
+    relevant = [f for f in findings if _applies(f, drug, route)]
+    codes = ABSOLUTE_CONTRAINDICATIONS[drug]
+    absolute = tuple(f for f in relevant if f.severity is Severity.CONTRAINDICATED and f.code in codes)
+    return OverrideCheck(drug=drug, decision=decide(relevant, drug=drug), absolute=absolute)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ Pure: no Django, no I/O.
 How severities were chosen for each drug (clinic-adjustable via ``ScreeningConfig.severity_overrides``):
 
 * Esketamine: the label contraindications (aneurysmal vascular disease, AVM, intracerebral haemorrhage,
-  hypersensitivity; clinical.md §2.5) are **absolute** and cannot be lowered. Label "not recommended"
+  hypersensitivity; clinical.md §2.5) are **absolute**: a clinic cannot lower them and a prescriber cannot
+  override them for one patient (``screening.override_check``). Label "not recommended"
   items (pregnancy, breastfeeding, severe hepatic impairment) and "contraindicated if a BP/ICP rise poses a
   serious risk" (§2.2) default to contraindicated. Label warnings (psychosis, substance use, cognitive
   impairment, cystitis, other cardiovascular conditions) are cautions.
@@ -53,7 +54,7 @@ class DrugRule:
     reason: str
     source: str
     confirmed: bool = True
-    absolute: bool = False  # cannot be lowered by a clinic override
+    absolute: bool = False  # cannot be lowered by a clinic nor overridden for one patient
 
 
 @dataclass(frozen=True)
@@ -358,8 +359,19 @@ HISTORY_RULES: Final[tuple[HistoryRule, ...]] = (
     ),
 )
 
+#: Absolute contraindications per drug, code -> what the item is: a clinic cannot lower them
+#: (``ScreeningConfig.severity_overrides``) and a prescriber cannot override them for one patient
+#: (``screening.override_check``). Only the esketamine label's own contraindications are absolute
+#: (clinical.md §2.5); racemic ketamine has none, so its not-eligible decisions stay overridable.
+ABSOLUTE_CONTRAINDICATIONS: Final[Mapping[Drug, Mapping[str, str]]] = {
+    d: {r.code: r.label for r in HISTORY_RULES if r.per_drug[d].absolute} for d in Drug
+}
+
+#: Who sets each drug's absolute contraindications, for the staff message.
+ABSOLUTE_AUTHORITY: Final[Mapping[Drug, str]] = {E: "the SPRAVATO label"}
+
 #: Esketamine label contraindications: absolute, cannot be lowered by a clinic override.
-ABSOLUTE_ESKETAMINE_CODES: Final = frozenset(r.code for r in HISTORY_RULES if r.per_drug[E].absolute)
+ABSOLUTE_ESKETAMINE_CODES: Final = frozenset(ABSOLUTE_CONTRAINDICATIONS[E])
 
 
 def missing(code: str, reason: str, source: str, drugs: Iterable[Drug], field: str) -> Finding:

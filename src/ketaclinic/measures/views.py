@@ -86,15 +86,24 @@ def enter(request: HttpRequest, patient_id: str, instrument: str) -> HttpRespons
             except services.ScaleInputError as exc:
                 errors = exc.errors
             else:
-                note = f"{definition.name}: {saved.total:g}" + (f" ({saved.band})" if saved.band else "")
+                # C-SSRS screener and BPI-SF have no total (their result is a triage level or subscores).
+                total = f"{saved.total:g}" if saved.total is not None else "saved"
+                note = f"{definition.name}: {total}" + (f" ({saved.band})" if saved.band else "")
                 if saved.flags:
-                    note += " — flagged: " + "; ".join(f["rule"] for f in saved.flags)
+                    note += " — flagged: " + "; ".join(f.get("text") or f["rule"] for f in saved.flags)
                 messages.success(request, note)
                 return redirect("measures:scales", patient_id=patient.pk)
     return render(
         request,
         "measures/enter.html",
-        {"patient": patient, "definition": definition, "form": form, "errors": errors},
+        {
+            "patient": patient,
+            "definition": definition,
+            "form": form,
+            "errors": errors,
+            # Which answers raise a safety alert, with source and "default, unconfirmed" where so.
+            "safety_rules": [r for r in definition.flag_rules if r.kind in services.ALERT_KINDS],
+        },
         status=422 if errors else 200,
     )
 

@@ -271,7 +271,8 @@ def plan_new(request: HttpRequest, patient_id: Any) -> HttpResponse:
     screening = assessment.latest_screening(patient)
     gate = None
     if screening is not None:
-        overridden = set(screening.overrides.values_list("drug", flat=True))
+        # Only an override that counts (not one of a label contraindication, assessment.effective_override).
+        overridden = {d.value for d in Drug if assessment.effective_override(screening, d) is not None}
         gate = {
             "screening": screening,
             "stale": assessment.is_stale(screening),

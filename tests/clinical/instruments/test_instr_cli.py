@@ -59,6 +59,18 @@ def test_cssrs_values_and_risk(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["flags"][0]["confirmed"] is False
 
 
+def test_madrs_item10_flag_and_its_threshold(capsys: pytest.CaptureFixture[str]) -> None:
+    values = ["0"] * 9 + ["2"]
+    rc, out, _ = run(capsys, "madrs", *values)
+    assert rc == 0 and "SUICIDALITY: MADRS item 10 (suicidal thoughts) is 2 (above 0)" in out
+    rc, out, _ = run(capsys, "madrs", *values, "--madrs-item10-above", "2", "--json")
+    assert rc == 0 and json.loads(out)["flags"] == []
+    rc, _, err = run(capsys, "phq9", *(["0"] * 9), "--madrs-item10-above", "2")
+    assert rc == 2 and "applies to madrs only" in err
+    rc, _, err = run(capsys, "madrs", *values, "--madrs-item10-above", "6")
+    assert rc == 2 and "item 10 is scored 0–6" in err
+
+
 def test_bpi_order_worst_least_average_now_then_interference(capsys: pytest.CaptureFixture[str]) -> None:
     rc, out, _ = run(capsys, "bpi-sf", "8", "2", "5", "4", "3", "3", "4", "5", "2", "6", "1", "--json")
     assert rc == 0

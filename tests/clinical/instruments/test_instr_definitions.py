@@ -277,6 +277,7 @@ def test_settings_describe_every_option_with_its_default() -> None:
         "gad7_response_min_reduction_pct",
         "gad7_remission_below",
         "cssrs_triage",
+        "madrs_item10_flag_above",
     }
 
 
@@ -291,6 +292,7 @@ def test_options_report_every_bad_setting_at_once() -> None:
             madrs_remission_max=11,  # type: ignore[arg-type]
             gad7_response_min_reduction_pct=0,
             gad7_remission_below=22,
+            madrs_item10_flag_above=6,
         )
     assert set(info.value.errors) == {
         "ymrs_mania_threshold",
@@ -301,7 +303,9 @@ def test_options_report_every_bad_setting_at_once() -> None:
         "madrs_remission_max",
         "gad7_response_min_reduction_pct",
         "gad7_remission_below",
+        "madrs_item10_flag_above",
     }
+    assert "item 10 is scored 0–6" in info.value.errors["madrs_item10_flag_above"]
     assert info.value.errors["pcl5_cutpoint"] == (
         "PCL-5 cut-point 30 is outside the published 31–33 (clinical.md §8)"
     )

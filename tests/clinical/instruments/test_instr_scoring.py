@@ -151,12 +151,30 @@ def test_gad7_further_evaluation_at_10_not_9() -> None:
     assert result.flags[0].kind is FlagKind.SCREEN and not result.flags[0].is_safety
 
 
-def test_madrs_total_no_flags() -> None:
-    # 10 items: 6+5+4+3+2+1+0+1+2+3 = 27 → Moderate (20–34)
-    result = score_values("madrs", [6, 5, 4, 3, 2, 1, 0, 1, 2, 3])
-    assert result.total == 27
+def test_madrs_total_and_no_flag_when_item10_is_0() -> None:
+    # 10 items: 6+5+4+3+2+1+0+1+2+0 = 24 → Moderate (20–34)
+    result = score_values("madrs", [6, 5, 4, 3, 2, 1, 0, 1, 2, 0])
+    assert result.total == 24
     assert result.band is not None and result.band.label == "Moderate"
-    assert result.flags == ()
+    assert result.flags == () and not result.suicidality
+
+
+@pytest.mark.parametrize("item10", [1, 2, 6])
+def test_madrs_item10_above_0_raises_a_suicidality_flag(item10: int) -> None:
+    result = score_values("madrs", [0] * 9 + [item10])
+    assert result.total == item10 and result.band is not None and result.band.label == "Normal"
+    (flag,) = result.flags  # whatever the total: a normal-band total still flags item 10
+    assert flag.code == "madrs_item10_suicidality" and flag.kind is FlagKind.SUICIDALITY
+    assert flag.confirmed is False and "clinic default, unconfirmed" in flag.text
+    assert f"is {item10} (above 0)" in flag.text
+    assert result.version == "2"
+
+
+def test_madrs_item10_threshold_is_a_clinic_setting() -> None:
+    options = InstrumentOptions(madrs_item10_flag_above=2)
+    assert score_values("madrs", [0] * 9 + [2], options=options).flags == ()
+    (flag,) = score_values("madrs", [0] * 9 + [3], options=options).flags
+    assert "is 3 (above 2)" in flag.text
 
 
 def test_qids_total_uses_domain_maxima() -> None:
@@ -323,8 +341,9 @@ def cssrs(*yes: str) -> dict[str, int]:
     ("answers", "risk", "flagged"),
     [
         (cssrs(), CssrsRisk.NONE, False),
-        (cssrs("1"), CssrsRisk.LOW, False),
-        (cssrs("1", "2"), CssrsRisk.LOW, False),
+        (cssrs("1"), CssrsRisk.LOW, True),  # wish to be dead: suicidal ideation, flagged at low triage
+        (cssrs("2"), CssrsRisk.LOW, True),  # non-specific active suicidal thoughts
+        (cssrs("1", "2"), CssrsRisk.LOW, True),
         (cssrs("1", "2", "3"), CssrsRisk.MODERATE, True),
         (cssrs("2", "4"), CssrsRisk.HIGH, True),
         (cssrs("2", "5"), CssrsRisk.HIGH, True),
@@ -346,6 +365,22 @@ def test_cssrs_triage(answers: dict[str, int], risk: CssrsRisk, flagged: bool) -
         assert f"{risk.value} risk" in flag.text
     else:
         assert result.flags == ()
+
+
+def test_cssrs_low_triage_flag_keeps_the_level_and_asks_for_same_day_review() -> None:
+    (flag,) = score("cssrs-screen", cssrs("2")).flags
+    assert flag.text.startswith("C-SSRS screener triage: low risk (item 2 yes → low).")
+    assert "same day" in flag.text
+    (flag,) = score("cssrs-screen", cssrs("2", "4")).flags
+    assert "high risk" in flag.text and "Suicide-risk follow-up needed." in flag.text
+
+
+def test_cssrs_a_yes_mapped_to_no_risk_by_the_clinic_is_still_flagged() -> None:
+    options = InstrumentOptions(cssrs_triage=CssrsTriage(item1=CssrsRisk.NONE))
+    result = score("cssrs-screen", cssrs("1"), options=options)
+    assert result.risk is CssrsRisk.NONE
+    (flag,) = result.flags
+    assert flag.kind is FlagKind.SUICIDALITY and "none risk (item 1 yes → none)" in flag.text
 
 
 def test_cssrs_skipped_items_may_be_left_out() -> None:

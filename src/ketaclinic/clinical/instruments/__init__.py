@@ -10,6 +10,10 @@ Public API (the app stores answers as {item_id: int} and calls these):
 - ``with_item_texts(instrument, texts, *, source, option_labels=None)``: load a clinic's own wording.
 - ``InstrumentOptions`` (clinic settings) and ``SETTINGS`` (default, source and confirmation of each).
 - ``InstrumentInputError`` (``.errors`` names every bad item), ``UnknownInstrumentError``.
+- ``suicidality_flags(instrument, stored_flags, *, answers=None) -> tuple[SuicidalityFlag, ...]`` and
+  ``suicidality_reason(...) -> str``: the suicidality flags of a stored administration (pre-dose gate);
+  ``SUICIDALITY_INSTRUMENTS``: the instruments with a suicidality item (phq9, qids-sr16, madrs,
+  cssrs-screen).
 
 Pure: no Django, no I/O. Every number cites /work/shared/reference (clinical.md §0, §8; interop.md §1.6).
 """
@@ -30,11 +34,20 @@ from .model import (
 )
 from .options import SETTINGS, CssrsTriage, InstrumentOptions, Setting
 from .registry import INSTRUMENTS, get_instrument, with_item_texts
+from .safety import (
+    SUICIDALITY_FLAG_CODES,
+    SUICIDALITY_INSTRUMENTS,
+    SuicidalityFlag,
+    suicidality_flags,
+    suicidality_reason,
+)
 from .scoring import score, score_values
 
 __all__ = [
     "INSTRUMENTS",
     "SETTINGS",
+    "SUICIDALITY_FLAG_CODES",
+    "SUICIDALITY_INSTRUMENTS",
     "Band",
     "ChangeFinding",
     "ComparisonResult",
@@ -50,10 +63,13 @@ __all__ = [
     "ScoreResult",
     "Setting",
     "Subscore",
+    "SuicidalityFlag",
     "UnknownInstrumentError",
     "compare",
     "get_instrument",
     "score",
     "score_values",
+    "suicidality_flags",
+    "suicidality_reason",
     "with_item_texts",
 ]

@@ -98,6 +98,12 @@ def _parser() -> _Parser:
         help="ymrs only: flag possible mania above this total (default 12, unconfirmed)",
     )
     parser.add_argument(
+        "--madrs-item10-above",
+        type=int,
+        metavar="N",
+        help="madrs only: flag suicidality when item 10 is above N, 0–5 (default 0, unconfirmed)",
+    )
+    parser.add_argument(
         "--pcl5-cutpoint",
         type=int,
         metavar="N",
@@ -110,7 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         code: str = args.instrument
-        for flag, owner in (("pre_dose", "moaas"), ("ymrs_threshold", "ymrs"), ("pcl5_cutpoint", "pcl5")):
+        for flag, owner in (
+            ("pre_dose", "moaas"),
+            ("ymrs_threshold", "ymrs"),
+            ("madrs_item10_above", "madrs"),
+            ("pcl5_cutpoint", "pcl5"),
+        ):
             if getattr(args, flag) is not None and code != owner:
                 raise _UsageError(f"--{flag.replace('_', '-')} applies to {owner} only")
     except _UsageError as exc:
@@ -120,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         options = InstrumentOptions()
         if args.ymrs_threshold is not None:
             options = dataclasses.replace(options, ymrs_mania_threshold=args.ymrs_threshold)
+        if args.madrs_item10_above is not None:
+            options = dataclasses.replace(options, madrs_item10_flag_above=args.madrs_item10_above)
         if args.pcl5_cutpoint is not None:
             options = dataclasses.replace(options, pcl5_cutpoint=args.pcl5_cutpoint)
         result = score_values(code, args.values, options=options)

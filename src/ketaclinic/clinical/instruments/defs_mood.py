@@ -216,7 +216,7 @@ _MADRS_SOURCE = "clinical.md §8 (MADRS manual text; Snaith bands)"
 MADRS: Final = Instrument(
     code="madrs",
     name="MADRS",
-    version="1",
+    version="2",
     form="Montgomery–Åsberg Depression Rating Scale, 10 clinician-rated items",
     source=_MADRS_SOURCE,
     items=numbered_items(
@@ -253,12 +253,23 @@ MADRS: Final = Instrument(
             option="madrs_remission_max",
         ),
     ),
+    flag_rules=(
+        FlagRule(
+            "madrs_item10_suicidality",
+            FlagKind.SUICIDALITY,
+            "MADRS item 10 (suicidal thoughts) above the clinic threshold (default 0: any answer above 0) "
+            "→ follow up on suicidality",
+            "item 10 is 'Suicidal thoughts', 0–6 (clinical.md §8, MADRS manual text); the reference gives no "
+            "item-10 cut-off, so any answer above 0 is flagged by default, as for PHQ-9 item 9 (clinical.md "
+            "§8: >0 needs immediate follow-up); setting madrs_item10_flag_above (clinic default, unconfirmed)",
+            confirmed=False,
+        ),
+    ),
     notes=(
         "LOINC codes: none found (interop.md §1.6 ⚠); use a local code system.",
         "Alternative bandings in the reference (12/24/35; 31 moderate/severe, Müller 2003) are not "
         "encoded; the Snaith bands are used.",
-        "The reference gives no item-10 (suicidal thoughts) cut-off, so no MADRS suicidality flag is "
-        "raised; review item 10 clinically.",
+        "Version 2: item 10 (suicidal thoughts) raises a suicidality flag (version 1 raised none).",
     ),
 )
 

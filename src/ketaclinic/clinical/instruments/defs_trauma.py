@@ -239,7 +239,7 @@ _CSSRS_NO_TEXT = (
 CSSRS_SCREEN: Final = Instrument(
     code="cssrs-screen",
     name="C-SSRS Screener",
-    version="1",
+    version="2",
     form="Columbia-Suicide Severity Rating Scale, screener (6 yes/no items)",
     source=_CSSRS_SOURCE,
     total_rule=TotalRule.NONE,
@@ -308,9 +308,12 @@ CSSRS_SCREEN: Final = Instrument(
         FlagRule(
             "cssrs_suicide_risk",
             FlagKind.SUICIDALITY,
-            "C-SSRS screener triage moderate or high → suicide-risk follow-up (items 1–2 only → low; item 3 "
-            "→ moderate; item 4 or 5 → high; item 6 within 3 months → high, longer ago → moderate)",
-            CSSRS_TRIAGE_SOURCE,
+            "C-SSRS screener: any yes answer → suicidality flag with its triage level (items 1–2 only → low: "
+            "suicidal ideation, a clinician reviews it the same day; item 3 → moderate; item 4 or 5 → high; "
+            "item 6 within 3 months → high, longer ago → moderate)",
+            CSSRS_TRIAGE_SOURCE + "; items 1–2 are suicidal ideation (wish to be dead, non-specific active "
+            "suicidal thoughts, clinical.md §8); flagging low triage for same-day review is clinic policy, "
+            "unconfirmed",
             confirmed=False,
         ),
     ),
@@ -320,5 +323,7 @@ CSSRS_SCREEN: Final = Instrument(
         "No total: the result is the triage level (risk). The reference does not name the level for no "
         "yes answers; ketaclinic reports 'none'.",
         "Yes/no answers: 1 = yes, 0 = no.",
+        "Version 2: any yes answer raises the suicidality flag, low triage included (version 1 flagged "
+        "moderate and high only).",
     ),
 )

@@ -58,9 +58,18 @@ class InstrumentOptions:
     gad7_response_min_reduction_pct: int | None = None
     gad7_remission_below: int | None = None
     cssrs_triage: CssrsTriage = field(default_factory=CssrsTriage)
+    # clinical.md §8: MADRS item 10 "Suicidal thoughts" is scored 0–6; the reference gives no item-10
+    # cut-off. Clinic default 0: any answer above 0 raises a suicidality flag, as PHQ-9 item 9 (">0 needs
+    # immediate follow-up", clinical.md §8) and QIDS-SR16 item 12 do here. Unconfirmed.
+    madrs_item10_flag_above: int = 0
 
     def __post_init__(self) -> None:
         errors: dict[str, str] = {}
+        if not 0 <= self.madrs_item10_flag_above <= 5:
+            errors["madrs_item10_flag_above"] = (
+                f"MADRS item-10 flag threshold {self.madrs_item10_flag_above} must be between 0 and 5 "
+                "(item 10 is scored 0–6; flagged when the answer is above the threshold)"
+            )
         if not 0 <= self.ymrs_mania_threshold < 60:
             errors["ymrs_mania_threshold"] = (
                 f"YMRS mania threshold {self.ymrs_mania_threshold} must be between 0 and 59 (total is 0–60)"
@@ -186,6 +195,15 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         CssrsTriage(),
         "Risk level per endorsed C-SSRS screener answer (highest applies).",
         CSSRS_TRIAGE_SOURCE,
+        confirmed=False,
+    ),
+    Setting(
+        "madrs_item10_flag_above",
+        0,
+        "Raise a suicidality flag when MADRS item 10 (suicidal thoughts, 0–6) is above this number "
+        "(allowed 0–5; default 0: any answer above 0).",
+        "clinical.md §8 (MADRS items 0–6; no item-10 cut-off in the reference); default follows PHQ-9 "
+        "item 9 >0 → immediate follow-up (clinical.md §8, Kroenke 2001): clinic default, unconfirmed",
         confirmed=False,
     ),
 )

@@ -168,6 +168,20 @@ def _qids(ctx: _Context) -> list[Flag]:
     return []
 
 
+def _madrs(ctx: _Context) -> list[Flag]:
+    item10 = ctx.item("10")
+    above = ctx.options.madrs_item10_flag_above
+    if item10 > above:
+        return [
+            ctx.flag(
+                "madrs_item10_suicidality",
+                f"MADRS item 10 (suicidal thoughts) is {item10} (above {above}): follow up on suicidality "
+                f"(threshold {above} is a clinic default, unconfirmed: the reference gives no item-10 cut-off).",
+            )
+        ]
+    return []
+
+
 def _ymrs(ctx: _Context) -> list[Flag]:
     total = ctx.total_value()
     threshold = ctx.options.ymrs_mania_threshold
@@ -261,15 +275,20 @@ def _cssrs(ctx: _Context) -> list[Flag]:
         + ("; ".join(reasons) if reasons else "no yes answers → none")
         + " (mapping marked [verify] in the reference)."
     )
+    if not reasons:
+        return []
+    # Any yes is suicidal ideation or behaviour: flagged whatever its triage level (a clinic may map an
+    # answer to "none" in cssrs_triage; the yes is still flagged and the level shown).
     if risk in (CssrsRisk.MODERATE, CssrsRisk.HIGH):
-        return [
-            ctx.flag(
-                "cssrs_suicide_risk",
-                f"C-SSRS screener triage: {risk.value} risk ({'; '.join(reasons)}). "
-                "Suicide-risk follow-up needed.",
-            )
-        ]
-    return []
+        action = "Suicide-risk follow-up needed."
+    else:
+        action = "Suicidal ideation: a clinician reviews it the same day (clinic policy)."
+    return [
+        ctx.flag(
+            "cssrs_suicide_risk",
+            f"C-SSRS screener triage: {risk.value} risk ({'; '.join(reasons)}). {action}",
+        )
+    ]
 
 
 def _moaas(ctx: _Context) -> list[Flag]:
@@ -281,6 +300,7 @@ def _moaas(ctx: _Context) -> list[Flag]:
 _FLAG_LOGIC: dict[str, Callable[[_Context], list[Flag]]] = {
     "phq9": _phq9,
     "gad7": _gad7,
+    "madrs": _madrs,
     "qids-sr16": _qids,
     "ymrs": _ymrs,
     "pcl5": _pcl5,
