@@ -76,11 +76,8 @@ class SessionNotFound(SessionError):
 
 
 def treatment_of(session: TreatmentSession) -> vital_rules.Treatment:
-    if session.drug == "esketamine":
-        return vital_rules.Treatment.ESKETAMINE_NASAL
-    if session.route == "iv":
-        return vital_rules.Treatment.KETAMINE_IV
-    return vital_rules.Treatment.KETAMINE_OTHER
+    """What the session gives, by drug and route (IM and sublingual have their own cadence, issue 13 point 7)."""
+    return vital_rules.treatment_for(drug=session.drug, route=session.route)
 
 
 def visible_sessions(user: User) -> QuerySet[TreatmentSession]:
