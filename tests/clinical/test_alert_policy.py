@@ -151,6 +151,11 @@ def test_a_placeholder_is_not_a_source(source: str) -> None:
     assert "needs a source" in message or "is not a reference" in message
 
 
+def test_a_pasted_policy_is_refused_not_cut() -> None:
+    problem = source_problem("Clinic policy " * 30)
+    assert problem is not None and "more than 300" in problem
+
+
 @pytest.mark.parametrize("source", ["Clinic BP policy 2026-03", "IV protocol v3", "Dr Lee memo 12/2026"])
 def test_a_named_policy_is_a_source(source: str) -> None:
     assert source_problem(source) is None

@@ -159,10 +159,16 @@ def baseline_reading(session: TreatmentSession) -> vital_rules.VitalReading | No
 
 
 def cadence_for(session: TreatmentSession) -> vital_rules.Cadence | None:
-    """The clinic's cadence for this protocol if set, else the reference default for the route."""
-    from ketaclinic.treatment.session_settings import cadence, settings_for
+    """The clinic's setting for this protocol, else the protocol's monitoring plan, else the route default
+    (treatment/session_settings.session_cadence; every route has one, so this is never None any more)."""
+    from ketaclinic.treatment.session_settings import session_cadence
 
-    return cadence(settings_for(session.organization_id, session.protocol_id), treatment_of(session))
+    return session_cadence(
+        organization_id=session.organization_id,
+        protocol_key=session.protocol_id,
+        protocol_version=session.protocol_version,
+        treatment=treatment_of(session),
+    )
 
 
 def next_due(session: TreatmentSession, now: datetime | None = None) -> vital_rules.DueReading | None:

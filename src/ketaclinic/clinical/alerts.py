@@ -425,6 +425,7 @@ assert all(
 )
 
 MIN_SOURCE_CHARS: Final = 10
+MAX_SOURCE_CHARS: Final = 300  # what the records keep: cite the policy, do not paste it
 _SOURCE_EXAMPLE: Final = "e.g. 'Clinic BP policy 2026-03, section 4'"
 
 
@@ -442,6 +443,11 @@ def source_problem(source: str) -> str | None:
         return (
             f"source {text!r} is not a reference: name the clinic policy it comes from, at least "
             f"{MIN_SOURCE_CHARS} characters ({_SOURCE_EXAMPLE})"
+        )
+    if len(text) > MAX_SOURCE_CHARS:
+        return (
+            f"source is {len(text)} characters, more than {MAX_SOURCE_CHARS}: cite the policy (its name, "
+            "version and section) rather than pasting it"
         )
     return None
 
