@@ -1,4 +1,5 @@
-"""Administrators keep each site's hours, capacity, closures, crisis text and alert policy; sessions use it."""
+"""Administrators keep each site's hours, capacity, closures and crisis text. The site's safety-alert policy is
+not theirs to change (prescribers, tests/accounts/test_alert_policy.py)."""
 
 from __future__ import annotations
 
@@ -12,49 +13,45 @@ from ketaclinic.audit.models import AuditEntry
 
 
 def _form(**extra: str) -> dict[str, str]:
-    """What the page posts: every rule's "on" box is ticked unless the admin unticks it."""
-    from ketaclinic.clinical.alerts import AlertCode
-
+    """What the page posts."""
     data = {f"hours_{d}": "08:00-18:00" for d in ("mon", "tue", "wed", "thu", "fri")}
-    data.update({f"alert_{code.value}_enabled": "on" for code in AlertCode})
     data.update(nurse_capacity="3", crisis_resources="Call or text 988.")
     data.update(extra)
     return data
 
 
-def test_admin_saves_hours_capacity_and_a_site_alert_policy(admin: Any, site: Any, sign_in: Any) -> None:
+def test_admin_saves_hours_and_capacity_but_not_the_alert_policy(admin: Any, site: Any, sign_in: Any) -> None:
     client = sign_in(Client(), admin)
+    page = client.get(f"/accounts/sites/{site.pk}/")
+    assert "alert_sbp_high_threshold" not in page.content.decode()
+    assert f"/accounts/sites/{site.pk}/alerts/" in page.content.decode()
     response = client.post(
         f"/accounts/sites/{site.pk}/",
         _form(
             hours_sat="09:00-13:00",
-            alert_sbp_high_threshold="170",
-            alert_sbp_high_enabled="on",
-            alert_sbp_high_source="Clinic BP policy 2026-03",
+            # an old form's alert fields are not the site settings' business any more
+            alert_sbp_high_threshold="400",
+            alert_sbp_high_source="x",
         ),
     )
     assert response.status_code == 302
     site.refresh_from_db()
     assert site.opening_hours["sat"] == [["09:00", "13:00"]] and "sun" not in site.opening_hours
     assert site.nurse_capacity == 3
-    assert site.alert_overrides["sbp_high"] == {"source": "Clinic BP policy 2026-03", "threshold": 170}
-    assert AuditEntry.objects.filter(category="site-settings", user=admin, action="change").exists()
+    assert site.alert_overrides == {}
+    entry = AuditEntry.objects.get(category="site-settings", user=admin, action="change")
+    assert "alert_overrides" not in entry.after
 
 
-def test_a_changed_rule_needs_its_policy_and_bad_hours_are_named(admin: Any, site: Any, sign_in: Any) -> None:
+def test_bad_hours_are_named_and_nothing_is_saved(admin: Any, site: Any, sign_in: Any) -> None:
     client = sign_in(Client(), admin)
-    before = dict(Site.objects.values("opening_hours", "alert_overrides").get(pk=site.pk))
-    response = client.post(
-        f"/accounts/sites/{site.pk}/", _form(hours_mon="18:00-08:00", alert_sbp_high_threshold="170")
-    )
+    before = dict(Site.objects.values("opening_hours", "nurse_capacity").get(pk=site.pk))
+    response = client.post(f"/accounts/sites/{site.pk}/", _form(hours_mon="18:00-08:00", nurse_capacity="0"))
     assert response.status_code == 422
     errors = response.context["errors"]
-    assert (
-        "hours.mon" in errors
-        and "alerts.sbp_high" in errors
-        and "needs a source" in errors["alerts.sbp_high"]
-    )
-    assert dict(Site.objects.values("opening_hours", "alert_overrides").get(pk=site.pk)) == before
+    assert "opening is not before closing" in errors["hours.mon"]
+    assert "1 to 100" in errors["nurse_capacity"]
+    assert dict(Site.objects.values("opening_hours", "nurse_capacity").get(pk=site.pk)) == before
 
 
 def test_closures_are_added_with_a_reason(admin: Any, site: Any, sign_in: Any) -> None:

@@ -291,8 +291,11 @@ def test_esketamine_card_counts_from_check_in_then_from_the_first_device(
     assert card.protocol.startswith("Esketamine nasal spray")
 
 
-def test_route_without_a_default_cadence_says_so(nurse: Any, site: Any, patient: Any) -> None:
-    make_session(
+def test_an_im_session_is_reminded_every_10_minutes_in_the_first_hour(
+    nurse: Any, site: Any, patient: Any
+) -> None:
+    """IM used to show "no default cadence" and never a reminder (issue 13, point 7)."""
+    session = make_session(
         nurse,
         patient,
         site,
@@ -301,7 +304,9 @@ def test_route_without_a_default_cadence_says_so(nurse: Any, site: Any, patient:
         dose_started_at=NOW - timedelta(minutes=10),
     )
     card = board.load_cards(site, NOW)[0]
-    assert card.due is None and "set one in the protocol" in card.due_note
+    assert card.due is not None and card.due.due_at == session.dose_started_at + timedelta(minutes=10)
+    assert card.due.label == "every 10 min in the first 60 min after the dose" and not card.due.confirmed
+    assert card.due_note == ""
 
 
 # --------------------------------------------------------------------------- the change feed

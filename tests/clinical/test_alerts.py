@@ -262,7 +262,16 @@ def test_overdue_alert() -> None:
     assert alert.message == "Vitals overdue: the every 10 min during infusion reading was due 8 min ago"
     assert alert.severity is Severity.INFO
     assert alert.dedup_key == "s1:reading_overdue:2025-03-03T14:10:00+00:00"
+    assert alert.source.startswith("src; ") and alert.confirmed
     assert overdue_alert(due=None, now=T0, session_key="s1") is None
+    # An unconfirmed cadence (IM, sublingual) makes the overdue alert unconfirmed too.
+    unconfirmed = overdue_alert(
+        due=replace(due, source="clinic default, unconfirmed", confirmed=False),
+        now=T0 + timedelta(minutes=18),
+        session_key="s1",
+    )
+    assert unconfirmed is not None and not unconfirmed.confirmed
+    assert unconfirmed.source.startswith("clinic default, unconfirmed")
 
 
 def test_phq9_item9_alert() -> None:

@@ -210,8 +210,8 @@ def test_default_cadences_come_from_reference() -> None:
     assert "Riva-Posse" in IV_CADENCE.source and IV_CADENCE.grace_confirmed is False
     assert default_cadence(Treatment.ESKETAMINE_NASAL) is ESKETAMINE_CADENCE
     assert [c.minutes_after_dose for c in ESKETAMINE_CADENCE.checkpoints] == [40, 120]
-    with pytest.raises(ValueError, match="no reading cadence"):
-        default_cadence(Treatment.KETAMINE_OTHER)
+    # Every other route has a clinic default (tests/clinical/test_route_cadence.py); none raises.
+    assert all(default_cadence(t) is not None for t in Treatment)
 
 
 def test_baseline_due_before_dosing() -> None:

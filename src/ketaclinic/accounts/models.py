@@ -66,7 +66,10 @@ class Site(models.Model):
     alert_overrides = models.JSONField(
         default=dict,
         blank=True,
-        help_text="Site policy for session alert rules: {code: {threshold, enabled, source}} (clinical/alerts.py).",
+        help_text=(
+            "Site policy for session alert rules: {code: {threshold, enabled, severity, source}}, changed by "
+            "prescribers within clinical/alerts.py's limits (accounts/alert_policy.py)."
+        ),
     )
 
     class Meta:
@@ -174,3 +177,41 @@ class SiteClosure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.site_id} closed {self.day}"
+
+
+class SafetySettingChange(models.Model):
+    """One change to one safety setting — an alert rule at a site or for a protocol, or a protocol's reading
+    interval — kept to show staff who changed what, when, from what to what (accounts/alert_policy.py). Rows
+    are only added; the audit log records the same change in its hash chain.
+
+    ``site`` is set for a site's alert policy, ``protocol_key`` for a protocol's session settings (one of the
+    two). ``setting`` is an alert code (clinical/alerts.AlertCode) or a cadence field name; ``before`` and
+    ``after`` are the stored override (``{}`` = the reference default)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT)
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    protocol_key = models.CharField(max_length=63, blank=True)
+    setting = models.CharField(max_length=40)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=300, blank=True)
+    changed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+        indexes = [
+            models.Index(fields=["site", "setting", "changed_at"]),
+            models.Index(fields=["organization", "protocol_key", "changed_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(site__isnull=False) & models.Q(protocol_key=""))
+                | (models.Q(site__isnull=True) & ~models.Q(protocol_key="")),
+                name="safety_setting_change_site_or_protocol",
+            )
+        ]
+
+    def __str__(self) -> str:
+        where = f"site {self.site_id}" if self.site_id else f"protocol {self.protocol_key}"
+        return f"{self.setting} at {where} by {self.changed_by_id} {self.changed_at:%Y-%m-%d %H:%M}"

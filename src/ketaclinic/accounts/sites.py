@@ -1,17 +1,18 @@
-"""Site settings an administrator keeps: opening hours, nurse capacity, closures, crisis resources and the
-site's policy for session alert rules. Every change is audited with before and after."""
+"""Site settings an administrator keeps: opening hours, nurse capacity, closures and crisis resources. Every
+change is audited with before and after.
+
+The site's safety-alert policy is not here: it is a clinical decision that prescribers make within the limits
+of clinical/alerts.py (accounts/alert_policy.py, issue 13 point 6)."""
 
 from __future__ import annotations
 
 from datetime import date, time
-from typing import Any
 
 from django.http import HttpRequest
 
 from ketaclinic.accounts.models import WEEKDAYS, Site, SiteClosure, User
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
-from ketaclinic.clinical import alerts as alert_rules
 
 
 class SiteSettingsError(Exception):
@@ -34,17 +35,6 @@ def parse_hours(text: str) -> list[list[str]]:
     return spans
 
 
-def rule_overrides(site: Site) -> dict[alert_rules.AlertCode, alert_rules.RuleOverride]:
-    result = {}
-    for code, spec in (site.alert_overrides or {}).items():
-        result[alert_rules.AlertCode(code)] = alert_rules.RuleOverride(
-            source=spec.get("source", ""),
-            threshold=spec.get("threshold"),
-            enabled=spec.get("enabled"),
-        )
-    return result
-
-
 def update_site(
     *,
     admin: User,
@@ -52,7 +42,6 @@ def update_site(
     hours: dict[str, str],
     nurse_capacity: str,
     crisis_resources: str,
-    alerts: dict[str, dict[str, Any]],
     request: HttpRequest | None = None,
 ) -> Site:
     if site.organization_id != admin.organization_id:
@@ -73,42 +62,20 @@ def update_site(
             errors["nurse_capacity"] = "enter a whole number of patients from 1 to 100, or leave empty"
         else:
             capacity = int(nurse_capacity)
-    overrides: dict[str, dict[str, Any]] = {}
-    for code, spec in alerts.items():
-        if code not in alert_rules.AlertCode.__members__.values():
-            errors[f"alerts.{code}"] = "is not an alert rule"
-            continue
-        entry: dict[str, Any] = {"source": (spec.get("source") or "").strip()}
-        raw = (spec.get("threshold") or "").strip()
-        if raw:
-            if not raw.lstrip("-").isdigit():
-                errors[f"alerts.{code}.threshold"] = f"{raw!r} is not a whole number"
-                continue
-            entry["threshold"] = int(raw)
-        if spec.get("enabled") is False:
-            entry["enabled"] = False
-        if len(entry) > 1:
-            overrides[code] = entry
-    try:
-        alert_rules.resolve_alert_rules(site=rule_overrides(Site(alert_overrides=overrides)))
-    except alert_rules.AlertConfigError as exc:
-        errors.update({f"alerts.{k.split(':')[-1]}": v for k, v in exc.errors.items()})
     if errors:
         raise SiteSettingsError(errors)
     before = {
         "opening_hours": site.opening_hours,
         "nurse_capacity": site.nurse_capacity,
         "crisis_resources": site.crisis_resources,
-        "alert_overrides": site.alert_overrides,
     }
     site.opening_hours, site.nurse_capacity = opening, capacity
-    site.crisis_resources, site.alert_overrides = crisis_resources.strip(), overrides
-    site.save(update_fields=["opening_hours", "nurse_capacity", "crisis_resources", "alert_overrides"])
+    site.crisis_resources = crisis_resources.strip()
+    site.save(update_fields=["opening_hours", "nurse_capacity", "crisis_resources"])
     after = {
         "opening_hours": opening,
         "nurse_capacity": capacity,
         "crisis_resources": site.crisis_resources,
-        "alert_overrides": overrides,
     }
     audit.record(
         user=admin,

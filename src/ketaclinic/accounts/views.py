@@ -9,16 +9,16 @@ import qrcode
 import qrcode.image.svg
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp import match_token
 
 from ketaclinic.accounts import services
 from ketaclinic.accounts.forms import AccountForm, LoginForm, TokenForm
 from ketaclinic.accounts.models import User
-from ketaclinic.core.access import ADMIN, allow, public, signed_in
+from ketaclinic.core.access import ADMIN, NURSE, PRESCRIBER, allow, public, signed_in
 from ketaclinic.core.middleware import start_session_clock
 
 
@@ -184,7 +184,6 @@ def site_edit_view(request: HttpRequest, site_id: int) -> HttpResponse:
 
     from ketaclinic.accounts import sites
     from ketaclinic.accounts.models import WEEKDAYS, Site
-    from ketaclinic.clinical import alerts as alert_rules
 
     admin = request.user
     assert isinstance(admin, User)
@@ -207,14 +206,6 @@ def site_edit_view(request: HttpRequest, site_id: int) -> HttpResponse:
             messages.success(request, "Closure added.")
             return redirect("accounts:site_edit", site_id=site.pk)
     elif request.method == "POST":
-        alerts = {
-            code.value: {
-                "threshold": request.POST.get(f"alert_{code.value}_threshold", ""),
-                "source": request.POST.get(f"alert_{code.value}_source", ""),
-                "enabled": request.POST.get(f"alert_{code.value}_enabled") == "on",
-            }
-            for code in alert_rules.AlertCode
-        }
         try:
             sites.update_site(
                 admin=admin,
@@ -222,7 +213,6 @@ def site_edit_view(request: HttpRequest, site_id: int) -> HttpResponse:
                 hours={d: request.POST.get(f"hours_{d}", "") for d in WEEKDAYS},
                 nurse_capacity=request.POST.get("nurse_capacity", ""),
                 crisis_resources=request.POST.get("crisis_resources", ""),
-                alerts=alerts,
                 request=request,
             )
         except sites.SiteSettingsError as exc:
@@ -230,19 +220,94 @@ def site_edit_view(request: HttpRequest, site_id: int) -> HttpResponse:
         else:
             messages.success(request, f"Saved {site.name}.")
             return redirect("accounts:site_edit", site_id=site.pk)
-    defaults = alert_rules.DEFAULT_ALERT_RULES
-    rules = [
-        {
-            "code": code.value,
-            "default": defaults[code],
-            "override": (site.alert_overrides or {}).get(code.value, {}),
-        }
-        for code in alert_rules.AlertCode
-    ]
     hours = {d: ", ".join(f"{a}-{b}" for a, b in site.opening_hours.get(d, [])) for d in WEEKDAYS}
     return render(
         request,
         "accounts/site_edit.html",
-        {"site": site, "hours": hours, "rules": rules, "errors": errors, "closures": site.closures.all()},
+        {"site": site, "hours": hours, "errors": errors, "closures": site.closures.all()},
         status=422 if errors else 200,
     )
+
+
+# --- safety-alert settings (accounts/alert_policy.py) ---------------------------------------------------
+
+
+def _alert_page(
+    request: HttpRequest,
+    site_id: int,
+    *,
+    values: dict[str, dict[str, object]] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    from ketaclinic.accounts import alert_policy
+    from ketaclinic.accounts.forms import alert_policy_values
+    from ketaclinic.clinical.alerts import MIN_SOURCE_CHARS
+
+    user = request.user
+    assert isinstance(user, User)
+    try:
+        site = alert_policy.viewable_site(user, site_id)
+    except alert_policy.AlertPolicyNotFound:
+        raise Http404("No such site.") from None
+    policy = alert_policy.site_policy(site)
+    shown = values or alert_policy_values(site.alert_overrides or {})
+    return render(
+        request,
+        "accounts/site_alerts.html",
+        {
+            "site": site,
+            "policy": policy,
+            "rows": [{"rule": row, "value": shown[row.code]} for row in policy.rows],
+            "may_change": alert_policy.may_change(user, site),
+            "errors": errors or {},
+            "min_source_chars": MIN_SOURCE_CHARS,
+        },
+        status=status,
+    )
+
+
+@allow(ADMIN, PRESCRIBER, NURSE)
+@require_GET
+def alerts_index(request: HttpRequest) -> HttpResponse:
+    """The sites whose safety-alert settings the user may read; straight to the page when there is one."""
+    user = request.user
+    assert isinstance(user, User)
+    sites = services.covered_sites(user)
+    if len(sites) == 1:
+        return redirect("accounts:site_alerts", site_id=sites[0].pk)
+    return render(request, "accounts/alerts_index.html", {"sites": sites})
+
+
+@allow(ADMIN, PRESCRIBER, NURSE)
+@require_GET
+def site_alerts_view(request: HttpRequest, site_id: int) -> HttpResponse:
+    """Each safety-alert rule at the site: its limit, source, allowed range, and who changed it when."""
+    return _alert_page(request, site_id)
+
+
+@allow(PRESCRIBER)
+@require_POST
+def site_alerts_change(request: HttpRequest, site_id: int) -> HttpResponse:
+    from ketaclinic.accounts import alert_policy
+    from ketaclinic.accounts.forms import parse_alert_policy, posted_alert_values
+
+    user = request.user
+    assert isinstance(user, User)
+    try:
+        site = alert_policy.viewable_site(user, site_id)
+    except alert_policy.AlertPolicyNotFound:
+        raise Http404("No such site.") from None
+    try:
+        changed = alert_policy.change_site_alerts(
+            by=user, site=site, changes=parse_alert_policy(request.POST), request=request
+        )
+    except alert_policy.AlertPolicyError as exc:
+        return _alert_page(
+            request, site.pk, values=posted_alert_values(request.POST), errors=exc.errors, status=exc.status
+        )
+    if changed:
+        messages.success(request, f"Saved the safety-alert settings of {site.name}: {', '.join(changed)}.")
+    else:
+        messages.info(request, "Nothing changed.")
+    return redirect("accounts:site_alerts", site_id=site.pk)

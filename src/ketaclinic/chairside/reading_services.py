@@ -168,14 +168,14 @@ def ingest_batch(
 
 
 def alert_rules_for(session: TreatmentSession) -> dict[Any, Any]:
-    """The reference defaults, then the site's policy (each override names its source)."""
-    from ketaclinic.accounts.sites import rule_overrides
-    from ketaclinic.treatment import session_settings
+    """The reference defaults, then the site's policy, then the protocol's (each override names its source).
+    A stored setting outside the limits of clinical/alerts.py is skipped, never fatal (session_settings)."""
+    from ketaclinic.treatment.session_settings import session_alert_rules
 
-    protocol = session_settings.rule_overrides(
-        session_settings.settings_for(session.organization_id, session.protocol_id)
+    resolved = session_alert_rules(
+        site=session.site, organization_id=session.organization_id, protocol_key=session.protocol_id
     )
-    return alert_rules.resolve_alert_rules(site=rule_overrides(session.site), protocol=protocol)
+    return dict(resolved.rules)
 
 
 def evaluate_alerts(*, session: TreatmentSession, observation: Observation) -> list[SessionAlert]:

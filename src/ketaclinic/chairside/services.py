@@ -83,11 +83,8 @@ class SessionNotFound(SessionError):
 
 
 def treatment_of(session: TreatmentSession) -> vital_rules.Treatment:
-    if session.drug == "esketamine":
-        return vital_rules.Treatment.ESKETAMINE_NASAL
-    if session.route == "iv":
-        return vital_rules.Treatment.KETAMINE_IV
-    return vital_rules.Treatment.KETAMINE_OTHER
+    """What the session gives, by drug and route (IM and sublingual have their own cadence, issue 13 point 7)."""
+    return vital_rules.treatment_for(drug=session.drug, route=session.route)
 
 
 def visible_sessions(user: User) -> QuerySet[TreatmentSession]:
@@ -169,10 +166,16 @@ def baseline_reading(session: TreatmentSession) -> vital_rules.VitalReading | No
 
 
 def cadence_for(session: TreatmentSession) -> vital_rules.Cadence | None:
-    """The clinic's cadence for this protocol if set, else the reference default for the route."""
-    from ketaclinic.treatment.session_settings import cadence, settings_for
+    """The clinic's setting for this protocol, else the protocol's monitoring plan, else the route default
+    (treatment/session_settings.session_cadence; every route has one, so this is never None any more)."""
+    from ketaclinic.treatment.session_settings import session_cadence
 
-    return cadence(settings_for(session.organization_id, session.protocol_id), treatment_of(session))
+    return session_cadence(
+        organization_id=session.organization_id,
+        protocol_key=session.protocol_id,
+        protocol_version=session.protocol_version,
+        treatment=treatment_of(session),
+    )
 
 
 def next_due(session: TreatmentSession, now: datetime | None = None) -> vital_rules.DueReading | None:

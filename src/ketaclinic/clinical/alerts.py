@@ -21,6 +21,29 @@ Which numbers the reference supports (clinical.md):
 * The escalation delay is not in the reference (unconfirmed default).
 
 Where a rule needs the baseline (rises, sedation) it is skipped for pre-dose readings.
+
+What a clinic may change, and why (issue 13, point 6: "an administrator set the site's SBP alert to 400 with
+source 'x' and switched off SpO2 / breathing-rate / loss-of-consciousness alerts; a 250/105 reading then
+raised nothing"). A site's or protocol's override passes four checks here, the same for every path that
+stores one (site page, protocol page, any future import); ``resolve_alert_rules`` refuses a violation with a
+message naming the rule, the value and the bound:
+
+* **Floors and ceilings** (``THRESHOLD_BOUNDS``). Where the reference gives the number (the label's reported
+  BP categories SBP ≥180, DBP ≥110, rise ≥40/≥25; sedation = any MOAA/S drop; PHQ-9 item 9 > 0), that
+  number is the least sensitive setting allowed: a clinic may make the alert fire sooner, never later. The
+  other end (the most sensitive setting) and both ends of the unconfirmed defaults (HR, SpO2, RR) are clinic
+  defaults marked unconfirmed, each with its source string: they keep an alert from firing on ordinary
+  readings (alarm fatigue is itself a hazard) or from being set where it no longer protects anyone.
+* **Always on** (``ALWAYS_ON``): loss of consciousness, SpO2 low and breathing rate low (respiratory
+  depression is in the Spravato boxed warning, clinical.md §2.3, §7.4), the critical BP highs (hypertensive
+  crisis, §2.3), PHQ-9 item 9 (§8) and the overdue-reading reminder (the only way a missed reading is
+  noticed, §7.1) cannot be switched off. Every rule whose reference severity is critical is in this set.
+* **Severity** may be raised, never lowered below the reference severity.
+* **Source**: an override names the clinic policy it comes from, at least ``MIN_SOURCE_CHARS`` characters
+  with real words (not "x"): the override becomes the clinic's documented decision and is shown as such.
+
+Stored overrides that break these rules (saved before they existed) are not applied at the chair:
+``applicable_alert_rules`` drops each one, the reference default applies, and the settings page says so.
 """
 
 from __future__ import annotations
@@ -53,6 +76,12 @@ class AlertCode(StrEnum):
     LOSS_OF_CONSCIOUSNESS = "loss_of_consciousness"
     READING_OVERDUE = "reading_overdue"
     PHQ9_ITEM9 = "phq9_item9"
+
+
+#: The codes and severities as plain strings, for checking stored or posted text (``"x" in AlertCode`` raises
+#: TypeError on Python 3.11).
+ALERT_CODES: Final[frozenset[str]] = frozenset(c.value for c in AlertCode)
+SEVERITIES: Final[frozenset[str]] = frozenset(s.value for s in Severity)
 
 
 class RuleOrigin(StrEnum):
@@ -187,43 +216,355 @@ DEFAULT_ALERT_RULES: Final[Mapping[AlertCode, AlertRule]] = {
 
 _FIXED_THRESHOLD: Final = frozenset({AlertCode.LOSS_OF_CONSCIOUSNESS, AlertCode.READING_OVERDUE})
 
+_RANK: Final[Mapping[Severity, int]] = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+# --------------------------------------------------------------------------- what a clinic may change
+
+#: Plain names for staff pages and messages.
+ALERT_LABELS: Final[Mapping[AlertCode, str]] = {
+    AlertCode.SBP_HIGH: "Systolic BP high",
+    AlertCode.DBP_HIGH: "Diastolic BP high",
+    AlertCode.SBP_RISE: "Systolic BP rise from baseline",
+    AlertCode.DBP_RISE: "Diastolic BP rise from baseline",
+    AlertCode.HR_HIGH: "Heart rate high",
+    AlertCode.HR_LOW: "Heart rate low",
+    AlertCode.SPO2_LOW: "Oxygen saturation (SpO2) low",
+    AlertCode.RR_LOW: "Breathing rate low",
+    AlertCode.SEDATION: "Sedation (MOAA/S drop)",
+    AlertCode.LOSS_OF_CONSCIOUSNESS: "Loss of consciousness (MOAA/S 0)",
+    AlertCode.READING_OVERDUE: "Reading overdue",
+    AlertCode.PHQ9_ITEM9: "PHQ-9 item 9 (thoughts of death or self-harm)",
+}
+
+
+class Sooner(StrEnum):
+    """Which way a threshold moves to make its alert fire sooner (more sensitive)."""
+
+    LOWER = "lower"  # "value ≥/> threshold" rules (BP, rises, HR high, sedation, PHQ-9 item 9)
+    HIGHER = "higher"  # "value < threshold" rules (HR low, SpO2 low, RR low)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bound:
+    value: int
+    source: str
+    confirmed: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThresholdBounds:
+    """The thresholds a site or protocol may set for one rule (inclusive).
+
+    ``latest`` is the least sensitive setting allowed (for a number the reference gives, that number);
+    ``soonest`` the most sensitive one. ``sooner`` says which way the number moves to fire sooner."""
+
+    code: AlertCode
+    unit: str
+    sooner: Sooner
+    latest: Bound
+    soonest: Bound
+
+    @property
+    def floor(self) -> Bound:
+        return self.soonest if self.sooner is Sooner.LOWER else self.latest
+
+    @property
+    def ceiling(self) -> Bound:
+        return self.latest if self.sooner is Sooner.LOWER else self.soonest
+
+    @property
+    def fixed(self) -> bool:
+        return self.floor.value == self.ceiling.value
+
+    def describe(self) -> str:
+        """'140–180 mmHg (lower fires sooner)' or 'fixed at 1'."""
+        unit = f" {self.unit}" if self.unit and self.unit != "%" else self.unit
+        if self.fixed:
+            return f"fixed at {self.floor.value}{unit}"
+        return f"{self.floor.value}–{self.ceiling.value}{unit} ({self.sooner.value} fires sooner)"
+
+
+_UNCONFIRMED: Final = "clinic default, unconfirmed"
+_ELEVATED_BP: Final = (
+    f"{_UNCONFIRMED}: clinical.md §2.2 and §11 call BP above 140/90 elevated; an alert set below that "
+    "line would sound on ordinary readings"
+)
+_ONLY_SOONER: Final = "the reference value: a clinic may make this alert fire sooner, not later"
+_SEDATION_POLICY_BOUND: Final = (
+    f"{_UNCONFIRMED}: clinical.md §7.3 found no threshold in ketamine-psychiatry sources (use the "
+    "institutional sedation policy)"
+)
+
+
+def _bounds(
+    code: AlertCode, unit: str, sooner: Sooner, latest: tuple[int, str, bool], soonest: tuple[int, str, bool]
+) -> ThresholdBounds:
+    return ThresholdBounds(
+        code=code,
+        unit=unit,
+        sooner=sooner,
+        latest=Bound(value=latest[0], source=latest[1], confirmed=latest[2]),
+        soonest=Bound(value=soonest[0], source=soonest[1], confirmed=soonest[2]),
+    )
+
+
+#: The floor and ceiling of every adjustable threshold (loss of consciousness and the overdue reminder
+#: have none). A confirmed reference value is the ``latest`` bound: a clinic may only make it more sensitive.
+THRESHOLD_BOUNDS: Final[Mapping[AlertCode, ThresholdBounds]] = {
+    b.code: b
+    for b in (
+        _bounds(
+            AlertCode.SBP_HIGH,
+            "mmHg",
+            Sooner.LOWER,
+            (180, f"{_TABLE6} (SBP ≥180): {_ONLY_SOONER}", True),
+            (140, _ELEVATED_BP, False),
+        ),
+        _bounds(
+            AlertCode.DBP_HIGH,
+            "mmHg",
+            Sooner.LOWER,
+            (110, f"{_TABLE6} (DBP ≥110): {_ONLY_SOONER}", True),
+            (90, _ELEVATED_BP, False),
+        ),
+        _bounds(
+            AlertCode.SBP_RISE,
+            "mmHg",
+            Sooner.LOWER,
+            (40, f"clinical.md §2.6: label, SBP rise ≥40 mmHg reported category: {_ONLY_SOONER}", True),
+            (
+                20,
+                f"{_UNCONFIRMED}: kept above the mean systolic rise of an ordinary infusion (clinical.md §7.2: "
+                "Yale, +16 mmHg at 40 min) so the alert keeps its meaning",
+                False,
+            ),
+        ),
+        _bounds(
+            AlertCode.DBP_RISE,
+            "mmHg",
+            Sooner.LOWER,
+            (25, f"clinical.md §2.6: label, DBP rise ≥25 mmHg reported category: {_ONLY_SOONER}", True),
+            (
+                15,
+                f"{_UNCONFIRMED}: kept above the mean diastolic rise of an ordinary infusion (clinical.md "
+                "§7.2: Yale, +11 mmHg at 40 min) so the alert keeps its meaning",
+                False,
+            ),
+        ),
+        _bounds(
+            AlertCode.HR_HIGH,
+            "bpm",
+            Sooner.LOWER,
+            (
+                120,
+                f"{_UNCONFIRMED}: clinical.md §7.3 gives 'e.g. HR 110' as an intra-infusion stop example [U]; "
+                "a clinic may raise the alert by at most 10 beats",
+                False,
+            ),
+            (100, f"{_UNCONFIRMED}: clinical.md §7.3 at-home rule 'HR >100: do not dose' (low-grade)", False),
+        ),
+        _bounds(
+            AlertCode.HR_LOW,
+            "bpm",
+            Sooner.HIGHER,
+            (40, f"{_UNCONFIRMED}: not in reference [U]", False),
+            (60, f"{_UNCONFIRMED}: not in reference [U]", False),
+        ),
+        _bounds(
+            AlertCode.SPO2_LOW,
+            "%",
+            Sooner.HIGHER,
+            (90, f"{_SEDATION_POLICY_BOUND}; below 90 % the alert would come late", False),
+            (95, f"{_SEDATION_POLICY_BOUND}; above 95 % it would sound on ordinary readings", False),
+        ),
+        _bounds(
+            AlertCode.RR_LOW,
+            "/min",
+            Sooner.HIGHER,
+            (8, f"{_SEDATION_POLICY_BOUND}; below 8/min the alert would come late", False),
+            (12, f"{_SEDATION_POLICY_BOUND}; above 12/min it would sound on ordinary readings", False),
+        ),
+        _bounds(
+            AlertCode.SEDATION,
+            "MOAA/S point",
+            Sooner.LOWER,
+            (1, "clinical.md §8: any MOAA/S decrease from pre-dose is sedation (Spravato label)", True),
+            (1, "clinical.md §8: a drop of 1 is the smallest there is", True),
+        ),
+        _bounds(
+            AlertCode.PHQ9_ITEM9,
+            "",
+            Sooner.LOWER,
+            (0, "clinical.md §8: any answer above 0 needs immediate follow-up (Kroenke 2001)", True),
+            (0, "clinical.md §8: 0 is the lowest answer", True),
+        ),
+    )
+}
+
+#: Rules a site or protocol can never switch off, with the reason shown to staff. Every rule whose reference
+#: severity is critical is here (checked below), and so is the overdue-reading reminder.
+ALWAYS_ON: Final[Mapping[AlertCode, str]] = {
+    AlertCode.LOSS_OF_CONSCIOUSNESS: (
+        "sedation and respiratory depression are in the Spravato boxed warning (clinical.md §2.3, §7.4)"
+    ),
+    AlertCode.SPO2_LOW: (
+        "respiratory depression: pulse oximetry at every session (clinical.md §2.3, boxed warning and REMS)"
+    ),
+    AlertCode.RR_LOW: "respiratory depression (clinical.md §2.3, §7.4: boxed warning)",
+    AlertCode.SBP_HIGH: "a hypertensive crisis needs emergency care (clinical.md §2.3, label §5.6)",
+    AlertCode.DBP_HIGH: "a hypertensive crisis needs emergency care (clinical.md §2.3, label §5.6)",
+    AlertCode.PHQ9_ITEM9: "needs immediate follow-up regardless of the total (clinical.md §8)",
+    AlertCode.READING_OVERDUE: "the only reminder that a reading was missed (clinical.md §7.1 cadence)",
+}
+assert all(r.code in ALWAYS_ON for r in DEFAULT_ALERT_RULES.values() if r.severity is Severity.CRITICAL)
+assert set(THRESHOLD_BOUNDS) | _FIXED_THRESHOLD == set(AlertCode)
+assert all(
+    THRESHOLD_BOUNDS[r.code].floor.value <= (r.threshold or 0) <= THRESHOLD_BOUNDS[r.code].ceiling.value
+    for r in DEFAULT_ALERT_RULES.values()
+    if r.code in THRESHOLD_BOUNDS
+)
+
+MIN_SOURCE_CHARS: Final = 10
+MAX_SOURCE_CHARS: Final = 300  # what the records keep: cite the policy, do not paste it
+_SOURCE_EXAMPLE: Final = "e.g. 'Clinic BP policy 2026-03, section 4'"
+
+
+def source_problem(source: str) -> str | None:
+    """Why ``source`` is not a usable reference for an override, or ``None`` when it is.
+
+    The override becomes the clinic's documented decision, so its source must be something a colleague can
+    look up: at least ``MIN_SOURCE_CHARS`` characters with real words ("x", "policy" or "aaaaaaaaaa" are
+    refused). This cannot prove the policy exists; it stops the placeholder."""
+    text = " ".join(source.split())
+    if not text:
+        return f"needs a source: name the clinic policy it comes from ({_SOURCE_EXAMPLE})"
+    letters = {c.lower() for c in text if c.isalpha()}
+    if len(text) < MIN_SOURCE_CHARS or len(letters) < 4:
+        return (
+            f"source {text!r} is not a reference: name the clinic policy it comes from, at least "
+            f"{MIN_SOURCE_CHARS} characters ({_SOURCE_EXAMPLE})"
+        )
+    if len(text) > MAX_SOURCE_CHARS:
+        return (
+            f"source is {len(text)} characters, more than {MAX_SOURCE_CHARS}: cite the policy (its name, "
+            "version and section) rather than pasting it"
+        )
+    return None
+
+
+def _unit(bounds: ThresholdBounds) -> str:
+    return "" if not bounds.unit else (bounds.unit if bounds.unit == "%" else f" {bounds.unit}")
+
+
+def _threshold_problem(threshold: int, bounds: ThresholdBounds) -> str | None:
+    unit = _unit(bounds)
+    floor, ceiling = bounds.floor, bounds.ceiling
+    if bounds.fixed and threshold != floor.value:
+        return f"{threshold}{unit} is not allowed: the threshold is fixed at {floor.value}{unit} ({floor.source})"
+    if threshold > ceiling.value:
+        return f"{threshold}{unit} is above the ceiling of {ceiling.value}{unit} ({ceiling.source})"
+    if threshold < floor.value:
+        return f"{threshold}{unit} is below the floor of {floor.value}{unit} ({floor.source})"
+    return None
+
+
+def override_problems(
+    code: AlertCode,
+    change: RuleOverride,
+    *,
+    defaults: Mapping[AlertCode, AlertRule] = DEFAULT_ALERT_RULES,
+    bounds: Mapping[AlertCode, ThresholdBounds] = THRESHOLD_BOUNDS,
+) -> list[str]:
+    """Every reason ``change`` may not be applied to ``code`` (empty when it may)."""
+    problems: list[str] = []
+    if (problem := source_problem(change.source)) is not None:
+        problems.append(problem)
+    if change.enabled is False and code in ALWAYS_ON:
+        problems.append(f"cannot be switched off: {ALWAYS_ON[code]}")
+    if change.threshold is not None:
+        if code in _FIXED_THRESHOLD or code not in bounds:
+            problems.append("has no adjustable threshold")
+        elif (problem := _threshold_problem(change.threshold, bounds[code])) is not None:
+            problems.append(problem)
+    reference = defaults[code].severity
+    if change.severity is not None and _RANK[change.severity] > _RANK[reference]:
+        problems.append(
+            f"is {reference.value} in the reference: its severity may be raised, not lowered to "
+            f"{change.severity.value}"
+        )
+    return problems
+
+
+def _problem_text(origin: RuleOrigin, code: AlertCode, problems: list[str]) -> str:
+    return f"The {origin.value} setting for {ALERT_LABELS[code]} ({code.value}): " + "; ".join(problems)
+
+
+def _apply(rule: AlertRule, change: RuleOverride, origin: RuleOrigin) -> AlertRule:
+    return replace(
+        rule,
+        threshold=rule.threshold if change.threshold is None else change.threshold,
+        severity=change.severity or rule.severity,
+        enabled=rule.enabled if change.enabled is None else change.enabled,
+        source=" ".join(change.source.split()),
+        confirmed=rule.confirmed or change.threshold is not None,
+        origin=origin,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResolvedAlertRules:
+    """The rules a session uses, and each stored override that was not applied (key ``origin:code``)."""
+
+    rules: Mapping[AlertCode, AlertRule]
+    not_applied: Mapping[str, str]
+
+
+def _resolve(
+    site: Mapping[AlertCode, RuleOverride] | None,
+    protocol: Mapping[AlertCode, RuleOverride] | None,
+    defaults: Mapping[AlertCode, AlertRule],
+    bounds: Mapping[AlertCode, ThresholdBounds],
+) -> ResolvedAlertRules:
+    refused: dict[str, str] = {}
+    rules = dict(defaults)
+    for origin, overrides in ((RuleOrigin.SITE, site or {}), (RuleOrigin.PROTOCOL, protocol or {})):
+        for code, change in overrides.items():
+            problems = override_problems(code, change, defaults=defaults, bounds=bounds)
+            if problems:
+                refused[f"{origin.value}:{code.value}"] = _problem_text(origin, code, problems)
+            else:
+                rules[code] = _apply(rules[code], change, origin)
+    return ResolvedAlertRules(rules=rules, not_applied=refused)
+
 
 def resolve_alert_rules(
     *,
     site: Mapping[AlertCode, RuleOverride] | None = None,
     protocol: Mapping[AlertCode, RuleOverride] | None = None,
     defaults: Mapping[AlertCode, AlertRule] = DEFAULT_ALERT_RULES,
+    bounds: Mapping[AlertCode, ThresholdBounds] = THRESHOLD_BOUNDS,
 ) -> dict[AlertCode, AlertRule]:
-    """Defaults, then the site's overrides, then the protocol's (the protocol wins)."""
-    errors: dict[str, str] = {}
-    rules = dict(defaults)
-    for origin, overrides in ((RuleOrigin.SITE, site or {}), (RuleOrigin.PROTOCOL, protocol or {})):
-        for code, change in overrides.items():
-            key = f"{origin.value}:{code.value}"
-            if not change.source.strip():
-                errors[key] = (
-                    f"The {origin.value} override of '{code.value}' needs a source (the clinic policy)"
-                )
-                continue
-            if change.threshold is not None and code in _FIXED_THRESHOLD:
-                errors[key] = f"'{code.value}' has no adjustable threshold"
-                continue
-            if change.threshold is not None and change.threshold < 0:
-                errors[key] = f"The {origin.value} threshold for '{code.value}' cannot be negative"
-                continue
-            rule = rules[code]
-            rules[code] = replace(
-                rule,
-                threshold=rule.threshold if change.threshold is None else change.threshold,
-                severity=change.severity or rule.severity,
-                enabled=rule.enabled if change.enabled is None else change.enabled,
-                source=change.source,
-                confirmed=rule.confirmed or change.threshold is not None,
-                origin=origin,
-            )
-    if errors:
-        raise AlertConfigError(errors)
-    return rules
+    """Defaults, then the site's overrides, then the protocol's (the protocol wins).
+
+    Raises :class:`AlertConfigError` naming every override that breaks a floor or ceiling, switches off an
+    always-on rule, lowers a severity or lacks a real source (key ``origin:code``). Use it before saving."""
+    resolved = _resolve(site, protocol, defaults, bounds)
+    if resolved.not_applied:
+        raise AlertConfigError(resolved.not_applied)
+    return dict(resolved.rules)
+
+
+def applicable_alert_rules(
+    *,
+    site: Mapping[AlertCode, RuleOverride] | None = None,
+    protocol: Mapping[AlertCode, RuleOverride] | None = None,
+    defaults: Mapping[AlertCode, AlertRule] = DEFAULT_ALERT_RULES,
+    bounds: Mapping[AlertCode, ThresholdBounds] = THRESHOLD_BOUNDS,
+) -> ResolvedAlertRules:
+    """The rules a session uses from *stored* overrides: an override that breaks the rules (stored before
+    they existed) is skipped, so its reference default (or the site's valid setting) applies, and it is
+    listed in ``not_applied`` for the settings page. A session never stops for a bad setting."""
+    return _resolve(site, protocol, defaults, bounds)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -315,9 +656,6 @@ def evaluate_reading(
     return sorted(alerts, key=lambda a: _RANK[a.severity])
 
 
-_RANK: Final[Mapping[Severity, int]] = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
-
-
 def _alert(rule: AlertRule, message: str, at: datetime, key: str) -> Alert:
     return Alert(
         code=rule.code,
@@ -338,13 +676,19 @@ def overdue_alert(
     session_key: str,
     rules: Mapping[AlertCode, AlertRule] = DEFAULT_ALERT_RULES,
 ) -> Alert | None:
-    """An alert when the due reading is overdue. One key per due reading, so each missed one is separate."""
+    """An alert when the due reading is overdue. One key per due reading, so each missed one is separate.
+
+    The alert carries the cadence's own source and confirmation (an IM or sublingual cadence is a clinic
+    default, unconfirmed), so staff see where the due time came from."""
     rule = rules[AlertCode.READING_OVERDUE]
     if due is None or not rule.enabled or not overdue(due=due, now=now):
         return None
     late = minutes_between(due.due_at, now)
     message = f"Vitals overdue: the {due.label} reading was due {late} min ago"
-    return _alert(rule, message, now, f"{session_key}:{rule.code.value}:{due.due_at.isoformat()}")
+    cadence_rule = replace(
+        rule, source=f"{due.source}; {rule.source}", confirmed=rule.confirmed and due.confirmed
+    )
+    return _alert(cadence_rule, message, now, f"{session_key}:{rule.code.value}:{due.due_at.isoformat()}")
 
 
 def phq9_item9_alert(

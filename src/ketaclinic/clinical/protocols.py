@@ -46,6 +46,7 @@ from ketaclinic.clinical.dose_types import ESKETAMINE_LABEL_DOSES_MG as ESKETAMI
 from ketaclinic.clinical.dose_types import ESKETAMINE_MIN_OBSERVATION_MIN as ESKETAMINE_MIN_OBSERVATION_MIN
 from ketaclinic.clinical.dose_types import DoseKind as DoseKind
 from ketaclinic.clinical.dose_types import DoseLimits as DoseLimits
+from ketaclinic.clinical.vitals import DOSING_INTERVAL_LIMIT, RECOVERY_INTERVAL_LIMIT, interval_problem
 
 SCHEMA: Final = "ketaclinic.protocol/1"
 
@@ -497,10 +498,15 @@ def _check_monitoring(protocol: Protocol, errors: dict[str, str]) -> None:
     mon = protocol.monitoring
     if mon.observation_min < 0:
         errors["monitoring.observation_min"] = "must not be negative"
-    for name in ("vitals_during_dose_every_min", "vitals_after_dose_every_min"):
+    # Reading intervals are safety settings: shortened freely, stretched only as far as the reference's series
+    # and clinics go (clinical/vitals.py, DOSING_INTERVAL_LIMIT / RECOVERY_INTERVAL_LIMIT).
+    for name, limit in (
+        ("vitals_during_dose_every_min", DOSING_INTERVAL_LIMIT),
+        ("vitals_after_dose_every_min", RECOVERY_INTERVAL_LIMIT),
+    ):
         value = getattr(mon, name)
-        if value is not None and value < 1:
-            errors[f"monitoring.{name}"] = "must be 1 minute or more"
+        if value is not None and (problem := interval_problem(value, limit)) is not None:
+            errors[f"monitoring.{name}"] = problem
     if protocol.drug is Drug.ESKETAMINE:
         if mon.observation_min < ESKETAMINE_MIN_OBSERVATION_MIN:
             errors["monitoring.observation_min"] = (

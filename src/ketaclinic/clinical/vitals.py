@@ -10,13 +10,36 @@ Two kinds of numbers live here and must not be confused:
 * Reading cadence defaults come from the reference: IV every 10 min during the infusion and every 15 min
   after (Riva-Posse 2018, clinical.md §7.1); esketamine before dosing, at ~40 min and before discharge
   (label/REMS, clinical.md §2.3, §7.1). Overdue grace and the "~40 min" window are unconfirmed defaults.
+
+Cadence for the routes the reference gives no cadence for (issue 13, point 7: "IM and sublingual sessions get
+no vital-sign reminders; an IM dose peaks at 5–15 min"). Every route a protocol can have gets a default, so
+``default_cadence`` never raises and every session is reminded and flagged when a reading is missed
+(``BolusCadence``: a closer watch for the first part after the dose, then a steady interval until discharge).
+The intervals are the reference's own clinic practice, "every 10–15 min" (clinical.md §7.1, low-grade); how
+long the close watch lasts follows when the drug peaks (pk.md §1d). All are clinic defaults, unconfirmed:
+
+* IM (and SC, which the reference does not describe: treated as the faster injection): every 10 min for the
+  first 60 min, then every 15 — IM Cmax at 5–15 min, peak effect ~20 min (pk.md §1d: Clements 1982 [2°]),
+  and the BP rise of an infusion peaks around 30–40 min (clinical.md §7.2), so the first hour is watched as
+  closely as an IV infusion.
+* Sublingual: every 15 min until discharge — absorption is slower and smaller (F ~30 %, Tmax median 45 min,
+  range 15–60 min; clinical.md §3.1, pk.md §1d); the close-watch window is the first 60 min (Tmax range), used
+  when a protocol sets its own "during" interval.
+* Oral: every 15 min until discharge; window 120 min (Tmax ~1 h, 0.96 ± 0.8 h; pk.md §1d).
+* A racemic route not named (``KETAMINE_OTHER``): as IM, the closest watch of the non-IV routes.
+
+A protocol's own monitoring plan (``MonitoringPlan.vitals_during_dose_every_min`` and
+``vitals_after_dose_every_min``) replaces the route default (``protocol_cadence``); a clinic's per-protocol
+setting replaces that (treatment/session_settings.py). Both are bounded by ``DOSING_INTERVAL_LIMIT`` and
+``RECOVERY_INTERVAL_LIMIT``: a reading interval may be shortened but not stretched past what the reference's
+series and clinics use (§7.1), so a setting cannot switch the reminders off by making them hours apart.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
@@ -27,7 +50,27 @@ class Treatment(StrEnum):
 
     KETAMINE_IV = "ketamine_iv"
     ESKETAMINE_NASAL = "esketamine_nasal"
-    KETAMINE_OTHER = "ketamine_other"  # IM / SC / sublingual / oral: no cadence in the reference
+    KETAMINE_IM = "ketamine_im"
+    KETAMINE_SUBCUTANEOUS = "ketamine_subcutaneous"
+    KETAMINE_SUBLINGUAL = "ketamine_sublingual"
+    KETAMINE_ORAL = "ketamine_oral"
+    KETAMINE_OTHER = "ketamine_other"  # a racemic route not named above: cadence as IM (the closest watch)
+
+
+_ROUTE_TREATMENTS: Final[Mapping[str, Treatment]] = {
+    "iv": Treatment.KETAMINE_IV,
+    "im": Treatment.KETAMINE_IM,
+    "subcutaneous": Treatment.KETAMINE_SUBCUTANEOUS,
+    "sublingual": Treatment.KETAMINE_SUBLINGUAL,
+    "oral": Treatment.KETAMINE_ORAL,
+}
+
+
+def treatment_for(*, drug: str, route: str) -> Treatment:
+    """What a session gives, from its drug ("ketamine", "esketamine") and route (clinical/conditions.Route)."""
+    if drug == "esketamine":
+        return Treatment.ESKETAMINE_NASAL
+    return _ROUTE_TREATMENTS.get(route, Treatment.KETAMINE_OTHER)
 
 
 class VitalField(StrEnum):
@@ -372,6 +415,21 @@ class CheckpointCadence:
     then_every_min: int | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BolusCadence:
+    """A dose given at once (IM, SC, sublingual, oral): a reading every ``early_every_min`` for the first
+    ``early_window_min`` after the first dose (while the drug is absorbed and peaks), then every
+    ``then_every_min`` until discharge."""
+
+    early_every_min: int
+    early_window_min: int
+    then_every_min: int
+    source: str
+    confirmed: bool
+    grace_min: int = DEFAULT_OVERDUE_GRACE_MIN
+    grace_confirmed: bool = False
+
+
 ESKETAMINE_CADENCE: Final = CheckpointCadence(
     checkpoints=(
         Checkpoint(
@@ -389,16 +447,178 @@ ESKETAMINE_CADENCE: Final = CheckpointCadence(
     ),
 )
 IV_CADENCE: Final = IntervalCadence()
-Cadence = IntervalCadence | CheckpointCadence
+
+_CLINICS_EVERY_10_15: Final = "clinical.md §7.1: clinics read every 10–15 min (low-grade)"
+IM_CADENCE: Final = BolusCadence(
+    early_every_min=10,
+    early_window_min=60,
+    then_every_min=15,
+    source=(
+        f"clinic default, unconfirmed: {_CLINICS_EVERY_10_15}; every 10 min for the first hour because an IM "
+        "dose peaks at 5–15 min (pk.md §1d, Clements 1982 [2°]) and BP rises peak by 30–40 min (§7.2)"
+    ),
+    confirmed=False,
+)
+SC_CADENCE: Final = replace(
+    IM_CADENCE,
+    source=(
+        "clinic default, unconfirmed: the reference gives no SC absorption or cadence; watched as an IM "
+        f"injection (every 10 min for the first hour, then 15; {_CLINICS_EVERY_10_15})"
+    ),
+)
+SUBLINGUAL_CADENCE: Final = BolusCadence(
+    early_every_min=15,
+    early_window_min=60,
+    then_every_min=15,
+    source=(
+        f"clinic default, unconfirmed: {_CLINICS_EVERY_10_15}; every 15 min because sublingual absorption is "
+        "slower and smaller (F ~30 %, clinical.md §3.1; Tmax median 45 min, range 15–60, pk.md §1d)"
+    ),
+    confirmed=False,
+)
+ORAL_CADENCE: Final = BolusCadence(
+    early_every_min=15,
+    early_window_min=120,
+    then_every_min=15,
+    source=(
+        f"clinic default, unconfirmed: {_CLINICS_EVERY_10_15}; oral Tmax about 1 h (0.96 ± 0.8 h, pk.md §1d)"
+    ),
+    confirmed=False,
+)
+OTHER_ROUTE_CADENCE: Final = replace(
+    IM_CADENCE,
+    source=(
+        "clinic default, unconfirmed: route not named; watched as an IM injection, the closest watch of the "
+        f"non-IV routes ({_CLINICS_EVERY_10_15})"
+    ),
+)
+Cadence = IntervalCadence | CheckpointCadence | BolusCadence
+
+_DEFAULT_CADENCES: Final[Mapping[Treatment, Cadence]] = {
+    Treatment.KETAMINE_IV: IV_CADENCE,
+    Treatment.ESKETAMINE_NASAL: ESKETAMINE_CADENCE,
+    Treatment.KETAMINE_IM: IM_CADENCE,
+    Treatment.KETAMINE_SUBCUTANEOUS: SC_CADENCE,
+    Treatment.KETAMINE_SUBLINGUAL: SUBLINGUAL_CADENCE,
+    Treatment.KETAMINE_ORAL: ORAL_CADENCE,
+    Treatment.KETAMINE_OTHER: OTHER_ROUTE_CADENCE,
+}
+assert set(_DEFAULT_CADENCES) == set(Treatment)
 
 
 def default_cadence(treatment: Treatment) -> Cadence:
-    """The reference's cadence for ``treatment``; other routes must set one in their protocol."""
-    if treatment is Treatment.KETAMINE_IV:
-        return IV_CADENCE
-    if treatment is Treatment.ESKETAMINE_NASAL:
-        return ESKETAMINE_CADENCE
-    raise ValueError(f"The reference gives no reading cadence for {treatment.value}: set one in the protocol")
+    """The default reading cadence for ``treatment``: the reference's for IV and esketamine, a clinic default
+    (unconfirmed, see the module docstring) for every other route. Never raises."""
+    return _DEFAULT_CADENCES[treatment]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntervalLimit:
+    """How short and how long a reading interval a protocol or a clinic may set (inclusive, minutes)."""
+
+    shortest_min: int
+    longest_min: int
+    source: str
+    confirmed: bool
+
+
+DOSING_INTERVAL_LIMIT: Final = IntervalLimit(
+    shortest_min=5,
+    longest_min=15,
+    source=(
+        "clinical.md §7.1: every published series reads every 10 min during dosing and clinics every 10–15 "
+        "min, so 15 is the longest; 5 is a clinic default, unconfirmed (shorter asks for readings faster "
+        "than a cuff cycles; a continuous monitor sends its own readings)"
+    ),
+    confirmed=False,
+)
+RECOVERY_INTERVAL_LIMIT: Final = IntervalLimit(
+    shortest_min=5,
+    longest_min=30,
+    source=(
+        "clinic default, unconfirmed: clinical.md §7.1 reads every 15 min after an infusion (Emory) and every "
+        "10 min for 30 min after (China series); 30 min, twice the Emory interval, is the longest allowed"
+    ),
+    confirmed=False,
+)
+
+
+def interval_problem(minutes: int, limit: IntervalLimit) -> str | None:
+    """Why ``minutes`` is not an allowed reading interval under ``limit``, or ``None``."""
+    if minutes > limit.longest_min:
+        return f"every {minutes} min is longer than the longest allowed, {limit.longest_min} min ({limit.source})"
+    if minutes < limit.shortest_min:
+        return f"every {minutes} min is shorter than the shortest allowed, {limit.shortest_min} min ({limit.source})"
+    return None
+
+
+def protocol_cadence(
+    treatment: Treatment,
+    *,
+    during_every_min: int | None = None,
+    after_every_min: int | None = None,
+    source: str = "",
+) -> Cadence:
+    """The cadence a protocol's monitoring plan asks for: its "during" and "after" intervals over the route
+    default (IV: during the infusion / after it; IM, SC, sublingual, oral: the close-watch window after the
+    dose / until discharge; esketamine keeps the label's checkpoints, and "after" adds a reading every N min
+    after the last one). A value equal to the default keeps the default's source and confirmation.
+
+    Raises ``ValueError`` for an interval outside ``DOSING_INTERVAL_LIMIT`` / ``RECOVERY_INTERVAL_LIMIT``
+    (protocol validation refuses those before they are stored)."""
+    problems = [
+        f"{name}: {problem}"
+        for name, value, limit in (
+            ("vitals_during_dose_every_min", during_every_min, DOSING_INTERVAL_LIMIT),
+            ("vitals_after_dose_every_min", after_every_min, RECOVERY_INTERVAL_LIMIT),
+        )
+        if value is not None and (problem := interval_problem(value, limit)) is not None
+    ]
+    if problems:
+        raise ValueError("; ".join(problems))
+    base = default_cadence(treatment)
+    label = f"protocol monitoring plan: {source}" if source else "protocol monitoring plan"
+    if isinstance(base, CheckpointCadence):
+        if after_every_min is None or after_every_min == base.then_every_min:
+            return base
+        return replace(base, then_every_min=after_every_min)
+    if isinstance(base, IntervalCadence):
+        during = during_every_min or base.during_infusion_every_min
+        after = after_every_min or base.after_infusion_every_min
+        if (during, after) == (base.during_infusion_every_min, base.after_infusion_every_min):
+            return base
+        return replace(
+            base,
+            during_infusion_every_min=during,
+            after_infusion_every_min=after,
+            source=label,
+            confirmed=False,
+        )
+    early = during_every_min or base.early_every_min
+    then = after_every_min or base.then_every_min
+    if (early, then) == (base.early_every_min, base.then_every_min):
+        return base
+    return replace(base, early_every_min=early, then_every_min=then, source=label, confirmed=False)
+
+
+def describe_cadence(cadence: Cadence) -> str:
+    """The cadence in words for staff pages, e.g. 'every 10 min for the first 60 min after the dose, then every
+    15 min until discharge'."""
+    if isinstance(cadence, IntervalCadence):
+        return (
+            f"every {cadence.during_infusion_every_min} min during the infusion, "
+            f"every {cadence.after_infusion_every_min} min after it"
+        )
+    if isinstance(cadence, BolusCadence):
+        if cadence.early_every_min == cadence.then_every_min:
+            return f"every {cadence.then_every_min} min until discharge"
+        return (
+            f"every {cadence.early_every_min} min for the first {cadence.early_window_min} min after the dose, "
+            f"then every {cadence.then_every_min} min until discharge"
+        )
+    points = ", ".join(c.label for c in sorted(cadence.checkpoints, key=lambda c: c.minutes_after_dose))
+    then = f", then every {cadence.then_every_min} min until discharge" if cadence.then_every_min else ""
+    return f"before dosing, {points}{then}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -443,6 +663,8 @@ def next_reading_due(
         )
     if isinstance(cadence, IntervalCadence):
         return _next_interval(cadence, times, dose_started_at, infusion_ended_at)
+    if isinstance(cadence, BolusCadence):
+        return _next_bolus(cadence, times, dose_started_at)
     return _next_checkpoint(cadence, times, dose_started_at)
 
 
@@ -456,6 +678,28 @@ def _next_interval(
     else:
         due = anchor + timedelta(minutes=cadence.after_infusion_every_min)
         label = f"every {cadence.after_infusion_every_min} min after infusion"
+    return DueReading(
+        label=label,
+        due_at=due,
+        grace=timedelta(minutes=cadence.grace_min),
+        source=cadence.source,
+        confirmed=cadence.confirmed,
+    )
+
+
+def _next_bolus(cadence: BolusCadence, times: list[datetime], start: datetime) -> DueReading:
+    anchor = max([start, *times])
+    early = anchor + timedelta(minutes=cadence.early_every_min)
+    steady = f"every {cadence.then_every_min} min until discharge"
+    if early <= start + timedelta(minutes=cadence.early_window_min):
+        due = early
+        label = (
+            steady
+            if cadence.early_every_min == cadence.then_every_min
+            else f"every {cadence.early_every_min} min in the first {cadence.early_window_min} min after the dose"
+        )
+    else:
+        due, label = anchor + timedelta(minutes=cadence.then_every_min), steady
     return DueReading(
         label=label,
         due_at=due,
@@ -502,23 +746,36 @@ def minutes_between(start: datetime, end: datetime) -> int:
 __all__ = [
     "CORE_VITALS",
     "DEFAULT_PLAUSIBILITY",
+    "DOSING_INTERVAL_LIMIT",
     "ESKETAMINE_CADENCE",
+    "IM_CADENCE",
     "IV_CADENCE",
+    "ORAL_CADENCE",
+    "OTHER_ROUTE_CADENCE",
+    "RECOVERY_INTERVAL_LIMIT",
+    "SC_CADENCE",
+    "SUBLINGUAL_CADENCE",
+    "BolusCadence",
     "Cadence",
     "Checkpoint",
     "CheckpointCadence",
     "DueReading",
     "IntervalCadence",
+    "IntervalLimit",
     "PlausibleRange",
     "Treatment",
     "VitalField",
     "VitalReading",
     "VitalsValidationError",
     "default_cadence",
+    "describe_cadence",
+    "interval_problem",
     "minutes_between",
     "next_reading_due",
     "overdue",
     "parse_chairside_line",
+    "protocol_cadence",
     "reading_errors",
+    "treatment_for",
     "validate_reading",
 ]

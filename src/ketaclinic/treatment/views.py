@@ -75,15 +75,19 @@ def protocol_detail(request: HttpRequest, key: str) -> HttpResponse:
                 initial={"new_id": f"{key}-clinic"[:63], "name": f"{row.name} (clinic copy)"}
             ),
             "editable": not row.built_in,
-            "session_settings": _session_settings(user, key),
+            "session_settings": _session_settings(user, key, row),
+            "may_change_settings": user.role == PRESCRIBER,
         },
     )
 
 
-def _session_settings(user: User, key: str) -> Any:
-    from ketaclinic.treatment.session_settings import settings_for
+def _session_settings(user: User, key: str, row: Any) -> Any:
+    from ketaclinic.clinical.vitals import treatment_for
+    from ketaclinic.treatment.session_settings import protocol_policy
 
-    return settings_for(user.organization_id, key) if user.organization_id else None
+    if not user.organization_id:
+        return None
+    return protocol_policy(user.organization_id, key, treatment=treatment_for(drug=row.drug, route=row.route))
 
 
 def _int(raw: str | None) -> int | None:
@@ -520,9 +524,10 @@ def plan_session_start(request: HttpRequest, session_id: Any) -> HttpResponse:
     return redirect("chairside:session", session_id=session.pk)
 
 
-@allow(ADMIN)
+@allow(PRESCRIBER)
 @require_POST
 def protocol_session_settings(request: HttpRequest, key: str) -> HttpResponse:
+    """A protocol's reading cadence and alert changes: safety settings, so prescribers only (session_settings)."""
     from ketaclinic.treatment import session_settings
 
     try:
@@ -531,7 +536,7 @@ def protocol_session_settings(request: HttpRequest, key: str) -> HttpResponse:
         raise Http404(exc.message) from None
     try:
         session_settings.save_settings(
-            admin=_user(request), protocol_key=key, data=request.POST.dict(), request=request
+            by=_user(request), protocol_key=key, data=request.POST.dict(), request=request
         )
     except session_settings.SettingsError as exc:
         for field, reason in exc.errors.items():
