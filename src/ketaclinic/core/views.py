@@ -15,7 +15,8 @@ def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)
     from ketaclinic.accounts.models import Site
-    from ketaclinic.core.access import CLINICIANS
+    from ketaclinic.core import jobs
+    from ketaclinic.core.access import ADMIN, CLINICIANS
     from ketaclinic.measures.forms import AcknowledgeForm
     from ketaclinic.measures.services import open_alerts_for
 
@@ -24,6 +25,7 @@ def home(request: HttpRequest) -> HttpResponse:
     context = {
         "notifications": notifications,
         "safety_alerts": list(open_alerts_for(user)) if clinician else [],
+        "sweeps": jobs.sweeps_status() if clinician or user.role == ADMIN else None,
         "ack_form": AcknowledgeForm(),
         "duty_sites": Site.objects.filter(organization_id=user.organization_id) if clinician else [],
     }
