@@ -49,7 +49,7 @@ def chair_session(
 
 
 def dbp_112(session: TreatmentSession, nurse: Any, minutes_ago: int = 12) -> SessionAlert:
-    """A reading of 150/112 through the alert engine: DBP ≥110 is critical (clinical.md §7.3)."""
+    """A reading of 150/112 through the alert engine: DBP ≥110 is critical (clinical.md §2.6, label Table 6)."""
     reading_services.record_observation(
         user=nurse,
         session=session,
