@@ -120,7 +120,9 @@ def test_a_critical_chair_alert_is_on_the_home_page_of_every_clinician_of_its_si
         html = page(client_for(sign_in, person), "/")
         shown = banner(html, "critical-alerts")
         assert "1 critical alert at your sites" in shown
-        assert "Main Street · Chair 3" in shown and "BP 150/112" in shown  # where, and the reading the alert names
+        assert (
+            "Main Street · Chair 3" in shown and "BP 150/112" in shown
+        )  # where, and the reading the alert names
         assert "open <strong>12 min</strong>" in shown  # how long nobody has acknowledged it
         assert f'href="/sessions/{chair_alert.session_id}/#critical-banner"' in shown  # where to acknowledge
         assert NOTHING not in html
@@ -198,7 +200,9 @@ def test_the_session_page_banner_acknowledges_this_chair_and_points_to_the_other
     html = page(client, f"/sessions/{chair_alert.session_id}/")
     top = html.split('<div class="page-head">')[0]  # the banner comes before everything else on the page
     shown = banner(top, "critical-banner")
-    assert "this chair (Chair 3)" in shown and "BP 150/112" in shown and "open <strong>12 min</strong>" in shown
+    assert (
+        "this chair (Chair 3)" in shown and "BP 150/112" in shown and "open <strong>12 min</strong>" in shown
+    )
     assert f'action="/sessions/{chair_alert.session_id}/alerts/{chair_alert.pk}/acknowledge/"' in shown
     assert "Other chairs with a critical alert" in shown
     assert f'href="/sessions/{other.pk}/#alerts">Main Street · Chair 7</a>' in shown
