@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## make run: install, migrate the SQLite database under var/, load the demo clinic, serve on 127.0.0.1:8000
+##   (`ketaclinic serve` also runs the background jobs: the safety sweeps that raise overdue-reading alerts
+##   and escalate unacknowledged alerts, every minute)
 ## make run MONITORS=3: also start the monitor listener and 3 simulated bedside monitors on Harbor Street's chairs
 MONITORS ?= 0
 run: $(STAMP)
@@ -27,7 +29,6 @@ run: $(STAMP)
 	  trap 'kill 0' EXIT INT TERM; \
 	  $(BIN)/ketaclinic mllp --host 127.0.0.1 --port 2575 & \
 	  sleep 2; $(BIN)/ketaclinic monitor-sim --chairs $(MONITORS) --interval 15s --seed 7 >/dev/null & \
-	  $(BIN)/ketaclinic worker & \
 	  $(BIN)/ketaclinic serve --host 127.0.0.1 --port 8000; \
 	else $(BIN)/ketaclinic serve --host 127.0.0.1 --port 8000; fi
 

@@ -105,6 +105,7 @@ def test_thirty_chairs_fit_one_wall_screen(
         assert page.locator("article.chair").count() == 30
         assert "30 active chairs" in page.inner_text("#board-summary")
         assert page.locator("article.chair.sev-critical").count() == 4  # chairs 7, 14, 21, 28
+        assert "4 critical alerts not acknowledged" in page.inner_text("#board-banner")  # and still fits
         # every card lies inside the viewport: no scrolling on the wall screen
         bottom = page.evaluate(
             "() => Math.max(...[...document.querySelectorAll('article.chair')]"

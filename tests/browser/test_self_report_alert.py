@@ -48,11 +48,11 @@ def test_phone_self_report_raises_an_alert_the_prescriber_sees(
     device = TOTPDevice.objects.get(user=prescriber)
     page.fill("#id_token", f"{TOTP(device.bin_key).token():06d}")
     page.click("button[type=submit]")
-    page.wait_for_selector("#safety-alerts")
-    alerts = page.inner_text("#safety-alerts")
+    page.wait_for_selector("#critical-alerts")
+    alerts = page.inner_text("#critical-alerts")
     assert "Examplesson" in alerts and "item 9" in alerts.lower()
-    page.fill("#safety-alerts textarea", "Phoned the patient; safe, plan reviewed.")
-    page.click("#safety-alerts button:has-text('Acknowledge')")
+    page.fill("#critical-alerts textarea", "Phoned the patient; safe, plan reviewed.")
+    page.click("#critical-alerts button:has-text('Acknowledge')")
     page.wait_for_selector("text=Alert acknowledged.")
-    assert page.locator("#safety-alerts").count() == 0
+    assert page.locator("#critical-alerts").count() == 0
     desk.close()

@@ -204,7 +204,7 @@ def test_one_audit_query_per_board_open_and_none_per_event(
     page = client.get("/board/main/")
     entries = list(AuditEntry.objects.order_by("seq")[before:])
     assert [(e.action, e.category, e.object_type) for e in entries] == [("query", "live-board", "Site")]
-    assert entries[0].detail == "live board opened: 1 active chair(s)"
+    assert entries[0].detail == "live board opened: 1 active chair(s), 0 open critical alert(s)"
     stream = client.get(ticket_url(page.content.decode()))
     assert not stream.is_async  # the WSGI test client gets the plain generator
     chunks = iter(stream.streaming_content)

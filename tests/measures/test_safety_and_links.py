@@ -52,15 +52,15 @@ def test_alert_stays_on_the_home_page_until_acknowledged_with_a_note(
     services.record_administration(user=nurse, patient=prescribed, instrument="phq9", answers=ITEM9)
     alert = SafetyAlert.objects.get()
     client = sign_in(Client(), prescriber)
-    assert b"Safety alerts" in client.get("/").content
+    assert b'id="critical-alerts"' in client.get("/").content
     client.post(f"/alerts/{alert.pk}/acknowledge/", {"note": ""})
     alert.refresh_from_db()
     assert alert.acknowledged_at is None
-    assert b"Safety alerts" in client.get("/").content
+    assert b'id="critical-alerts"' in client.get("/").content
     client.post(f"/alerts/{alert.pk}/acknowledge/", {"note": "Called patient; safety plan reviewed."})
     alert.refresh_from_db()
     assert alert.acknowledged_by == prescriber and "safety plan" in alert.acknowledgement_note
-    assert b"Safety alerts" not in client.get("/").content
+    assert b'id="critical-alerts"' not in client.get("/").content
     assert AuditEntry.objects.filter(category="safety-alert", user=prescriber).exists()
 
 
@@ -209,7 +209,7 @@ def test_an_alert_left_unacknowledged_goes_to_every_clinician_of_the_site(
     entry = AuditEntry.objects.get(object_type="SafetyAlert", object_id=str(alert.pk), action="change")
     assert entry.detail.startswith("unacknowledged suicidality alert escalated") and "nurse1" in entry.after
     home = sign_in(Client(), nurse).get("/").content.decode()
-    assert 'id="safety-alerts"' in home and "unacknowledged, escalated" in home
+    assert 'id="critical-alerts"' in home and "unacknowledged, escalated" in home
 
 
 def test_an_acknowledged_alert_is_not_escalated_and_the_worker_runs_the_sweep(

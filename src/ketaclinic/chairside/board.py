@@ -53,6 +53,7 @@ from django.views.decorators.http import require_GET
 from ketaclinic.accounts.models import Site, User
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
+from ketaclinic.chairside import critical_alerts
 from ketaclinic.chairside.models import (
     ACTIVE_STATUSES,
     Observation,
@@ -361,6 +362,10 @@ def render_summary(cards: Sequence[ChairCard]) -> str:
     return render_to_string("chairside/board_summary.html", {"summary": summarize(cards)})
 
 
+def render_banner(banner: critical_alerts.BoardBanner, site: Site) -> str:
+    return render_to_string("chairside/board_banner.html", {"banner": banner, **_context(site, banner.now)})
+
+
 # --------------------------------------------------------------------------- change feed
 
 
@@ -435,7 +440,8 @@ class BoardFeed:
     """The changes of one site's board for one signed-in browser session.
 
     ``opening()`` sends the whole board (the client may have missed changes while connecting or
-    reconnecting); ``poll()`` returns events for what changed since the last call; ``signed_in()`` says
+    reconnecting); ``poll()`` returns events for what changed since the last call (cards, the summary, and
+    the critical-alert banner, ``chairside.critical_alerts.board_banner``); ``signed_in()`` says
     whether the session that opened the stream is still within its limits.
     """
 
@@ -444,6 +450,7 @@ class BoardFeed:
         self.user_id = user_id
         self.session_key = session_key
         self.seen: dict[str, tuple[Any, ...]] = {}
+        self.banner_seen: tuple[Any, ...] | None = None
         self.changes_at: dict[str, datetime] = {}
         self.cards: dict[str, ChairCard] = {}
         self._last_sent = self._last_check = 0.0
@@ -459,12 +466,14 @@ class BoardFeed:
     def opening(self, now: datetime | None = None) -> list[str]:
         now = now or timezone.now()
         self.seen = signatures(self.site)
+        self.banner_seen = critical_alerts.board_banner_signature(self.site)
         cards = load_cards(self.site, now)
         self.cards, self.changes_at = {}, {}
         self._remember(cards)
         return [
             sse_event("board", render_grid(cards, self.site, now)),
             sse_event("summary", render_summary(cards)),
+            sse_event("banner", render_banner(critical_alerts.board_banner(self.site, now), self.site)),
         ]
 
     def poll(self, now: datetime | None = None) -> list[str]:
@@ -475,12 +484,18 @@ class BoardFeed:
         changed = {key for key, sig in current.items() if self.seen.get(key) != sig}
         changed |= {key for key, at in self.changes_at.items() if at < now}
         self.seen = current
-        if not changed:
-            return []
-        cards = load_cards(self.site, now, sorted(changed))
-        self._remember(cards)
-        events = [sse_event(card.event, render_card(card, self.site, now)) for card in cards]
-        events.append(sse_event("summary", render_summary(list(self.cards.values()))))
+        events = []
+        if changed:
+            cards = load_cards(self.site, now, sorted(changed))
+            self._remember(cards)
+            events += [sse_event(card.event, render_card(card, self.site, now)) for card in cards]
+            events.append(sse_event("summary", render_summary(list(self.cards.values()))))
+        banner_now = critical_alerts.board_banner_signature(self.site)
+        if banner_now != self.banner_seen:
+            self.banner_seen = banner_now
+            events.append(
+                sse_event("banner", render_banner(critical_alerts.board_banner(self.site, now), self.site))
+            )
         return events
 
     def signed_in(self, now: datetime | None = None) -> bool:
@@ -580,7 +595,8 @@ def board_page(request: HttpRequest, site_code: str) -> HttpResponse:
     site = board_site(user, site_code)
     now = timezone.now()
     cards = load_cards(site, now)
-    detail = f"live board opened: {len(cards)} active chair(s)"
+    banner = critical_alerts.board_banner(site, now)
+    detail = f"live board opened: {len(cards)} active chair(s), {banner.count} open critical alert(s)"
     audit.record(
         user=user,
         action=Action.QUERY,
@@ -596,6 +612,7 @@ def board_page(request: HttpRequest, site_code: str) -> HttpResponse:
     context = {
         "cards": cards,
         "summary": summarize(cards),
+        "banner": banner,
         "stream_url": format_html("{}?ticket={}", stream_url, ticket),
         **_context(site, now),
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -12,7 +11,7 @@ from ketaclinic.core import jobs
 
 @jobs.handler("chairside.sweep")
 def sweep(payload: dict[str, Any]) -> None:
-    """Every minute: overdue readings on active sessions, escalation of unacknowledged alerts; re-enqueues itself."""
+    """Every minute (core.jobs.RECURRING): overdue readings on active sessions, escalation of unacknowledged alerts; re-enqueues itself."""
     from ketaclinic.chairside import services
     from ketaclinic.chairside.models import ACTIVE_STATUSES, TreatmentSession
 
@@ -20,4 +19,6 @@ def sweep(payload: dict[str, Any]) -> None:
         services.check_overdue(session)
     services.escalate_unacknowledged()
     if payload.get("repeat", True):
-        jobs.enqueue("chairside.sweep", {"repeat": True}, run_after=timezone.now() + timedelta(minutes=1))
+        jobs.enqueue(
+            "chairside.sweep", {"repeat": True}, run_after=timezone.now() + jobs.RECURRING["chairside.sweep"]
+        )

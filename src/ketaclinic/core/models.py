@@ -45,3 +45,16 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk}"
+
+
+class Heartbeat(models.Model):
+    """When each recurring background sweep last finished (``core.jobs`` writes it in the sweep's own
+    transaction). The home page and ``ketaclinic check`` read it to say plainly when the sweeps have
+    stopped: without them overdue readings and unacknowledged alerts are not escalated."""
+
+    name = models.CharField(max_length=60, unique=True, help_text="The job kind, e.g. chairside.sweep")
+    beat_at = models.DateTimeField()
+    ran_by = models.CharField(max_length=80, blank=True, help_text="host:pid of the process that ran it")
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.beat_at:%Y-%m-%d %H:%M:%S}"

@@ -15,15 +15,29 @@ def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)
     from ketaclinic.accounts.models import Site
-    from ketaclinic.core.access import CLINICIANS
+    from ketaclinic.chairside.critical_alerts import CriticalAlerts, critical_alerts_for
+    from ketaclinic.core import jobs
+    from ketaclinic.core.access import ADMIN, CLINICIANS
     from ketaclinic.measures.forms import AcknowledgeForm
     from ketaclinic.measures.services import open_alerts_for
 
     notifications = accounts.unread_notifications(user).exclude(kind__in=["suicidality", "mania"])[:50]
     clinician = user.role in CLINICIANS
+    # Every open critical alert of the user's sites, at the top (issue 13 point 8); one audited read.
+    critical = (
+        critical_alerts_for(user=user, request=request, purpose="home page")
+        if clinician
+        else CriticalAlerts()
+    )
+    in_banner = {a.pk for a in critical.safety_alerts}
+    safety_alerts = [a for a in open_alerts_for(user) if a.pk not in in_banner] if clinician else []
     context = {
         "notifications": notifications,
-        "safety_alerts": list(open_alerts_for(user)) if clinician else [],
+        "critical": critical,
+        "safety_alerts": safety_alerts,
+        # Anything open above means the page must not say "Nothing waiting for you".
+        "open_alerts": critical.count + len(safety_alerts),
+        "sweeps": jobs.sweeps_status() if clinician or user.role == ADMIN else None,
         "ack_form": AcknowledgeForm(),
         "duty_sites": Site.objects.filter(organization_id=user.organization_id) if clinician else [],
     }

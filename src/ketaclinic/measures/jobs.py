@@ -1,8 +1,7 @@
-"""Background jobs of the rating-scale app (run by ``ketaclinic worker``)."""
+"""Background jobs of the rating-scale app (run by the job loop of ``ketaclinic serve`` or ``ketaclinic worker``)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -12,12 +11,14 @@ from ketaclinic.core import jobs
 
 @jobs.handler("measures.sweep")
 def sweep(payload: dict[str, Any]) -> None:
-    """Every 5 minutes: widen safety alerts left unacknowledged (services.escalate_safety_alerts)."""
+    """Every 5 minutes (core.jobs.RECURRING): widen safety alerts left unacknowledged (services.escalate_safety_alerts)."""
     from ketaclinic.measures.services import escalate_safety_alerts
 
     escalate_safety_alerts()
     if payload.get("repeat", True):
-        jobs.enqueue("measures.sweep", {"repeat": True}, run_after=timezone.now() + timedelta(minutes=5))
+        jobs.enqueue(
+            "measures.sweep", {"repeat": True}, run_after=timezone.now() + jobs.RECURRING["measures.sweep"]
+        )
 
 
 @jobs.handler("measures.pre_session_link")

@@ -215,6 +215,24 @@ def open_alerts_for(user: User) -> QuerySet[SafetyAlert]:
     )
 
 
+def open_suicidality_alerts(*, organization_id: Any, site_ids: list[Any]) -> QuerySet[SafetyAlert]:
+    """Unacknowledged suicidality alerts of the patients of these sites of one organization, whoever they
+    were sent to: PHQ-9 item 9 > 0 "needs immediate follow-up regardless of total" (clinical.md §8), so
+    every clinician of the site sees it (chairside.critical_alerts builds the banners on it). Not audited
+    here: the caller records one read per page."""
+    return (
+        SafetyAlert.objects.filter(
+            organization_id=organization_id,
+            patient__organization_id=organization_id,
+            patient__site_id__in=site_ids,
+            kind="suicidality",
+            acknowledged_at__isnull=True,
+        )
+        .select_related("patient__site", "administration")
+        .order_by("raised_at", "pk")
+    )
+
+
 def escalate_safety_alerts(now: datetime | None = None) -> int:
     """Suicidality and mania alerts still unacknowledged ``KETACLINIC_SAFETY_ALERT_ESCALATE_HOURS`` after
     they were raised (a clinic default, unconfirmed: the reference asks for the same day but gives no
@@ -275,7 +293,14 @@ def acknowledge_alert(
         .select_related("patient")
         .first()
     )
-    if alert is None:
+    # Whoever it was sent to, or a clinician who may see the patient (the home page and session banners
+    # show a site's suicidality alerts to every clinician of the site); another site's alert is not found.
+    from ketaclinic.patients.services import visible_patients
+
+    if alert is None or not (
+        alert.recipients.filter(pk=user.pk).exists()
+        or visible_patients(user).filter(pk=alert.patient_id).exists()
+    ):
         raise MeasuresError("No such alert.")
     if alert.acknowledged_at is not None:
         raise MeasuresError(

@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ketaclinic.accounts.models import User
@@ -155,7 +156,11 @@ def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Alert acknowledged.")
-    return redirect(request.POST.get("next") or "core:home")
+    # Back where the form was (the session page's banner), never to another host.
+    back = request.POST.get("next") or ""
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=True):
+        return redirect(back)
+    return redirect("core:home")
 
 
 @allow(*CLINICIANS)

@@ -29,7 +29,11 @@
 
   board.addEventListener("htmx:sseOpen", function () { linkState("live", "Live"); });
   board.addEventListener("htmx:sseError", function () { linkState("lost", "Connection lost: reconnecting…"); });
-  board.addEventListener("htmx:sseClose", function () { linkState("lost", "Stopped"); });
+  board.addEventListener("htmx:sseClose", function () {
+    linkState("lost", "Stopped");
+    var banner = document.getElementById("board-banner");  // the expired board shows no alerts either
+    if (banner) { banner.textContent = ""; }
+  });
   board.addEventListener("htmx:afterSettle", tick);
   window.setInterval(tick, 15000);
   tick();

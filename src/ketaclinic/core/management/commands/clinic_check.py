@@ -44,6 +44,7 @@ class Command(BaseCommand):
         verify = audit.verify()
         results["audit"] = verify.as_dict()
         results["controlled_substance_register"] = _ledger_chains()
+        results["background_sweeps"] = _sweeps()
         results["debug"] = settings.DEBUG
         results["secure_cookies"] = settings.SECURE_COOKIES
         ok = (
@@ -75,3 +76,21 @@ def _ledger_chains() -> str:
         if (seq := verify_chain(org.pk)) is not None
     ]
     return "; ".join(broken) if broken else "ok"
+
+
+def _sweeps() -> str:
+    """Whether the safety sweeps ran recently (core.jobs.sweeps_status): staff see the same on the home page."""
+    from ketaclinic.core import jobs
+
+    status = jobs.sweeps_status()
+    if status.running:
+        last = status.last_run_at
+        return f"ok (last ran {last:%Y-%m-%d %H:%M:%S} UTC)" if last else "ok"
+    stopped = ", ".join(
+        f"{s.kind} last ran {s.last_run_at:%Y-%m-%d %H:%M:%S} UTC" if s.last_run_at else f"{s.kind} never ran"
+        for s in status.stopped
+    )
+    return (
+        f"NOT RUNNING ({stopped}): overdue readings and unacknowledged alerts are not escalated; "
+        "start `ketaclinic serve` (runs them) or `ketaclinic worker`"
+    )

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -10,8 +9,10 @@ from ketaclinic.core import jobs
 
 class Command(BaseCommand):
     help = (
-        "Run background jobs (reminders, escalations, audit anchoring) from the database queue. Several workers "
-        "may run at once: each job is claimed by exactly one. --once runs what is due and exits."
+        "Run background jobs (the safety sweeps: overdue readings and escalation of unacknowledged alerts; "
+        "reminders, emailed links, audit anchoring, exports) from the database queue. `ketaclinic serve` runs "
+        "the same loop in a thread unless started with --no-sweeps; run this beside it when it is. Several "
+        "workers may run at once: each job is claimed by exactly one. --once runs what is due and exits."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -19,11 +20,10 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=2.0, help="seconds between polls (default 2)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        jobs.ensure_recurring()
-        while True:
+        if options["once"]:
+            jobs.ensure_recurring()
             ran = jobs.run_due_jobs()
             if ran:
                 self.stdout.write(f"ran {ran} job(s)")
-            if options["once"]:
-                return
-            time.sleep(options["interval"])
+            return
+        jobs.work(interval=options["interval"], on_ran=lambda ran: self.stdout.write(f"ran {ran} job(s)"))
