@@ -18,14 +18,14 @@ from django_otp import match_token
 from ketaclinic.accounts import services
 from ketaclinic.accounts.forms import AccountForm, LoginForm, TokenForm
 from ketaclinic.accounts.models import User
-from ketaclinic.core.access import ADMIN, allow, public, signed_in
+from ketaclinic.core.access import ADMIN, allow, public, second_factor_verified, signed_in
 from ketaclinic.core.middleware import start_session_clock
 
 
 @public
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated and request.user.is_verified():  # type: ignore[union-attr]
+    if request.user.is_authenticated and second_factor_verified(request.user):
         return redirect("core:home")
     form = LoginForm(request.POST or None)
     error = ""
