@@ -25,7 +25,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "notifications": notifications,
         "safety_alerts": list(open_alerts_for(user)) if clinician else [],
         "ack_form": AcknowledgeForm(),
-        "duty_sites": Site.objects.filter(organization_id=user.organization_id) if clinician else [],
+        "duty_sites": Site.objects.filter(organization_id=user.org_id) if clinician else [],
     }
     return render(request, "core/home.html", context)
 

@@ -88,7 +88,7 @@ def _lot_page(request: HttpRequest, lot: StockLot, **extra: Any) -> HttpResponse
     handles = user.role in CLINICIANS
     sessions = services.sessions_for_use(user=user, lot=lot, request=request) if handles else []
     witnesses = (
-        User.objects.filter(organization_id=user.organization_id, role__in=CLINICIANS, is_active=True)
+        User.objects.filter(organization_id=user.org_id, role__in=CLINICIANS, is_active=True)
         .exclude(pk=user.pk)
         .order_by("last_name", "first_name")
     )
@@ -127,9 +127,7 @@ def use(request: HttpRequest, lot_id: Any) -> HttpResponse:
     user = _user(request)
     post = request.POST
     session = (
-        TreatmentSession.objects.filter(
-            pk=post.get("session") or None, organization_id=user.organization_id
-        ).first()
+        TreatmentSession.objects.filter(pk=post.get("session") or None, organization_id=user.org_id).first()
         if _is_uuid(post.get("session"))
         else None
     )
@@ -149,7 +147,7 @@ def _record_use(request: HttpRequest, lot: StockLot, session: Any) -> LedgerEntr
     post = request.POST
     raw_witness = post.get("witness") or ""
     witness = (
-        User.objects.filter(pk=raw_witness, organization_id=user.organization_id).first()
+        User.objects.filter(pk=raw_witness, organization_id=user.org_id).first()
         if raw_witness.isdigit()
         else None
     )
@@ -223,11 +221,7 @@ def loss(request: HttpRequest, lot_id: Any) -> HttpResponse:
 @require_POST
 def correct(request: HttpRequest, entry_id: int) -> HttpResponse:
     user = _user(request)
-    entry = (
-        LedgerEntry.objects.filter(pk=entry_id, organization_id=user.organization_id)
-        .select_related("lot")
-        .first()
-    )
+    entry = LedgerEntry.objects.filter(pk=entry_id, organization_id=user.org_id).select_related("lot").first()
     if entry is None:
         raise Http404("No such entry.")
     lot = _lot(request, entry.lot_id)

@@ -207,9 +207,7 @@ def _may_be_bipolar(patient: Patient) -> bool:
 
 def open_alerts_for(user: User) -> QuerySet[SafetyAlert]:
     return (
-        SafetyAlert.objects.filter(
-            organization_id=user.organization_id, recipients=user, acknowledged_at__isnull=True
-        )
+        SafetyAlert.objects.filter(organization_id=user.org_id, recipients=user, acknowledged_at__isnull=True)
         .select_related("patient", "administration")
         .order_by("-raised_at")
     )
@@ -271,9 +269,7 @@ def acknowledge_alert(
     if len(note) < 5:
         raise ScaleInputError({"note": "write what you did (at least 5 characters)"})
     alert = (
-        SafetyAlert.objects.filter(pk=alert_id, organization_id=user.organization_id)
-        .select_related("patient")
-        .first()
+        SafetyAlert.objects.filter(pk=alert_id, organization_id=user.org_id).select_related("patient").first()
     )
     if alert is None:
         raise MeasuresError("No such alert.")
@@ -308,7 +304,7 @@ def acknowledge_alert(
 def administrations(
     *, user: User, patient: Patient, request: HttpRequest | None = None, instrument: str | None = None
 ) -> list[ScaleAdministration]:
-    qs = ScaleAdministration.objects.filter(patient=patient, organization_id=user.organization_id)
+    qs = ScaleAdministration.objects.filter(patient=patient, organization_id=user.org_id)
     if instrument:
         qs = qs.filter(instrument=instrument)
     found = list(qs.order_by("administered_at"))

@@ -156,7 +156,7 @@ def on_duty(request: HttpRequest) -> HttpResponse:
     from ketaclinic.accounts.models import Site
 
     site_id = request.POST.get("site")
-    site = Site.objects.filter(pk=site_id, organization_id=user.organization_id).first() if site_id else None
+    site = Site.objects.filter(pk=site_id, organization_id=user.org_id).first() if site_id else None
     user.on_duty_site = site
     user.save(update_fields=["on_duty_site"])
     from ketaclinic.audit.models import Action

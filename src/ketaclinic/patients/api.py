@@ -121,7 +121,7 @@ def _out(patient: Patient) -> dict[str, Any]:
 def _site_ref(user: User, code: str | None) -> Site | None:
     if code is None:
         return None
-    site = Site.objects.filter(organization_id=user.organization_id, code=code).first()
+    site = Site.objects.filter(organization_id=user.org_id, code=code).first()
     if site is None:
         raise FieldErrors({"site": f"{code!r} is not a site code of your organization"})
     return site

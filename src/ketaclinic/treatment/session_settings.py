@@ -121,7 +121,7 @@ def save_settings(
     if errors:
         raise SettingsError(errors)
     row, _ = ProtocolSessionSettings.objects.get_or_create(
-        organization_id=admin.organization_id, protocol_key=protocol_key, defaults={"updated_by": admin}
+        organization_id=admin.org_id, protocol_key=protocol_key, defaults={"updated_by": admin}
     )
     before = {
         "reading_every_min": row.reading_every_min,

@@ -422,7 +422,7 @@ def _plan_session(request: HttpRequest, session_id: Any) -> Any:
     from ketaclinic.treatment.models import PlanSession
 
     row = (
-        PlanSession.objects.filter(pk=session_id, organization_id=_user(request).organization_id)
+        PlanSession.objects.filter(pk=session_id, organization_id=_user(request).org_id)
         .select_related("plan", "site", "patient")
         .first()
     )
