@@ -243,11 +243,11 @@ def save_device(
         clash = clash.exclude(pk=device.pk)
     if identifier and clash.exists():
         errors["identifier"] = f"A monitor with identifier {identifier} is already registered."
-    if (
-        chair is not None
-        and chair.monitors.filter(active=True).exclude(pk=getattr(device, "pk", None)).exists()
-    ):
-        if active:
+    if chair is not None:
+        others_on_chair = chair.monitors.filter(active=True)
+        if device is not None:
+            others_on_chair = others_on_chair.exclude(pk=device.pk)
+        if others_on_chair.exists() and active:
             errors["chair"] = f"Chair {chair} already has a monitor; take that one off the chair first."
     if errors:
         raise MonitoringValidationError(errors)
