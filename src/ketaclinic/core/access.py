@@ -76,6 +76,11 @@ def signed_in_user(request: HttpRequest) -> User:
     return user
 
 
+def _declare(view: F, access: Access) -> F:
+    view.access = access  # type: ignore[attr-defined]  # a function attribute, read by declared_access()
+    return view
+
+
 def allow(*roles: str, mfa: bool = True) -> Callable[[F], F]:
     """Declare the roles that may use a view: ``@allow(NURSE, PRESCRIBER)``."""
     unknown = set(roles) - STAFF_ROLES
@@ -83,28 +88,24 @@ def allow(*roles: str, mfa: bool = True) -> Callable[[F], F]:
         raise ValueError(f"allow() needs known roles, got {roles!r}")
 
     def decorate(view: F) -> F:
-        view.access = Access(roles=frozenset(roles), mfa=mfa)  # type: ignore[attr-defined]
-        return view
+        return _declare(view, Access(roles=frozenset(roles), mfa=mfa))
 
     return decorate
 
 
 def public(view: F) -> F:
     """Declare a view that needs no sign-in (sign-in pages, health check, patient self-report links)."""
-    view.access = Access(public=True)  # type: ignore[attr-defined]
-    return view
+    return _declare(view, Access(public=True))
 
 
 def delegated(view: F) -> F:
     """A view that authorises every request itself (FHIR bearer tokens): the view must refuse by default."""
-    view.access = Access(api=True)  # type: ignore[attr-defined]
-    return view
+    return _declare(view, Access(api=True))
 
 
 def signed_in(view: F) -> F:
     """A view any staff member may use once signed in (password only; used for MFA enrolment)."""
-    view.access = Access(roles=STAFF_ROLES, mfa=False)  # type: ignore[attr-defined]
-    return view
+    return _declare(view, Access(roles=STAFF_ROLES, mfa=False))
 
 
 def declared_access(view: Callable[..., Any]) -> Access | None:
