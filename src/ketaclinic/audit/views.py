@@ -10,6 +10,7 @@ from django import forms
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -89,7 +90,7 @@ class _Echo:
 
 
 @allow(ADMIN)
-def export_csv(request: HttpRequest) -> HttpResponse:
+def export_csv(request: HttpRequest) -> HttpResponseBase:
     if request.method != "POST":
         return HttpResponse(status=405)
     form = AuditFilterForm(request.POST)

@@ -94,6 +94,7 @@ def record_administration(
         if not TreatmentSession.objects.filter(pk=session_id, patient=patient).exists():
             raise ScaleInputError({"session_id": "is not a treatment session of this patient"})
     data = result.to_dict()
+    band = data.get("band")
     administration = ScaleAdministration.objects.create(
         organization_id=patient.organization_id,
         patient=patient,
@@ -101,7 +102,7 @@ def record_administration(
         instrument_version=result.version,
         answers={k: int(v) for k, v in answers.items()},
         total=float(result.total) if result.total is not None else None,
-        band=(data.get("band") or {}).get("label", "") if isinstance(data.get("band"), dict) else "",
+        band=band.get("label", "") if isinstance(band, dict) else "",
         subscores=data.get("subscores") or {},
         flags=data.get("flags") or [],
         entered_by_kind=entered_by_kind,
@@ -669,6 +670,7 @@ def outcomes_report(
         for patient_id, at, total in ScaleAdministration.objects.filter(
             patient__in=scope, instrument=code, total__isnull=False, administered_at__lt=end
         ).values_list("patient_id", "administered_at", "total"):
+            assert total is not None  # total__isnull=False above
             per_patient.setdefault(patient_id, []).append(Score(at, total))
         outcomes.append(summarize(code, per_patient.values(), begin, last, rule))
         groups: dict[str, list[list[Score]]] = {}

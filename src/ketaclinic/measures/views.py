@@ -228,10 +228,10 @@ def outcomes(request: HttpRequest) -> HttpResponse:
 
     from django.utils import timezone
 
-    from ketaclinic.treatment.services import sites_for
+    from ketaclinic.accounts.services import covered_sites
 
     user = _user(request)
-    sites = sites_for(user)
+    sites = covered_sites(user)
     site = next((s for s in sites if str(s.pk) == request.GET.get("site")), None)
     today = timezone.localdate()
     errors: dict[str, str] = {}

@@ -297,7 +297,11 @@ def _clean_field(user: User, name: str, value: Any, today: date) -> Any:
             raise bad(f"{value!r} is not a number") from None
         if not number.is_finite():
             raise bad(f"{value!r} is not a number")
-        problems = body.validate_measurements(**{name: float(number)})
+        problems = (
+            body.validate_measurements(weight_kg=float(number))
+            if name == "weight_kg"
+            else body.validate_measurements(height_cm=float(number))
+        )
         if problems:
             raise bad(problems[name])
         return number.quantize(Decimal("0.1"))
@@ -323,10 +327,11 @@ def _clean_field(user: User, name: str, value: Any, today: date) -> Any:
 def _snapshot(patient: Patient) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in EDITABLE_FIELDS:
+        value: object
         if name == "site":
             value = patient.site.code
         elif name == "prescriber":
-            value = patient.prescriber.username if patient.prescriber_id else None
+            value = patient.prescriber.username if patient.prescriber is not None else None
         else:
             value = getattr(patient, name)
         values[name] = str(value) if isinstance(value, Decimal | date | uuid.UUID) else value
