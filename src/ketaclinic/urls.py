@@ -2,15 +2,15 @@
 
 from django.urls import include, path
 
-from ketaclinic.core.access import Access
+from ketaclinic.core.access import delegated
 from ketaclinic.core.api import api
 
 api_patterns, api_app, api_namespace = api.urls
 for pattern in api_patterns:
     # Operations authorise themselves through RoleAuth; the docs views carry their own declaration.
     callback = pattern.callback
-    if getattr(callback, "access", None) is None:
-        callback.access = Access(api=True)  # type: ignore[attr-defined]
+    if callback is not None and getattr(callback, "access", None) is None:
+        delegated(callback)
 
 urlpatterns = [
     path("", include("ketaclinic.core.urls")),

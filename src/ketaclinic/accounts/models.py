@@ -7,7 +7,7 @@ from datetime import time
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 
 from ketaclinic.core.access import ADMIN, ROLE_CHOICES
@@ -125,6 +125,19 @@ class User(AbstractUser):
         related_name="on_duty",
         help_text="Set by a clinician starting a shift: receives the site's safety alerts.",
     )
+
+    @property
+    def org_id(self) -> int:
+        """The organization this account works in, for organization-scoped queries and new rows.
+
+        Staff accounts always belong to one (``createuser`` and ``accounts.services.create_account`` require
+        it); only a few global service accounts that merely sign audit rows have none. Such an account is
+        refused here rather than scoped to the rows whose organization is empty, which is what
+        ``filter(organization_id=None)`` would silently do.
+        """
+        if self.organization_id is None:
+            raise PermissionDenied("This account belongs to no organization.")
+        return self.organization_id
 
     @property
     def is_admin(self) -> bool:

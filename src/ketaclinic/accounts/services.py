@@ -37,7 +37,7 @@ def system_user(name: str, organization: Organization | None = None) -> User:
 def covered_sites(user: User) -> list[Site]:
     """The sites whose patients and stock the user works with: every site of the organization for an
     administrator or an all-sites account, else the user's own sites; by name."""
-    sites = Site.objects.filter(organization_id=user.organization_id)
+    sites = Site.objects.filter(organization_id=user.org_id)
     if not (user.role == "admin" or user.all_sites):
         sites = sites.filter(pk__in=user.sites.all())
     return list(sites.order_by("name"))
@@ -65,7 +65,7 @@ def end_all_sessions(user: User) -> int:
 
 
 def has_confirmed_totp(user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return bool(TOTPDevice.objects.filter(user=user, confirmed=True).exists())
 
 
 def pending_totp_device(user: User) -> TOTPDevice:
@@ -144,7 +144,7 @@ def change_account(
         raise ValueError(f"{role!r} is not a role")
     if user.pk == admin.pk and (not is_active or role != user.role):
         raise ValueError("You cannot disable your own account or change your own role.")
-    sites = list(Site.objects.filter(organization_id=admin.organization_id, pk__in=site_ids))
+    sites = list(Site.objects.filter(organization_id=admin.org_id, pk__in=site_ids))
     before: dict[str, Any] = {
         "role": user.role,
         "is_active": user.is_active,

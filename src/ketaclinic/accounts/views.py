@@ -18,14 +18,14 @@ from django_otp import match_token
 from ketaclinic.accounts import services
 from ketaclinic.accounts.forms import AccountForm, LoginForm, TokenForm
 from ketaclinic.accounts.models import User
-from ketaclinic.core.access import ADMIN, NURSE, PRESCRIBER, allow, public, signed_in
+from ketaclinic.core.access import ADMIN, NURSE, PRESCRIBER, allow, public, second_factor_verified, signed_in
 from ketaclinic.core.middleware import start_session_clock
 
 
 @public
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated and request.user.is_verified():  # type: ignore[union-attr]
+    if request.user.is_authenticated and second_factor_verified(request.user):
         return redirect("core:home")
     form = LoginForm(request.POST or None)
     error = ""
@@ -120,7 +120,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 def users_view(request: HttpRequest) -> HttpResponse:
     assert isinstance(request.user, User)
     users = (
-        User.objects.filter(organization_id=request.user.organization_id, is_service=False)
+        User.objects.filter(organization_id=request.user.org_id, is_service=False)
         .prefetch_related("sites")
         .order_by("role", "username")
     )
@@ -140,7 +140,7 @@ def user_edit_view(request: HttpRequest, user_id: int) -> HttpResponse:
         "break_glass_allowed": account.break_glass_allowed,
         "sites": account.sites.all(),
     }
-    form = AccountForm(request.POST or None, initial=initial, organization_id=admin.organization_id)
+    form = AccountForm(request.POST or None, initial=initial, organization_id=admin.org_id)
     if request.method == "POST":
         if "reset_mfa" in request.POST:
             services.reset_mfa(admin=admin, user=account, request=request)
@@ -173,7 +173,7 @@ def sites_view(request: HttpRequest) -> HttpResponse:
     from ketaclinic.accounts.models import Site
 
     assert isinstance(request.user, User)
-    sites = Site.objects.filter(organization_id=request.user.organization_id).prefetch_related("chairs")
+    sites = Site.objects.filter(organization_id=request.user.org_id).prefetch_related("chairs")
     return render(request, "accounts/sites.html", {"sites": sites})
 
 

@@ -14,7 +14,7 @@ from ketaclinic.assessment import services
 from ketaclinic.assessment.intake_data import coded_diagnoses
 from ketaclinic.assessment.models import Intake, Screening
 from ketaclinic.clinical.conditions import Drug
-from ketaclinic.core.access import CLINICIANS, PRESCRIBER
+from ketaclinic.core.access import CLINICIANS, PRESCRIBER, signed_in_user
 from ketaclinic.core.api import FieldErrors, api_roles
 from ketaclinic.patients import services as patients
 
@@ -60,7 +60,7 @@ class ScreeningOut(Schema):
 def _patient(request: HttpRequest, patient_id: UUID) -> Any:
     try:
         return patients.get_patient(
-            user=request.user,  # type: ignore[arg-type]
+            user=signed_in_user(request),
             patient_id=patient_id,
             request=request,
             purpose="api assessment",
@@ -123,7 +123,7 @@ def create_intake(request: HttpRequest, patient_id: UUID, body: IntakeIn) -> Sta
     patient = _patient(request, patient_id)
     try:
         intake = services.save_intake(
-            user=request.user,  # type: ignore[arg-type]
+            user=signed_in_user(request),
             patient=patient,
             data=body.data,
             base_version=body.base_version,
@@ -145,14 +145,18 @@ def latest_intake(request: HttpRequest, patient_id: UUID) -> dict[str, Any]:
     intake = services.latest_intake(patient)
     if intake is None:
         raise HttpError(404, "No intake yet.")
-    intake = services.get_intake(user=request.user, intake_id=intake.pk, request=request, client="api")  # type: ignore[arg-type]
+    intake = services.get_intake(
+        user=signed_in_user(request), intake_id=intake.pk, request=request, client="api"
+    )
     return _intake_out(intake)
 
 
 @router.get("/intakes/{intake_id}", response=IntakeOut, auth=api_roles(*CLINICIANS))
 def read_intake(request: HttpRequest, intake_id: UUID) -> dict[str, Any]:
     try:
-        intake = services.get_intake(user=request.user, intake_id=intake_id, request=request, client="api")  # type: ignore[arg-type]
+        intake = services.get_intake(
+            user=signed_in_user(request), intake_id=intake_id, request=request, client="api"
+        )
     except services.NotFound:
         raise HttpError(404, "No such intake.") from None
     return _intake_out(intake)
@@ -161,8 +165,10 @@ def read_intake(request: HttpRequest, intake_id: UUID) -> dict[str, Any]:
 @router.post("/intakes/{intake_id}/sign", response=IntakeOut, auth=api_roles(PRESCRIBER))
 def sign_intake(request: HttpRequest, intake_id: UUID) -> dict[str, Any]:
     try:
-        intake = services.get_intake(user=request.user, intake_id=intake_id, request=request, client="api")  # type: ignore[arg-type]
-        services.sign_intake(user=request.user, intake=intake, request=request, client="api")  # type: ignore[arg-type]
+        intake = services.get_intake(
+            user=signed_in_user(request), intake_id=intake_id, request=request, client="api"
+        )
+        services.sign_intake(user=signed_in_user(request), intake=intake, request=request, client="api")
     except services.NotFound:
         raise HttpError(404, "No such intake.") from None
     except services.AssessmentError as exc:
@@ -175,7 +181,9 @@ def run_screening(request: HttpRequest, patient_id: UUID) -> Status[dict[str, An
     """Screen the patient's latest signed intake with the pure engine and store the result."""
     patient = _patient(request, patient_id)
     try:
-        screening = services.run_screening(user=request.user, patient=patient, request=request, client="api")  # type: ignore[arg-type]
+        screening = services.run_screening(
+            user=signed_in_user(request), patient=patient, request=request, client="api"
+        )
     except services.AssessmentError as exc:
         raise HttpError(409, exc.message) from None
     return Status(201, _screening_out(screening))
@@ -185,7 +193,7 @@ def run_screening(request: HttpRequest, patient_id: UUID) -> Status[dict[str, An
 def read_screening(request: HttpRequest, screening_id: UUID) -> dict[str, Any]:
     try:
         screening = services.get_screening(
-            user=request.user,  # type: ignore[arg-type]
+            user=signed_in_user(request),
             screening_id=screening_id,
             request=request,
             client="api",

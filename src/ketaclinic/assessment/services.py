@@ -164,7 +164,7 @@ def _changed(new: dict[str, Any], old: dict[str, Any] | None) -> tuple[dict[str,
     stays in its immutable version row.
     """
     if old is None:
-        empty = (None, "", "unknown", [], {})
+        empty: tuple[object, ...] = (None, "", "unknown", [], {})
         return {}, {k: v for k, v in new.items() if v not in empty}
     keys = sorted(set(new) | set(old))
     changed = [k for k in keys if new.get(k) != old.get(k)]

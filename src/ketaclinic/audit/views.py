@@ -10,6 +10,7 @@ from django import forms
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -47,14 +48,14 @@ class AuditFilterForm(forms.Form):
 def _filtered(request: HttpRequest, form: AuditFilterForm) -> QuerySet[AuditEntry]:
     user = request.user
     assert isinstance(user, User)
-    qs = AuditEntry.objects.filter(organization_id=user.organization_id).select_related("patient")
+    qs = AuditEntry.objects.filter(organization_id=user.org_id).select_related("patient")
     if not form.is_valid():
         return qs.none()
     data: dict[str, Any] = form.cleaned_data
     if data["user"]:
         qs = qs.filter(username__icontains=data["user"])
     if data["patient_mrn"]:
-        qs = qs.filter(patient__mrn=data["patient_mrn"], patient__organization_id=user.organization_id)
+        qs = qs.filter(patient__mrn=data["patient_mrn"], patient__organization_id=user.org_id)
     if data["action"]:
         qs = qs.filter(action=data["action"])
     if data["category"]:
@@ -89,7 +90,7 @@ class _Echo:
 
 
 @allow(ADMIN)
-def export_csv(request: HttpRequest) -> HttpResponse:
+def export_csv(request: HttpRequest) -> HttpResponseBase:
     if request.method != "POST":
         return HttpResponse(status=405)
     form = AuditFilterForm(request.POST)

@@ -15,7 +15,7 @@ from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.security import SessionAuth
 
-from ketaclinic.core.access import STAFF_ROLES, allow
+from ketaclinic.core.access import STAFF_ROLES, allow, second_factor_verified
 
 
 class DenyAll(SessionAuth):
@@ -32,7 +32,7 @@ class RoleAuth(SessionAuth):
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         user = request.user
-        if not user.is_authenticated or not user.is_active or not user.is_verified():  # type: ignore[union-attr]
+        if not user.is_authenticated or not user.is_active or not second_factor_verified(user):
             return None
         if getattr(user, "role", None) not in self.roles:
             from ketaclinic.audit.services import record_denied

@@ -14,7 +14,7 @@ from django.shortcuts import redirect
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 
-from ketaclinic.core.access import declared_access
+from ketaclinic.core.access import declared_access, second_factor_verified
 
 log = logging.getLogger("ketaclinic.access")
 
@@ -126,7 +126,7 @@ class AccessControlMiddleware:
         user = request.user
         if not user.is_authenticated:
             return redirect(reverse("accounts:login"))
-        if access.mfa and not user.is_verified():  # type: ignore[union-attr]
+        if access.mfa and not second_factor_verified(user):
             return redirect(reverse("accounts:mfa"))
         from ketaclinic.audit.services import record_denied
 
@@ -152,11 +152,7 @@ class SiteTimeZoneMiddleware:
             site = (
                 user.on_duty_site
                 or user.sites.first()
-                or Site.objects.filter(  # type: ignore[union-attr]
-                    organization_id=user.organization_id
-                )
-                .order_by("pk")
-                .first()
+                or Site.objects.filter(organization_id=user.organization_id).order_by("pk").first()
             )
             zone = site.zone if site else None
         if zone is None:

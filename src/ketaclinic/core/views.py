@@ -39,7 +39,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "open_alerts": critical.count + len(safety_alerts),
         "sweeps": jobs.sweeps_status() if clinician or user.role == ADMIN else None,
         "ack_form": AcknowledgeForm(),
-        "duty_sites": Site.objects.filter(organization_id=user.organization_id) if clinician else [],
+        "duty_sites": Site.objects.filter(organization_id=user.org_id) if clinician else [],
     }
     return render(request, "core/home.html", context)
 

@@ -35,12 +35,16 @@ def entry_text(e: LedgerEntry) -> str:
         )
     if e.kind == "use":
         patient = e.patient
+        # A use names its patient (services.record_use); drawn = given + wasted is a database constraint.
+        assert patient is not None and e.drawn is not None and e.administered is not None
+        assert e.wasted is not None
         who = f"{patient.family_name}, {patient.given_name} ({patient.mrn}), {patient.address or 'no address on file'}"
         text = f"Drawn {qty(e.drawn)} {unit}: given {qty(e.administered)}, wasted {qty(e.wasted)} — {who}"
         if e.witness_id:
             text += f"; waste witnessed by {_who(e.witness)}, signed {timezone.localtime(e.witness_signed_at, e.lot.site.zone):%Y-%m-%d %H:%M}"
         return text
     if e.kind == "count":
+        assert e.counted is not None  # services.count always stores it
         return f"Counted {qty(e.counted)} {unit} at {e.count_time} of business" + (
             f": {e.reason}" if e.reason else ""
         )

@@ -123,11 +123,7 @@ def stock(*, user: User, site: Site) -> list[StockLine]:
 
 
 def get_lot(*, user: User, lot_id: Any) -> StockLot:
-    lot = (
-        StockLot.objects.filter(pk=lot_id, organization_id=user.organization_id)
-        .select_related("site")
-        .first()
-    )
+    lot = StockLot.objects.filter(pk=lot_id, organization_id=user.org_id).select_related("site").first()
     if lot is None or lot.site not in sites_for(user):
         raise LedgerError("No such lot.")
     return lot

@@ -5,7 +5,7 @@ in URLs: a site id, a lot id, dates."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, TypeGuard
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ketaclinic.accounts.models import User
+from ketaclinic.accounts.services import covered_sites
 from ketaclinic.core.access import ADMIN, CLINICIANS, allow
 from ketaclinic.ledger import services
 from ketaclinic.ledger.models import LedgerEntry, StockLot, Unit
@@ -29,7 +30,7 @@ def _user(request: HttpRequest) -> User:
 
 
 def _site(request: HttpRequest, raw: str | None) -> Any:
-    sites = services.sites_for(_user(request))
+    sites = covered_sites(_user(request))
     if not sites:
         raise Http404("You cover no site.")
     site = next((s for s in sites if str(s.pk) == (raw or "")), None)
@@ -88,7 +89,7 @@ def _lot_page(request: HttpRequest, lot: StockLot, **extra: Any) -> HttpResponse
     handles = user.role in CLINICIANS
     sessions = services.sessions_for_use(user=user, lot=lot, request=request) if handles else []
     witnesses = (
-        User.objects.filter(organization_id=user.organization_id, role__in=CLINICIANS, is_active=True)
+        User.objects.filter(organization_id=user.org_id, role__in=CLINICIANS, is_active=True)
         .exclude(pk=user.pk)
         .order_by("last_name", "first_name")
     )
@@ -126,11 +127,10 @@ def use(request: HttpRequest, lot_id: Any) -> HttpResponse:
     lot = _lot(request, lot_id)
     user = _user(request)
     post = request.POST
+    raw_session = post.get("session")
     session = (
-        TreatmentSession.objects.filter(
-            pk=post.get("session") or None, organization_id=user.organization_id
-        ).first()
-        if _is_uuid(post.get("session"))
+        TreatmentSession.objects.filter(pk=raw_session, organization_id=user.org_id).first()
+        if _is_uuid(raw_session)
         else None
     )
     try:
@@ -149,7 +149,7 @@ def _record_use(request: HttpRequest, lot: StockLot, session: Any) -> LedgerEntr
     post = request.POST
     raw_witness = post.get("witness") or ""
     witness = (
-        User.objects.filter(pk=raw_witness, organization_id=user.organization_id).first()
+        User.objects.filter(pk=raw_witness, organization_id=user.org_id).first()
         if raw_witness.isdigit()
         else None
     )
@@ -167,7 +167,7 @@ def _record_use(request: HttpRequest, lot: StockLot, session: Any) -> LedgerEntr
     )
 
 
-def _is_uuid(raw: str | None) -> bool:
+def _is_uuid(raw: str | None) -> TypeGuard[str]:
     import uuid
 
     try:
@@ -223,11 +223,7 @@ def loss(request: HttpRequest, lot_id: Any) -> HttpResponse:
 @require_POST
 def correct(request: HttpRequest, entry_id: int) -> HttpResponse:
     user = _user(request)
-    entry = (
-        LedgerEntry.objects.filter(pk=entry_id, organization_id=user.organization_id)
-        .select_related("lot")
-        .first()
-    )
+    entry = LedgerEntry.objects.filter(pk=entry_id, organization_id=user.org_id).select_related("lot").first()
     if entry is None:
         raise Http404("No such entry.")
     lot = _lot(request, entry.lot_id)

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
-from ketaclinic.core.access import CLINICIANS
+from ketaclinic.core.access import CLINICIANS, signed_in_user
 from ketaclinic.core.api import FieldErrors, api_roles
 from ketaclinic.measures import services
 from ketaclinic.measures.models import ScaleAdministration
@@ -43,8 +43,8 @@ class AdministrationOut(Schema):
 def _patient(request: HttpRequest, patient_id: UUID) -> Any:
     try:
         return patients.get_patient(
-            user=request.user, patient_id=patient_id, request=request, purpose="api scales"
-        )  # type: ignore[arg-type]
+            user=signed_in_user(request), patient_id=patient_id, request=request, purpose="api scales"
+        )
     except (patients.PatientNotFound, patients.OutsideYourSites):
         raise HttpError(404, "No such patient.") from None
 
@@ -58,7 +58,7 @@ def submit(request: HttpRequest, patient_id: UUID, body: AdministrationIn) -> St
     patient = _patient(request, patient_id)
     try:
         saved = services.record_administration(
-            user=request.user,  # type: ignore[arg-type]
+            user=signed_in_user(request),
             patient=patient,
             instrument=body.instrument,
             answers=body.answers,
@@ -83,6 +83,6 @@ def list_scales(
 ) -> list[dict[str, Any]]:
     patient = _patient(request, patient_id)
     items = services.administrations(
-        user=request.user, patient=patient, request=request, instrument=instrument
-    )  # type: ignore[arg-type]
+        user=signed_in_user(request), patient=patient, request=request, instrument=instrument
+    )
     return [_out(a) for a in items]

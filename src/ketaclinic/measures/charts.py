@@ -8,7 +8,9 @@ from django.http import HttpRequest
 
 from ketaclinic.charts.svg import HLine, LineChart, Series, VMarker, render_svg
 from ketaclinic.clinical.instruments import INSTRUMENTS
+from ketaclinic.core.access import signed_in_user
 from ketaclinic.measures import services
+from ketaclinic.measures.models import ScaleAdministration
 from ketaclinic.measures.services import Trajectory
 
 
@@ -54,23 +56,25 @@ def trajectory_svg(data: Trajectory, *, session_days: list[tuple[float, str]] | 
 def trajectories_for(request: HttpRequest, patient: Any) -> list[dict[str, object]]:
     """Per instrument: the SVG plot and the table rows (used by the chart and the scales page)."""
     items = services.administrations(
-        user=request.user,  # type: ignore[arg-type]
+        user=signed_in_user(request),
         patient=patient,
         request=request,
     )
-    by_instrument: dict[str, list[object]] = {}
+    by_instrument: dict[str, list[ScaleAdministration]] = {}
     for a in items:
         by_instrument.setdefault(a.instrument, []).append(a)
     from ketaclinic.chairside.models import TreatmentSession
 
-    dosed = list(
-        TreatmentSession.objects.filter(patient=patient, dose_started_at__isnull=False)
+    dosed = [
+        when
+        for when in TreatmentSession.objects.filter(patient=patient, dose_started_at__isnull=False)
         .order_by("dose_started_at")
         .values_list("dose_started_at", flat=True)
-    )
+        if when is not None  # excluded by the query already; narrows the type
+    ]
     result = []
     for code, rows in by_instrument.items():
-        data = services.trajectory(code, rows)  # type: ignore[arg-type]
+        data = services.trajectory(code, rows)
         if not data.rows:
             continue
         start = data.rows[0].administration.administered_at

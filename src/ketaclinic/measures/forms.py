@@ -23,7 +23,7 @@ def answers_form(instrument: Instrument, data: Any = None, *, prefix: str | None
                 required=False,
                 widget=forms.NumberInput(attrs={"min": item.low, "max": item.high, "inputmode": "numeric"}),
             )
-    form_class = type("AnswersForm", (forms.Form,), fields)
+    form_class: type[forms.Form] = type("AnswersForm", (forms.Form,), fields)
     return form_class(data, prefix=prefix)
 
 

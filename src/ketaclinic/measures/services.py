@@ -94,6 +94,7 @@ def record_administration(
         if not TreatmentSession.objects.filter(pk=session_id, patient=patient).exists():
             raise ScaleInputError({"session_id": "is not a treatment session of this patient"})
     data = result.to_dict()
+    band = data.get("band")
     administration = ScaleAdministration.objects.create(
         organization_id=patient.organization_id,
         patient=patient,
@@ -101,7 +102,7 @@ def record_administration(
         instrument_version=result.version,
         answers={k: int(v) for k, v in answers.items()},
         total=float(result.total) if result.total is not None else None,
-        band=(data.get("band") or {}).get("label", "") if isinstance(data.get("band"), dict) else "",
+        band=band.get("label", "") if isinstance(band, dict) else "",
         subscores=data.get("subscores") or {},
         flags=data.get("flags") or [],
         entered_by_kind=entered_by_kind,
@@ -207,9 +208,7 @@ def _may_be_bipolar(patient: Patient) -> bool:
 
 def open_alerts_for(user: User) -> QuerySet[SafetyAlert]:
     return (
-        SafetyAlert.objects.filter(
-            organization_id=user.organization_id, recipients=user, acknowledged_at__isnull=True
-        )
+        SafetyAlert.objects.filter(organization_id=user.org_id, recipients=user, acknowledged_at__isnull=True)
         .select_related("patient", "administration")
         .order_by("-raised_at")
     )
@@ -289,9 +288,7 @@ def acknowledge_alert(
     if len(note) < 5:
         raise ScaleInputError({"note": "write what you did (at least 5 characters)"})
     alert = (
-        SafetyAlert.objects.filter(pk=alert_id, organization_id=user.organization_id)
-        .select_related("patient")
-        .first()
+        SafetyAlert.objects.filter(pk=alert_id, organization_id=user.org_id).select_related("patient").first()
     )
     # Whoever it was sent to, or a clinician who may see the patient (the home page and session banners
     # show a site's suicidality alerts to every clinician of the site); another site's alert is not found.
@@ -333,7 +330,7 @@ def acknowledge_alert(
 def administrations(
     *, user: User, patient: Patient, request: HttpRequest | None = None, instrument: str | None = None
 ) -> list[ScaleAdministration]:
-    qs = ScaleAdministration.objects.filter(patient=patient, organization_id=user.organization_id)
+    qs = ScaleAdministration.objects.filter(patient=patient, organization_id=user.org_id)
     if instrument:
         qs = qs.filter(instrument=instrument)
     found = list(qs.order_by("administered_at"))
@@ -698,6 +695,7 @@ def outcomes_report(
         for patient_id, at, total in ScaleAdministration.objects.filter(
             patient__in=scope, instrument=code, total__isnull=False, administered_at__lt=end
         ).values_list("patient_id", "administered_at", "total"):
+            assert total is not None  # total__isnull=False above
             per_patient.setdefault(patient_id, []).append(Score(at, total))
         outcomes.append(summarize(code, per_patient.values(), begin, last, rule))
         groups: dict[str, list[list[Score]]] = {}

@@ -170,7 +170,7 @@ def on_duty(request: HttpRequest) -> HttpResponse:
     from ketaclinic.accounts.models import Site
 
     site_id = request.POST.get("site")
-    site = Site.objects.filter(pk=site_id, organization_id=user.organization_id).first() if site_id else None
+    site = Site.objects.filter(pk=site_id, organization_id=user.org_id).first() if site_id else None
     user.on_duty_site = site
     user.save(update_fields=["on_duty_site"])
     from ketaclinic.audit.models import Action
@@ -242,10 +242,10 @@ def outcomes(request: HttpRequest) -> HttpResponse:
 
     from django.utils import timezone
 
-    from ketaclinic.treatment.services import sites_for
+    from ketaclinic.accounts.services import covered_sites
 
     user = _user(request)
-    sites = sites_for(user)
+    sites = covered_sites(user)
     site = next((s for s in sites if str(s.pk) == request.GET.get("site")), None)
     today = timezone.localdate()
     errors: dict[str, str] = {}

@@ -86,9 +86,9 @@ def _reading_ids(readings: Sequence[ReadingLike]) -> list[int]:
             found.setdefault((message_id, kind, observed_at), int(pk))
     out: list[int] = []
     for r in readings:
-        pk = getattr(r, "pk", None)
-        if pk is not None:
-            out.append(int(pk))
+        stored_pk = getattr(r, "pk", None)
+        if stored_pk is not None:
+            out.append(int(stored_pk))
             continue
         hit = found.get((r.message_id, r.kind, r.observed_at))
         if hit is None:

@@ -23,10 +23,11 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
+from django.db.models.options import Options
 
 from ketaclinic.interop.hl7.model import PatientIdentifier
 from ketaclinic.monitoring.models import MonitorDevice
-from ketaclinic.monitoring.rows import fetch
+from ketaclinic.monitoring.rows import column, fetch
 from ketaclinic.patients.models import Patient
 
 
@@ -94,12 +95,12 @@ class BindingCache:
             # Plain SQL, built once: the ORM's query compilation cost more than the query itself, once per
             # batch. Only model metadata (quoted) goes into the text; the values are parameters.
             q = connection.ops.quote_name
-            cols = ", ".join(q(meta.get_field(n).column) for n in ("id", "patient", "site", "chair"))
+            cols = ", ".join(q(column(meta, n)) for n in ("id", "patient", "site", "chair"))
             marks = ", ".join(["%s"] * len(ACTIVE_STATUSES))
             self._sessions_sql = (
-                f"SELECT {cols} FROM {q(meta.db_table)} WHERE {q(meta.get_field('organization').column)} = %s "  # noqa: S608
-                f"AND {q(meta.get_field('status').column)} IN ({marks}) "
-                f"ORDER BY {q(meta.get_field('scheduled_at').column)} DESC"
+                f"SELECT {cols} FROM {q(meta.db_table)} WHERE {q(column(meta, 'organization'))} = %s "  # noqa: S608
+                f"AND {q(column(meta, 'status'))} IN ({marks}) "
+                f"ORDER BY {q(column(meta, 'scheduled_at'))} DESC"
             )
         to_uuid = meta.get_field("id").to_python
         fetched = fetch(self._sessions_sql, [organization_id, *[str(s) for s in ACTIVE_STATUSES]])
@@ -259,7 +260,10 @@ def _lookup_sql(which: str) -> tuple[str, Any]:
     if which == _DEVICES_SQL:
         dev, chair = MonitorDevice._meta, Chair._meta
         d, c = q(dev.db_table), q(chair.db_table)
-        col = lambda m, t, f: f"{t}.{q(m.get_field(f).column)}"  # noqa: E731
+
+        def col(meta: Options[Any], table: str, name: str) -> str:
+            return f"{table}.{q(column(meta, name))}"
+
         sql = (
             f"SELECT {col(dev, d, 'identifier')}, {col(dev, d, 'id')}, {col(dev, d, 'site')}, "  # noqa: S608
             f"{col(dev, d, 'chair')}, {col(chair, c, 'site')}, {col(dev, d, 'active')} FROM {d} "
@@ -276,9 +280,9 @@ def _lookup_sql(which: str) -> tuple[str, Any]:
         pat = Patient._meta
         t = q(pat.db_table)
         sql = (
-            f"SELECT {q(pat.get_field('mrn').column)}, {q(pat.get_field('id').column)}, "  # noqa: S608
-            f"{q(pat.get_field('site').column)} FROM {t} WHERE {q(pat.get_field('organization').column)} = %s "
-            f"AND {q(pat.get_field('mrn').column)} IN (%%KEYS%%)"
+            f"SELECT {q(column(pat, 'mrn'))}, {q(column(pat, 'id'))}, "  # noqa: S608
+            f"{q(column(pat, 'site'))} FROM {t} WHERE {q(column(pat, 'organization'))} = %s "
+            f"AND {q(column(pat, 'mrn'))} IN (%%KEYS%%)"
         )
         to_uuid = pat.get_field("id").to_python
 
@@ -368,14 +372,17 @@ def _active_session(
     identified patient's active session."""
     from ketaclinic.chairside.models import ACTIVE_STATUSES, TreatmentSession
 
-    sessions = TreatmentSession.objects.filter(organization_id=organization_id, status__in=ACTIVE_STATUSES)
-    fields = ("id", "patient_id", "site_id", "chair_id")
+    rows = (
+        TreatmentSession.objects.filter(organization_id=organization_id, status__in=ACTIVE_STATUSES)
+        .order_by("-scheduled_at")
+        .values_list("id", "patient_id", "site_id", "chair_id")
+    )
     if chair_id is not None:
-        row = sessions.filter(chair_id=chair_id).order_by("-scheduled_at").values_list(*fields).first()
+        row = rows.filter(chair_id=chair_id).first()
         if row is not None:
-            return row  # type: ignore[return-value]
+            return row
     if patient_id is not None:
-        row = sessions.filter(patient_id=patient_id).order_by("-scheduled_at").values_list(*fields).first()
+        row = rows.filter(patient_id=patient_id).first()
         if row is not None:
-            return row  # type: ignore[return-value]
+            return row
     return None

@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Field
+from django.db.models.options import Options
 
 from ketaclinic.monitoring.models import HL7Message, MonitorDevice, VitalReading
 
@@ -25,6 +27,13 @@ def db() -> Any:
     attribute read through ``django.db.connection`` goes through a thread-local proxy, which cost more
     than the queries it ran (bench/README.md "## mllp")."""
     return connections[DEFAULT_DB_ALIAS]
+
+
+def column(meta: Options[Any], name: str) -> str:
+    """The database column of the model's concrete field ``name``: model metadata for the plain SQL here."""
+    field = meta.get_field(name)
+    assert isinstance(field, Field) and field.column is not None, f"{name} is not a concrete field"
+    return field.column
 
 
 _QMARK: dict[str, str] = {}
@@ -281,7 +290,7 @@ def touch_devices(device_ids: Iterable[uuid.UUID], at: datetime) -> None:
     q = db().ops.quote_name
     # Only model metadata (quoted) goes into the text; every value is a parameter.
     sql = (
-        f"UPDATE {q(meta.db_table)} SET {q(meta.get_field('last_seen_at').column)} = %s "  # noqa: S608
+        f"UPDATE {q(meta.db_table)} SET {q(column(meta, 'last_seen_at'))} = %s "  # noqa: S608
         f"WHERE {q(meta.pk.column)} IN ({', '.join(['%s'] * len(ids))})"
     )
     fetch(sql, [_prepared().time(at), *ids])
@@ -296,11 +305,11 @@ def stored_keys(
     sql = _STORED_KEYS.get(db().vendor)
     if sql is None:
         q = db().ops.quote_name
-        cols = ", ".join(q(meta.get_field(n).column) for n in ("sender", "control_id", "digest"))
+        cols = ", ".join(q(column(meta, n)) for n in ("sender", "control_id", "digest"))
         table, org_col, cid_col = (
             q(meta.db_table),
-            q(meta.get_field("organization").column),
-            q(meta.get_field("control_id").column),
+            q(column(meta, "organization")),
+            q(column(meta, "control_id")),
         )
         # Only model metadata (quoted) goes into the text; every value is a parameter.
         sql = _STORED_KEYS[db().vendor] = (

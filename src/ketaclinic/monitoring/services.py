@@ -36,12 +36,12 @@ class MonitoringValidationError(MonitoringError):
 
 
 def user_sites(user: User) -> QuerySet[Site]:
-    sites = Site.objects.filter(organization_id=user.organization_id)
+    sites = Site.objects.filter(organization_id=user.org_id)
     return sites if covers_all_sites(user) else sites.filter(pk__in=user.sites.all())
 
 
 def _unbound_scope(user: User, site: Site | None) -> QuerySet[VitalReading]:
-    qs = VitalReading.objects.filter(organization_id=user.organization_id, bound=False)
+    qs = VitalReading.objects.filter(organization_id=user.org_id, bound=False)
     if site is not None:
         return qs.filter(site=site)
     # Readings from a monitor nobody has placed yet have no site: every clinician of the organization
@@ -191,11 +191,11 @@ def attach_readings(
 
 
 def org_devices(*, user: User) -> QuerySet[MonitorDevice]:
-    return MonitorDevice.objects.filter(organization_id=user.organization_id).select_related("chair", "site")
+    return MonitorDevice.objects.filter(organization_id=user.org_id).select_related("chair", "site")
 
 
 def org_chairs(*, user: User) -> QuerySet[Chair]:
-    return Chair.objects.filter(organization_id=user.organization_id, active=True).select_related("site")
+    return Chair.objects.filter(organization_id=user.org_id, active=True).select_related("site")
 
 
 def _snapshot(device: MonitorDevice) -> dict[str, Any]:
@@ -238,22 +238,22 @@ def save_device(
     errors = _check_device_fields(identifier, label.strip(), chair, user)
     if device is not None and device.organization_id != user.organization_id:
         raise MonitoringError("No such monitor.")
-    clash = MonitorDevice.objects.filter(organization_id=user.organization_id, identifier=identifier)
+    clash = MonitorDevice.objects.filter(organization_id=user.org_id, identifier=identifier)
     if device is not None:
         clash = clash.exclude(pk=device.pk)
     if identifier and clash.exists():
         errors["identifier"] = f"A monitor with identifier {identifier} is already registered."
-    if (
-        chair is not None
-        and chair.monitors.filter(active=True).exclude(pk=getattr(device, "pk", None)).exists()
-    ):
-        if active:
+    if chair is not None:
+        others_on_chair = chair.monitors.filter(active=True)
+        if device is not None:
+            others_on_chair = others_on_chair.exclude(pk=device.pk)
+        if others_on_chair.exists() and active:
             errors["chair"] = f"Chair {chair} already has a monitor; take that one off the chair first."
     if errors:
         raise MonitoringValidationError(errors)
     before = _snapshot(device) if device is not None else None
     if device is None:
-        device = MonitorDevice(organization_id=user.organization_id)
+        device = MonitorDevice(organization_id=user.org_id)
     device.identifier = identifier
     device.label = label.strip()
     device.chair = chair

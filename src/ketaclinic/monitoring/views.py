@@ -53,7 +53,7 @@ def unbound(request: HttpRequest) -> HttpResponse:
                 )
                 return redirect(request.get_full_path())
         else:
-            errors = {name: " ".join(errs) for name, errs in form.errors.items()}
+            errors = {name: " ".join(str(e) for e in errs) for name, errs in form.errors.items()}
             failed_message = form.data.get("message")
     groups = services.unbound_groups(user=user, site=site)
     if failed_message is not None and str(failed_message) not in {str(g.message_id) for g in groups}:

@@ -11,7 +11,8 @@ from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
 
-from ketaclinic.core.access import PATIENT_REGISTRY
+from ketaclinic.accounts.models import Site, User
+from ketaclinic.core.access import PATIENT_REGISTRY, signed_in_user
 from ketaclinic.core.api import FieldErrors, api_roles
 from ketaclinic.patients import services
 from ketaclinic.patients.models import Patient
@@ -117,12 +118,10 @@ def _out(patient: Patient) -> dict[str, Any]:
     return data
 
 
-def _site_ref(user: Any, code: str | None) -> Any:
+def _site_ref(user: User, code: str | None) -> Site | None:
     if code is None:
         return None
-    from ketaclinic.accounts.models import Site
-
-    site = Site.objects.filter(organization_id=user.organization_id, code=code).first()
+    site = Site.objects.filter(organization_id=user.org_id, code=code).first()
     if site is None:
         raise FieldErrors({"site": f"{code!r} is not a site code of your organization"})
     return site
@@ -130,7 +129,9 @@ def _site_ref(user: Any, code: str | None) -> Any:
 
 def _load(request: HttpRequest, patient_id: UUID) -> Patient:
     try:
-        return services.get_patient(user=request.user, patient_id=patient_id, request=request, purpose="api")  # type: ignore[arg-type]
+        return services.get_patient(
+            user=signed_in_user(request), patient_id=patient_id, request=request, purpose="api"
+        )
     except services.PatientNotFound:
         raise HttpError(404, "No such patient.") from None
     except services.OutsideYourSites:
@@ -140,7 +141,7 @@ def _load(request: HttpRequest, patient_id: UUID) -> Patient:
 @router.post("/search", response=SearchOut, auth=api_roles(*PATIENT_REGISTRY))
 def search(request: HttpRequest, body: SearchIn) -> dict[str, Any]:
     page = services.search_patients(
-        user=request.user,  # type: ignore[arg-type]
+        user=signed_in_user(request),
         name=body.name,
         mrn=body.mrn,
         date_of_birth=body.date_of_birth,
@@ -160,12 +161,13 @@ def search(request: HttpRequest, body: SearchIn) -> dict[str, Any]:
 def create(request: HttpRequest, body: PatientIn) -> Status[dict[str, Any]]:
     data = body.model_dump()
     reason = data.pop("not_a_duplicate_reason")
-    site = _site_ref(request.user, data.pop("site"))
+    user = signed_in_user(request)
+    site = _site_ref(user, data.pop("site"))
     if site is not None:
         data["site"] = site
     try:
         patient = services.create_patient(
-            user=request.user,  # type: ignore[arg-type]
+            user=user,
             data=data,
             not_a_duplicate_reason=reason,
             request=request,
@@ -186,14 +188,15 @@ def update(request: HttpRequest, patient_id: UUID, body: PatientPatch) -> dict[s
     data = body.model_dump(exclude_unset=True)
     version = data.pop("version")
     reason = data.pop("not_a_duplicate_reason", "")
+    user = signed_in_user(request)
     if "site" in data:
-        data["site"] = _site_ref(request.user, data["site"])
+        data["site"] = _site_ref(user, data["site"])
     try:
         services.update_patient(
-            user=request.user,
+            user=user,
             patient=patient,
             data=data,
-            expected_version=version,  # type: ignore[arg-type]
+            expected_version=version,
             not_a_duplicate_reason=reason or "",
             request=request,
         )

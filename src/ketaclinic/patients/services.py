@@ -162,11 +162,7 @@ def get_patient(
         raise PatientNotFound("No such patient.") from None
     patient = visible_patients(user).filter(pk=key).select_related("site").first()
     if patient is None:
-        same_org = (
-            Patient.objects.filter(pk=key, organization_id=user.organization_id)
-            .select_related("site")
-            .first()
-        )
+        same_org = Patient.objects.filter(pk=key, organization_id=user.org_id).select_related("site").first()
         if same_org is not None:
             raise OutsideYourSites(same_org)
         raise PatientNotFound("No such patient.")
@@ -301,21 +297,25 @@ def _clean_field(user: User, name: str, value: Any, today: date) -> Any:
             raise bad(f"{value!r} is not a number") from None
         if not number.is_finite():
             raise bad(f"{value!r} is not a number")
-        problems = body.validate_measurements(**{name: float(number)})
+        problems = (
+            body.validate_measurements(weight_kg=float(number))
+            if name == "weight_kg"
+            else body.validate_measurements(height_cm=float(number))
+        )
         if problems:
             raise bad(problems[name])
         return number.quantize(Decimal("0.1"))
     if name == "prescriber":
         prescriber_id = value.pk if isinstance(value, User) else value
         prescriber = User.objects.filter(
-            pk=prescriber_id, organization_id=user.organization_id, role=PRESCRIBER, is_active=True
+            pk=prescriber_id, organization_id=user.org_id, role=PRESCRIBER, is_active=True
         ).first()
         if prescriber is None:
             raise bad("is not an active prescriber of your organization")
         return prescriber
     if name == "site":
         site_id = value.pk if isinstance(value, Site) else value
-        site = Site.objects.filter(pk=site_id, organization_id=user.organization_id).first()
+        site = Site.objects.filter(pk=site_id, organization_id=user.org_id).first()
         if site is None:
             raise bad("is not a site of your organization")
         if not covers_all_sites(user) and not user.sites.filter(pk=site.pk).exists():
@@ -327,10 +327,11 @@ def _clean_field(user: User, name: str, value: Any, today: date) -> Any:
 def _snapshot(patient: Patient) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in EDITABLE_FIELDS:
+        value: object
         if name == "site":
             value = patient.site.code
         elif name == "prescriber":
-            value = patient.prescriber.username if patient.prescriber_id else None
+            value = patient.prescriber.username if patient.prescriber is not None else None
         else:
             value = getattr(patient, name)
         values[name] = str(value) if isinstance(value, Decimal | date | uuid.UUID) else value
@@ -338,11 +339,11 @@ def _snapshot(patient: Patient) -> dict[str, Any]:
 
 
 def _next_mrn(user: User) -> str:
-    count = Patient.objects.filter(organization_id=user.organization_id).count()
+    count = Patient.objects.filter(organization_id=user.org_id).count()
     while True:
         count += 1
         candidate = f"K{count:06d}"
-        if not Patient.objects.filter(organization_id=user.organization_id, mrn=candidate).exists():
+        if not Patient.objects.filter(organization_id=user.org_id, mrn=candidate).exists():
             return candidate
 
 
@@ -434,9 +435,9 @@ def create_patient(
         cleaned["site"] = default_site
     if not cleaned.get("mrn"):
         cleaned["mrn"] = _next_mrn(user)
-    elif Patient.objects.filter(organization_id=user.organization_id, mrn=cleaned["mrn"]).exists():
+    elif Patient.objects.filter(organization_id=user.org_id, mrn=cleaned["mrn"]).exists():
         raise PatientValidationError({"mrn": f"{cleaned['mrn']} is already used by another patient"})
-    patient = Patient(organization_id=user.organization_id, created_by=user, updated_by=user, **cleaned)
+    patient = Patient(organization_id=user.org_id, created_by=user, updated_by=user, **cleaned)
     patient.given_norm = normalize(patient.given_name)
     patient.family_norm = normalize(patient.family_name)
     try:

@@ -27,11 +27,11 @@ def _user(request: HttpRequest) -> User:
 
 
 def _prescribers_for(user: User) -> object:
-    return User.objects.filter(organization_id=user.organization_id, role=PRESCRIBER, is_active=True)
+    return User.objects.filter(organization_id=user.org_id, role=PRESCRIBER, is_active=True)
 
 
 def _sites_for(user: User) -> object:
-    sites = Site.objects.filter(organization_id=user.organization_id)
+    sites = Site.objects.filter(organization_id=user.org_id)
     return sites if services.covers_all_sites(user) else sites.filter(pk__in=user.sites.all())
 
 
@@ -191,9 +191,7 @@ def break_glass(request: HttpRequest, patient_id: str) -> HttpResponse:
 
     user = _user(request)
     patient = (
-        Patient.objects.filter(pk=patient_id, organization_id=user.organization_id)
-        .select_related("site")
-        .first()
+        Patient.objects.filter(pk=patient_id, organization_id=user.org_id).select_related("site").first()
     )
     if patient is None:
         raise Http404("No such patient.")

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
 
-from ketaclinic.core.access import ADMIN, CLINICIANS, PRESCRIBER
+from ketaclinic.core.access import ADMIN, CLINICIANS, PRESCRIBER, signed_in_user
 from ketaclinic.core.api import FieldErrors, api_roles
 from ketaclinic.patients import services as patients
 from ketaclinic.treatment import library, services
@@ -136,7 +136,7 @@ def list_protocols(request: HttpRequest) -> list[dict[str, Any]]:
             "route": r.route,
             "built_in": r.built_in,
         }
-        for r in library.latest_versions(request.user)  # type: ignore[arg-type]
+        for r in library.latest_versions(signed_in_user(request))
     ]
 
 
@@ -145,7 +145,7 @@ def create_plan(request: HttpRequest, patient_id: UUID, body: PlanIn) -> Status[
     """Needs a signed, current screening that clears the protocol's drug (or a recorded override)."""
     try:
         patient = patients.get_patient(
-            user=request.user,  # type: ignore[arg-type]
+            user=signed_in_user(request),
             patient_id=patient_id,
             request=request,
             purpose="api plan",
@@ -154,7 +154,7 @@ def create_plan(request: HttpRequest, patient_id: UUID, body: PlanIn) -> Status[
         raise HttpError(404, "No such patient.") from None
     try:
         plan = services.create_plan(
-            user=request.user,  # type: ignore[arg-type]
+            user=signed_in_user(request),
             patient=patient,
             data=body.dict(),
             request=request,
@@ -170,7 +170,7 @@ def create_plan(request: HttpRequest, patient_id: UUID, body: PlanIn) -> Status[
 @router.get("/plans/{plan_id}", response=PlanOut, auth=api_roles(*CLINICIANS))
 def read_plan(request: HttpRequest, plan_id: UUID) -> dict[str, Any]:
     try:
-        plan = services.get_plan(user=request.user, plan_id=plan_id, request=request, client="api")  # type: ignore[arg-type]
+        plan = services.get_plan(user=signed_in_user(request), plan_id=plan_id, request=request, client="api")
     except services.NotFound:
         raise HttpError(404, "No such plan.") from None
     return _out(plan)
@@ -180,13 +180,13 @@ def read_plan(request: HttpRequest, plan_id: UUID) -> dict[str, Any]:
 def stop_plan(request: HttpRequest, plan_id: UUID, body: StopIn) -> dict[str, Any]:
     """Stop a course: the plan is cancelled with the reason; booked sessions still to come that nobody
     opened at the chair are cancelled. 422 without a reason, 409 when it was already stopped."""
-    user = request.user
+    user = signed_in_user(request)
     try:
-        plan = services.get_plan(user=user, plan_id=plan_id, request=request, client="api")  # type: ignore[arg-type]
+        plan = services.get_plan(user=user, plan_id=plan_id, request=request, client="api")
     except services.NotFound:
         raise HttpError(404, "No such plan.") from None
     try:
-        result = services.stop_course(user=user, plan=plan, reason=body.reason, request=request, client="api")  # type: ignore[arg-type]
+        result = services.stop_course(user=user, plan=plan, reason=body.reason, request=request, client="api")
     except services.PlanValidationError as exc:
         raise FieldErrors(exc.errors) from None
     except services.TreatmentError as exc:

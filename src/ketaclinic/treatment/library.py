@@ -176,9 +176,7 @@ def edit_protocol(
     """Store the edited JSON as the next version of the clinic's protocol ``key``."""
     _require_admin(user)
     current = (
-        ProtocolVersion.objects.filter(organization_id=user.organization_id, key=key)
-        .order_by("-version")
-        .first()
+        ProtocolVersion.objects.filter(organization_id=user.org_id, key=key).order_by("-version").first()
     )
     if current is None:
         raise LibraryError(

@@ -487,7 +487,7 @@ def get_plan(*, user: User, plan_id: Any, request: HttpRequest | None = None, cl
 
 def patient_plans(*, user: User, patient: Patient, request: HttpRequest | None = None) -> list[Plan]:
     plans = list(
-        Plan.objects.filter(patient=patient, organization_id=user.organization_id)
+        Plan.objects.filter(patient=patient, organization_id=user.org_id)
         .order_by("status", "-created_at")  # "active" sorts before "cancelled": current courses first
         .select_related("protocol", "verified_by", "stopped_by")
         .prefetch_related("sessions", "sessions__chair")

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ketaclinic.accounts.models import User
+from ketaclinic.accounts.services import covered_sites
 from ketaclinic.assessment import services as assessment
 from ketaclinic.clinical.conditions import DRUG_LABELS, ROUTE_LABELS, Drug, Route
 from ketaclinic.core.access import ADMIN, CLINICIANS, PATIENT_REGISTRY, PRESCRIBER, allow
@@ -397,7 +398,7 @@ def _stopped_text(result: services.StoppedCourse) -> str:
 def site_calendar(request: HttpRequest) -> HttpResponse:
     """``?site=<id>&week=YYYY-MM-DD``: no PHI in the query (a site id and a date)."""
     user = _user(request)
-    sites = services.sites_for(user)
+    sites = covered_sites(user)
     if not sites:
         raise Http404("You cover no site.")
     site = next((s for s in sites if str(s.pk) == request.GET.get("site")), sites[0])
@@ -427,7 +428,7 @@ def _plan_session(request: HttpRequest, session_id: Any) -> Any:
     from ketaclinic.treatment.models import PlanSession
 
     row = (
-        PlanSession.objects.filter(pk=session_id, organization_id=_user(request).organization_id)
+        PlanSession.objects.filter(pk=session_id, organization_id=_user(request).org_id)
         .select_related("plan", "site", "patient")
         .first()
     )

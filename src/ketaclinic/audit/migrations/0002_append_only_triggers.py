@@ -6,6 +6,8 @@ application writes it, and ``ketaclinic check`` fails if it is on.
 """
 
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
 
 from ketaclinic.core.append_only import trigger_sql
 
@@ -27,13 +29,13 @@ SWITCH = {
 }
 
 
-def forward(apps, schema_editor):
+def forward(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     vendor = "postgresql" if schema_editor.connection.vendor == "postgresql" else "sqlite"
     for sql in [*SWITCH[vendor], *trigger_sql(vendor, **NAMES)[0]]:
         schema_editor.execute(sql)
 
 
-def backward(apps, schema_editor):
+def backward(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     vendor = "postgresql" if schema_editor.connection.vendor == "postgresql" else "sqlite"
     for sql in [*trigger_sql(vendor, **NAMES)[1], "DROP TABLE IF EXISTS ketaclinic_audit_maintenance"]:
         schema_editor.execute(sql)

@@ -3,6 +3,8 @@ the ledger is append-only; corrections are new entries). The switch is the audit
 (audit 0002), which only the test suite's flush turns on."""
 
 from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
 
 from ketaclinic.core.append_only import trigger_sql
 
@@ -14,12 +16,12 @@ NAMES = {
 }
 
 
-def forward(apps, schema_editor):
+def forward(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     for sql in trigger_sql(schema_editor.connection.vendor, **NAMES)[0]:
         schema_editor.execute(sql)
 
 
-def backward(apps, schema_editor):
+def backward(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     for sql in trigger_sql(schema_editor.connection.vendor, **NAMES)[1]:
         schema_editor.execute(sql)
 

@@ -2,10 +2,12 @@
 
 from django.conf import settings
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
 from django.db.models import Min
 
 
-def mark_reading_sets(apps, schema_editor):
+def mark_reading_sets(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     """Rows stored before: only the first row of each (message, observation time) stays in the index."""
     reading = apps.get_model("monitoring", "VitalReading")
     firsts = (

@@ -21,9 +21,10 @@ def treatment_today(context: dict[str, Any]) -> dict[str, Any]:
     role = getattr(user, "role", None)
     if user is None or role not in PATIENT_REGISTRY:
         return {"visible": False}
+    from ketaclinic.accounts.services import covered_sites
     from ketaclinic.treatment import services
 
-    sites = sorted(services.sites_for(user), key=lambda s: (s.pk != user.on_duty_site_id, s.name))
+    sites = sorted(covered_sites(user), key=lambda s: (s.pk != user.on_duty_site_id, s.name))
     days = [(site, services.site_today(user=user, site=site, request=request)) for site in sites]
     return {
         "visible": True,

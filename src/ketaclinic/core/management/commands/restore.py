@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ketaclinic.audit import chain
 from ketaclinic.audit import services as audit
+from ketaclinic.audit.models import AuditEntry
 from ketaclinic.core import backup
 
 
@@ -53,7 +54,7 @@ class Command(BaseCommand):
                 )
             raise CommandError("restore verification failed", returncode=1)
         if result.head_seq:
-            head = audit.AuditEntry.objects.get(seq=result.head_seq)
+            head = AuditEntry.objects.get(seq=result.head_seq)
             chain.write_anchor(
                 settings.KETACLINIC_AUDIT_ANCHOR_PATH,
                 audit.anchor_key(),

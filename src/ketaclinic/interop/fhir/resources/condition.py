@@ -118,7 +118,7 @@ def condition_ids(intake: Any, keys: Iterable[str] | None = None) -> list[str]:
     return [f"{intake.pk}-{k.suffix}" for k in KINDS if wanted & set(k.keys)]
 
 
-def latest_intakes(organization_id: int) -> QuerySet[Any]:
+def latest_intakes(organization_id: int) -> QuerySet[Intake]:
     """Each patient's latest intake version in the organization."""
     newer = Intake.objects.filter(patient_id=OuterRef("patient_id"), version__gt=OuterRef("version"))
     return Intake.objects.filter(~Exists(newer), organization_id=organization_id)
