@@ -272,7 +272,9 @@ def test_madrs_item10_and_a_cssrs_item2_yes_entered_on_the_page_each_raise_an_al
     assert Notification.objects.filter(recipient=prescriber, kind="suicidality").count() == 2
     versions = dict(ScaleAdministration.objects.values_list("instrument", "instrument_version"))
     assert versions == {"madrs": "2", "cssrs-screen": "2"}
-    assert b"Safety alerts" in sign_in(Client(), prescriber).get("/").content
+    home = sign_in(Client(), prescriber).get("/").content.decode()
+    banner = home.split('id="critical-alerts"', 1)[1].split("</section>", 1)[0]
+    assert "2 critical alerts at your sites" in banner
 
 
 def test_madrs_item10_of_0_and_a_cssrs_with_no_yes_raise_nothing(nurse: Any, patient: Any) -> None:

@@ -17,8 +17,9 @@ from typing import Any, Literal
 from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Header, Router, Schema, Status
+from ninja import Router, Schema, Status
 from ninja.errors import HttpError
+from ninja.params import HeaderEx
 from pydantic import Field
 
 from ketaclinic.accounts.cosign import Signature
@@ -31,6 +32,8 @@ from ketaclinic.core.api import FieldErrors, api, api_roles
 from ketaclinic.patients import services as patients
 
 router = Router(tags=["treatment sessions"])
+#: ninja's typed header parameter: ``HeaderEx[type, {kwargs of ninja.Header}]``.
+_IDEMPOTENCY_HEADER = {"alias": "Idempotency-Key", "default": None}
 consent_router = Router(tags=["treatment sessions"])  # mounted under /patients
 
 
@@ -276,7 +279,7 @@ def _session(request: HttpRequest, session_id: UUID, purpose: str) -> TreatmentS
 def _signature(request: HttpRequest, given: SignatureIn | None) -> Signature | None:
     if given is None:
         return None
-    signer = User.objects.filter(pk=given.user_id, organization_id=_user(request).organization_id).first()
+    signer = User.objects.filter(pk=given.user_id, organization_id=_user(request).org_id).first()
     return Signature(signer, given.password, given.code)
 
 
@@ -456,7 +459,7 @@ def observations(
     request: HttpRequest,
     session_id: UUID,
     body: BatchIn,
-    idempotency_key: str | None = Header(default=None, alias="Idempotency-Key"),
+    idempotency_key: HeaderEx[str | None, _IDEMPOTENCY_HEADER] = None,
 ) -> Status[dict[str, Any]]:
     """Post readings in a batch. Resending the same idempotency key stores nothing twice (200, duplicate=true)."""
     session = _session(request, session_id, "api observations")

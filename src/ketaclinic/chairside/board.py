@@ -91,14 +91,16 @@ def covers_site(user: User, site: Site) -> bool:
 
 def board_site(user: User, site_code: str) -> Site:
     """The site of the user's organization with this code that the user covers; otherwise 404."""
-    site = Site.objects.filter(organization_id=user.organization_id, code=site_code).first()
+    if user.organization_id is None:
+        raise Http404("No such site.")
+    site = Site.objects.filter(organization_id=user.org_id, code=site_code).first()
     if site is None or user.organization_id is None or not covers_site(user, site):
         raise Http404("No such site.")
     return site
 
 
 def boards_for(user: User) -> QuerySet[Site]:
-    sites = Site.objects.filter(organization_id=user.organization_id)
+    sites = Site.objects.filter(organization_id=user.org_id)
     return sites if user.all_sites else sites.filter(pk__in=user.sites.all())
 
 
@@ -250,6 +252,7 @@ def build_card(session: TreatmentSession, now: datetime) -> ChairCard:
     observations: list[Observation] = getattr(session, "board_observations", [])
     alerts: list[SessionAlert] = getattr(session, "board_open_alerts", [])
     checked_in_at: datetime | None = getattr(session, "checked_in_at", None)
+    since: datetime | None
     if session.dose_started_at is not None:
         since, since_label = session.dose_started_at, "since dose"
     else:
@@ -417,9 +420,7 @@ def issue_ticket(*, user: User, site: Site, session_key: str) -> str:
 
 def ticket_valid(ticket: str, *, user: User, site: Site, session_key: str) -> bool:
     try:
-        data = signing.loads(
-            ticket, salt=_TICKET_SALT, max_age=settings.KETACLINIC_ABSOLUTE_TIMEOUT.total_seconds()
-        )
+        data = signing.loads(ticket, salt=_TICKET_SALT, max_age=settings.KETACLINIC_ABSOLUTE_TIMEOUT)
     except signing.BadSignature:
         return False
     return isinstance(data, dict) and data == {"u": user.pk, "s": site.pk, "k": _digest(session_key)}

@@ -204,16 +204,27 @@ def record_administration(
         errors.setdefault("decision_reason", "write the reason for going past the limit")
     signed_verifier: User | None = None
     if kind in _SECOND_PERSON:
-        signed_verifier = signature_errors(
-            signature=verifier or Signature(None),
-            actor=user,
-            roles=CLINICIANS,
-            field="verified_by",
-            errors=errors,
-            purpose="second-person check of an IV or IM dose",
-            must_differ=True,
-            site=session.site,
+        same = (
+            signed_prescriber is not None
+            and verifier is not None
+            and verifier.signer is not None
+            and verifier.signer.pk == signed_prescriber.pk
         )
+        if same and signed_prescriber is not None and signed_prescriber.pk != user.pk:
+            # The prescriber who signed the decision also checked the dose: one signature, once (a code is
+            # accepted only once).
+            signed_verifier = signed_prescriber
+        else:
+            signed_verifier = signature_errors(
+                signature=verifier or Signature(None),
+                actor=user,
+                roles=CLINICIANS,
+                field="verified_by",
+                errors=errors,
+                purpose="second-person check of an IV or IM dose",
+                must_differ=True,
+                site=session.site,
+            )
     if kind == AdministrationKind.RATE_CHANGE and len(note.strip()) < 3:
         errors["note"] = "say why the rate changes (e.g. 'BP 172/104: rate halved, prescriber informed')"
     # A soft limit was already decided when the session's dose was planned (the session keeps the
@@ -357,13 +368,13 @@ def _measure(
     if any(a.kind == AdministrationKind.INFUSION_STOP for a in previous):
         errors["kind"] = "the infusion is already stopped"
         return _Measured()
-    final = start.final_concentration_mg_ml or start.concentration_mg_ml
+    running: Decimal | None = start.final_concentration_mg_ml or start.concentration_mg_ml
     if kind == AdministrationKind.RATE_CHANGE:
         rate = _decimal(rate_ml_per_h, "rate_ml_per_h", errors, low=Decimal("0"), high=Decimal("2000"))
-        if rate is None or final is None:
+        if rate is None or running is None:
             return _Measured()
-        return _Measured(final_concentration=final, rate_ml=rate, rate_mg=rate * final)
-    return _Measured(final_concentration=final)  # infusion stop
+        return _Measured(final_concentration=running, rate_ml=rate, rate_mg=rate * running)
+    return _Measured(final_concentration=running)  # infusion stop
 
 
 def _dose_findings(

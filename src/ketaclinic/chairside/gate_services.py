@@ -182,20 +182,22 @@ def _session_scales(
 
 def _suicidality_flags(session: TreatmentSession, now: datetime) -> list[str]:
     """Every suicidality flag on any scale the patient took since the day before (clinical.md §8), whatever
-    the protocol requires: PHQ-9 item 9, QIDS-SR16 item 12, MADRS item 10, the C-SSRS screener."""
-    from ketaclinic.clinical.instruments import INSTRUMENTS
+    the protocol requires: PHQ-9 item 9, QIDS-SR16 item 12, MADRS item 10, the C-SSRS screener. Stored
+    answers are re-scored too, so a result saved under an older scale definition still shows its flag."""
+    from ketaclinic.clinical.instruments import SUICIDALITY_INSTRUMENTS, suicidality_flags
     from ketaclinic.measures.models import ScaleAdministration
 
     found: list[str] = []
     recent = ScaleAdministration.objects.filter(
-        patient=session.patient, administered_at__gte=now - SCALE_WINDOW
+        patient=session.patient,
+        instrument__in=SUICIDALITY_INSTRUMENTS,
+        administered_at__gte=now - SCALE_WINDOW,
+        administered_at__lte=now,
     ).order_by("-administered_at")
     for row in recent:
-        for flag in row.flags:
-            if flag.get("kind") == "suicidality":
-                name = INSTRUMENTS[row.instrument].name if row.instrument in INSTRUMENTS else row.instrument
-                when = timezone.localtime(row.administered_at, session.site.zone)
-                found.append(f"{name} {when:%a %H:%M}: {flag.get('text') or flag.get('rule', '')}")
+        when = timezone.localtime(row.administered_at, session.site.zone)
+        for flag in suicidality_flags(row.instrument, row.flags, answers=row.answers):
+            found.append(f"{flag.reason} ({when:%a %H:%M})")
     return found
 
 

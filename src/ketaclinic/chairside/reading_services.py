@@ -227,7 +227,7 @@ def acknowledge_alert(
     *, user: User, alert_id: int, note: str, request: HttpRequest | None = None
 ) -> SessionAlert:
     alert = (
-        SessionAlert.objects.filter(pk=alert_id, organization_id=user.organization_id)
+        SessionAlert.objects.filter(pk=alert_id, organization_id=user.org_id)
         .select_related("session__patient")
         .first()
     )
@@ -271,7 +271,7 @@ def escalate_unacknowledged(now: datetime | None = None) -> int:
         ):
             continue
         patient = alert.session.patient
-        recipients = [patient.prescriber] if patient.prescriber_id else []
+        recipients = [patient.prescriber] if patient.prescriber is not None else []
         if not recipients:
             recipients = list(
                 User.objects.filter(

@@ -200,7 +200,7 @@ def display(name: str, value: Any) -> str:
     if kind == "bp":
         return f"{value['sbp_mmhg']}/{value['dbp_mmhg']}"
     if kind == "dose":
-        return dict(DOSE_CHOICES).get(value, value)
+        return str(dict(DOSE_CHOICES).get(value, value))
     return str(value)
 
 

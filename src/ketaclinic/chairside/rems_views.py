@@ -217,7 +217,7 @@ def session_report_pdf(request: HttpRequest, session_id: Any) -> HttpResponse:
 
 
 def _sites(user: User) -> Any:
-    sites = Site.objects.filter(organization_id=user.organization_id)
+    sites = Site.objects.filter(organization_id=user.org_id)
     return sites if covers_all_sites(user) else sites.filter(pk__in=user.sites.all())
 
 

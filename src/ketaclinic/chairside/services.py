@@ -89,7 +89,7 @@ def treatment_of(session: TreatmentSession) -> vital_rules.Treatment:
 
 def visible_sessions(user: User) -> QuerySet[TreatmentSession]:
     return TreatmentSession.objects.filter(
-        organization_id=user.organization_id, patient__in=patients.visible_patients(user)
+        organization_id=user.org_id, patient__in=patients.visible_patients(user)
     )
 
 

@@ -304,8 +304,8 @@ def administer(request: HttpRequest, session_id: str) -> HttpResponse:
             expiry=expiry,
             dose_mg=request.POST.get("dose_mg"),
             rate_ml_per_h=request.POST.get("rate_ml_per_h"),
-            verifier=_signature(request, "verified_by", user.organization_id),
-            prescriber=_signature(request, "prescriber", user.organization_id),
+            verifier=_signature(request, "verified_by", user.org_id),
+            prescriber=_signature(request, "prescriber", user.org_id),
             decision_reason=request.POST.get("decision_reason", ""),
             late_entry_reason=request.POST.get("late_entry_reason", ""),
             note=request.POST.get("note", ""),
@@ -406,7 +406,9 @@ def adverse_event(request: HttpRequest, session_id: str) -> HttpResponse:
 def discharge(request: HttpRequest, session_id: str) -> HttpResponse:
     session = _session(request, session_id, "discharge")
     overrides = {
-        k.removeprefix("override_"): v for k, v in request.POST.items() if k.startswith("override_") and v
+        k.removeprefix("override_"): str(v)
+        for k, v in request.POST.items()
+        if k.startswith("override_") and isinstance(v, str) and v
     }
     try:
         services.discharge(

@@ -3,9 +3,11 @@
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
 
 
-def clocks_from_stated_times(apps, schema_editor):
+def clocks_from_stated_times(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     """Sessions recorded before entry-checked clocks existed: their clocks are the stated times."""
     TreatmentSession = apps.get_model("chairside", "TreatmentSession")
     Administration = apps.get_model("chairside", "Administration")
