@@ -13,6 +13,17 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from tests.conftest import PASSWORD
 
+#: A calm reading: inside every alert limit and every discharge criterion.
+CALM = {
+    "sbp_mmhg": 124,
+    "dbp_mmhg": 78,
+    "hr_bpm": 72,
+    "spo2_pct": 98,
+    "rr_per_min": 14,
+    "moaas": 5,
+    "cadss_total": 0,
+}
+
 
 class Api:
     def __init__(self, user: Any, sign_in: Any) -> None:
@@ -48,6 +59,35 @@ class Api:
         response = self.post(path, body)
         assert response.status_code == status, (path, response.status_code, response.content.decode()[:2000])
         return response.json()  # type: ignore[no-any-return]
+
+    def reading(self, session_id: str, at: Any, key: str, **values: Any) -> None:
+        """One reading (calm unless ``values`` say otherwise) at ``at``, in its own idempotent batch."""
+        self.ok(
+            f"/sessions/{session_id}/observations",
+            {
+                "idempotency_key": f"{session_id}-{key}",
+                "readings": [CALM | values | {"observed_at": at.isoformat()}],
+            },
+            status=201,
+        )
+
+    def start_infusion(self, session_id: str, verifier: Any, *, dose: str, rate: str, lot: str = "K") -> Any:
+        """``dose`` mg from a 10 mg/mL vial diluted to 100 mL, at ``rate`` mL/h, checked by ``verifier``."""
+        return self.ok(
+            f"/sessions/{session_id}/administrations",
+            {
+                "kind": "infusion_start",
+                "product": "Ketamine HCl 10 mg/mL",
+                "concentration_mg_ml": "10",
+                "container_volume_ml": "100",
+                "dose_mg": dose,
+                "rate_ml_per_h": rate,
+                "lot": lot,
+                "expiry": "2030-01-01",
+                "verifier": signature(verifier),
+            },
+            status=201,
+        )
 
     def refused(self, path: str, body: dict[str, Any]) -> dict[str, str]:
         """A 422: {field: reason}."""

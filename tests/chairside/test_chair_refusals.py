@@ -19,15 +19,6 @@ from .journey import Api, signature
 
 T0 = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
 M = timedelta(minutes=1)
-CALM = {
-    "sbp_mmhg": 124,
-    "dbp_mmhg": 78,
-    "hr_bpm": 72,
-    "spo2_pct": 98,
-    "rr_per_min": 14,
-    "moaas": 5,
-    "cadss_total": 0,
-}
 ESK_GATE = {
     "rems_patient_enrolled": True,
     "rems_setting_certified": True,
@@ -68,11 +59,7 @@ def _ready_to_dose(
     sid = session["id"]
     clock.move_to(T0 - 15 * M)
     desk.ok(f"/sessions/{sid}/transition", {"to": "checked_in", "version": session["version"]})
-    desk.ok(
-        f"/sessions/{sid}/observations",
-        {"idempotency_key": f"{sid}-b", "readings": [{"observed_at": (T0 - 14 * M).isoformat(), **CALM}]},
-        status=201,
-    )
+    desk.reading(sid, T0 - 14 * M, "b")
     desk.ok(f"/sessions/{sid}/gate", answers)
     clock.move_to(T0 - 5 * M)
     gate = rx.ok(
@@ -253,14 +240,7 @@ def test_a_back_dated_device_cannot_shorten_the_esketamine_two_hours(
     assert stored.dose_started_at == T0 + 5 * M and stored.dose_clock_at == T0 + 20 * M
     for minutes in (60, 100, 125):
         clock.move_to(T0 + minutes * M)
-        desk.ok(
-            f"/sessions/{sid}/observations",
-            {
-                "idempotency_key": f"{sid}-{minutes}",
-                "readings": [{"observed_at": (T0 + minutes * M).isoformat(), **CALM}],
-            },
-            status=201,
-        )
+        desk.reading(sid, T0 + minutes * M, f"{minutes}")
     # Stated first device + 2 h = T0+125, but the 2 hours run from the entry-checked T0+20.
     discharge = {"clinically_stable": True, "escort_present": True, "driving_advice_given": True}
     refused = desk.refused(f"/sessions/{sid}/discharge", discharge)
@@ -278,24 +258,9 @@ def test_discharge_waits_for_critical_alerts_and_checklists_and_a_nurse_alone_ca
     desk, rx = Api(nurse, sign_in), Api(prescriber, sign_in)
     sid = _ready_to_dose(desk, rx, patient, "iv-trd-elektd", "35", IV_GATE, clock)
     clock.move_to(T0)
-    desk.ok(
-        f"/sessions/{sid}/administrations",
-        {
-            "kind": "infusion_start",
-            "product": "Ketamine HCl 10 mg/mL",
-            "concentration_mg_ml": "10",
-            "container_volume_ml": "100",
-            "dose_mg": "35",
-            "rate_ml_per_h": "150",
-            "lot": "K3",
-            "expiry": "2030-01-01",
-            "verifier": signature(prescriber),
-        },
-        status=201,
-    )
+    desk.start_infusion(sid, prescriber, dose="35", rate="150")
     clock.move_to(T0 + 30 * M)
-    surge = {**CALM, "sbp_mmhg": 168, "dbp_mmhg": 112, "observed_at": (T0 + 30 * M).isoformat()}
-    desk.ok(f"/sessions/{sid}/observations", {"idempotency_key": f"{sid}-s", "readings": [surge]}, status=201)
+    desk.reading(sid, T0 + 30 * M, "surge", sbp_mmhg=168, dbp_mmhg=112)
     alert = SessionAlert.objects.get(session_id=sid, code="dbp_high")
     assert alert.severity == "critical"
     session = TreatmentSession.objects.get(pk=sid)
@@ -304,14 +269,7 @@ def test_discharge_waits_for_critical_alerts_and_checklists_and_a_nurse_alone_ca
     desk.ok(f"/sessions/{sid}/administrations", {"kind": "infusion_stop"}, status=201)
     for minutes in (50, 60, 75):
         clock.move_to(T0 + minutes * M)
-        desk.ok(
-            f"/sessions/{sid}/observations",
-            {
-                "idempotency_key": f"{sid}-{minutes}",
-                "readings": [{"observed_at": (T0 + minutes * M).isoformat(), **CALM}],
-            },
-            status=201,
-        )
+        desk.reading(sid, T0 + minutes * M, f"{minutes}")
     # 35 min after the infusion ended (the IV minimum, 30 min, counts from the end): only the alert and
     # the checklist stand in the way — and nobody can override those, not even a signing prescriber.
     discharge = {"clinically_stable": True, "escort_present": True, "driving_advice_given": True}
@@ -344,29 +302,11 @@ def test_the_iv_minimum_counts_from_the_end_of_the_infusion_and_only_a_signing_p
     desk, rx = Api(nurse, sign_in), Api(prescriber, sign_in)
     sid = _ready_to_dose(desk, rx, patient, "iv-trd-elektd", "35", IV_GATE, clock)
     clock.move_to(T0)
-    desk.ok(
-        f"/sessions/{sid}/administrations",
-        {
-            "kind": "infusion_start",
-            "product": "Ketamine HCl 10 mg/mL",
-            "concentration_mg_ml": "10",
-            "container_volume_ml": "100",
-            "dose_mg": "35",
-            "rate_ml_per_h": "150",
-            "lot": "K4",
-            "expiry": "2030-01-01",
-            "verifier": signature(prescriber),
-        },
-        status=201,
-    )
+    desk.start_infusion(sid, prescriber, dose="35", rate="150")
     clock.move_to(T0 + 40 * M)
     desk.ok(f"/sessions/{sid}/administrations", {"kind": "infusion_stop"}, status=201)
     clock.move_to(T0 + 55 * M)
-    desk.ok(
-        f"/sessions/{sid}/observations",
-        {"idempotency_key": f"{sid}-p", "readings": [{"observed_at": (T0 + 55 * M).isoformat(), **CALM}]},
-        status=201,
-    )
+    desk.reading(sid, T0 + 55 * M, "p")
     discharge = {"clinically_stable": True, "escort_present": True, "driving_advice_given": True}
     check = desk.get(f"/sessions/{sid}/discharge").json()
     minimum = next(c for c in check["criteria"] if c["criterion"] == "min_monitoring")
@@ -394,13 +334,7 @@ def test_an_iv_gate_at_178_108_needs_a_prescriber_and_180_110_is_a_stop(
     desk.ok(f"/sessions/{sid}/transition", {"to": "checked_in", "version": session["version"]})
     for key, (sbp, dbp), expected in (("a", (178, 108), "needs_decision"), ("b", (182, 104), "fail")):
         clock.shift(M)
-        reading = {**CALM, "sbp_mmhg": sbp, "dbp_mmhg": dbp, "observed_at": (T0 - 30 * M).isoformat()}
-        reading["observed_at"] = datetime.now(UTC).isoformat()
-        desk.ok(
-            f"/sessions/{sid}/observations",
-            {"idempotency_key": f"{sid}{key}", "readings": [reading]},
-            status=201,
-        )
+        desk.reading(sid, datetime.now(UTC), key, sbp_mmhg=sbp, dbp_mmhg=dbp)
         gate = desk.ok(f"/sessions/{sid}/gate", IV_GATE)
         item = next(i for i in gate["items"] if i["key"] == "baseline_vitals")
         assert item["status"] == expected and not gate["passed"], item
@@ -416,11 +350,7 @@ def test_the_bipolar_protocol_gate_reads_the_ymrs_and_a_same_day_phq9_item9_alwa
     session = desk.ok("/sessions", _session_body(patient, "iv-bipolar-wilkowska", "35"), status=201)
     sid = session["id"]
     desk.ok(f"/sessions/{sid}/transition", {"to": "checked_in", "version": session["version"]})
-    desk.ok(
-        f"/sessions/{sid}/observations",
-        {"idempotency_key": f"{sid}b", "readings": [{"observed_at": (T0 - 31 * M).isoformat(), **CALM}]},
-        status=201,
-    )
+    desk.reading(sid, T0 - 31 * M, "b")
     gate = desk.ok(f"/sessions/{sid}/gate", IV_GATE)
     status = {i["key"]: (i["status"], i["reason"]) for i in gate["items"]}
     assert status["pre_session_scales"] == ("fail", "Not completed: YMRS")  # no crash: it names the scale

@@ -26,16 +26,6 @@ from .journey import Api, signature
 T0 = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)  # a Monday, 09:00 in New York (the site's zone)
 M = timedelta(minutes=1)
 
-CALM = {
-    "sbp_mmhg": 124,
-    "dbp_mmhg": 78,
-    "hr_bpm": 72,
-    "spo2_pct": 98,
-    "rr_per_min": 14,
-    "moaas": 5,
-    "cadss_total": 0,
-}
-
 
 def _gate_answers(protocol: Protocol) -> dict[str, Any]:
     answers: dict[str, Any] = {
@@ -93,14 +83,7 @@ def test_every_protocol_a_whole_session_through_the_api(
         clock.move_to(T0 - 20 * M)
         session = desk.ok(f"/sessions/{sid}/transition", {"to": "checked_in", "version": session["version"]})
         clock.move_to(T0 - 15 * M)
-        desk.ok(
-            f"/sessions/{sid}/observations",
-            {
-                "idempotency_key": f"{sid}-base",
-                "readings": [{"observed_at": (T0 - 15 * M).isoformat(), **CALM}],
-            },
-            status=201,
-        )
+        desk.reading(sid, T0 - 15 * M, "base")
         # Every-session scales (YMRS for bipolar depression, MADRS for KetECT): taken before the gate.
         for scale in protocol.scales:
             if any(t.value == "every_session" for t in scale.timing):
@@ -165,14 +148,7 @@ def test_every_protocol_a_whole_session_through_the_api(
             for k in range(1, minutes // 10 + 1):  # every 10 minutes during the infusion
                 clock.move_to(T0 + 10 * k * M - M)
                 desk.refresh()
-                desk.ok(
-                    f"/sessions/{sid}/observations",
-                    {
-                        "idempotency_key": f"{sid}-i{k}",
-                        "readings": [{"observed_at": (T0 + 10 * k * M - M).isoformat(), **CALM}],
-                    },
-                    status=201,
-                )
+                desk.reading(sid, T0 + 10 * k * M - M, f"i{k}")
             clock.move_to(T0 + minutes * M)
             desk.refresh()
             desk.ok(f"/sessions/{sid}/administrations", {"kind": "infusion_stop"}, status=201)
@@ -198,14 +174,7 @@ def test_every_protocol_a_whole_session_through_the_api(
         for k, at in enumerate(range(start + 15, end + 1, 15)):
             clock.move_to(T0 + at * M)
             desk.refresh()
-            desk.ok(
-                f"/sessions/{sid}/observations",
-                {
-                    "idempotency_key": f"{sid}-p{k}",
-                    "readings": [{"observed_at": (T0 + at * M).isoformat(), **CALM}],
-                },
-                status=201,
-            )
+            desk.reading(sid, T0 + at * M, f"p{k}")
         clock.move_to(T0 + (end - 5) * M)
         desk.refresh()
         early = desk.get(f"/sessions/{sid}/discharge").json()

@@ -14,6 +14,7 @@ from ketaclinic import pk
 from ketaclinic.chairside.models import Administration, TreatmentSession
 from ketaclinic.charts.exposure import concentration_chart
 from ketaclinic.charts.svg import LineChart, Series, VMarker, render_svg
+from ketaclinic.clinical.dose_types import ESKETAMINE_DEVICE_MG
 
 POPULATION = pk.Population(n=300, seed=7)
 
@@ -55,7 +56,9 @@ def regimen_for(session: TreatmentSession, administrations: list[Administration]
         return None
     if session.drug == "esketamine":
         times = tuple(_minutes(a.at, start) for a in administrations if a.kind == "nasal_device")
-        return pk.Regimen(pk.Drug.ESKETAMINE, (pk.NasalSession(times, 28.0),)) if times else None
+        return (
+            pk.Regimen(pk.Drug.ESKETAMINE, (pk.NasalSession(times, ESKETAMINE_DEVICE_MG),)) if times else None
+        )
     if session.route == "iv":
         first = next((a for a in administrations if a.kind == "infusion_start"), None)
         if first is None or not first.rate_ml_per_h or not first.dose_mg:

@@ -254,8 +254,9 @@ def acknowledge_alert(
     return alert
 
 
-# Minutes before an unacknowledged alert goes to the prescriber: not in the reference, a configurable default.
-ESCALATE_AFTER = timedelta(minutes=5)
+# Before an unacknowledged alert goes to the prescriber: not in the reference, an unconfirmed default kept
+# with the alert rules (clinical/alerts.py), not copied here.
+ESCALATE_AFTER = alert_rules.DEFAULT_ESCALATE_AFTER
 
 
 def escalate_unacknowledged(now: datetime | None = None) -> int:

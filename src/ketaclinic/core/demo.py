@@ -17,6 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from ketaclinic.accounts import services as accounts
 from ketaclinic.accounts.cosign import Signature
 from ketaclinic.accounts.models import Chair, Organization, Site, User
+from ketaclinic.clinical.dose_check import planned_devices
 from ketaclinic.core.access import ADMIN, FRONT_DESK, NURSE, PRESCRIBER, ROLE_LABELS
 from ketaclinic.patients import services as patients
 from ketaclinic.patients.models import Patient
@@ -412,7 +413,7 @@ def _demo_sessions(org: Organization) -> bool:
             user=nurse, session=session, answers=answers, now=first - timedelta(minutes=3)
         )
         if drug == "esketamine":
-            for n in range(dose // 28):
+            for n in range(planned_devices(dose)):
                 at = first + timedelta(minutes=5 * n)
                 chairside.record_administration(
                     user=nurse,
@@ -542,7 +543,7 @@ def _demo_stock(org: Organization) -> bool:
                 witness_code=current_code("demo.prescriber"),
             )
         else:
-            n = str(int(session.planned_dose_mg // 28))
+            n = str(planned_devices(float(session.planned_dose_mg)))
             ledger.record_use(user=nurse, lot=devices, session=session, drawn=n, administered=n, wasted="0")
     TOTPDevice.objects.filter(pk=device.pk).update(last_t=last_t)
     return True
