@@ -74,7 +74,13 @@ def test_a_failed_sweep_leaves_no_heartbeat(db: Any, monkeypatch: pytest.MonkeyP
     assert not jobs.sweeps_status().running
 
 
-def test_a_sweep_whose_job_failed_for_good_is_queued_again_by_the_loop(db: Any) -> None:
+def test_a_sweep_whose_job_failed_for_good_is_queued_again_by_the_loop(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Inside the test's transaction Django would close the connection after the round (it is not in
+    # autocommit), which on PostgreSQL ends the test's transaction: keep it.
+    monkeypatch.setattr(jobs, "close_old_connections", lambda: None)
+    monkeypatch.setattr(jobs.connection, "close", lambda: None)
     jobs.ensure_recurring()
     Job.objects.filter(kind="chairside.sweep").update(finished_at=timezone.now(), error="gave up")
     stop = threading.Event()
