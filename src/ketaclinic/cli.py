@@ -58,7 +58,13 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+#: Files the application creates — the SQLite database and its WAL/SHM files, the e-mail outbox (self-report
+#: links), exports, backups, uploads — are readable by the service account only (security.md; issue 15 M6).
+PRIVATE_UMASK = 0o077
+
+
 def main(argv: list[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         print(usage())

@@ -57,6 +57,22 @@ def test_csv_export_contains_the_filtered_entries_and_is_audited(
     assert AuditEntry.objects.filter(user=admin, action="export", category="audit-report").exists()
 
 
+def test_csv_export_never_carries_a_live_formula(admin: Any, patient: Any, sign_in: Any) -> None:
+    """Issue 15 M4: payloads in any text column come out as text (a leading apostrophe), not formulas."""
+    from ketaclinic.audit import services as audit
+
+    payloads = ["=cmd|' /C calc'!A0", "+SUM(1+1)", "-2+3", "@SUM(1)", "\t=1+1", "\r=1+1", '=HYPERLINK("x")']
+    for text in payloads:
+        audit.record(user=admin, action="query", category="probe", object_id=text, client=text, detail=text)
+    client = sign_in(Client(), admin)
+    response = client.post("/audit/export.csv", {"category": "probe", "sort": "seq"})
+    table = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode(), newline="")))
+    cells = [cell for row in table[1:] for cell in row]
+    live = [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert live == [] and len(table) >= len(payloads) + 1
+    assert "'=cmd|' /C calc'!A0" in cells and "'@SUM(1)" in cells
+
+
 def test_mrn_filters_never_travel_in_the_url(admin: Any, sign_in: Any) -> None:
     client = sign_in(Client(), admin)
     page = client.get("/audit/")

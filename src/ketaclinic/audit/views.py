@@ -127,22 +127,25 @@ def export_csv(request: HttpRequest) -> HttpResponseBase:
         for e in qs.iterator(chunk_size=1000):
             yield writer.writerow(
                 [
-                    e.seq,
-                    e.occurred_at.isoformat(),
-                    e.username,
-                    e.patient_id or "",
-                    e.patient.mrn if e.patient else "",
-                    e.action,
-                    e.category,
-                    e.object_type,
-                    e.object_id,
-                    e.before,
-                    e.after,
-                    e.source_ip,
-                    e.client,
-                    e.outcome,
-                    _csv_safe(e.detail),
-                    e.entry_hash,
+                    _csv_safe(value)
+                    for value in (
+                        e.seq,
+                        e.occurred_at.isoformat(),
+                        e.username,
+                        e.patient_id or "",
+                        e.patient.mrn if e.patient else "",
+                        e.action,
+                        e.category,
+                        e.object_type,
+                        e.object_id,
+                        e.before,
+                        e.after,
+                        e.source_ip,
+                        e.client,
+                        e.outcome,
+                        e.detail,
+                        e.entry_hash,
+                    )
                 ]
             )
 
@@ -151,6 +154,14 @@ def export_csv(request: HttpRequest) -> HttpResponseBase:
     return response
 
 
-def _csv_safe(value: str) -> str:
-    """Neutralise spreadsheet formula injection in free text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+#: A cell a spreadsheet would read as a formula starts with one of these (OWASP "CSV injection"): =, +, -, @,
+#: and tab or carriage return, which some spreadsheets strip before looking again.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_safe(value: object) -> object:
+    """Neutralise spreadsheet formula injection in every text cell (numbers stay numbers): a leading
+    apostrophe makes the spreadsheet show the text as typed; the value itself is not changed otherwise."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
