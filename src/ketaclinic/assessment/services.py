@@ -36,6 +36,7 @@ from ketaclinic.clinical.screening import (
     override_check,
     screen,
 )
+from ketaclinic.clinical.screening_consistency import is_contradiction
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import visible_patients
@@ -54,6 +55,21 @@ SEVERITY_LABELS = {
     Severity.INTERACTION.value: "Interaction",
     Severity.MISSING_INFORMATION.value: "Missing information",
 }
+
+
+def severity_label(finding: dict[str, Any]) -> str:
+    """A stored finding's severity for staff; a contradiction says what it is."""
+    label = SEVERITY_LABELS[finding["severity"]]
+    return f"{label}: history and measurement disagree" if is_contradiction(finding["code"]) else label
+
+
+def contradictions(screening: Screening) -> list[dict[str, Any]]:
+    """The screening's contradictions between the history and a measurement, once each (not per drug)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for f in screening.findings:
+        if is_contradiction(f["code"]):
+            seen.setdefault(f["code"], f)
+    return list(seen.values())
 
 
 class AssessmentError(Exception):
@@ -319,7 +335,9 @@ def run_screening(
         organization_id=patient.organization_id,
         patient=patient,
         intake=intake,
-        fingerprint=result.fingerprint,
+        # The screening is of this intake version: its fingerprint as stored when the version was saved, so
+        # a later change to the snapshot's shape (a new intake item) never makes a screening stale by itself.
+        fingerprint=intake.fingerprint,
         findings=[_finding_json(f) for f in result.findings],
         decisions={d.value: v.value for d, v in result.decisions.items()},
         trd=trd,
