@@ -6,7 +6,8 @@
   (the esketamine label's own contraindications); ``effective_override`` applies the same rule to override
   rows made before that rule existed, for ``plan_clearance`` and ``valid_screening_signed_on``.
 * ``run_screening`` runs the pure engine on the latest signed intake and stores the result.
-* ``plan_clearance`` is what the treatment app asks before a plan is made.
+* ``plan_clearance`` is what the treatment app asks before a plan is made; ``valid_screening_signed_on`` and
+  ``childbearing_record`` are what the pre-dose gate (chairside) asks.
 Every read and write of PHI is audited in the same transaction.
 """
 
@@ -21,11 +22,17 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.models import User
-from ketaclinic.assessment.intake_data import IntakeDataError, clean_intake, snapshot_from_data
+from ketaclinic.assessment.intake_data import (
+    IntakeDataError,
+    childbearing_from_data,
+    clean_intake,
+    snapshot_from_data,
+)
 from ketaclinic.assessment.models import Intake, Screening, ScreeningOverride
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.clinical.conditions import DRUG_LABELS, Drug, Route
+from ketaclinic.clinical.gate import ChildbearingRecord
 from ketaclinic.clinical.screening import (
     Decision,
     Finding,
@@ -491,6 +498,22 @@ def plan_clearance(*, patient: Patient, drug: Drug, route: Route) -> Clearance:
             "contraindication with a written reason on the screening page."
         )
     return Clearance(screening, decision, override)
+
+
+def childbearing_record(patient: Patient) -> ChildbearingRecord | None:
+    """For the pre-dose gate: what the patient's latest intake version records about childbearing potential
+    (None: no intake). The gate lets a pregnancy test be skipped only when it says no and a prescriber signed
+    it; an unsigned later version counts as what it says, so a change to "yes" is never hidden."""
+    intake = latest_intake(patient)
+    if intake is None:
+        return None
+    recorded = childbearing_from_data(intake.data)
+    return ChildbearingRecord(
+        answer=recorded.answer,
+        reason=recorded.reason_text,
+        recorded=f"intake version {intake.version}",
+        signed=intake.signed,
+    )
 
 
 def valid_screening_signed_on(*, patient: Patient, drug: str) -> date | None:
