@@ -5,7 +5,6 @@ childbearing potential is recorded with its reason. Pages are driven with CSRF-e
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Any
 
@@ -19,17 +18,9 @@ from ketaclinic.assessment.models import Intake, Screening
 from ketaclinic.clinical.conditions import Drug, Route
 from ketaclinic.clinical.screening_model import Answer, NotChildbearingReason
 
+from .test_screening_overrides import csrf_client, token_from
+
 TODAY = date(2026, 11, 27)
-
-
-def csrf_client(sign_in: Any, user: Any) -> Client:
-    return sign_in(Client(enforce_csrf_checks=True), user)  # type: ignore[no-any-return]
-
-
-def token_from(page: str) -> str:
-    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
-    assert match, "the page carries no CSRF token"
-    return match.group(1)
 
 
 def intake_form(**changes: Any) -> dict[str, Any]:

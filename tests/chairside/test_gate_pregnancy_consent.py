@@ -6,7 +6,6 @@ JSON API with CSRF-enforcing clients, from an empty clinic."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 import time_machine
 from django.test import Client, override_settings
 from django.utils import timezone
+from tests.assessment.test_screening_overrides import token_from
 from tests.treatment.conftest import complete_intake
 
 from ketaclinic.assessment import services as assessment
@@ -74,12 +74,6 @@ def checked_in(desk: Api, patient: Any, consent_signed_on: str = "2026-12-01", *
 
 def items(gate: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {i["key"]: i for i in gate["items"]}
-
-
-def token_from(page: str) -> str:
-    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
-    assert match, "the page carries no CSRF token"
-    return match.group(1)
 
 
 def test_a_two_year_old_negative_pregnancy_test_is_refused_at_the_chair(

@@ -366,7 +366,7 @@ def _demo_sessions(org: Organization) -> bool:
     answers = {
         "escort_confirmed": True,
         "ride_home_confirmed": True,
-        "pregnancy_test": "not_indicated",
+        # No pregnancy test: the signed intakes record that none of these patients can become pregnant.
         "rems_patient_enrolled": True,
         "rems_setting_certified": True,
         "hours_since_food": 3.0,
