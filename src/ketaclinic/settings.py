@@ -171,6 +171,17 @@ KETACLINIC_SAFETY_ALERT_ESCALATE_HOURS = config.env_int(
     "KETACLINIC_SAFETY_ALERT_ESCALATE_HOURS", 2, minimum=1, maximum=24
 )
 
+# Pre-dose gate (issue 14). A pregnancy test counts when taken within KETACLINIC_PREGNANCY_TEST_DAYS before the
+# first session of the course ("course") or before each session ("session"); clinical.md §11 gives no interval
+# (default: within 7 days before the first session of a course, a clinic default, unconfirmed). A consent
+# without its own expiry date is renewed after KETACLINIC_CONSENT_RENEW_DAYS (no interval in the reference: a
+# clinic default, unconfirmed). Both are shown on the gate as clinic defaults.
+KETACLINIC_PREGNANCY_TEST_DAYS = config.env_int("KETACLINIC_PREGNANCY_TEST_DAYS", 7, minimum=0, maximum=30)
+KETACLINIC_PREGNANCY_TEST_BEFORE = config.env_choice(
+    "KETACLINIC_PREGNANCY_TEST_BEFORE", "course", ("course", "session")
+)
+KETACLINIC_CONSENT_RENEW_DAYS = config.env_int("KETACLINIC_CONSENT_RENEW_DAYS", 365, minimum=30, maximum=1825)
+
 # Outgoing email (self-report links). Default: written as files under var/outbox for the operator to inspect;
 # set KETACLINIC_EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the KETACLINIC_SMTP_* values.
 EMAIL_BACKEND = config.env_str("KETACLINIC_EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")

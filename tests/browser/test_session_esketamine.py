@@ -90,6 +90,8 @@ def test_esketamine_session_from_check_in_to_discharge(
     page.select_option("#g-escort", "yes")
     page.select_option("#g-ride", "yes")
     page.select_option("#g-preg", "negative")
+    assert page.input_value("#g-pregon") == ""  # the nurse enters the date the test was taken
+    page.fill("#g-pregon", date.today().isoformat())
     page.click("#check-gate")
     assert "Gate closed" in page.inner_text("#gate-verdict")  # no signed screening in the record yet
     assert page.locator("#give-device").count() == 0

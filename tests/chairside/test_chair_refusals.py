@@ -27,9 +27,15 @@ ESK_GATE = {
     "nasal_steroid_or_decongestant_today": False,
     "escort_confirmed": True,
     "ride_home_confirmed": True,
-    "pregnancy_test": "not_indicated",
+    "pregnancy_test": "negative",
+    "pregnancy_test_on": "2026-12-06",
 }
-IV_GATE = {"escort_confirmed": True, "ride_home_confirmed": True, "pregnancy_test": "not_indicated"}
+IV_GATE = {
+    "escort_confirmed": True,
+    "ride_home_confirmed": True,
+    "pregnancy_test": "negative",
+    "pregnancy_test_on": "2026-12-06",
+}
 
 
 def _session_body(patient: Any, protocol: str, dose: str, **extra: Any) -> dict[str, Any]:

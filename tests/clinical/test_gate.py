@@ -81,11 +81,11 @@ def test_ready_esketamine_session_opens_the_gate() -> None:
 
 
 def test_consent() -> None:
-    assert item(GateItemKey.CONSENT).reason == "Consent current, signed 2025-01-10"
+    assert item(GateItemKey.CONSENT).reason == "Consent signed 2025-01-10 (52 days ago)"
     lapsed = item(GateItemKey.CONSENT, consent_current=False)
     assert (
         lapsed.status is GateStatus.FAIL
-        and lapsed.reason == "Consent is not current (last signed 2025-01-10)"
+        and lapsed.reason == "Consent is not current (last signed 2025-01-10, 52 days ago)"
     )
     assert lapsed.overridable is False
     assert item(GateItemKey.CONSENT, consent_signed_on=None).status is GateStatus.FAIL
@@ -185,7 +185,7 @@ PREG = replace(ESK, pregnancy_test=Requirement(value=7, source="protocol v2", co
         (PregnancyTest.NEGATIVE, date(2025, 2, 24), GateStatus.PASS),  # 7 days old: accepted
         (PregnancyTest.NEGATIVE, date(2025, 2, 23), GateStatus.FAIL),  # 8 days old: too old
         (PregnancyTest.POSITIVE, date(2025, 3, 3), GateStatus.FAIL),
-        (PregnancyTest.NOT_INDICATED, None, GateStatus.NOT_APPLICABLE),
+        (PregnancyTest.NOT_INDICATED, None, GateStatus.FAIL),  # the intake does not say so
         (None, None, GateStatus.FAIL),
     ],
 )

@@ -15,6 +15,7 @@ from ketaclinic.clinical.screening import (
     Answer,
     AntidepressantTrial,
     CardiacEvaluation,
+    ChildbearingPotential,
     Decision,
     Finding,
     HepaticImpairment,
@@ -23,6 +24,7 @@ from ketaclinic.clinical.screening import (
     MedicalHistory,
     Medication,
     MedicationClass,
+    NotChildbearingReason,
     ScreeningConfig,
     ScreeningConfigError,
     ScreeningResult,
@@ -81,6 +83,7 @@ def clean(**changes: object) -> IntakeSnapshot:
         ),
         labs=Labs(liver_function_tested=YES, renal_function_tested=YES),
         rems_enrolled=YES,
+        childbearing_potential=ChildbearingPotential(NO, NotChildbearingReason.POST_MENOPAUSAL),
     )
     return replace(snapshot, **changes)  # type: ignore[arg-type]
 

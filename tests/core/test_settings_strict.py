@@ -33,6 +33,16 @@ def test_int_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.env_int("K_I", 15) == 15
 
 
+def test_choice_accepts_only_its_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("K_C", " Session ")
+    assert config.env_choice("K_C", "course", ("course", "session")) == "session"
+    monkeypatch.setenv("K_C", "weekly")
+    with pytest.raises(ImproperlyConfigured, match="K_C='weekly' is not one of course, session"):
+        config.env_choice("K_C", "course", ("course", "session"))
+    monkeypatch.delenv("K_C")
+    assert config.env_choice("K_C", "course", ("course", "session")) == "course"
+
+
 def test_list_rejects_empty_entries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("K_L", "a.example,,b.example")
     with pytest.raises(ImproperlyConfigured, match="empty entry"):

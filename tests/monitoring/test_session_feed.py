@@ -57,7 +57,8 @@ def _dosing_session(nurse: Any, prescriber: Any, patient: Any, chair: Any) -> An
             "nasal_steroid_or_decongestant_today": False,
             "escort_confirmed": True,
             "ride_home_confirmed": True,
-            "pregnancy_test": "not_indicated",
+            "pregnancy_test": "negative",
+            "pregnancy_test_on": timezone.localdate(now) - timedelta(days=1),
         },
         now=now - timedelta(minutes=48),
     )

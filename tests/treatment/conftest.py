@@ -43,6 +43,8 @@ def complete_intake(**overrides: Any) -> dict[str, Any]:
         medications=[],
         prior_trials=[dict(TRIAL, drug="sertraline"), dict(TRIAL, drug="venlafaxine")],
         baseline_scales={"phq9": 18},
+        childbearing_potential="no",
+        childbearing_potential_reason="post_menopausal",
     )
     data.update(overrides)
     return data

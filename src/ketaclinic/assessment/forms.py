@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 
 from ketaclinic.assessment.intake_data import (
+    CHILDBEARING_NOTE_MAX_CHARS,
     HEPATIC_VALUES,
     HISTORY_ANSWERS,
     INT_FIELDS,
@@ -25,6 +26,7 @@ from ketaclinic.assessment.intake_data import (
     trial_lines,
 )
 from ketaclinic.clinical.conditions import INDICATIONS
+from ketaclinic.clinical.screening_model import NOT_CHILDBEARING_LABELS
 
 ANSWER_CHOICES = [("unknown", "Unknown / not asked"), ("no", "No"), ("yes", "Yes")]
 RECORDED_CHOICES = [("unknown", "Not recorded yet"), ("recorded", "Recorded below (empty = none)")]
@@ -66,14 +68,38 @@ LABELS = {
     "stop_bang_score": "STOP-BANG score (0–8)",
     "systolic_bp": "Systolic BP (mmHg)",
     "diastolic_bp": "Diastolic BP (mmHg)",
+    "repeat_systolic_bp": "Repeat systolic BP after rest (mmHg)",
+    "repeat_diastolic_bp": "Repeat diastolic BP after rest (mmHg)",
+    "childbearing_potential": "Can become pregnant (childbearing potential)",
+    "childbearing_potential_reason": "If no: why",
+    "childbearing_potential_note": "If other: which reason",
     "heart_rate": "Heart rate (/min)",
 }
+
+INT_HELP = {
+    "repeat_systolic_bp": (
+        "When the first reading is high. At or above 180/110 the screening stops both drugs until a repeat "
+        "reading is below it or a prescriber records the decision to go ahead."
+    ),
+}
+
+PREGNANCY_ITEMS = ("pregnancy", "breastfeeding")
+_HISTORY = [name for name in HISTORY_ANSWERS if name not in PREGNANCY_ITEMS]
 
 GROUPS: list[tuple[str, list[str]]] = [
     ("Assessment and diagnoses", ["assessed_on", "indication", "diagnoses"]),
     (
         "Medical history",
-        [*HISTORY_ANSWERS[:6], "cardiovascular_event_date", *HISTORY_ANSWERS[6:], "hepatic_impairment"],
+        [*_HISTORY[:6], "cardiovascular_event_date", *_HISTORY[6:], "hepatic_impairment"],
+    ),
+    (
+        "Pregnancy",
+        [
+            "childbearing_potential",
+            "childbearing_potential_reason",
+            "childbearing_potential_note",
+            *PREGNANCY_ITEMS,
+        ],
     ),
     ("Substances and medications", ["alcohol_use", "medications_recorded", "medications_text"]),
     ("Prior antidepressant trials", ["trials_recorded", "trials_text"]),
@@ -83,6 +109,8 @@ GROUPS: list[tuple[str, list[str]]] = [
         [
             "systolic_bp",
             "diastolic_bp",
+            "repeat_systolic_bp",
+            "repeat_diastolic_bp",
             "heart_rate",
             "ecg_done",
             "ecg_date",
@@ -127,6 +155,22 @@ class IntakeForm(forms.Form):
         required=False,
     )
     cardiovascular_event_date = _date_field(LABELS["cardiovascular_event_date"])
+    childbearing_potential = forms.ChoiceField(
+        label=LABELS["childbearing_potential"],
+        choices=ANSWER_CHOICES,
+        required=False,
+        help_text="Only a recorded “No” (with the reason) lets the pre-dose gate skip the pregnancy test.",
+    )
+    childbearing_potential_reason = forms.ChoiceField(
+        label=LABELS["childbearing_potential_reason"],
+        choices=[("", "—")] + [(r.value, label) for r, label in NOT_CHILDBEARING_LABELS.items()],
+        required=False,
+    )
+    childbearing_potential_note = forms.CharField(
+        label=LABELS["childbearing_potential_note"],
+        required=False,
+        help_text=f"At most {CHILDBEARING_NOTE_MAX_CHARS} characters.",
+    )
     medications_recorded = forms.ChoiceField(
         label="Current medications", choices=RECORDED_CHOICES, required=False
     )
@@ -165,7 +209,9 @@ class IntakeForm(forms.Form):
                 widget=forms.NumberInput(attrs={"step": "any"}),
             )
         for name in INT_FIELDS:
-            self.fields[name] = forms.IntegerField(label=LABELS[name], required=False)
+            self.fields[name] = forms.IntegerField(
+                label=LABELS[name], required=False, help_text=INT_HELP.get(name, "")
+            )
         self.parsed: dict[str, Any] = {}
 
     def groups(self) -> list[tuple[str, list[forms.BoundField]]]:
@@ -203,9 +249,12 @@ class IntakeForm(forms.Form):
                 "indication",
                 "diagnoses",
                 "hepatic_impairment",
+                "childbearing_potential",
+                "childbearing_potential_reason",
                 *INT_FIELDS,
             )
         }
+        data["childbearing_potential_note"] = c.get("childbearing_potential_note") or ""
         for name in ("assessed_on", "cardiovascular_event_date", "ecg_date", "labs_tested_on"):
             data[name] = c[name].isoformat() if c.get(name) else None
         data["cardiac_history_notes"] = c.get("cardiac_history_notes") or ""

@@ -22,12 +22,14 @@ from ketaclinic.clinical.screening_model import (
     Answer,
     AntidepressantTrial,
     CardiacEvaluation,
+    ChildbearingPotential,
     HepaticImpairment,
     IntakeSnapshot,
     Labs,
     MedicalHistory,
     Medication,
     MedicationClass,
+    NotChildbearingReason,
     TrialOutcome,
 )
 
@@ -51,8 +53,13 @@ INT_FIELDS: Final[Mapping[str, tuple[int, int]]] = {
     "stop_bang_score": (0, 8),
     "systolic_bp": (40, 300),
     "diastolic_bp": (20, 200),
+    "repeat_systolic_bp": (40, 300),
+    "repeat_diastolic_bp": (20, 200),
     "heart_rate": (20, 250),
 }
+#: Childbearing potential: yes / no with the reason / unknown. "Other" needs a short note saying which.
+CHILDBEARING_REASONS: Final = tuple(r.value for r in NotChildbearingReason)
+CHILDBEARING_NOTE_MAX_CHARS: Final = 200
 
 #: Baseline scale keys the screening engine reads (screening_model: DEPRESSION_SCALES, PTSD_SCALES,
 #: PAIN_SCALES, MANIA_SCALE) -> the instrument whose score range bounds them (clinical.md §8).
@@ -280,6 +287,9 @@ KNOWN_KEYS: Final = frozenset(
         "prior_trials",
         "baseline_scales",
         "notes",
+        "childbearing_potential",
+        "childbearing_potential_reason",
+        "childbearing_potential_note",
         *ANSWER_FIELDS,
         *DATE_FIELDS,
         *INT_FIELDS,
@@ -325,9 +335,8 @@ def clean_intake(data: Mapping[str, Any], *, today: date) -> dict[str, Any]:
         if number is not None and not number.is_integer():
             errors[key] = "must be a whole number"
         out[key] = int(number) if number is not None and number.is_integer() else None
-    if out["systolic_bp"] is not None and out["diastolic_bp"] is not None:
-        if out["diastolic_bp"] >= out["systolic_bp"]:
-            errors["diastolic_bp"] = "must be lower than the systolic pressure"
+    _blood_pressures(out, errors)
+    out.update(_childbearing(data, errors))
     out["cardiac_history_notes"] = str(data.get("cardiac_history_notes") or "").strip()[:2000]
     out["notes"] = str(data.get("notes") or "").strip()[:4000]
     out["baseline_scales"] = _scales(data.get("baseline_scales"), errors)
@@ -336,6 +345,47 @@ def clean_intake(data: Mapping[str, Any], *, today: date) -> dict[str, Any]:
     if errors:
         raise IntakeDataError(errors)
     return out
+
+
+def _blood_pressures(out: dict[str, Any], errors: dict[str, str]) -> None:
+    """Each reading is a pair; a repeat reading follows a first one."""
+    for prefix in ("", "repeat_"):
+        systolic, diastolic = out[f"{prefix}systolic_bp"], out[f"{prefix}diastolic_bp"]
+        if systolic is not None and diastolic is not None and diastolic >= systolic:
+            errors[f"{prefix}diastolic_bp"] = "must be lower than the systolic pressure"
+    repeat = (out["repeat_systolic_bp"], out["repeat_diastolic_bp"])
+    if any(v is not None for v in repeat):
+        for key, value in zip(("repeat_systolic_bp", "repeat_diastolic_bp"), repeat, strict=True):
+            if value is None and key not in errors:
+                errors[key] = "give both numbers of the repeat reading"
+        if out["systolic_bp"] is None or out["diastolic_bp"] is None:
+            errors.setdefault("repeat_systolic_bp", "record the first blood pressure before a repeat reading")
+
+
+def _childbearing(data: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    answer = _answer(data.get("childbearing_potential"), "childbearing_potential", errors)
+    reason = str(data.get("childbearing_potential_reason") or "").strip()
+    note = str(data.get("childbearing_potential_note") or "").strip()
+    key = "childbearing_potential_reason"
+    if reason and reason not in CHILDBEARING_REASONS:
+        errors[key] = "choose " + ", ".join(CHILDBEARING_REASONS)
+    elif answer == Answer.NO.value and not reason:
+        errors[key] = "say why the patient cannot become pregnant"
+    elif answer != Answer.NO.value and reason:
+        errors[key] = "only when childbearing potential is no"
+    if len(note) > CHILDBEARING_NOTE_MAX_CHARS:
+        errors["childbearing_potential_note"] = (
+            f"{len(note)} characters: at most {CHILDBEARING_NOTE_MAX_CHARS}; put more in the notes"
+        )
+    elif reason == NotChildbearingReason.OTHER.value and not note:
+        errors["childbearing_potential_note"] = "say which other reason"
+    elif note and reason != NotChildbearingReason.OTHER.value:
+        errors["childbearing_potential_note"] = "only with the reason 'other'"
+    return {
+        "childbearing_potential": answer,
+        "childbearing_potential_reason": reason or None,
+        "childbearing_potential_note": note,
+    }
 
 
 def snapshot_from_data(data: Mapping[str, Any], *, age_years: int | None) -> IntakeSnapshot:
@@ -392,6 +442,8 @@ def snapshot_from_data(data: Mapping[str, Any], *, age_years: int | None) -> Int
         cardiac=CardiacEvaluation(
             systolic_bp=data.get("systolic_bp"),
             diastolic_bp=data.get("diastolic_bp"),
+            repeat_systolic_bp=data.get("repeat_systolic_bp"),
+            repeat_diastolic_bp=data.get("repeat_diastolic_bp"),
             heart_rate=data.get("heart_rate"),
             ecg_done=a("ecg_done"),
             ecg_date=d("ecg_date"),
@@ -404,6 +456,18 @@ def snapshot_from_data(data: Mapping[str, Any], *, age_years: int | None) -> Int
             tested_on=d("labs_tested_on"),
         ),
         rems_enrolled=a("rems_enrolled"),
+        childbearing_potential=childbearing_from_data(data),
+    )
+
+
+def childbearing_from_data(data: Mapping[str, Any]) -> ChildbearingPotential:
+    """The recorded childbearing potential of cleaned intake data (an intake saved before it was asked:
+    unknown)."""
+    reason = data.get("childbearing_potential_reason")
+    return ChildbearingPotential(
+        answer=Answer(data.get("childbearing_potential") or "unknown"),
+        reason=NotChildbearingReason(reason) if reason else None,
+        note=data.get("childbearing_potential_note") or "",
     )
 
 

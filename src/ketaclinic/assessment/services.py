@@ -6,7 +6,8 @@
   (the esketamine label's own contraindications); ``effective_override`` applies the same rule to override
   rows made before that rule existed, for ``plan_clearance`` and ``valid_screening_signed_on``.
 * ``run_screening`` runs the pure engine on the latest signed intake and stores the result.
-* ``plan_clearance`` is what the treatment app asks before a plan is made.
+* ``plan_clearance`` is what the treatment app asks before a plan is made; ``valid_screening_signed_on`` and
+  ``childbearing_record`` are what the pre-dose gate (chairside) asks.
 Every read and write of PHI is audited in the same transaction.
 """
 
@@ -21,11 +22,17 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.models import User
-from ketaclinic.assessment.intake_data import IntakeDataError, clean_intake, snapshot_from_data
+from ketaclinic.assessment.intake_data import (
+    IntakeDataError,
+    childbearing_from_data,
+    clean_intake,
+    snapshot_from_data,
+)
 from ketaclinic.assessment.models import Intake, Screening, ScreeningOverride
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.clinical.conditions import DRUG_LABELS, Drug, Route
+from ketaclinic.clinical.gate import ChildbearingRecord
 from ketaclinic.clinical.screening import (
     Decision,
     Finding,
@@ -36,6 +43,7 @@ from ketaclinic.clinical.screening import (
     override_check,
     screen,
 )
+from ketaclinic.clinical.screening_consistency import is_contradiction
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import visible_patients
@@ -54,6 +62,21 @@ SEVERITY_LABELS = {
     Severity.INTERACTION.value: "Interaction",
     Severity.MISSING_INFORMATION.value: "Missing information",
 }
+
+
+def severity_label(finding: dict[str, Any]) -> str:
+    """A stored finding's severity for staff; a contradiction says what it is."""
+    label = SEVERITY_LABELS[finding["severity"]]
+    return f"{label}: history and measurement disagree" if is_contradiction(finding["code"]) else label
+
+
+def contradictions(screening: Screening) -> list[dict[str, Any]]:
+    """The screening's contradictions between the history and a measurement, once each (not per drug)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for f in screening.findings:
+        if is_contradiction(f["code"]):
+            seen.setdefault(f["code"], f)
+    return list(seen.values())
 
 
 class AssessmentError(Exception):
@@ -319,7 +342,9 @@ def run_screening(
         organization_id=patient.organization_id,
         patient=patient,
         intake=intake,
-        fingerprint=result.fingerprint,
+        # The screening is of this intake version: its fingerprint as stored when the version was saved, so
+        # a later change to the snapshot's shape (a new intake item) never makes a screening stale by itself.
+        fingerprint=intake.fingerprint,
         findings=[_finding_json(f) for f in result.findings],
         decisions={d.value: v.value for d, v in result.decisions.items()},
         trd=trd,
@@ -473,6 +498,22 @@ def plan_clearance(*, patient: Patient, drug: Drug, route: Route) -> Clearance:
             "contraindication with a written reason on the screening page."
         )
     return Clearance(screening, decision, override)
+
+
+def childbearing_record(patient: Patient) -> ChildbearingRecord | None:
+    """For the pre-dose gate: what the patient's latest intake version records about childbearing potential
+    (None: no intake). The gate lets a pregnancy test be skipped only when it says no and a prescriber signed
+    it; an unsigned later version counts as what it says, so a change to "yes" is never hidden."""
+    intake = latest_intake(patient)
+    if intake is None:
+        return None
+    recorded = childbearing_from_data(intake.data)
+    return ChildbearingRecord(
+        answer=recorded.answer,
+        reason=recorded.reason_text,
+        recorded=f"intake version {intake.version}",
+        signed=intake.signed,
+    )
 
 
 def valid_screening_signed_on(*, patient: Patient, drug: str) -> date | None:

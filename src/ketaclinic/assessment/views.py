@@ -58,8 +58,8 @@ def _summary(intake: Intake) -> list[tuple[str, list[tuple[str, str]]]]:
                     rows.append((f"{SCALE_LABELS[key]} total", f"{value:g}"))
                 continue
             value = data.get(name)
-            if name == "indication" and value:
-                value = dict(form.fields["indication"].choices).get(value, value)  # type: ignore[attr-defined]
+            if name in ("indication", "childbearing_potential_reason") and value:
+                value = dict(form.fields[name].choices).get(value, value)  # type: ignore[attr-defined]
             rows.append((str(form.fields[name].label), "—" if value in (None, "") else str(value)))
         out.append((title, rows))
     return out
@@ -81,9 +81,7 @@ def _screening_context(screening: Screening) -> dict[str, Any]:
                 "label": DRUG_LABELS[drug],
                 "decision": decision,
                 "decision_label": services.DECISION_LABELS[decision],
-                "findings": [
-                    dict(f, severity_label=services.SEVERITY_LABELS[f["severity"]]) for f in findings
-                ],
+                "findings": [dict(f, severity_label=services.severity_label(f)) for f in findings],
                 "override": overrides.get(drug.value),
                 # An absolute (label) contraindication: no override form, and an older override row
                 # no longer counts (clinical.screening.override_check).
@@ -93,7 +91,12 @@ def _screening_context(screening: Screening) -> dict[str, Any]:
                 "override_form": OverrideForm(initial={"drug": drug.value}),
             }
         )
-    return {"screening": screening, "stale": stale, "drugs": drugs}
+    return {
+        "screening": screening,
+        "stale": stale,
+        "drugs": drugs,
+        "contradictions": services.contradictions(screening),
+    }
 
 
 @allow(*CLINICIANS)

@@ -139,8 +139,16 @@ class GateIn(Schema):
     minutes_since_nasal_steroid_or_decongestant: float | None = Field(default=None, ge=0, le=24 * 60 * 7)
     escort_confirmed: bool = False
     ride_home_confirmed: bool = False
-    pregnancy_test: Literal["negative", "positive", "not_indicated"] | None = None
-    pregnancy_test_on: date | None = None
+    pregnancy_test: Literal["negative", "positive", "not_indicated"] | None = Field(
+        default=None,
+        description="not_indicated counts only where the intake, signed by a prescriber, records that the "
+        "patient cannot become pregnant (then no answer is needed)",
+    )
+    pregnancy_test_on: date | None = Field(
+        default=None,
+        description="The date the test was taken; judged against the clinic's interval "
+        "(KETACLINIC_PREGNANCY_TEST_DAYS, counted per KETACLINIC_PREGNANCY_TEST_BEFORE)",
+    )
 
 
 class GateItemOut(Schema):

@@ -1,4 +1,12 @@
-"""Consent and the pre-dose gate (clinical/gate.py): evaluate, store, override."""
+"""Consent and the pre-dose gate (clinical/gate.py): evaluate, store, override.
+
+The gate reads from the record: the patient's current consent (its signing and expiry dates, so the item
+shows its age), the signed screening and the intake's childbearing potential (assessment app), and the date
+of the first dosed session of the session's course (``course_started_on``) for the pregnancy-test interval,
+which is the clinic's setting (``KETACLINIC_PREGNANCY_TEST_DAYS``/``_BEFORE``, default within 7 days before the
+first session of a course: clinical.md §11, unconfirmed). A consent without its own expiry date is renewed
+after ``KETACLINIC_CONSENT_RENEW_DAYS`` (clinic default, unconfirmed).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -27,6 +36,7 @@ from ketaclinic.chairside.services import (
     transition,
 )
 from ketaclinic.clinical import gate as gate_rules
+from ketaclinic.clinical.screening_model import Answer
 from ketaclinic.core.access import PRESCRIBER
 from ketaclinic.patients.models import Patient
 
@@ -101,25 +111,121 @@ def instrument_code(scale_key: str) -> str:
     return scale_key.replace("_", "-")
 
 
+def pregnancy_test_policy() -> tuple[gate_rules.Requirement, gate_rules.PregnancyTestScope]:
+    """The clinic's pregnancy-test interval (settings), with its source for the gate item."""
+    days = settings.KETACLINIC_PREGNANCY_TEST_DAYS
+    scope = gate_rules.PregnancyTestScope(settings.KETACLINIC_PREGNANCY_TEST_BEFORE)
+    when = (
+        "before each session"
+        if scope is gate_rules.PregnancyTestScope.SESSION
+        else "before the first session of a course"
+    )
+    source = (
+        f"clinic policy: a test within {days} days {when} (clinical.md §11 sets no interval; default within 7 "
+        "days before the first session of a course, clinic default, unconfirmed)"
+    )
+    return gate_rules.Requirement(value=days, source=source, confirmed=False), scope
+
+
+def consent_renewal() -> gate_rules.Requirement:
+    days = settings.KETACLINIC_CONSENT_RENEW_DAYS
+    return gate_rules.Requirement(
+        value=days,
+        source=f"clinic policy: a consent without an expiry date is renewed every {days} days (no interval in "
+        "the reference; clinic default, unconfirmed)",
+        confirmed=False,
+    )
+
+
 def gate_requirements(session: TreatmentSession) -> gate_rules.GateRequirements:
     protocol = protocol_of(session)
     required_scales = tuple(s.scale for s in protocol.scales if _every_session(s.timing))
-    pregnancy = (
-        gate_rules.Requirement(value=None, source=gate_rules.PREGNANCY_SOURCE, confirmed=True)
-        if protocol.pregnancy_test_required
-        else None
-    )
+    policy, scope = pregnancy_test_policy()
+    pregnancy = policy if protocol.pregnancy_test_required else None
     if session.drug == "esketamine":
         return gate_rules.esketamine_gate_requirements(
             screening_max_age_days=SCREENING_VALID_DAYS_DEFAULT,
             required_scales=required_scales,
             pregnancy_test=pregnancy,
+            pregnancy_test_scope=scope,
+            consent_max_age=consent_renewal(),
         )
     return gate_rules.GateRequirements(
         screening_max_age_days=SCREENING_VALID_DAYS_DEFAULT,
         pregnancy_test=pregnancy,
+        pregnancy_test_scope=scope,
+        consent_max_age=consent_renewal(),
         required_scales=required_scales,
     )
+
+
+def course_started_on(session: TreatmentSession) -> date | None:
+    """The local date of the first dosed session of this session's course, or None when this session is
+    the course's first (or starts it: the pregnancy-test interval then counts back from today).
+
+    A session carrying out a planned course session belongs to that plan's course: the earliest dosed
+    treatment session of the plan. Outside a plan, sessions are numbered per patient and protocol
+    (``session_number``): a session numbered 1 starts a course, so the latest dosed session number 1 of
+    the same patient and protocol (outside a plan) before this one starts this session's course."""
+    peers = TreatmentSession.objects.filter(patient=session.patient, dose_started_at__isnull=False).exclude(
+        pk=session.pk
+    )
+    if session.planned_session_id is not None:
+        from ketaclinic.treatment.models import PlanSession
+
+        planned = PlanSession.objects.filter(pk=session.planned_session_id).first()
+        if planned is None:
+            return None
+        first = (
+            peers.filter(
+                planned_session_id__in=PlanSession.objects.filter(plan_id=planned.plan_id).values("pk")
+            )
+            .order_by("dose_started_at")
+            .first()
+        )
+    elif (session.session_number or 1) > 1:
+        first = (
+            peers.filter(protocol_id=session.protocol_id, session_number=1, planned_session_id__isnull=True)
+            .order_by("-dose_started_at")
+            .first()
+        )
+    else:
+        return None
+    if first is None or first.dose_started_at is None:
+        return None
+    return timezone.localdate(first.dose_started_at, session.site.zone)
+
+
+def pregnancy_for_form(session: TreatmentSession) -> dict[str, Any]:
+    """What the gate form says about the pregnancy test before it is checked: whether the protocol asks for
+    one, the clinic's interval, what the intake records, and the last test recorded at a gate."""
+    from ketaclinic.assessment.services import childbearing_record
+
+    policy, scope = pregnancy_test_policy()
+    record = childbearing_record(session.patient)
+    last = last_pregnancy_test(session)
+    today = timezone.localdate(timezone.now(), session.site.zone)
+    if last is not None:
+        last["age_days"] = (today - date.fromisoformat(last["on"])).days
+    return {
+        "required": protocol_of(session).pregnancy_test_required,
+        "policy": gate_rules.pregnancy_policy_text(int(policy.value or 0), scope),
+        "source": policy.source,
+        "not_needed": record is not None and record.answer is Answer.NO and record.signed,
+        "childbearing": gate_rules.childbearing_text(record),
+        "last": last,
+    }
+
+
+def last_pregnancy_test(session: TreatmentSession) -> dict[str, Any] | None:
+    """The patient's latest pregnancy test recorded at a gate (any session), to offer it again: the gate
+    still judges its age against the clinic's interval."""
+    checks = GateCheck.objects.filter(session__patient=session.patient).order_by("-evaluated_at", "-pk")
+    for check in checks.only("answers", "evaluated_at")[:50]:
+        result, on = check.answers.get("pregnancy_test"), check.answers.get("pregnancy_test_on")
+        if result in ("negative", "positive") and on:
+            return {"result": result, "on": on}
+    return None
 
 
 def _every_session(timing: Sequence[Any]) -> bool:
@@ -224,11 +330,16 @@ def evaluate_gate(
     consent = current_consent(session.patient, session.drug, today)
     requirements = gate_requirements(session)
     pregnancy = clean.get("pregnancy_test")
+    from ketaclinic.assessment.services import childbearing_record
+
     context = gate_rules.GateContext(
         today=today,
         consent_current=consent is not None,
         consent_signed_on=consent.signed_on if consent else None,
+        consent_expires_on=consent.expires_on if consent else None,
         screening_signed_on=screening_signed_on(session),
+        childbearing=childbearing_record(session.patient),
+        course_started_on=course_started_on(session),
         rems_patient_enrolled=clean.get("rems_patient_enrolled"),
         rems_setting_certified=clean.get("rems_setting_certified"),
         hours_since_food=clean.get("hours_since_food"),

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from ketaclinic.accounts.cosign import Signature
 from ketaclinic.accounts.models import Chair, User
 from ketaclinic.chairside import services
+from ketaclinic.chairside.gate_services import pregnancy_for_form
 from ketaclinic.chairside.models import ChecklistRun, Status, TreatmentSession
 from ketaclinic.clinical import alerts as alert_rules
 from ketaclinic.clinical.adverse_events import LABEL_ADVERSE_REACTIONS
@@ -183,6 +184,9 @@ def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
         ),
         "is_prescriber": _user(request).role == PRESCRIBER,
         "today": date.today().isoformat(),
+        "pregnancy": pregnancy_for_form(session)
+        if session.status in (Status.CHECKED_IN, Status.PRE_DOSE)
+        else None,
     }
     return render(request, "chairside/session.html", context)
 

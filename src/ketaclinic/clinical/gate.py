@@ -13,6 +13,23 @@ pre-dose BP guide >140/90 are esketamine label rules (clinical.md §2.2). The BP
 (clinical.md §11: above 140/90 a prescriber decides; ≥180/110 is a stop until a prescriber decides, a clinic
 default). A suicidality flag from any scale taken since the day before always shows as its own item. How
 old a screening may be is not in the reference, so ``screening_max_age_days`` is a required setting.
+
+Consent shows its age ("signed 2026-12-01, 6 days ago"). A consent with its own expiry date is current until
+then (the app only passes a current consent); one without an expiry date is renewed after
+``consent_max_age`` days (clinic policy, no interval in the reference: a clinic default, unconfirmed).
+
+Pregnancy test (clinical.md §2.5: embryo-fetal toxicity; §11: the interval is clinic policy, default "within
+7 days before the first session of a course", unconfirmed):
+
+* it does not apply only when the patient's intake, signed by a prescriber, records that the patient cannot
+  become pregnant (``ChildbearingRecord``); a nurse's "not indicated" at the gate counts for nothing else;
+* a positive test fails, whatever its date;
+* ``pregnancy_test.value`` is the interval N in days and ``pregnancy_test_scope`` where it is counted from:
+  ``COURSE`` — a test taken on or after N days before the first *dosed* session of this session's course
+  (``course_started_on``; the app finds it from the plan the session carries out, or outside a plan from the
+  latest dosed course session number 1 of the same protocol), so a test taken for session 1 serves the whole
+  course; on the first session itself (``course_started_on`` None) the test is at most N days old. ``SESSION``
+  — at most N days old before every session. An older test fails, naming its age and the limit.
 """
 
 from __future__ import annotations
@@ -20,11 +37,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Final
 
 from ketaclinic.clinical.alerts import DEFAULT_ALERT_RULES, AlertCode, AlertRule, evaluate_reading
+from ketaclinic.clinical.screening_model import Answer
 from ketaclinic.clinical.vitals import VitalReading
 
 
@@ -53,7 +71,24 @@ class GateItemKey(StrEnum):
 class PregnancyTest(StrEnum):
     NEGATIVE = "negative"
     POSITIVE = "positive"
-    NOT_INDICATED = "not_indicated"  # clinician recorded that the patient cannot become pregnant
+    NOT_INDICATED = "not_indicated"  # counts only where the signed intake records no childbearing potential
+
+
+class PregnancyTestScope(StrEnum):
+    """Where the pregnancy-test interval is counted from (see the module docstring)."""
+
+    COURSE = "course"  # before the first session of the course (clinical.md §11 default)
+    SESSION = "session"  # before each session
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChildbearingRecord:
+    """The childbearing potential the patient's latest intake records (the assessment app)."""
+
+    answer: Answer
+    reason: str = ""  # why not, in words ("Post-menopausal")
+    recorded: str = ""  # where ("intake version 3")
+    signed: bool = False  # signed by a prescriber
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,6 +165,7 @@ PRACTICE_ESCORT: Final = Requirement(
     confirmed=False,
 )
 PREGNANCY_SOURCE: Final = "clinical.md §2.5 (label: not recommended in pregnancy), §6.2 (exclusion item)"
+CONSENT_SOURCE: Final = "informed consent before treatment (clinical.md §6.1: ASKP3, CPSBC; §11)"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,7 +178,9 @@ class GateRequirements:
     liquids_fast_minutes: Requirement | None = None
     nasal_pretreatment_lead_minutes: Requirement | None = None
     escort: Requirement | None = PRACTICE_ESCORT
-    pregnancy_test: Requirement | None = None  # value = maximum age of the test in days (None = any)
+    pregnancy_test: Requirement | None = None  # value = the interval in days (None = any age)
+    pregnancy_test_scope: PregnancyTestScope = PregnancyTestScope.COURSE
+    consent_max_age: Requirement | None = None  # value = days a consent without an expiry date lasts
     predose_bp_limit: BpLimit | None = CLINIC_PREDOSE_BP
     required_scales: tuple[str, ...] = ()
 
@@ -152,6 +190,8 @@ def esketamine_gate_requirements(
     screening_max_age_days: int,
     required_scales: tuple[str, ...] = (),
     pregnancy_test: Requirement | None = None,
+    pregnancy_test_scope: PregnancyTestScope = PregnancyTestScope.COURSE,
+    consent_max_age: Requirement | None = None,
 ) -> GateRequirements:
     """The label/REMS pre-dose rules for esketamine nasal spray (clinical.md §2.2–§2.4)."""
     return GateRequirements(
@@ -162,6 +202,8 @@ def esketamine_gate_requirements(
         nasal_pretreatment_lead_minutes=LABEL_NASAL_LEAD_MIN,
         escort=LABEL_ESCORT,
         pregnancy_test=pregnancy_test,
+        pregnancy_test_scope=pregnancy_test_scope,
+        consent_max_age=consent_max_age,
         predose_bp_limit=LABEL_PREDOSE_BP,
         required_scales=required_scales,
     )
@@ -196,6 +238,7 @@ class GateContext:
     consent_current: bool
     consent_signed_on: date | None
     screening_signed_on: date | None
+    consent_expires_on: date | None = None
     rems_patient_enrolled: bool | None = None
     rems_setting_certified: bool | None = None
     hours_since_food: float | None = None
@@ -206,6 +249,8 @@ class GateContext:
     ride_home_confirmed: bool = False
     pregnancy_test: PregnancyTest | None = None
     pregnancy_test_on: date | None = None
+    childbearing: ChildbearingRecord | None = None  # None: no intake
+    course_started_on: date | None = None  # first dosed session of this session's course; None: this one
     baseline: VitalReading | None = None
     scales: Sequence[ScaleStatus] = ()
     suicidality_flags: Sequence[str] = ()  # any suicidality flag raised by a scale taken since the day before
@@ -257,18 +302,39 @@ _PASS = GateStatus.PASS
 _FAIL = GateStatus.FAIL
 
 
-def _consent(ctx: GateContext) -> GateItem:
-    src = "informed consent before treatment (clinical.md §6.1: ASKP3, CPSBC)"
-    title = "Consent"
+def _ago(days: int) -> str:
+    return {0: "today", 1: "1 day ago"}.get(days, f"{days} days ago")
+
+
+def _consent(ctx: GateContext, req: GateRequirements) -> GateItem:
+    key, title, src, confirmed = GateItemKey.CONSENT, "Consent", CONSENT_SOURCE, True
+    signed = ctx.consent_signed_on
     if not ctx.consent_current:
-        when = f" (last signed {ctx.consent_signed_on.isoformat()})" if ctx.consent_signed_on else ""
+        when = f" (last signed {signed.isoformat()}, {_ago((ctx.today - signed).days)})" if signed else ""
+        return _item(key, title, _FAIL, f"Consent is not current{when}", src, overridable=False)
+    if signed is None:
+        return _item(key, title, _FAIL, "Consent date not recorded", src, overridable=False)
+    age = (ctx.today - signed).days
+    if age < 0:
         return _item(
-            GateItemKey.CONSENT, title, _FAIL, f"Consent is not current{when}", src, overridable=False
+            key, title, _FAIL, f"Consent date {signed.isoformat()} is in the future", src, overridable=False
         )
-    if ctx.consent_signed_on is None:
-        return _item(GateItemKey.CONSENT, title, _FAIL, "Consent date not recorded", src, overridable=False)
-    reason = f"Consent current, signed {ctx.consent_signed_on.isoformat()}"
-    return _item(GateItemKey.CONSENT, title, _PASS, reason, src, overridable=False)
+    reason = f"Consent signed {signed.isoformat()} ({_ago(age)})"
+    expires, rule = ctx.consent_expires_on, req.consent_max_age
+    if expires is not None:
+        left = (expires - ctx.today).days
+        reason += f"; expires {expires.isoformat()} ({'today' if left == 0 else f'in {left} days'})"
+    elif rule is not None and rule.value is not None:
+        src, confirmed = f"{src}; {rule.source}", rule.confirmed
+        limit = int(rule.value)
+        if age > limit:
+            reason = (
+                f"Consent signed {signed.isoformat()} is {age} days old: the clinic renews consent every {limit} "
+                "days — the patient signs a new consent before this session"
+            )
+            return _item(key, title, _FAIL, reason, src, confirmed, overridable=False)
+        reason += f"; renewed every {limit} days"
+    return _item(key, title, _PASS, reason, src, confirmed, overridable=False)
 
 
 def _screening(ctx: GateContext, req: GateRequirements) -> GateItem:
@@ -371,27 +437,71 @@ def _escort(ctx: GateContext, req: GateRequirements) -> GateItem:
     return _item(key, title, _PASS, "Escort and ride home confirmed", rule.source, rule.confirmed)
 
 
+def childbearing_text(record: ChildbearingRecord | None) -> str:
+    if record is None:
+        return "no intake records whether the patient can become pregnant"
+    where = record.recorded or "the intake"
+    if not record.signed:
+        where += " (not signed by a prescriber yet)"
+    said = {
+        Answer.YES: "can become pregnant",
+        Answer.NO: f"cannot become pregnant ({record.reason or 'no reason given'})",
+        Answer.UNKNOWN: "whether the patient can become pregnant is not recorded",
+    }[record.answer]
+    return f"{where}: {said}"
+
+
+def pregnancy_policy_text(limit: int, scope: PregnancyTestScope) -> str:
+    if scope is PregnancyTestScope.SESSION:
+        return f"a test taken within {limit} days before each session"
+    return f"a test taken within {limit} days before the first session of the course"
+
+
 def _pregnancy(ctx: GateContext, req: GateRequirements) -> GateItem:
     key, title, rule = GateItemKey.PREGNANCY_TEST, "Pregnancy test", req.pregnancy_test
     if rule is None:
         return _item(key, title, _NA, "Not required by this protocol", "protocol")
-    src = f"{rule.source}; {PREGNANCY_SOURCE}"
-    result = ctx.pregnancy_test
-    if result is PregnancyTest.NOT_INDICATED:
-        return _item(key, title, _NA, "Recorded as not indicated for this patient", src, rule.confirmed)
-    if result is None or ctx.pregnancy_test_on is None:
-        return _item(key, title, _FAIL, "No pregnancy test result recorded", src, rule.confirmed)
-    age = (ctx.today - ctx.pregnancy_test_on).days
-    if rule.value is not None and age > rule.value:
-        reason = f"Pregnancy test is {age} days old: protocol accepts ≤{rule.value:g} days"
-        return _item(key, title, _FAIL, reason, src, rule.confirmed)
+    src, confirmed = f"{rule.source}; {PREGNANCY_SOURCE}", rule.confirmed
+    result, tested, record = ctx.pregnancy_test, ctx.pregnancy_test_on, ctx.childbearing
     if result is PregnancyTest.POSITIVE:
+        when = f" ({tested.isoformat()})" if tested else ""
+        reason = f"Pregnancy test positive{when}: not recommended in pregnancy — a prescriber decides"
+        return _item(key, title, _FAIL, reason, src, confirmed)
+    if record is not None and record.answer is Answer.NO and record.signed:
+        return _item(key, title, _NA, f"Not needed: {childbearing_text(record)}", src, confirmed)
+    if result is PregnancyTest.NOT_INDICATED:
         reason = (
-            f"Pregnancy test positive ({ctx.pregnancy_test_on.isoformat()}): not recommended in pregnancy"
+            "“Not indicated” needs the intake, signed by a prescriber, to record that the patient cannot become "
+            f"pregnant — {childbearing_text(record)}; record a test result"
         )
-        return _item(key, title, _FAIL, reason, src, rule.confirmed)
-    reason = f"Pregnancy test negative ({ctx.pregnancy_test_on.isoformat()})"
-    return _item(key, title, _PASS, reason, src, rule.confirmed)
+        return _item(key, title, _FAIL, reason, src, confirmed)
+    if result is None or tested is None:
+        reason = f"No pregnancy test recorded ({childbearing_text(record)})"
+        return _item(key, title, _FAIL, reason, src, confirmed)
+    age = (ctx.today - tested).days
+    if age < 0:
+        return _item(
+            key, title, _FAIL, f"Pregnancy test date {tested.isoformat()} is in the future", src, confirmed
+        )
+    if rule.value is None:
+        reason = f"Pregnancy test negative, {tested.isoformat()} ({_ago(age)})"
+        return _item(key, title, _PASS, reason, src, confirmed)
+    limit, scope = int(rule.value), req.pregnancy_test_scope
+    started = ctx.course_started_on
+    by_course = scope is PregnancyTestScope.COURSE and started is not None and started < ctx.today
+    anchor = started if by_course and started is not None else ctx.today
+    earliest = anchor - timedelta(days=limit)
+    policy = pregnancy_policy_text(limit, scope)
+    if scope is PregnancyTestScope.COURSE:
+        policy += f" (first session {anchor.isoformat()})" if by_course else " (this is the first session)"
+    if tested < earliest:
+        reason = (
+            f"Pregnancy test {tested.isoformat()} is {age} days old: the clinic accepts {policy}, so taken on or "
+            f"after {earliest.isoformat()}"
+        )
+        return _item(key, title, _FAIL, reason, src, confirmed)
+    reason = f"Pregnancy test negative, {tested.isoformat()} ({_ago(age)}); accepted: {policy}"
+    return _item(key, title, _PASS, reason, src, confirmed)
 
 
 def _baseline(ctx: GateContext, req: GateRequirements, rules: Mapping[AlertCode, AlertRule]) -> GateItem:
@@ -485,7 +595,7 @@ def evaluate_gate(
 ) -> list[GateItem]:
     """Every gate item for this session, in checklist order."""
     ctx, req = context, requirements
-    items = [_consent(ctx), _screening(ctx, req), *_rems(ctx, req)]
+    items = [_consent(ctx, req), _screening(ctx, req), *_rems(ctx, req)]
     items.append(_waited(GateItemKey.FOOD, "No food", "food", ctx.hours_since_food, req.food_fast_hours, "h"))
     items.append(
         _waited(

@@ -2,7 +2,8 @@
 
 Pure: no Django, no I/O. ``screen(snapshot)`` runs every rule for each candidate drug and returns the
 findings and a decision per drug. Shapes live in ``screening_model.py``; rules in ``screening_rules.py``,
-``screening_workup.py`` and ``screening_medications.py`` (their docstrings explain how each severity was chosen).
+``screening_workup.py``, ``screening_consistency.py`` and ``screening_medications.py`` (their docstrings explain
+how each severity was chosen).
 
 Decision precedence, per drug (and optionally route):
 
@@ -33,6 +34,7 @@ from enum import Enum
 from typing import Any, Final
 
 from ketaclinic.clinical.conditions import DRUG_LABELS, Drug, Route
+from ketaclinic.clinical.screening_consistency import consistency_findings
 from ketaclinic.clinical.screening_medications import (
     INTERACTION_RULES,
     TrdAssessment,
@@ -45,6 +47,7 @@ from ketaclinic.clinical.screening_model import (
     Answer,
     AntidepressantTrial,
     CardiacEvaluation,
+    ChildbearingPotential,
     Decision,
     Finding,
     HepaticImpairment,
@@ -53,6 +56,7 @@ from ketaclinic.clinical.screening_model import (
     MedicalHistory,
     Medication,
     MedicationClass,
+    NotChildbearingReason,
     ScreeningConfig,
     ScreeningConfigError,
     Severity,
@@ -71,6 +75,7 @@ __all__ = [
     "Answer",
     "AntidepressantTrial",
     "CardiacEvaluation",
+    "ChildbearingPotential",
     "Decision",
     "Finding",
     "HepaticImpairment",
@@ -79,6 +84,7 @@ __all__ = [
     "MedicalHistory",
     "Medication",
     "MedicationClass",
+    "NotChildbearingReason",
     "OverrideCheck",
     "ScreeningConfig",
     "ScreeningConfigError",
@@ -103,6 +109,8 @@ OVERRIDABLE_CODES: Final = frozenset(
         "recent_cardiovascular_event",
         "past_cardiovascular_event",
         "baseline_bp_elevated",
+        "baseline_bp_remeasured",
+        "childbearing_potential",
         "ecg_abnormal",
         "stop_bang_high",
         "moca_low",
@@ -140,6 +148,14 @@ def validate_config(config: ScreeningConfig) -> dict[str, str]:
         errors["recent_cardiovascular_event_days"] = "must be 1 day or more"
     if not 0 <= config.moca_minimum <= 30:
         errors["moca_minimum"] = "MoCA runs from 0 to 30"
+    if not config.bp_systolic_limit < config.bp_stop_systolic <= 300:
+        errors["bp_stop_systolic"] = (
+            f"must be above the pre-dose limit {config.bp_systolic_limit} and at most 300"
+        )
+    if not config.bp_diastolic_limit < config.bp_stop_diastolic <= 200:
+        errors["bp_stop_diastolic"] = (
+            f"must be above the pre-dose limit {config.bp_diastolic_limit} and at most 200"
+        )
     if not 0 <= config.stop_bang_caution_minimum <= 8:
         errors["stop_bang_caution_minimum"] = "STOP-BANG runs from 0 to 8"
     for key, severity in config.severity_overrides.items():
@@ -270,6 +286,7 @@ def screen(
         *history_findings(snapshot, candidates, config),
         *medication_findings(snapshot, candidates, config),
         *workup_findings(snapshot, candidates, config),
+        *consistency_findings(snapshot, candidates, config),
     ]
     findings = _apply_overrides(raw, config.severity_overrides)
     findings.sort(key=lambda f: (_ORDER[f.severity], f.code, sorted(d.value for d in f.drugs)))

@@ -1,8 +1,9 @@
 """Screening data shapes: the intake snapshot, findings, decisions and the screening configuration.
 
-Pure: no Django, no I/O. The rules live in ``screening_rules.py`` (history items),
-``screening_workup.py`` (examination, work-up, age, REMS) and ``screening_medications.py`` (medications,
-interactions, treatment resistance, bipolar, scales); the entry point is ``screening.screen``.
+Pure: no Django, no I/O. The rules live in ``screening_rules.py`` (history items), ``screening_workup.py``
+(examination incl. the measured BP and its stop, work-up, age, REMS), ``screening_consistency.py`` (history
+against measurement, childbearing potential) and ``screening_medications.py`` (medications, interactions,
+treatment resistance, bipolar, scales); the entry point is ``screening.screen``.
 
 Every yes/no item is an ``Answer``: YES, NO or UNKNOWN. UNKNOWN is not NO — an unknown input that a rule
 needs produces a ``missing_information`` finding. Collections use ``None`` for "not recorded" and an empty
@@ -118,11 +119,53 @@ class AntidepressantTrial:
 class CardiacEvaluation:
     systolic_bp: int | None = None
     diastolic_bp: int | None = None
+    #: A second measurement after rest, when the first was high: the screening judges the latest reading,
+    #: except that a first reading at or above the stop (180/110) always stays on the screening.
+    repeat_systolic_bp: int | None = None
+    repeat_diastolic_bp: int | None = None
     heart_rate: int | None = None
     ecg_done: Answer = _U
     ecg_date: date | None = None
     ecg_abnormal: Answer = _U
     cardiac_history_notes: str = ""
+
+
+class NotChildbearingReason(StrEnum):
+    """Why a patient cannot become pregnant (recorded with a "no")."""
+
+    POST_MENOPAUSAL = "post_menopausal"
+    PERMANENTLY_STERILE = "permanently_sterile"  # hysterectomy, both ovaries or both tubes removed
+    MALE_AT_BIRTH = "male_at_birth"
+    OTHER = "other"  # the note says which
+
+
+NOT_CHILDBEARING_LABELS: Final[Mapping[NotChildbearingReason, str]] = MappingProxyType(
+    {
+        NotChildbearingReason.POST_MENOPAUSAL: "Post-menopausal",
+        NotChildbearingReason.PERMANENTLY_STERILE: "Hysterectomy, or both ovaries or both tubes removed",
+        NotChildbearingReason.MALE_AT_BIRTH: "Male at birth",
+        NotChildbearingReason.OTHER: "Other reason (see note)",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ChildbearingPotential:
+    """Can the patient become pregnant? ``NO`` carries its reason; only a recorded ``NO`` makes a pregnancy
+    test "not indicated" (screening and the pre-dose gate). UNKNOWN is not NO."""
+
+    answer: Answer = _U
+    reason: NotChildbearingReason | None = None
+    note: str = ""
+
+    @property
+    def reason_text(self) -> str:
+        if self.reason is None:
+            return ""
+        label = NOT_CHILDBEARING_LABELS[self.reason]
+        if self.reason is NotChildbearingReason.OTHER and self.note:
+            return f"other: {self.note}"
+        return label
 
 
 @dataclass(frozen=True)
@@ -148,6 +191,7 @@ class IntakeSnapshot:
     cardiac: CardiacEvaluation = field(default_factory=CardiacEvaluation)
     labs: Labs = field(default_factory=Labs)
     rems_enrolled: Answer = _U
+    childbearing_potential: ChildbearingPotential = field(default_factory=ChildbearingPotential)
 
 
 class Severity(StrEnum):
@@ -214,6 +258,11 @@ class ScreeningConfig:
     #: Pre-session BP >140/90: label general guide (§2.2, §7.3).
     bp_systolic_limit: int = 140
     bp_diastolic_limit: int = 90
+    #: A measured BP at or above 180/110 stops eligibility until a prescriber reviews it (a repeat reading
+    #: below it, or the prescriber's recorded decision): clinical.md §11, §7.3 — clinic default, unconfirmed.
+    bp_stop_systolic: int = 180
+    bp_stop_diastolic: int = 110
+    bp_stop_confirmed: bool = False
     #: CPSBC draft standard (BC, §6.1): pre-admission ECG, renal and liver tests, sleep-apnoea screen.
     require_ecg: bool = True
     require_labs: bool = True

@@ -14,6 +14,7 @@ from typing import Final
 from ketaclinic.clinical.conditions import Drug
 from ketaclinic.clinical.screening_model import (
     Answer,
+    CardiacEvaluation,
     Finding,
     IntakeSnapshot,
     ScreeningConfig,
@@ -32,33 +33,7 @@ def workup_findings(
 ) -> list[Finding]:
     out: list[Finding] = []
     cardiac = snapshot.cardiac
-    bp_source = (
-        "clinical.md §2.2, §7.3: BP >140/90 → weigh delay (label §5.6); clinic rule: no treatment (low-grade)"
-    )
-    if cardiac.systolic_bp is None or cardiac.diastolic_bp is None:
-        out.append(
-            missing(
-                "baseline_bp",
-                "Baseline blood pressure: not recorded",
-                bp_source,
-                drugs,
-                "cardiac.systolic_bp",
-            )
-        )
-    elif cardiac.systolic_bp > config.bp_systolic_limit or cardiac.diastolic_bp > config.bp_diastolic_limit:
-        for d in sorted(drugs):
-            out.append(
-                Finding(
-                    "baseline_bp_elevated",
-                    W,
-                    f"BP {cardiac.systolic_bp}/{cardiac.diastolic_bp} is above "
-                    f"{config.bp_systolic_limit}/{config.bp_diastolic_limit}: review hypertension control before "
-                    "treatment (ketamine raises BP)",
-                    bp_source + ("; §7.2 (IV BP rises)" if d is K else ""),
-                    frozenset({d}),
-                    field="cardiac.systolic_bp",
-                )
-            )
+    out.extend(_blood_pressure(cardiac, drugs, config))
     if cardiac.heart_rate is None:
         out.append(
             missing(
@@ -107,6 +82,110 @@ def workup_findings(
                 out.append(missing(name, f"{label}: not done or not recorded", cpsbc, drugs, f"labs.{name}"))
     out.extend(_sleep_and_cognition(snapshot, drugs, config, cpsbc))
     out.extend(_age_and_rems(snapshot, drugs))
+    return out
+
+
+BP_SOURCE: Final = (
+    "clinical.md §2.2, §7.3: BP >140/90 → weigh delay (label §5.6); clinic rule: no treatment (low-grade)"
+)
+BP_STOP_SOURCE: Final = (
+    "clinical.md §11, §7.3: a measured BP ≥180/110 is a stop until a prescriber decides (clinic default, "
+    "unconfirmed; label Table 6 categories SBP ≥180, DBP ≥110, §2.6)"
+)
+
+
+def bp_text(systolic: int, diastolic: int) -> str:
+    return f"{systolic}/{diastolic}"
+
+
+def at_or_above_stop(systolic: int, diastolic: int, config: ScreeningConfig) -> bool:
+    return systolic >= config.bp_stop_systolic or diastolic >= config.bp_stop_diastolic
+
+
+def above_limit(systolic: int, diastolic: int, config: ScreeningConfig) -> bool:
+    return systolic > config.bp_systolic_limit or diastolic > config.bp_diastolic_limit
+
+
+def latest_bp(cardiac: CardiacEvaluation) -> tuple[int, int] | None:
+    """The reading the screening judges: the repeat when one was recorded, else the first."""
+    if cardiac.repeat_systolic_bp is not None and cardiac.repeat_diastolic_bp is not None:
+        return cardiac.repeat_systolic_bp, cardiac.repeat_diastolic_bp
+    if cardiac.systolic_bp is not None and cardiac.diastolic_bp is not None:
+        return cardiac.systolic_bp, cardiac.diastolic_bp
+    return None
+
+
+def _blood_pressure(
+    cardiac: CardiacEvaluation, drugs: frozenset[Drug], config: ScreeningConfig
+) -> list[Finding]:
+    """The measured BP at intake. At or above the stop (180/110) the patient is not eligible for either
+    drug until a prescriber reviews it: a repeat reading below the stop on the intake (which a prescriber
+    signs), or the prescriber's recorded decision to go ahead (an override with its reason). The first
+    reading at or above the stop stays on the screening as a caution after a lower repeat."""
+    if cardiac.systolic_bp is None or cardiac.diastolic_bp is None:
+        return [
+            missing(
+                "baseline_bp",
+                "Baseline blood pressure: not recorded",
+                BP_SOURCE,
+                drugs,
+                "cardiac.systolic_bp",
+            )
+        ]
+    first = bp_text(cardiac.systolic_bp, cardiac.diastolic_bp)
+    latest = latest_bp(cardiac)
+    assert latest is not None
+    repeated = cardiac.repeat_systolic_bp is not None and cardiac.repeat_diastolic_bp is not None
+    stop = bp_text(config.bp_stop_systolic, config.bp_stop_diastolic)
+    limit = bp_text(config.bp_systolic_limit, config.bp_diastolic_limit)
+    first_stopped = at_or_above_stop(cardiac.systolic_bp, cardiac.diastolic_bp, config)
+    if at_or_above_stop(*latest, config):
+        measured = f"BP {first} at intake" + (
+            f" and {bp_text(*latest)} on re-measurement" if repeated else ""
+        )
+        return [
+            Finding(
+                "baseline_bp_stop",
+                C,
+                f"{measured} is at or above {stop}: not eligible until a prescriber reviews it — re-measure "
+                f"after rest and record the repeat on the intake, or a prescriber records the decision to go "
+                "ahead with the reason",
+                BP_STOP_SOURCE + ("; §7.2 (IV BP rises)" if d is K else ""),
+                frozenset({d}),
+                confirmed=config.bp_stop_confirmed,
+                field="cardiac.systolic_bp",
+            )
+            for d in sorted(drugs)
+        ]
+    out: list[Finding] = []
+    if first_stopped:
+        still = f", still above {limit}" if above_limit(*latest, config) else f", within {limit}"
+        out.extend(
+            Finding(
+                "baseline_bp_remeasured",
+                W,
+                f"BP {first} at intake was at or above {stop}; re-measured {bp_text(*latest)}{still}: review "
+                "hypertension control before treatment (ketamine raises BP)",
+                BP_STOP_SOURCE + "; " + BP_SOURCE,
+                frozenset({d}),
+                confirmed=config.bp_stop_confirmed,
+                field="cardiac.repeat_systolic_bp",
+            )
+            for d in sorted(drugs)
+        )
+    elif above_limit(*latest, config):
+        which = f"BP {bp_text(*latest)}" + (" (re-measured)" if repeated else "")
+        out.extend(
+            Finding(
+                "baseline_bp_elevated",
+                W,
+                f"{which} is above {limit}: review hypertension control before treatment (ketamine raises BP)",
+                BP_SOURCE + ("; §7.2 (IV BP rises)" if d is K else ""),
+                frozenset({d}),
+                field="cardiac.repeat_systolic_bp" if repeated else "cardiac.systolic_bp",
+            )
+            for d in sorted(drugs)
+        )
     return out
 
 

@@ -249,7 +249,7 @@ COURSES = (
 )
 
 
-def _demo_intake(today: date) -> dict[str, Any]:
+def _demo_intake(today: date, sex: str) -> dict[str, Any]:
     """A complete intake in which the screening engine finds nothing: treatment-resistant depression after
     two adequate antidepressant trials, normal ECG, labs and blood pressure, REMS enrolment done."""
     from ketaclinic.assessment.intake_data import ANSWER_FIELDS
@@ -282,6 +282,9 @@ def _demo_intake(today: date) -> dict[str, Any]:
         medications=[],
         prior_trials=[dict(trial, drug="sertraline"), dict(trial, drug="venlafaxine")],
         baseline_scales={"phq9": 18},
+        # The demo's patients were born in the 1950s: none can become pregnant (so the gate needs no test).
+        childbearing_potential="no",
+        childbearing_potential_reason="male_at_birth" if sex == "male" else "post_menopausal",
     )
     return data
 
@@ -304,7 +307,10 @@ def _demo_assessments(org: Organization) -> bool:
             continue
         staff = _site_nurse(patient)
         intake = assessment.save_intake(
-            user=staff, patient=patient, data=_demo_intake(timezone.localdate()), base_version=None
+            user=staff,
+            patient=patient,
+            data=_demo_intake(timezone.localdate(), patient.sex),
+            base_version=None,
         )
         assessment.sign_intake(user=prescriber, intake=intake)
         screening = assessment.run_screening(user=staff, patient=patient)
@@ -360,7 +366,7 @@ def _demo_sessions(org: Organization) -> bool:
     answers = {
         "escort_confirmed": True,
         "ride_home_confirmed": True,
-        "pregnancy_test": "not_indicated",
+        # No pregnancy test: the signed intakes record that none of these patients can become pregnant.
         "rems_patient_enrolled": True,
         "rems_setting_certified": True,
         "hours_since_food": 3.0,
