@@ -13,13 +13,14 @@ with before and after.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 
 from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.models import Site, User
+from ketaclinic.accounts.staff import save_changed
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.clinical import identifiers as ids
@@ -127,30 +128,21 @@ def update_site_identifiers(
     errors = problems(values, site=site, today=timezone.localdate(timezone.now(), site.zone))
     if errors:
         raise SiteIdentifiersError(errors)
-    before = {name: getattr(site, name) for name in FIELDS}
-    after = {name: getattr(values, name) for name in FIELDS}
-    changed = [name for name in FIELDS if before[name] != after[name]]
-    if not changed:
+    before, after = save_changed(site, asdict(values))
+    if not after:
         return []
-    for name in changed:
-        setattr(site, name, after[name])
-    site.save(update_fields=changed)
-
-    def shown(value: object) -> object:
-        return value.isoformat() if isinstance(value, date) else value
-
     audit.record(
         user=admin,
         action=Action.CHANGE,
         category=CATEGORY,
         object_type="Site",
         object_id=site.pk,
-        before={name: shown(before[name]) for name in changed},
-        after={name: shown(after[name]) for name in changed},
+        before=before,
+        after=after,
         request=request,
         detail="registrant and REMS certification",
     )
-    return changed
+    return list(after)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,13 +20,14 @@ administrator opens for themselves. The last active administrator cannot be deac
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -247,6 +248,23 @@ def revoke_links(user: User, *, now: datetime | None = None) -> int:
     )
 
 
+def save_changed(row: Model, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Set and save the fields of ``row`` whose value differs from ``values``; returns (before, after) of
+    those fields only — what an audit entry records — both empty when nothing changed. Dates become ISO
+    text for the audit log."""
+    before = {name: getattr(row, name) for name, value in values.items() if getattr(row, name) != value}
+    if not before:
+        return {}, {}
+    for name in before:
+        setattr(row, name, values[name])
+    row.save(update_fields=list(before))
+
+    def shown(value: Any) -> Any:
+        return value.isoformat() if isinstance(value, date) else value
+
+    return {k: shown(v) for k, v in before.items()}, {k: shown(values[k]) for k in before}
+
+
 def refuse_self(admin: User, user: User, what: str, field: str) -> None:
     if admin.pk == user.pk:
         raise StaffForbidden(
@@ -300,32 +318,18 @@ def update_profile(
     errors = profile_problems(profile, organization_id=admin.org_id, account=user)
     if errors:
         raise StaffError(errors)
-    before = {
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "email": user.email,
-        "phone": user.phone,
-    }
-    after = {
-        "first_name": profile.first_name,
-        "last_name": profile.last_name,
-        "email": profile.email,
-        "phone": profile.phone,
-    }
-    changed = [k for k in before if before[k] != after[k]]
+    before, after = save_changed(user, asdict(profile))
+    changed = list(after)
     if not changed:
         return []
-    for name in changed:
-        setattr(user, name, after[name])
-    user.save(update_fields=changed)
     revoked = revoke_links(user) if "email" in changed else 0
     audit_account(
         admin,
         user,
         PROFILE,
         request,
-        before={k: before[k] for k in changed},
-        after={k: after[k] for k in changed},
+        before=before,
+        after=after,
         detail=f"{revoked} unused link(s) to the old address revoked" if revoked else "",
     )
     return changed
@@ -376,7 +380,7 @@ def change_access(*, admin: User, user: User, grant: AccessGrant, request: HttpR
 
 def identifier_problems(values: ClinicianIdentifiers, *, user: User) -> dict[str, str]:
     errors: dict[str, str] = {}
-    given = {k: v for k, v in _as_dict(values).items() if v}
+    given = {k: v for k, v in asdict(values).items() if v}
     if given and user.role not in IDENTIFIED_ROLES:
         role = ROLE_LABELS.get(user.role, "no role")
         errors["npi"] = (
@@ -421,15 +425,6 @@ def identifier_problems(values: ClinicianIdentifiers, *, user: User) -> dict[str
     return errors
 
 
-def _as_dict(values: ClinicianIdentifiers) -> dict[str, str]:
-    return {
-        "npi": values.npi,
-        "dea_number": values.dea_number,
-        "licence_number": values.licence_number,
-        "licence_state": values.licence_state,
-    }
-
-
 def update_identifiers(
     *, admin: User, user: User, values: ClinicianIdentifiers, request: HttpRequest | None = None
 ) -> list[str]:
@@ -438,23 +433,10 @@ def update_identifiers(
     errors = identifier_problems(values, user=user)
     if errors:
         raise StaffError(errors)
-    after = _as_dict(values)
-    before = {k: getattr(user, k) for k in after}
-    changed = [k for k in after if before[k] != after[k]]
-    if not changed:
-        return []
-    for name in changed:
-        setattr(user, name, after[name])
-    user.save(update_fields=changed)
-    audit_account(
-        admin,
-        user,
-        PROFILE,
-        request,
-        before={k: before[k] for k in changed},
-        after={k: after[k] for k in changed},
-    )
-    return changed
+    before, after = save_changed(user, asdict(values))
+    if after:
+        audit_account(admin, user, PROFILE, request, before=before, after=after)
+    return list(after)
 
 
 def deactivate(*, admin: User, user: User, request: HttpRequest | None = None) -> int:

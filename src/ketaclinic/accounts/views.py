@@ -183,11 +183,13 @@ def site_page(
     """The site's settings page: hours, capacity, crisis text and closures; and, in their own form
     (accounts/staff_views.site_identifiers_view), the site as a registrant — address, phone, DEA
     registration, REMS certification."""
+    from dataclasses import asdict
+
     from ketaclinic.accounts.models import WEEKDAYS
-    from ketaclinic.accounts.site_identifiers import FIELDS
+    from ketaclinic.accounts.site_identifiers import identifiers_of
 
     hours = {d: ", ".join(f"{a}-{b}" for a, b in site.opening_hours.get(d, [])) for d in WEEKDAYS}
-    identity: dict[str, object] = {name: getattr(site, name) for name in FIELDS}
+    identity: dict[str, object] = asdict(identifiers_of(site))
     identity["rems_certified"] = {True: "yes", False: "no", None: ""}[site.rems_certified]
     identity.update(identity_values or {})
     return render(
