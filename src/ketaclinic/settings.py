@@ -182,7 +182,8 @@ KETACLINIC_PREGNANCY_TEST_BEFORE = config.env_choice(
 )
 KETACLINIC_CONSENT_RENEW_DAYS = config.env_int("KETACLINIC_CONSENT_RENEW_DAYS", 365, minimum=30, maximum=1825)
 
-# Outgoing email (self-report links). Default: written as files under var/outbox for the operator to inspect;
+# Outgoing email (self-report links, staff invitations and password resets). Default: written as files under
+# var/outbox for the operator to inspect;
 # set KETACLINIC_EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the KETACLINIC_SMTP_* values.
 EMAIL_BACKEND = config.env_str("KETACLINIC_EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
 EMAIL_FILE_PATH = VAR_DIR / "outbox"
@@ -192,6 +193,10 @@ EMAIL_HOST_USER = config.env_str("KETACLINIC_SMTP_USER", "")
 EMAIL_HOST_PASSWORD = config.env_str("KETACLINIC_SMTP_PASSWORD", "")
 EMAIL_USE_TLS = config.env_bool("KETACLINIC_SMTP_TLS", True)
 DEFAULT_FROM_EMAIL = config.env_str("KETACLINIC_EMAIL_FROM", "clinic@localhost")
+# Staff invitations and password resets (accounts/invitations.py): a one-time link e-mailed to the person,
+# valid this many hours (clinic defaults). The links start with KETACLINIC_PUBLIC_URL.
+KETACLINIC_INVITATION_HOURS = config.env_int("KETACLINIC_INVITATION_HOURS", 72, minimum=1, maximum=24 * 7)
+KETACLINIC_PASSWORD_RESET_HOURS = config.env_int("KETACLINIC_PASSWORD_RESET_HOURS", 24, minimum=1, maximum=72)
 KETACLINIC_PUBLIC_URL = config.env_str("KETACLINIC_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
 OTP_TOTP_ISSUER = config.env_str("KETACLINIC_TOTP_ISSUER", "ketaclinic")

@@ -183,7 +183,7 @@ def test_disabling_an_account_ends_its_sessions(admin: Any, nurse: Any, sign_in:
 
     remember_session(_Req(), nurse)  # type: ignore[arg-type]
     admin_client = sign_in(Client(), admin)
-    response = admin_client.post(f"/accounts/users/{nurse.pk}/", {"role": "nurse", "sites": [site.pk]})
+    response = admin_client.post(f"/accounts/users/{nurse.pk}/", {"action": "deactivate"})
     assert response.status_code == 302
     assert nurse_client.get("/patients/").status_code == 302
     change = AuditEntry.objects.get(category="account-privileges", action="change")

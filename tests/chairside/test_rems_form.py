@@ -138,7 +138,8 @@ def t0() -> Any:
 
 @pytest.fixture
 def esk(patient: Any, site: Any, nurse: Any, t0: Any) -> TreatmentSession:
-    site.address = "12 Harbor Street, Suite 3, Springfield, IL 62701"
+    site.address_line1, site.address_line2 = "12 Harbor Street", "Suite 3"
+    site.city, site.state, site.zip_code = "Springfield", "IL", "62701"
     site.save()
     return build_esketamine_session(patient=patient, site=site, nurse=nurse, t0=t0)
 
@@ -302,7 +303,12 @@ def _complete_and_sign(session: Any, nurse: Any) -> RemsMonitoringForm:
 def test_queue_lists_due_and_overdue_and_drops_submitted(
     patient: Any, make_patient: Any, site: Any, nurse: Any, front_desk: Any
 ) -> None:
-    site.address = "12 Harbor Street, Springfield, IL 62701"
+    site.address_line1, site.city, site.state, site.zip_code = (
+        "12 Harbor Street",
+        "Springfield",
+        "IL",
+        "62701",
+    )
     site.save()
     now = timezone.now().replace(second=0, microsecond=0)
     recent = build_esketamine_session(patient=patient, site=site, nurse=nurse, t0=now - timedelta(days=2))
@@ -467,7 +473,12 @@ def test_front_desk_cannot_print_an_unsigned_form(
 def test_home_page_counts_due_and_overdue_forms_without_names(
     patient: Any, make_patient: Any, site: Any, nurse: Any, front_desk: Any, admin: Any, sign_in: Any
 ) -> None:
-    site.address = "12 Harbor Street, Springfield, IL 62701"
+    site.address_line1, site.city, site.state, site.zip_code = (
+        "12 Harbor Street",
+        "Springfield",
+        "IL",
+        "62701",
+    )
     site.save()
     now = timezone.now().replace(second=0, microsecond=0)
     build_esketamine_session(patient=patient, site=site, nurse=nurse, t0=now - timedelta(days=2))

@@ -63,7 +63,7 @@ def test_an_admin_prepares_a_break_glass_account_and_it_is_audited(
     client = sign_in(Client(), admin)
     response = client.post(
         f"/accounts/users/{nurse.pk}/",
-        {"role": "nurse", "is_active": "on", "sites": [site.pk], "break_glass_allowed": "on"},
+        {"action": "access", "role": "nurse", "sites": [site.pk], "break_glass_allowed": "on"},
     )
     assert response.status_code == 302
     nurse.refresh_from_db()

@@ -6,9 +6,7 @@ from typing import Any
 from django import forms
 
 from ketaclinic.accounts.alert_policy import AlertPolicyError
-from ketaclinic.accounts.models import Site
 from ketaclinic.clinical.alerts import DEFAULT_ALERT_RULES, SEVERITIES, AlertCode, RuleOverride, Severity
-from ketaclinic.core.access import ROLE_CHOICES
 
 
 class LoginForm(forms.Form):
@@ -34,22 +32,6 @@ class TokenForm(forms.Form):
         ),
         help_text="The 6-digit code from your authenticator app, or one of your recovery codes.",
     )
-
-
-class AccountForm(forms.Form):
-    role = forms.ChoiceField(choices=ROLE_CHOICES)
-    is_active = forms.BooleanField(required=False, label="Account active")
-    all_sites = forms.BooleanField(required=False, label="Sees patients of every site")
-    break_glass_allowed = forms.BooleanField(
-        required=False, label="May use break-glass access (only when the clinic has switched it on)"
-    )
-    sites = forms.ModelMultipleChoiceField(
-        queryset=Site.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
-    )
-
-    def __init__(self, *args: object, organization_id: int, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["sites"].queryset = Site.objects.filter(organization_id=organization_id)  # type: ignore[attr-defined]
 
 
 class BreakGlassForm(forms.Form):

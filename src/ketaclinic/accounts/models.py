@@ -53,8 +53,28 @@ class Site(models.Model):
     name = models.CharField(max_length=200)
     time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
     opening_hours = models.JSONField(default=dict, validators=[validate_opening_hours])
-    address = models.CharField(max_length=300, blank=True)
+    # The site as a registrant (accounts/site_identifiers.py): printed on the controlled-drug register and
+    # prefilled into the SPRAVATO REMS Patient Monitoring Form's setting fields (clinical.md §2.4).
+    address_line1 = models.CharField(max_length=200, blank=True)
+    address_line2 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=60, blank=True)
+    state = models.CharField(max_length=2, blank=True, help_text="US state or territory code, e.g. NY.")
+    zip_code = models.CharField("ZIP", max_length=10, blank=True)
     phone = models.CharField(max_length=40, blank=True)
+    dea_registration = models.CharField(
+        "DEA registration number",
+        max_length=9,
+        blank=True,
+        help_text="The site's registration (21 CFR 1301).",
+    )
+    rems_certified = models.BooleanField(
+        "certified in the SPRAVATO REMS",
+        null=True,
+        blank=True,
+        help_text="Empty: not recorded (the pre-dose gate asks); no: esketamine may not be given here.",
+    )
+    rems_certification_id = models.CharField("REMS certification ID", max_length=60, blank=True)
+    rems_certified_on = models.DateField("REMS certification date", null=True, blank=True)
     crisis_resources = models.TextField(
         blank=True, help_text="Shown to patients after a self-report that raises a safety flag."
     )
@@ -84,6 +104,12 @@ class Site(models.Model):
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
+
+    @property
+    def address_lines(self) -> list[str]:
+        """The postal address as printed: street lines, then 'City, ST 12345'; empty parts left out."""
+        last = " ".join(p for p in (f"{self.city}," if self.city else "", self.state, self.zip_code) if p)
+        return [line for line in (self.address_line1, self.address_line2, last.rstrip(",")) if line]
 
 
 class Chair(models.Model):
@@ -117,6 +143,14 @@ class User(AbstractUser):
     )
     is_service = models.BooleanField(default=False, help_text="A system account; cannot sign in.")
     break_glass_allowed = models.BooleanField(default=False)
+    # A clinician's identifiers (accounts/staff.py; clinical/identifiers.py checks them): shown on their
+    # account page, printed beside their name on the controlled-drug register; the work phone fills the
+    # REMS form's monitoring-HCP telephone.
+    phone = models.CharField("work phone", max_length=40, blank=True)
+    npi = models.CharField("NPI", max_length=10, blank=True)
+    dea_number = models.CharField("DEA number", max_length=9, blank=True)
+    licence_number = models.CharField("state licence number", max_length=30, blank=True)
+    licence_state = models.CharField("licence state", max_length=2, blank=True)
     on_duty_site = models.ForeignKey(
         Site,
         on_delete=models.SET_NULL,
@@ -174,6 +208,34 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"session of {self.user_id}"
+
+
+class AccountLink(models.Model):
+    """A one-time link e-mailed to a staff member: an invitation to a new account or a password reset
+    (accounts/invitations.py). Only a SHA-256 of the token is stored; the link works once, until it expires,
+    and a newer link, a deactivation or a change of e-mail address revokes it."""
+
+    class Kind(models.TextChoices):
+        INVITATION = "invitation", "Invitation"
+        RESET = "reset", "Password reset"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="account_links")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    email = models.EmailField(help_text="Where the link was sent.")
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["user", "used_at", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} link for {self.user_id}"
 
 
 class SiteClosure(models.Model):

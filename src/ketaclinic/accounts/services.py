@@ -1,4 +1,7 @@
-"""Account use cases: sign-in steps, MFA enrolment, session bookkeeping, role and status changes."""
+"""Account use cases: sign-in steps, MFA enrolment, session bookkeeping, creating an account.
+
+An administrator's changes to other accounts (role, sites, status, identifiers) are ``accounts/staff.py``;
+invitation and password-reset links ``accounts/invitations.py``."""
 
 from __future__ import annotations
 
@@ -58,10 +61,11 @@ def end_session(request: HttpRequest, *, reason: str) -> None:
 
 
 def end_all_sessions(user: User) -> int:
+    """End every server-side session of the account; returns how many were still open."""
     keys = list(UserSession.objects.filter(user=user).values_list("session_key", flat=True))
-    Session.objects.filter(session_key__in=keys).delete()
+    ended, _ = Session.objects.filter(session_key__in=keys).delete()
     UserSession.objects.filter(user=user).delete()
-    return len(keys)
+    return ended
 
 
 def has_confirmed_totp(user: User) -> bool:
@@ -121,64 +125,6 @@ def reset_mfa(*, admin: User, user: User, request: HttpRequest | None) -> None:
         after={"mfa": "reset"},
         request=request,
     )
-
-
-def change_account(
-    *,
-    admin: User,
-    user: User,
-    role: str,
-    is_active: bool,
-    site_ids: list[int],
-    all_sites: bool,
-    request: HttpRequest | None,
-    break_glass_allowed: bool | None = None,
-) -> User:
-    """Role, status, site and break-glass changes are privilege changes: audited with before and after
-    (ONC (d)(2); break-glass users are configured in advance, (d)(6))."""
-    if break_glass_allowed is None:
-        break_glass_allowed = user.break_glass_allowed
-    if user.organization_id != admin.organization_id or user.is_service:
-        raise PermissionError("That account is not in your organization.")
-    if role not in ROLE_LABELS:
-        raise ValueError(f"{role!r} is not a role")
-    if user.pk == admin.pk and (not is_active or role != user.role):
-        raise ValueError("You cannot disable your own account or change your own role.")
-    sites = list(Site.objects.filter(organization_id=admin.org_id, pk__in=site_ids))
-    before: dict[str, Any] = {
-        "role": user.role,
-        "is_active": user.is_active,
-        "all_sites": user.all_sites,
-        "break_glass_allowed": user.break_glass_allowed,
-        "sites": sorted(s.code for s in user.sites.all()),
-    }
-    user.role = role
-    user.is_active = is_active
-    user.all_sites = all_sites
-    user.break_glass_allowed = break_glass_allowed
-    user.save(update_fields=["role", "is_active", "all_sites", "break_glass_allowed"])
-    user.sites.set(sites)
-    after = {
-        "role": role,
-        "is_active": is_active,
-        "all_sites": all_sites,
-        "break_glass_allowed": break_glass_allowed,
-        "sites": sorted(s.code for s in sites),
-    }
-    if before != after:
-        audit.record(
-            user=admin,
-            action=Action.CHANGE,
-            category="account-privileges",
-            object_type="User",
-            object_id=user.pk,
-            before=before,
-            after=after,
-            request=request,
-        )
-    if not is_active:
-        end_all_sessions(user)
-    return user
 
 
 def create_account(

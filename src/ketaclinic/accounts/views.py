@@ -1,4 +1,6 @@
-"""Sign-in (password, then TOTP), MFA enrolment, sign-out, and account administration."""
+"""Sign-in (password, then TOTP), MFA enrolment, sign-out, site settings and safety-alert settings.
+
+Staff accounts and one-time links are accounts/staff_views.py."""
 
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ from django_otp import login as otp_login
 from django_otp import match_token
 
 from ketaclinic.accounts import services
-from ketaclinic.accounts.forms import AccountForm, LoginForm, TokenForm
-from ketaclinic.accounts.models import User
+from ketaclinic.accounts.forms import LoginForm, TokenForm
+from ketaclinic.accounts.models import Site, User
 from ketaclinic.core.access import ADMIN, NURSE, PRESCRIBER, allow, public, second_factor_verified, signed_in
 from ketaclinic.core.middleware import start_session_clock
 
@@ -117,61 +119,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 
 @allow(ADMIN)
-def users_view(request: HttpRequest) -> HttpResponse:
-    assert isinstance(request.user, User)
-    users = (
-        User.objects.filter(organization_id=request.user.org_id, is_service=False)
-        .prefetch_related("sites")
-        .order_by("role", "username")
-    )
-    return render(request, "accounts/users.html", {"users": users})
-
-
-@allow(ADMIN)
-@require_http_methods(["GET", "POST"])
-def user_edit_view(request: HttpRequest, user_id: int) -> HttpResponse:
-    admin = request.user
-    assert isinstance(admin, User)
-    account = get_object_or_404(User, pk=user_id, organization_id=admin.organization_id, is_service=False)
-    initial = {
-        "role": account.role,
-        "is_active": account.is_active,
-        "all_sites": account.all_sites,
-        "break_glass_allowed": account.break_glass_allowed,
-        "sites": account.sites.all(),
-    }
-    form = AccountForm(request.POST or None, initial=initial, organization_id=admin.org_id)
-    if request.method == "POST":
-        if "reset_mfa" in request.POST:
-            services.reset_mfa(admin=admin, user=account, request=request)
-            messages.success(
-                request, f"{account.username} will enrol a new authenticator at their next sign-in."
-            )
-            return redirect("accounts:users")
-        if form.is_valid():
-            try:
-                services.change_account(
-                    admin=admin,
-                    user=account,
-                    role=form.cleaned_data["role"],
-                    is_active=form.cleaned_data["is_active"],
-                    site_ids=[s.pk for s in form.cleaned_data["sites"]],
-                    all_sites=form.cleaned_data["all_sites"],
-                    break_glass_allowed=form.cleaned_data["break_glass_allowed"],
-                    request=request,
-                )
-            except (ValueError, PermissionError) as exc:
-                form.add_error(None, str(exc))
-            else:
-                messages.success(request, f"Saved {account.username}.")
-                return redirect("accounts:users")
-    return render(request, "accounts/user_edit.html", {"form": form, "account": account})
-
-
-@allow(ADMIN)
 def sites_view(request: HttpRequest) -> HttpResponse:
-    from ketaclinic.accounts.models import Site
-
     assert isinstance(request.user, User)
     sites = Site.objects.filter(organization_id=request.user.org_id).prefetch_related("chairs")
     return render(request, "accounts/sites.html", {"sites": sites})
@@ -220,12 +168,42 @@ def site_edit_view(request: HttpRequest, site_id: int) -> HttpResponse:
         else:
             messages.success(request, f"Saved {site.name}.")
             return redirect("accounts:site_edit", site_id=site.pk)
+    return site_page(request, site, errors=errors, status=422 if errors else 200)
+
+
+def site_page(
+    request: HttpRequest,
+    site: Site,
+    *,
+    errors: dict[str, str] | None = None,
+    identity_values: dict[str, str] | None = None,
+    identity_errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The site's settings page: hours, capacity, crisis text and closures; and, in their own form
+    (accounts/staff_views.site_identifiers_view), the site as a registrant — address, phone, DEA
+    registration, REMS certification."""
+    from dataclasses import asdict
+
+    from ketaclinic.accounts.models import WEEKDAYS
+    from ketaclinic.accounts.site_identifiers import identifiers_of
+
     hours = {d: ", ".join(f"{a}-{b}" for a, b in site.opening_hours.get(d, [])) for d in WEEKDAYS}
+    identity: dict[str, object] = asdict(identifiers_of(site))
+    identity["rems_certified"] = {True: "yes", False: "no", None: ""}[site.rems_certified]
+    identity.update(identity_values or {})
     return render(
         request,
         "accounts/site_edit.html",
-        {"site": site, "hours": hours, "errors": errors, "closures": site.closures.all()},
-        status=422 if errors else 200,
+        {
+            "site": site,
+            "hours": hours,
+            "errors": errors or {},
+            "closures": site.closures.all(),
+            "identity": identity,
+            "identity_errors": identity_errors or {},
+        },
+        status=status,
     )
 
 

@@ -19,6 +19,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.models import User
+from ketaclinic.accounts.site_identifiers import gate_certification
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.chairside.models import (
@@ -332,6 +333,8 @@ def evaluate_gate(
     pregnancy = clean.get("pregnancy_test")
     from ketaclinic.assessment.services import childbearing_record
 
+    # The site's recorded REMS certification answers "setting certified" unless the chair says no.
+    certification = gate_certification(session.site, clean.get("rems_setting_certified"))
     context = gate_rules.GateContext(
         today=today,
         consent_current=consent is not None,
@@ -341,7 +344,8 @@ def evaluate_gate(
         childbearing=childbearing_record(session.patient),
         course_started_on=course_started_on(session),
         rems_patient_enrolled=clean.get("rems_patient_enrolled"),
-        rems_setting_certified=clean.get("rems_setting_certified"),
+        rems_setting_certified=certification.certified,
+        rems_setting_record=certification.note,
         hours_since_food=clean.get("hours_since_food"),
         minutes_since_liquids=clean.get("minutes_since_liquids"),
         nasal_steroid_or_decongestant_today=clean.get("nasal_steroid_or_decongestant_today"),

@@ -18,7 +18,6 @@ form and mark it submitted with the confirmation number: submitting at spravator
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
@@ -109,31 +108,36 @@ def treatment_date(session: TreatmentSession) -> date:
     return _local(session, session.dose_started_at or session.scheduled_at).date()
 
 
-def _split_address(address: str) -> dict[str, str | None]:
-    """'1 Main St, Suite 2, Springfield, IL 62701' → lines, city, state, ZIP; what does not parse stays in
-    address line 1 for staff to sort out."""
-    parts = [p.strip() for p in address.split(",") if p.strip()]
-    out: dict[str, str | None] = {
-        "address1": None,
-        "address2": None,
-        "city": None,
-        "state": None,
-        "zip_code": None,
-    }
-    if parts:
-        tail = re.match(r"^([A-Za-z]{2})\s+(\d{5}(?:-\d{4})?)$", parts[-1])
-        if tail and len(parts) >= 3:
-            out["state"], out["zip_code"] = tail.group(1).upper(), tail.group(2)
-            out["city"] = parts[-2]
-            parts = parts[:-2]
-        out["address1"] = parts[0] if parts else None
-        out["address2"] = ", ".join(parts[1:]) or None
-    return out
-
-
-def _hcp_from(user: User) -> rems.MonitoringHcp:
+def _hcp_from(user: User, site: Site, notes: dict[str, str]) -> rems.MonitoringHcp:
+    """The clinician preparing the form, with their work phone, else the site's phone (both kept by an
+    administrator: accounts/staff.py, accounts/site_identifiers.py)."""
+    phone = user.phone or site.phone or None
+    if phone:
+        notes["monitoring_hcp.phone"] = (
+            f"{user.display_name}'s work phone."
+            if user.phone
+            else f"{site.name}'s phone (no work phone on file)."
+        )
     return rems.MonitoringHcp(
-        first_name=user.first_name or None, last_name=user.last_name or None, email=user.email or None
+        first_name=user.first_name or None,
+        last_name=user.last_name or None,
+        phone=phone,
+        email=user.email or None,
+    )
+
+
+def _setting_from(site: Site, notes: dict[str, str]) -> rems.TreatmentSetting:
+    """The setting's name and postal address as the administrator keeps them on the site's settings page;
+    an empty part stays missing for staff to fill in."""
+    if site.address_line1:
+        notes["setting.address1"] = f"{site.name}'s address on its settings page."
+    return rems.TreatmentSetting(
+        name=site.name,
+        address1=site.address_line1 or None,
+        address2=site.address_line2 or None,
+        city=site.city or None,
+        state=site.state or None,
+        zip_code=site.zip_code or None,
     )
 
 
@@ -175,7 +179,7 @@ def _derive(session: TreatmentSession, user: User) -> tuple[rems.PatientMonitori
         first_treatment=False if earlier else None,
         enrolled=True if enrolled is True else None,
     )
-    setting = rems.TreatmentSetting(name=site.name, **_split_address(site.address))
+    setting = _setting_from(site, notes)
 
     dose_mg = sum(int(d.dose_mg) if d.dose_mg is not None else int(ESKETAMINE_DEVICE_MG) for d in devices)
     lots = sorted({d.lot for d in devices if d.lot})
@@ -237,7 +241,7 @@ def _derive(session: TreatmentSession, user: User) -> tuple[rems.PatientMonitori
     form = rems.assemble_form(
         patient=rems_patient,
         concomitant_medications=rems.ConcomitantMedications(),  # intake not recorded yet: staff answer
-        monitoring_hcp=_hcp_from(user),
+        monitoring_hcp=_hcp_from(user, site, notes),
         setting=setting,
         treatment_date=treatment_date(session),
         dose_mg=dose_mg,

@@ -241,6 +241,7 @@ class GateContext:
     consent_expires_on: date | None = None
     rems_patient_enrolled: bool | None = None
     rems_setting_certified: bool | None = None
+    rems_setting_record: str = ""  # the site's recorded certification in words, shown with the item
     hours_since_food: float | None = None
     minutes_since_liquids: float | None = None
     nasal_steroid_or_decongestant_today: bool | None = None
@@ -380,6 +381,8 @@ def _rems(ctx: GateContext, req: GateRequirements) -> list[GateItem]:
         status = _PASS if value else _FAIL
         word = {True: "is", False: "is not", None: "not recorded as"}[value]
         reason = f"{who} {word} {'enrolled' if who == 'Patient' else 'certified'} in the SPRAVATO REMS"
+        if key is GateItemKey.REMS_SETTING_CERTIFIED and ctx.rems_setting_record:
+            reason += f" ({ctx.rems_setting_record})"
         items.append(_item(key, title, status, reason, rems.source, rems.confirmed, overridable=False))
     return items
 

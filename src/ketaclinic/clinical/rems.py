@@ -213,6 +213,19 @@ def is_overdue(*, treatment_date: date, submitted_on: date | None, today: date) 
     return status is SubmissionStatus.OVERDUE
 
 
+def setting_certification(*, site_record: bool | None, answered: bool | None) -> bool | None:
+    """Is the treatment setting certified in the SPRAVATO REMS (clinical.md §2.4: "outpatient setting must be
+    certified")? From the site's record (kept by an administrator) and the answer given at the chair: a
+    "no" from either stops (a lapsed certification the chair knows of, or a site recorded as not
+    certified); the site's "yes" is enough without an answer; with no site record the chair's answer counts.
+    None: nobody has said."""
+    if site_record is False or answered is False:
+        return False
+    if site_record is True or answered is True:
+        return True
+    return None
+
+
 # --------------------------------------------------------------------------- assembly from session data
 
 

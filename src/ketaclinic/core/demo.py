@@ -32,8 +32,17 @@ SITES = [
         "time_zone": "America/New_York",
         "opening_hours": {d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
         | {"sat": [["09:00", "13:00"]]},
-        "address": "1 Example Harbor Street, Demo City",
-        "phone": "555-0100",
+        "address_line1": "1 Example Harbor Street",
+        "city": "Demo City",
+        "state": "MA",
+        "zip_code": "02101",
+        "phone": "(617) 555-0100",
+        # Fictional, but with a valid check digit (clinical/identifiers.py); certified, so the pre-dose
+        # gate's "setting certified" item reads the site record.
+        "dea_registration": "BH2345672",
+        "rems_certified": True,
+        "rems_certification_id": "DEMO-REMS-0001",
+        "rems_certified_on": date(2026, 1, 5),
         "crisis_resources": "If you are in danger now, call 911. Suicide & Crisis Lifeline: call or text 988. "
         "Harbor Street Clinic on-call clinician: 555-0100.",
         "chairs": 6,
@@ -43,8 +52,12 @@ SITES = [
         "name": "Juniper Hill Clinic",
         "time_zone": "America/Chicago",
         "opening_hours": {d: [["08:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
-        "address": "22 Sample Juniper Hill Road, Demo Town",
-        "phone": "555-0200",
+        "address_line1": "22 Sample Juniper Hill Road",
+        "city": "Demo Town",
+        "state": "IL",
+        "zip_code": "60601",
+        "phone": "(312) 555-0200",
+        "dea_registration": "BJ3456781",
         "crisis_resources": "If you are in danger now, call 911. Suicide & Crisis Lifeline: call or text 988. "
         "Juniper Hill Clinic on-call clinician: 555-0200.",
         "chairs": 4,
@@ -58,6 +71,18 @@ STAFF = [
     ("demo.frontdesk", FRONT_DESK, "Felix", "Frontdeskson", ["harbor"], False),
     ("demo.nurse.juniper", NURSE, "June", "Juniperson", ["juniper"], False),
 ]
+
+#: Demo clinicians' identifiers: fictional, with valid check digits (NPI 1234567893 is CMS's own example).
+IDENTIFIERS: dict[str, dict[str, str]] = {
+    "demo.prescriber": {
+        "npi": "1234567893",
+        "dea_number": "AP1234563",
+        "licence_number": "MD-000123",
+        "licence_state": "MA",
+        "phone": "(617) 555-0110",
+    },
+    "demo.nurse": {"npi": "1987654328", "licence_number": "RN-000456", "licence_state": "MA"},
+}
 
 GIVEN = ["Marigold", "Bartholomew", "Zephyrine", "Quillon", "Ottoline"]
 SEX_OF = {
@@ -157,6 +182,11 @@ def load_demo() -> tuple[bool, list[DemoLogin]]:
                 all_sites=all_sites,
                 email=f"{username}@example.invalid",
             )
+            extra = IDENTIFIERS.get(username, {})
+            if extra:
+                for name, value in extra.items():
+                    setattr(user, name, value)
+                user.save(update_fields=list(extra))
             TOTPDevice.objects.create(
                 user=user, name="Demo authenticator", key=_key_for(username), confirmed=True
             )

@@ -22,7 +22,21 @@ WIDTH = PAGE[0] - 24 * mm
 
 
 def _who(user: User | None) -> str:
-    return "" if user is None else f"{user.display_name} ({user.get_username()})"
+    """A person as the register names them; a prescriber with their DEA number (accounts/staff.py)."""
+    if user is None:
+        return ""
+    dea = f", DEA {user.dea_number}" if user.dea_number else ""
+    return f"{user.display_name} ({user.get_username()}{dea})"
+
+
+def registrant_text(site: Site) -> str:
+    """The site as the registrant whose register this is (21 CFR 1304.04: kept at the registered location),
+    from its settings page (accounts/site_identifiers.py)."""
+    parts = [site.name, *site.address_lines]
+    if site.phone:
+        parts.append(f"phone {site.phone}")
+    dea = site.dea_registration or "not recorded (an administrator enters it on the site's settings page)"
+    return f"Registrant: {', '.join(parts)} · DEA registration {dea}"
 
 
 def entry_text(e: LedgerEntry) -> str:
@@ -79,6 +93,7 @@ def register_pdf(
         )
     story: list[Any] = [
         _p(f"Controlled-substance register — {site.name}", H1),
+        _p(registrant_text(site), BODY),
         _p(
             f"{since.isoformat()} to {until.isoformat()} ({site.time_zone}). Ketamine and esketamine, DEA Schedule III "
             "(21 CFR 1308.13(c)). Entries are never edited: a correction is a new entry naming the one it corrects.",

@@ -17,6 +17,14 @@ def qty(value: Any) -> str:
     return "" if value is None else _qty(Decimal(value))
 
 
+@register.filter
+def registrant(site: Any) -> str:
+    """The site as the register's registrant: name, address, phone, DEA registration."""
+    from ketaclinic.ledger.reports import registrant_text
+
+    return registrant_text(site)
+
+
 @register.inclusion_tag("ledger/_session_card.html", takes_context=True)
 def ledger_session_card(context: dict[str, Any], session: Any) -> dict[str, Any]:
     """On the session page: the controlled-drug stock drawn for this session (register entries) and the
