@@ -180,7 +180,7 @@ def sites_view(request: HttpRequest) -> HttpResponse:
 @allow(ADMIN)
 @require_http_methods(["GET", "POST"])
 def site_edit_view(request: HttpRequest, site_id: int) -> HttpResponse:
-    from datetime import date
+    from django.utils import timezone
 
     from ketaclinic.accounts import sites
     from ketaclinic.accounts.models import WEEKDAYS, Site
@@ -189,23 +189,7 @@ def site_edit_view(request: HttpRequest, site_id: int) -> HttpResponse:
     assert isinstance(admin, User)
     site = get_object_or_404(Site, pk=site_id, organization_id=admin.organization_id)
     errors: dict[str, str] = {}
-    if request.method == "POST" and request.POST.get("action") == "closure":
-        try:
-            sites.add_closure(
-                admin=admin,
-                site=site,
-                day=date.fromisoformat(request.POST.get("day", "")),
-                reason=request.POST.get("reason", ""),
-                request=request,
-            )
-        except ValueError:
-            errors["day"] = "enter a date"
-        except sites.SiteSettingsError as exc:
-            errors = exc.errors
-        else:
-            messages.success(request, "Closure added.")
-            return redirect("accounts:site_edit", site_id=site.pk)
-    elif request.method == "POST":
+    if request.method == "POST":
         try:
             sites.update_site(
                 admin=admin,
@@ -224,7 +208,12 @@ def site_edit_view(request: HttpRequest, site_id: int) -> HttpResponse:
     return render(
         request,
         "accounts/site_edit.html",
-        {"site": site, "hours": hours, "errors": errors, "closures": site.closures.all()},
+        {
+            "site": site,
+            "hours": hours,
+            "errors": errors,
+            "closures": site.closures.filter(day__gte=timezone.localdate(timezone.now(), site.zone)),
+        },
         status=422 if errors else 200,
     )
 

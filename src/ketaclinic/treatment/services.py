@@ -2,7 +2,8 @@
 read plans and calendars. Services never commit; every PHI read and write is audited.
 
 Capacity: the site's active ``accounts.Chair`` rows are the chairs; booked sessions of other plans count
-against them. Nurse capacity and closures are not modelled in the accounts app yet (unlimited / none).
+against them, and ``Site.nurse_capacity`` limits the patients monitored at once. Closures and public holidays
+are ``accounts.SiteClosure`` rows (accounts/sites.py), which ``site_calendar`` hands the scheduler.
 Opening hours: ``Site.opening_hours`` may list several spans a day; the scheduler takes one span per day,
 so the longest span is used (a lunch break is not honoured — see the report).
 """
@@ -141,19 +142,22 @@ def booked_load(
     return {key: SlotLoad(chairs=n, nurses=n) for key, n in counts.items()}
 
 
-def chair_bookings(chair: Chair, start: datetime, end: datetime) -> list[str]:
-    """What already holds ``chair`` during [start, end): booked course sessions, and chair sessions outside
-    a plan that are scheduled or under way (their length: their protocol's chair time), as texts in site
-    time without names ("10:00–11:10 course session"). Empty when the chair is free."""
+def chair_bookings(
+    chair: Chair, start: datetime, end: datetime, *, exclude: PlanSession | None = None
+) -> list[str]:
+    """What already holds ``chair`` during [start, end): booked course sessions (but ``exclude``, the one
+    being moved), and chair sessions outside a plan that are scheduled or under way (their length: their
+    protocol's chair time), as texts in site time without names ("10:00–11:10 course session"). Empty when
+    the chair is free."""
     from ketaclinic.chairside.models import ACTIVE_STATUSES, Status, TreatmentSession
 
     zone = chair.site.zone
-    held: list[tuple[datetime, datetime, str]] = [
-        (b.start, b.end, "course session")
-        for b in PlanSession.objects.filter(
-            chair=chair, status=SessionStatus.BOOKED, start__lt=end, end__gt=start
-        )
-    ]
+    courses = PlanSession.objects.filter(
+        chair=chair, status=SessionStatus.BOOKED, start__lt=end, end__gt=start
+    )
+    if exclude is not None:
+        courses = courses.exclude(pk=exclude.pk)
+    held: list[tuple[datetime, datetime, str]] = [(b.start, b.end, "course session") for b in courses]
     for row in TreatmentSession.objects.filter(
         chair=chair,
         planned_session_id__isnull=True,
@@ -525,6 +529,7 @@ class CalendarDay:
     day: date
     open_text: str
     rows: list[dict[str, Any]]  # one per chair (and one for sessions without a chair)
+    closure: Any = None  # accounts.SiteClosure: a local closure or a public holiday
 
 
 def site_week(
@@ -536,24 +541,43 @@ def site_week(
     zone = site.zone
     begin = datetime.combine(week_start, time.min, tzinfo=zone)
     finish = datetime.combine(week_start + timedelta(days=7), time.min, tzinfo=zone)
+    from ketaclinic.treatment.booking import free_spans
+
     sessions = _bookings(user, site, begin, finish)
     chairs = active_chairs(site)
     hours = _opening_hours(site)
+    closures = {c.day: c for c in site.closures.filter(day__gte=week_start, day__lt=finish.date())}
+    free = free_spans(site, week_start, 7)
     days: list[CalendarDay] = []
     for offset in range(7):
         d = week_start + timedelta(days=offset)
+        closure = closures.get(d)
         todays = [s for s in sessions if s.start.astimezone(zone).date() == d]
         rows = []
         for chair in chairs:
             booked = [s for s in todays if s.chair_id == chair.pk]
-            rows.append({"chair": chair.label, "sessions": booked, "conflicts": _overlaps(booked, zone)})
+            conflicts = _overlaps(booked, zone)
+            if closure is not None and booked:
+                conflicts.append(f"booked on a closed day ({closure.reason}): move it")
+            rows.append(
+                {
+                    "chair": chair.label,
+                    "chair_id": chair.pk,
+                    "sessions": booked,
+                    "conflicts": conflicts,
+                    "free": free.get(d, {}).get(chair.pk, []),
+                }
+            )
         loose = [s for s in todays if s.chair_id is None]
         if loose:
             rows.append(
                 {"chair": "No chair", "sessions": loose, "conflicts": ["booked without a chair: assign one"]}
             )
         h = hours.get(d.weekday())
-        days.append(CalendarDay(d, f"{h.opens:%H:%M}–{h.closes:%H:%M}" if h else "closed", rows))
+        open_text = f"{h.opens:%H:%M}–{h.closes:%H:%M}" if h else "closed"
+        if closure is not None:
+            open_text = f"closed: {closure.reason}"
+        days.append(CalendarDay(d, open_text, rows, closure))
     audit.record(
         user=user,
         action=Action.QUERY,
@@ -747,13 +771,16 @@ def reschedule_session(
     session: PlanSession,
     new_start: datetime,
     spacing_override_reason: str = "",
+    chair: Chair | None = None,
     request: HttpRequest | None = None,
 ) -> PlanSession:
     """Move a booked session, respecting opening hours, closures and chair/nurse capacity; say why not.
 
     A move closer to the course's previous or next session than its phases' minimum spacing
     (clinical/schedule.spacing_problems) is refused unless ``spacing_override_reason`` says why; the
-    override, with the rule it overrides, is audited and noted on the session."""
+    override, with the rule it overrides, is audited and noted on the session. ``chair``: the chair the
+    session is booked into (a slot picked on the calendar, treatment/booking.py), refused when something
+    else holds it then (:func:`chair_bookings`); without it the first free chair is taken."""
     from ketaclinic.clinical.schedule import slot_problem, spacing_problems
 
     if session.status != SessionStatus.BOOKED:
@@ -787,7 +814,16 @@ def reschedule_session(
         raise PlanValidationError(
             {"spacing_override_reason": "; ".join(spacing) + ". To move it anyway, give the reason."}
         )
-    chair = _free_chair(session.site, active_chairs(session.site), new_start, new_start + length)
+    if chair is None:
+        chair = _free_chair(session.site, active_chairs(session.site), new_start, new_start + length)
+    else:
+        if chair.site_id != session.site_id or not chair.active:
+            raise PlanValidationError(
+                {"chair": f"{chair.label} is not an active chair at {session.site.name}"}
+            )
+        taken = chair_bookings(chair, new_start, new_start + length, exclude=session)
+        if taken:
+            raise PlanValidationError({"chair": f"{chair.label} is taken then ({'; '.join(taken)})"})
     before = {"start": session.start.isoformat(), "chair": session.chair.label if session.chair else None}
     after: dict[str, Any] = {"start": new_start.isoformat(), "chair": chair.label if chair else None}
     session.start, session.end, session.chair = new_start, new_start + length, chair
