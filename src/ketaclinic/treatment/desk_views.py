@@ -1,6 +1,6 @@
-"""The front desk's pages (issue 14 point 6): book a course session into a
-free calendar slot, and move a session (off a closed day) to a suggested slot. Views translate HTTP; the rules
-are treatment/booking.py, which audits."""
+"""The front desk's pages (issue 14 point 6): mark a patient arrived from Today, book a course session into a
+free calendar slot, and move a session (off a closed day) to a suggested slot. Views translate HTTP; the
+rules are treatment/arrivals.py and treatment/booking.py, which audit."""
 
 from __future__ import annotations
 
@@ -12,14 +12,34 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from ketaclinic.accounts.models import Site, User
 from ketaclinic.accounts.services import covered_sites
 from ketaclinic.core.access import CLINICIANS, PATIENT_REGISTRY, allow, signed_in_user
 from ketaclinic.patients import services as patients
-from ketaclinic.treatment import booking, services
+from ketaclinic.treatment import arrivals, booking, services
 from ketaclinic.treatment.models import PlanSession
+
+
+@allow(*PATIENT_REGISTRY)
+@require_POST
+def mark_arrived(request: HttpRequest, kind: str, booking_id: Any) -> HttpResponse:
+    """From the home page's Today list: the patient of this booking is here (not a clinical check-in)."""
+    user = signed_in_user(request)
+    try:
+        row = arrivals.load_booking(user=user, kind=kind, booking_id=booking_id)
+    except services.NotFound:
+        raise Http404("No such booking.") from None
+    try:
+        arrival = arrivals.mark_arrived(user=user, booking=row, request=request)
+    except arrivals.ArrivalRefused as exc:
+        messages.error(request, exc.message)
+    else:
+        at = arrival.at.astimezone(row.site.zone)
+        name = f"{row.patient.family_name}, {row.patient.given_name}"
+        messages.success(request, f"{name} arrived at {at:%H:%M}. The nurse checks them in at the chair.")
+    return redirect(f"{reverse('core:home')}#today")
 
 
 def _site(user: User, raw: str | None) -> Site | None:

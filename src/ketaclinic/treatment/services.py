@@ -598,6 +598,17 @@ class TodayRow:
     chair: str
     treatment: Any  # the chairside session, if one was opened (for a course session, linked by id)
     dose_check_pending: bool  # a course whose dose still needs the second person's check
+    arrival: Any = None  # treatment.arrivals.Arrival once the patient is marked arrived
+    may_arrive: bool = False  # the "Mark arrived" button (today, booked, not checked in, not yet marked)
+
+    @property
+    def arrival_kind(self) -> str:
+        """Where the arrival is kept: the course session, or the chair session outside a plan."""
+        return "course" if self.entry.plan_session is not None else "session"
+
+    @property
+    def booking_id(self) -> Any:
+        return self.entry.plan_session.pk if self.entry.plan_session is not None else self.entry.treatment.pk
 
 
 def site_today(*, user: User, site: Site, request: HttpRequest | None = None) -> list[TodayRow]:
@@ -619,17 +630,24 @@ def site_today(*, user: User, site: Site, request: HttpRequest | None = None) ->
         for t in TreatmentSession.objects.filter(planned_session_id__in=planned).order_by("created_at")
     }
     chairs = {c.pk: c.label for c in Chair.objects.filter(site=site)}
-    rows = [
-        TodayRow(
-            e,
-            chairs.get(e.chair_id or 0, "—"),
-            opened.get(e.plan_session.pk) if e.plan_session is not None else e.treatment,
-            e.plan_session is not None
-            and e.plan_session.plan.second_person_required
-            and e.plan_session.plan.verified_at is None,
+    from ketaclinic.treatment.arrivals import booking_arrival, may_mark_arrived
+
+    now = timezone.now()
+    rows = []
+    for e in entries:
+        booking = e.plan_session if e.plan_session is not None else e.treatment
+        rows.append(
+            TodayRow(
+                e,
+                chairs.get(e.chair_id or 0, "—"),
+                opened.get(e.plan_session.pk) if e.plan_session is not None else e.treatment,
+                e.plan_session is not None
+                and e.plan_session.plan.second_person_required
+                and e.plan_session.plan.verified_at is None,
+                arrival=booking_arrival(booking),
+                may_arrive=may_mark_arrived(booking, now),
+            )
         )
-        for e in entries
-    ]
     rows.sort(key=lambda r: (r.entry.start, r.chair))
     audit.record(
         user=user,
@@ -652,7 +670,7 @@ def _bookings(user: User, site: Site, begin: datetime, finish: datetime) -> list
             site=site, status=SessionStatus.BOOKED, start__lt=finish, end__gt=begin
         )
         .filter(patient__in=visible_patients(user))
-        .select_related("patient", "chair", "plan")
+        .select_related("patient", "chair", "plan", "site", "arrival_recorded_by")
     ]
     entries += _unplanned_entries(user, site, begin, finish)
     entries.sort(key=lambda e: e.start)
@@ -671,7 +689,7 @@ def _unplanned_entries(user: User, site: Site, begin: datetime, finish: datetime
         scheduled_at__lt=finish,
         scheduled_at__gte=begin - timedelta(hours=4),
         patient__in=visible_patients(user),
-    ).select_related("patient")
+    ).select_related("patient", "site", "arrival_recorded_by")
     out = []
     for row in rows:
         end = row.scheduled_at + timedelta(minutes=_chair_minutes_for(row.protocol_id))
