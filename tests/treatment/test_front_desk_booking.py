@@ -159,6 +159,14 @@ def test_the_rules_refuse_the_front_desk_and_say_why(
         user=nurse, session=second, chair=c1, start=tuesday, spacing_override_reason="Travels on the 24th"
     )
     assert _local(second) == tuesday and "Travels on the 24th" in second.notes[-1]
+    # A course's sessions keep their order: not before session 1, not after session 3.
+    assert refused(_at(site, date(2026, 12, 18), 11))["start"] == (
+        "would come before the course's previous session (Mon 21 Dec 09:00): a course's sessions keep their order"
+    )
+    assert (
+        "would come after the course's next session (Mon 28 Dec 09:00)"
+        in refused(_at(site, date(2026, 12, 29), 11))["start"]
+    )
     # Nothing in the past.
     assert refused(NOW - timedelta(hours=1), chair=c1)["start"] == "is in the past"
 

@@ -12,6 +12,7 @@ books its sessions. Every role that books (front desk, nurses, prescribers) is h
 - the chair is free then (treatment.services.chair_bookings: course sessions and chair sessions outside a
   plan) — one patient per chair;
 - the patient has no other session that day (``same_day_bookings``);
+- the course's sessions keep their order (``order_problem``: each session's dose is its number's);
 - the course's spacing (clinical.schedule.spacing_problems): the front desk cannot book closer than the
   phase allows; a nurse or prescriber may, with the reason, as on the plan page.
 
@@ -191,6 +192,23 @@ def _not_bookable(session: PlanSession) -> str | None:
     return None
 
 
+def order_problem(
+    session: PlanSession, start: datetime, others: list[tuple[int, datetime]], zone: Any
+) -> str | None:
+    """A course's sessions keep their order (each session's dose is its number's: the first dose, the
+    induction, the maintenance): ``start`` must fall after the previous booked session and before the next.
+    ``others``: (number, start) of the course's other booked sessions."""
+    before = [at for number, at in others if number < session.number]
+    after = [at for number, at in others if number > session.number]
+    if before and start <= max(before):
+        at = max(before).astimezone(zone)
+        return f"would come before the course's previous session ({at:%a} {at.day} {at:%b %H:%M}): a course's sessions keep their order"
+    if after and start >= min(after):
+        at = min(after).astimezone(zone)
+        return f"would come after the course's next session ({at:%a} {at.day} {at:%b %H:%M}): a course's sessions keep their order"
+    return None
+
+
 @dataclass(frozen=True)
 class SlotCheck:
     """Why ``session`` cannot go into ``chair`` at ``start`` (field → reason), and the course-spacing
@@ -228,8 +246,14 @@ def check_slot(
         problems["chair"] = f"{chair.label} is not an active chair at {site.name}"
     if problems:
         return SlotCheck(problems, [])
-    others = PlanSession.objects.filter(plan=session.plan, status=SessionStatus.BOOKED).exclude(pk=session.pk)
-    problem = slot_problem(calendar or site_calendar(site, now, exclude=session), start, end)
+    others = list(
+        PlanSession.objects.filter(plan=session.plan, status=SessionStatus.BOOKED)
+        .exclude(pk=session.pk)
+        .values_list("number", "start")
+    )
+    problem = slot_problem(
+        calendar or site_calendar(site, now, exclude=session), start, end
+    ) or order_problem(session, start, others, site.zone)
     if problem:
         problems["start"] = problem
     taken = chair_bookings(chair, start, end, exclude=session)
@@ -243,11 +267,7 @@ def check_slot(
             f"({'; '.join(that_day)}); one session a day",
         )
     spacing = spacing_problems(
-        library.as_protocol(session.plan.protocol),
-        session.number,
-        start,
-        [(o.number, o.start) for o in others],
-        site.zone,
+        library.as_protocol(session.plan.protocol), session.number, start, others, site.zone
     )
     return SlotCheck(problems, spacing)
 
@@ -358,7 +378,8 @@ class Suggestion:
 def suggest_slots(session: PlanSession, *, limit: int = 3, now: datetime | None = None) -> list[Suggestion]:
     """Free slots for ``session`` that pass every rule, spacing included (never closer to the course's other
     sessions than it allows): the same time of day on the nearest days before or after its own (the later
-    first when two are as near), within SUGGEST_DAYS, from today on; one per day, the first free chair.
+    first when two are as near), within SUGGEST_DAYS, from today on; one per day, the first free chair;
+    listed by date.
     The same rules as :func:`check_slot`, read once for the whole window (a few queries, not one per day)."""
     now = now or timezone.now()
     site, zone = session.site, session.site.zone
@@ -397,6 +418,7 @@ def suggest_slots(session: PlanSession, *, limit: int = 3, now: datetime | None 
             or start < now
             or day in patient_days
             or slot_problem(calendar, start, end)
+            or order_problem(session, start, others, zone)
             or spacing_problems(protocol, session.number, start, others, zone)
         ):
             continue
@@ -408,7 +430,7 @@ def suggest_slots(session: PlanSession, *, limit: int = 3, now: datetime | None 
             found.append(Suggestion(chair, start))
         if len(found) >= limit:
             break
-    return found
+    return sorted(found, key=lambda s: s.start)
 
 
 # --- sessions on days the site has since closed ------------------------------------------------------------

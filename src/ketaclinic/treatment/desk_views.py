@@ -60,6 +60,27 @@ def _session(user: User, raw: str | None) -> PlanSession | None:
     return row if row is not None and row.site in covered_sites(user) else None
 
 
+NEAR_SESSIONS = 6  # course sessions offered for a slot: the nearest to it (a display choice)
+
+
+def _near(rows: list[PlanSession], start: datetime | None) -> tuple[list[PlanSession], PlanSession | None]:
+    """The course sessions nearest to the slot, in date order, and the nearest (checked by default)."""
+    if not rows or start is None:
+        return rows[:NEAR_SESSIONS], None
+    by_distance = sorted(rows, key=lambda r: abs((r.start - start).total_seconds()))
+    return sorted(by_distance[:NEAR_SESSIONS], key=lambda r: r.start), by_distance[0]
+
+
+def _local_value(moment: datetime | None, site: Site) -> str:
+    """A datetime-local input's value in site time ('' for none)."""
+    return moment.astimezone(site.zone).strftime("%Y-%m-%dT%H:%M") if moment is not None else ""
+
+
+def _when(moment: datetime, site: Site) -> str:
+    local = moment.astimezone(site.zone)
+    return f"{local:%a} {local.day} {local:%b %H:%M}"
+
+
 def _start(raw: str, site: Site) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw.strip())
@@ -110,6 +131,7 @@ def book(request: HttpRequest) -> HttpResponse:
         if start is None:
             errors.setdefault("start", "choose the date and time")
         if not errors and picked is not None and chair is not None and start is not None:
+            was = picked.start
             try:
                 booked = booking.book_course_session(
                     user=user,
@@ -127,8 +149,8 @@ def book(request: HttpRequest) -> HttpResponse:
                 at = booked.start.astimezone(site.zone)
                 messages.success(
                     request,
-                    f"Booked: session {booked.number} of {booked.patient.family_name}, "
-                    f"{booked.patient.given_name} on {at:%a} {at.day} {at:%b %H:%M} in {chair.label}.",
+                    f"Booked: {booked.patient.family_name}, {booked.patient.given_name} on {at:%a} {at.day} "
+                    f"{at:%b %H:%M} in {chair.label} (was {_when(was, site)}).",
                 )
                 week = at.date() - timedelta(days=at.weekday())
                 return redirect(f"{reverse('treatment:calendar')}?site={site.pk}&week={week.isoformat()}")
@@ -142,10 +164,11 @@ def book(request: HttpRequest) -> HttpResponse:
             "chairs": chairs,
             "chair": chair,
             "start": start,
-            "start_value": start.astimezone(site.zone).strftime("%Y-%m-%dT%H:%M") if start else raw_start,
+            "start_value": _local_value(start or (session.start if session is not None else None), site)
+            or raw_start,
             "session": session,
             "suggestions": suggestions,
-            "found": [(p, sessions.get(p.pk, [])) for p in found],
+            "found": [(p, *_near(sessions.get(p.pk, []), start)) for p in found],
             "errors": errors,
             "clinical": user.role in CLINICIANS,
             "posted": request.POST,
