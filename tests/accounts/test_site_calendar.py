@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import time_machine
 from tests.csrf_pages import csrf_client, post_from
-from tests.treatment.conftest import open_site, screened
+from tests.treatment.conftest import elektd_from_21_december, open_site, screened
 
 from ketaclinic.accounts import sites
 from ketaclinic.accounts.holidays import us_federal_holidays
@@ -120,13 +120,7 @@ def test_a_closure_over_booked_sessions_lists_them_and_tells_the_desk(
 ) -> None:
     elsewhere = make_user("desk-north", org, "front_desk", [second_site])
     with time_machine.travel(MONDAY_14_DEC, tick=False):
-        open_site(site)
-        screened(nurse, prescriber, patient)
-        plan = services.create_plan(
-            user=prescriber,
-            patient=patient,
-            data={"protocol": "iv-trd-elektd", "start": "2026-12-21", "preferred_time": "09:00"},
-        )
+        plan = elektd_from_21_december(nurse, prescriber, patient, site)
         first = plan.sessions.get(number=1)
         day = first.start.astimezone(site.zone).date()
         client = csrf_client(sign_in, admin)

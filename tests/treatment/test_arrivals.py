@@ -18,9 +18,9 @@ from ketaclinic.audit.models import AuditEntry
 from ketaclinic.chairside import services as chairside
 from ketaclinic.chairside.board import BoardFeed
 from ketaclinic.chairside.models import TreatmentSession
-from ketaclinic.treatment import arrivals, services
+from ketaclinic.treatment import arrivals
 
-from .conftest import open_site, screened
+from .conftest import elektd_from_21_december
 
 MONDAY_21 = datetime(2026, 12, 21, 13, 30, tzinfo=UTC)  # 08:30 in New York, the first session at 09:00
 
@@ -29,13 +29,7 @@ MONDAY_21 = datetime(2026, 12, 21, 13, 30, tzinfo=UTC)  # 08:30 in New York, the
 def morning(nurse: Any, prescriber: Any, patient: Any, site: Any) -> Any:
     """ELEKT-D from Monday 21 December 09:00 (planned a week before), now 08:30 that Monday."""
     with time_machine.travel(datetime(2026, 12, 14, 15, 0, tzinfo=UTC), tick=False):
-        open_site(site)
-        screened(nurse, prescriber, patient)
-        plan = services.create_plan(
-            user=prescriber,
-            patient=patient,
-            data={"protocol": "iv-trd-elektd", "start": "2026-12-21", "preferred_time": "09:00"},
-        )
+        plan = elektd_from_21_december(nurse, prescriber, patient, site)
     with time_machine.travel(MONDAY_21, tick=False):
         yield plan
 

@@ -19,7 +19,7 @@ from ketaclinic.audit.models import AuditEntry
 from ketaclinic.chairside import services as chairside
 from ketaclinic.treatment import booking, services
 
-from .conftest import open_site, screened
+from .conftest import elektd_from_21_december, open_site
 
 NOW = datetime(2026, 12, 14, 15, 0, tzinfo=UTC)  # Monday 14 December 2026, 10:00 in New York
 
@@ -33,14 +33,7 @@ def clock() -> Any:
 @pytest.fixture
 def course(clock: Any, nurse: Any, prescriber: Any, patient: Any, site: Any) -> Any:
     """ELEKT-D twice weekly from Monday 21 December 09:00: sessions on Mon 21, Thu 24, Mon 28, Thu 31 …"""
-    open_site(site)
-    screened(nurse, prescriber, patient)
-    plan = services.create_plan(
-        user=prescriber,
-        patient=patient,
-        data={"protocol": "iv-trd-elektd", "start": "2026-12-21", "preferred_time": "09:00"},
-    )
-    return plan
+    return elektd_from_21_december(nurse, prescriber, patient, site)
 
 
 def _at(site: Any, day: date, hour: int, minute: int = 0) -> datetime:

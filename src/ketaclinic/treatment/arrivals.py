@@ -25,7 +25,7 @@ from ketaclinic.audit.models import Action
 from ketaclinic.core.access import PATIENT_REGISTRY
 from ketaclinic.patients.services import visible_patients
 from ketaclinic.treatment.models import PlanSession, PlanStatus, SessionStatus
-from ketaclinic.treatment.services import NotFound, TreatmentError
+from ketaclinic.treatment.services import NotFound, TreatmentError, scheduled_outside_plan
 
 if TYPE_CHECKING:
     from ketaclinic.chairside.models import TreatmentSession
@@ -236,14 +236,11 @@ def waiting_today(site: Site, now: datetime | None = None) -> list[Waiting]:
                 session.pk if session is not None else None,
             )
         )
-    for t in TreatmentSession.objects.filter(
-        site=site,
-        planned_session_id__isnull=True,
-        status=Status.SCHEDULED,
-        scheduled_at__gte=begin,
-        scheduled_at__lt=finish,
-        arrived_at__isnull=False,
-    ).select_related("patient", "chair"):
+    for t in (
+        scheduled_outside_plan(site, begin, finish)
+        .filter(arrived_at__isnull=False)
+        .select_related("patient", "chair")
+    ):
         assert t.arrived_at is not None
         out.append(
             Waiting(

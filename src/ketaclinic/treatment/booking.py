@@ -34,8 +34,6 @@ from django.utils import timezone
 
 from ketaclinic.accounts.models import Chair, Site, User
 from ketaclinic.accounts.services import covered_sites
-from ketaclinic.audit import services as audit
-from ketaclinic.audit.models import Action
 from ketaclinic.clinical.schedule import SiteCalendar, day_text, slot_problem, spacing_problems
 from ketaclinic.core.access import FRONT_DESK, NURSE, PATIENT_REGISTRY
 from ketaclinic.patients.models import Patient
@@ -50,8 +48,10 @@ from ketaclinic.treatment.services import (
     _chair_minutes_for,
     _opening_hours,
     active_chairs,
+    audit_calendar_read,
     chair_bookings,
     reschedule_session,
+    scheduled_outside_plan,
     site_calendar,
 )
 
@@ -357,12 +357,9 @@ def movable_sessions(
     out: dict[Any, list[PlanSession]] = defaultdict(list)
     for row in rows:
         out[row.patient_id].append(row)
-    audit.record(
+    audit_calendar_read(
         user=user,
-        action=Action.QUERY,
-        category="calendar",
-        object_type="Site",
-        object_id=site.pk,
+        site=site,
         request=request,
         detail=f"booking: {sum(len(v) for v in out.values())} course session(s) of {len(ids)} patient(s)",
     )
@@ -450,7 +447,6 @@ class ClosedDayBooking:
 def bookings_on_days(site: Site, days: list[date]) -> list[ClosedDayBooking]:
     """Course sessions still booked, and chair sessions outside a plan still scheduled, on ``days`` at
     ``site`` (site time): what staff must move off a newly closed day."""
-    from ketaclinic.chairside.models import Status, TreatmentSession
 
     zone = site.zone
     out: list[ClosedDayBooking] = []
@@ -462,13 +458,7 @@ def bookings_on_days(site: Site, days: list[date]) -> list[ClosedDayBooking]:
         ).select_related("chair"):
             label = row.chair.label if row.chair else "no chair"
             out.append(ClosedDayBooking(day, row.start, label, f"course session {row.number}", row.pk))
-        for t in TreatmentSession.objects.filter(
-            site=site,
-            planned_session_id__isnull=True,
-            status=Status.SCHEDULED,
-            scheduled_at__gte=begin,
-            scheduled_at__lt=finish,
-        ).select_related("chair"):
+        for t in scheduled_outside_plan(site, begin, finish).select_related("chair"):
             out.append(
                 ClosedDayBooking(
                     day, t.scheduled_at, t.chair.label if t.chair else "no chair", "session at the chair"

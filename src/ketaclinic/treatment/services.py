@@ -578,6 +578,17 @@ def site_week(
         if closure is not None:
             open_text = f"closed: {closure.reason}"
         days.append(CalendarDay(d, open_text, rows, closure))
+    audit_calendar_read(
+        user=user,
+        site=site,
+        request=request,
+        detail=f"week of {week_start.isoformat()}: {len(sessions)} session(s)",
+    )
+    return days
+
+
+def audit_calendar_read(*, user: User, site: Site, request: HttpRequest | None, detail: str) -> None:
+    """One audited read of a site's bookings (the week, today's list, the booking page's sessions)."""
     audit.record(
         user=user,
         action=Action.QUERY,
@@ -585,9 +596,22 @@ def site_week(
         object_type="Site",
         object_id=site.pk,
         request=request,
-        detail=f"week of {week_start.isoformat()}: {len(sessions)} session(s)",
+        detail=detail,
     )
-    return days
+
+
+def scheduled_outside_plan(site: Site, begin: datetime, finish: datetime) -> Any:
+    """Chair sessions outside a plan at ``site`` still scheduled (not checked in), starting in [begin,
+    finish): a QuerySet of chairside.TreatmentSession."""
+    from ketaclinic.chairside.models import Status, TreatmentSession
+
+    return TreatmentSession.objects.filter(
+        site=site,
+        planned_session_id__isnull=True,
+        status=Status.SCHEDULED,
+        scheduled_at__gte=begin,
+        scheduled_at__lt=finish,
+    )
 
 
 @dataclass(frozen=True)
@@ -649,14 +673,8 @@ def site_today(*, user: User, site: Site, request: HttpRequest | None = None) ->
             )
         )
     rows.sort(key=lambda r: (r.entry.start, r.chair))
-    audit.record(
-        user=user,
-        action=Action.QUERY,
-        category="calendar",
-        object_type="Site",
-        object_id=site.pk,
-        request=request,
-        detail=f"today {today.isoformat()}: {len(rows)} session(s)",
+    audit_calendar_read(
+        user=user, site=site, request=request, detail=f"today {today.isoformat()}: {len(rows)} session(s)"
     )
     return rows
 
