@@ -45,11 +45,11 @@ from ketaclinic.treatment.services import (
     NotFound,
     PlanValidationError,
     TreatmentError,
-    _chair_minutes_for,
     _opening_hours,
     active_chairs,
     audit_calendar_read,
     chair_bookings,
+    chair_minutes_for,
     reschedule_session,
     scheduled_outside_plan,
     site_calendar,
@@ -92,7 +92,7 @@ def _chair_holds(site: Site, begin: datetime, finish: datetime) -> dict[int, lis
         scheduled_at__lt=finish,
         scheduled_at__gt=begin - timedelta(hours=6),
     ).values_list("chair_id", "scheduled_at", "protocol_id"):
-        end = at + timedelta(minutes=_chair_minutes_for(protocol_id))
+        end = at + timedelta(minutes=chair_minutes_for(protocol_id))
         if end > begin:
             holds[chair_id].append((at, end))
     return holds

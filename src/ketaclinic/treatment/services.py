@@ -136,7 +136,7 @@ def booked_load(
         scheduled_at__gt=since - timedelta(hours=4),
     )
     for session in unplanned:
-        minutes = _chair_minutes_for(session.protocol_id)
+        minutes = chair_minutes_for(session.protocol_id)
         for key in _slot_keys(session.scheduled_at, session.scheduled_at + timedelta(minutes=minutes)):
             counts[key] += 1
     return {key: SlotLoad(chairs=n, nurses=n) for key, n in counts.items()}
@@ -145,19 +145,18 @@ def booked_load(
 def chair_bookings(
     chair: Chair, start: datetime, end: datetime, *, exclude: PlanSession | None = None
 ) -> list[str]:
-    """What already holds ``chair`` during [start, end): booked course sessions (but ``exclude``, the one
-    being moved), and chair sessions outside a plan that are scheduled or under way (their length: their
-    protocol's chair time), as texts in site time without names ("10:00–11:10 course session"). Empty when
-    the chair is free."""
+    """What already holds ``chair`` during [start, end): booked course sessions, and chair sessions outside
+    a plan that are scheduled or under way (their length: their protocol's chair time), as texts in site
+    time without names ("10:00–11:10 course session"). Empty when the chair is free."""
     from ketaclinic.chairside.models import ACTIVE_STATUSES, Status, TreatmentSession
 
     zone = chair.site.zone
-    courses = PlanSession.objects.filter(
+    booked = PlanSession.objects.filter(
         chair=chair, status=SessionStatus.BOOKED, start__lt=end, end__gt=start
     )
     if exclude is not None:
-        courses = courses.exclude(pk=exclude.pk)
-    held: list[tuple[datetime, datetime, str]] = [(b.start, b.end, "course session") for b in courses]
+        booked = booked.exclude(pk=exclude.pk)
+    held: list[tuple[datetime, datetime, str]] = [(b.start, b.end, "course session") for b in booked]
     for row in TreatmentSession.objects.filter(
         chair=chair,
         planned_session_id__isnull=True,
@@ -165,13 +164,13 @@ def chair_bookings(
         scheduled_at__lt=end,
         scheduled_at__gt=start - timedelta(hours=6),
     ):
-        row_end = row.scheduled_at + timedelta(minutes=_chair_minutes_for(row.protocol_id))
+        row_end = row.scheduled_at + timedelta(minutes=chair_minutes_for(row.protocol_id))
         if row_end > start:
             held.append((row.scheduled_at, row_end, "session at the chair"))
     return [f"{a.astimezone(zone):%H:%M}–{b.astimezone(zone):%H:%M} {what}" for a, b, what in sorted(held)]
 
 
-def _chair_minutes_for(protocol_id: str) -> int:
+def chair_minutes_for(protocol_id: str) -> int:
     from ketaclinic.clinical.protocol_library import PROTOCOLS
 
     protocol = PROTOCOLS.get(protocol_id)
@@ -710,7 +709,7 @@ def _unplanned_entries(user: User, site: Site, begin: datetime, finish: datetime
     ).select_related("patient", "site", "arrival_recorded_by")
     out = []
     for row in rows:
-        end = row.scheduled_at + timedelta(minutes=_chair_minutes_for(row.protocol_id))
+        end = row.scheduled_at + timedelta(minutes=chair_minutes_for(row.protocol_id))
         if end > begin:
             out.append(CalendarEntry(row.scheduled_at, end, row.patient, row.chair_id, treatment=row))
     return out
