@@ -49,7 +49,7 @@ def _populate(n: int) -> tuple[object, list[str]]:
 
     from ketaclinic.accounts.models import Organization, Site, User
     from ketaclinic.patients.models import Patient
-    from ketaclinic.patients.services import normalize
+    from ketaclinic.patients.services import mrn_key, normalize
 
     call_command("migrate", verbosity=0)
     org = Organization.objects.create(name="Bench", slug=f"bench-{random.randint(0, 10**9)}")
@@ -73,6 +73,8 @@ def _populate(n: int) -> tuple[object, list[str]]:
                     organization=org,
                     site=site,
                     mrn=f"B{i:07d}",
+                    mrn_key=mrn_key(f"B{i:07d}"),
+                    mrn_key_reversed=mrn_key(f"B{i:07d}")[::-1],
                     given_name=given,
                     family_name=family,
                     given_norm=normalize(given),

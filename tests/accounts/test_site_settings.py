@@ -59,12 +59,14 @@ def test_closures_are_added_with_a_reason(admin: Any, site: Any, sign_in: Any) -
     day = date.today() + timedelta(days=10)
     assert (
         client.post(
-            f"/accounts/sites/{site.pk}/", {"action": "closure", "day": day.isoformat(), "reason": ""}
+            f"/accounts/sites/{site.pk}/closures/",
+            {"action": "closure", "day": day.isoformat(), "reason": ""},
         ).status_code
         == 422
     )
     client.post(
-        f"/accounts/sites/{site.pk}/", {"action": "closure", "day": day.isoformat(), "reason": "Holiday"}
+        f"/accounts/sites/{site.pk}/closures/",
+        {"action": "closure", "day": day.isoformat(), "reason": "Holiday"},
     )
     assert SiteClosure.objects.get(site=site).day == day
 

@@ -1,8 +1,10 @@
-"""Registering a patient who may already be registered: the same date of birth and a matching name (the
-same, an initial or a shortened given name, accents and case aside, or given and family swapped) holds the
-registration back and names the patients the user may open; a patient at a site the user does not cover is
-counted, not named. Saving anyway needs the reason this is a different person; both are audited. Different
-people (another birth date, another given name, another organization) register without a question."""
+"""Registering a patient who may already be registered: the same date of birth (or the day and month
+swapped) and a matching name (the same, an initial or a shortened given name, accents and case aside, the
+family name one typing slip apart, or given and family swapped) holds the registration back and names the
+patients the user may open, with why; a patient at a site the user does not cover is counted, not named.
+Saving anyway needs the reason this is a different person; both are audited. Different people (another birth
+date, another given name, a family name two letters apart, another organization) register without a
+question."""
 
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from tests.csrf_pages import csrf_client, post_from
 
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.patients import services
+from ketaclinic.patients.matching import one_edit_apart, swapped_day_month
 from ketaclinic.patients.models import Patient
 
 DATA = {
@@ -53,7 +57,12 @@ def test_a_matching_name_and_birth_date_is_held_back_and_named(
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"date_of_birth": date(1975, 3, 10)}, {"given_name": "Kristoffer"}, {"family_name": "Odegaard"}],
+    [
+        {"date_of_birth": date(1975, 3, 10)},
+        {"given_name": "Kristoffer"},
+        {"family_name": "Odegaarde"},  # two letters apart
+        {"family_name": "Odegaard", "date_of_birth": date(1975, 9, 4)},  # a slip, but another birth date
+    ],
 )
 def test_different_people_register_without_a_question(chris: Any, nurse: Any, overrides: Any) -> None:
     other = services.create_patient(user=nurse, data=_data(**overrides))
@@ -162,3 +171,111 @@ def test_changing_a_name_into_another_patients_is_held_back_too(chris: Any, nurs
     assert ok.status_code == 200
     entry = AuditEntry.objects.filter(patient=other, action="change").latest("id")
     assert json.loads(entry.after)["not_a_duplicate_reason"] == "Cousin"
+
+
+# --- issue 14: a one-letter surname typo and a day/month swap in the birth date -----------------------------
+
+
+QUARTERMAINE = {
+    "given_name": "Allan",
+    "family_name": "Quartermaine",
+    "date_of_birth": date(1981, 4, 7),
+    "sex": "male",
+}
+
+
+@pytest.fixture
+def allan(front_desk: Any) -> Any:
+    return services.create_patient(user=front_desk, data=QUARTERMAINE)
+
+
+@pytest.mark.parametrize(
+    "overrides, why",
+    [
+        ({"family_name": "Quartermain"}, "family name one letter apart"),  # the issue's case
+        ({"family_name": "Quatermaine"}, "family name one letter apart"),  # a letter left out
+        ({"family_name": "Quartermeine"}, "family name one letter apart"),  # a letter changed
+        ({"family_name": "Quartremaine"}, "family name one letter apart"),  # two letters swapped
+        ({"date_of_birth": date(1981, 7, 4)}, "birth date with day and month swapped"),  # 07/04 for 04/07
+        (
+            {"family_name": "Quartermain", "date_of_birth": date(1981, 7, 4)},
+            "birth date with day and month swapped; family name one letter apart",
+        ),
+        ({"given_name": "A", "family_name": "QUARTERMAIN"}, "family name one letter apart"),
+    ],
+)
+def test_a_surname_typo_or_a_swapped_birth_date_is_held_back_and_says_why(
+    allan: Any, front_desk: Any, overrides: dict[str, Any], why: str
+) -> None:
+    with pytest.raises(services.PossibleDuplicate) as err:
+        services.create_patient(user=front_desk, data={**QUARTERMAINE, **overrides})
+    assert err.value.visible == [allan]
+    assert [c.reason for c in err.value.candidates] == [why]
+    assert (
+        f"{allan.mrn} Quartermaine, Allan (Main Street; {why})" in err.value.errors["not_a_duplicate_reason"]
+    )
+    assert Patient.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"date_of_birth": date(1981, 4, 8)},  # another day
+        {"date_of_birth": date(1981, 7, 14)},  # not a swap
+        {"family_name": "Quartermaine-Smith"},  # far apart
+        {"family_name": "Quartermain", "given_name": "Bertha"},  # a typo, but another given name
+        {"given_name": "Quartermain", "family_name": "Allan"},  # swapped names must match exactly
+    ],
+)
+def test_different_people_are_not_held_back(allan: Any, front_desk: Any, overrides: dict[str, Any]) -> None:
+    other = services.create_patient(user=front_desk, data={**QUARTERMAINE, **overrides})
+    assert other.pk != allan.pk
+
+
+def test_only_dates_that_read_both_ways_are_swapped() -> None:
+    assert swapped_day_month(date(1981, 4, 7)) == date(1981, 7, 4)
+    assert swapped_day_month(date(1981, 4, 13)) is None  # "13/04" has no 13th month
+    assert swapped_day_month(date(1981, 5, 5)) is None  # reads the same both ways
+    assert one_edit_apart("quartermain", "quartermaine") and one_edit_apart("smyth", "smith")
+    assert not one_edit_apart("smith", "smith") and not one_edit_apart("quartermain", "quartermaines")
+
+
+def test_a_birth_date_after_the_12th_is_matched_exactly(front_desk: Any) -> None:
+    data = {**QUARTERMAINE, "date_of_birth": date(1981, 4, 13)}
+    first = services.create_patient(user=front_desk, data=data)
+    with pytest.raises(services.PossibleDuplicate) as err:
+        services.create_patient(user=front_desk, data={**data, "family_name": "Quartermain"})
+    assert err.value.visible == [first]
+
+
+def test_the_typo_check_stays_within_the_organization(allan: Any, outsider: Any) -> None:
+    data = {**QUARTERMAINE, "family_name": "Quartermain", "date_of_birth": date(1981, 7, 4)}
+    assert services.create_patient(user=outsider, data=data).organization_id != allan.organization_id
+
+
+def test_front_desk_page_names_the_typo_match_then_saves_with_a_reason(
+    allan: Any, front_desk: Any, sign_in: Any
+) -> None:
+    client = csrf_client(sign_in, front_desk)
+    form = {
+        "given_name": "Allan",
+        "family_name": "Quartermain",
+        "date_of_birth": "1981-07-04",
+        "sex": "male",
+    }
+    held = post_from(client, "/patients/new/", "/patients/new/", form)
+    assert held.status_code == 422
+    page = held.content.decode()
+    listed = page[page.index('id="possible-duplicates"') :]
+    assert allan.mrn in listed and "Quartermaine, Allan" in listed
+    assert "birth date with day and month swapped; family name one letter apart" in listed
+    assert Patient.objects.count() == 1
+    saved = post_from(
+        client,
+        "/patients/new/",
+        "/patients/new/",
+        {**form, "not_a_duplicate_reason": "Cousin, same town; ID and address checked"},
+    )
+    assert saved.status_code == 302 and Patient.objects.count() == 2
+    entry = AuditEntry.objects.filter(action="add", category="demographics").latest("id")
+    assert json.loads(entry.after)["possible_duplicates"] == [str(allan.pk)]

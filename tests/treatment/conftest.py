@@ -70,6 +70,20 @@ def open_site(site: Any, chairs: int = 2) -> list[Any]:
     ]
 
 
+def elektd_from_21_december(nurse: Any, prescriber: Any, patient: Any, site: Any) -> Any:
+    """An open site with two chairs and ELEKT-D twice weekly from Monday 21 December 2026 09:00 (sessions on
+    Mon 21, Thu 24, Mon 28, Thu 31 …), planned with the clock where the caller froze it (before the 21st)."""
+    from ketaclinic.treatment import services
+
+    open_site(site)
+    screened(nurse, prescriber, patient)
+    return services.create_plan(
+        user=prescriber,
+        patient=patient,
+        data={"protocol": "iv-trd-elektd", "start": "2026-12-21", "preferred_time": "09:00"},
+    )
+
+
 @pytest.fixture
 def setup() -> Any:
     """``setup.complete_intake``, ``setup.screened`` and ``setup.open_site`` (functions, not fixtures)."""

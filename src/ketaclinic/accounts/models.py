@@ -238,13 +238,25 @@ class AccountLink(models.Model):
         return f"{self.kind} link for {self.user_id}"
 
 
+class ClosureKind(models.TextChoices):
+    CLOSURE = "closure", "Local closure"
+    PUBLIC_HOLIDAY = "public_holiday", "Public holiday"
+
+
 class SiteClosure(models.Model):
-    """A day a site is closed (holiday, training day): no session is scheduled on it."""
+    """A day a site is closed (a public holiday, a training day): the scheduler places no session on it and
+    nobody books one (treatment.services.site_calendar reads these rows). Kept by administrators
+    (accounts/sites.py)."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT)
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="closures")
     day = models.DateField()
     reason = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=ClosureKind.choices, default=ClosureKind.CLOSURE)
+    added_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    added_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["site", "day"], name="site_closure_unique_day")]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ketaclinic.accounts import staff_views, views
+from ketaclinic.accounts import calendar_views, staff_views, views
 
 app_name = "accounts"
 urlpatterns = [
@@ -16,6 +16,7 @@ urlpatterns = [
     path("sites/", views.sites_view, name="sites"),
     path("sites/<int:site_id>/", views.site_edit_view, name="site_edit"),
     path("sites/<int:site_id>/identifiers/", staff_views.site_identifiers_view, name="site_identifiers"),
+    path("sites/<int:site_id>/closures/", calendar_views.site_closures, name="site_closures"),
     path("alerts/", views.alerts_index, name="alerts"),
     path("sites/<int:site_id>/alerts/", views.site_alerts_view, name="site_alerts"),
     path("sites/<int:site_id>/alerts/change/", views.site_alerts_change, name="site_alerts_change"),

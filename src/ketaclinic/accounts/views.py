@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp import match_token
@@ -128,7 +129,6 @@ def sites_view(request: HttpRequest) -> HttpResponse:
 @allow(ADMIN)
 @require_http_methods(["GET", "POST"])
 def site_edit_view(request: HttpRequest, site_id: int) -> HttpResponse:
-    from datetime import date
 
     from ketaclinic.accounts import sites
     from ketaclinic.accounts.models import WEEKDAYS, Site
@@ -137,23 +137,7 @@ def site_edit_view(request: HttpRequest, site_id: int) -> HttpResponse:
     assert isinstance(admin, User)
     site = get_object_or_404(Site, pk=site_id, organization_id=admin.organization_id)
     errors: dict[str, str] = {}
-    if request.method == "POST" and request.POST.get("action") == "closure":
-        try:
-            sites.add_closure(
-                admin=admin,
-                site=site,
-                day=date.fromisoformat(request.POST.get("day", "")),
-                reason=request.POST.get("reason", ""),
-                request=request,
-            )
-        except ValueError:
-            errors["day"] = "enter a date"
-        except sites.SiteSettingsError as exc:
-            errors = exc.errors
-        else:
-            messages.success(request, "Closure added.")
-            return redirect("accounts:site_edit", site_id=site.pk)
-    elif request.method == "POST":
+    if request.method == "POST":
         try:
             sites.update_site(
                 admin=admin,
@@ -199,7 +183,7 @@ def site_page(
             "site": site,
             "hours": hours,
             "errors": errors or {},
-            "closures": site.closures.all(),
+            "closures": site.closures.filter(day__gte=timezone.localdate(timezone.now(), site.zone)),
             "identity": identity,
             "identity_errors": identity_errors or {},
         },

@@ -369,6 +369,15 @@ def render_banner(banner: critical_alerts.BoardBanner, site: Site) -> str:
     return render_to_string("chairside/board_banner.html", {"banner": banner, **_context(site, banner.now)})
 
 
+def render_waiting(site: Site, now: datetime) -> str:
+    """Patients marked arrived today and not yet checked in (treatment/arrivals.py): one line of chips."""
+    from ketaclinic.treatment.arrivals import waiting_today
+
+    return render_to_string(
+        "chairside/board_waiting.html", {"waiting": waiting_today(site, now), **_context(site, now)}
+    )
+
+
 # --------------------------------------------------------------------------- change feed
 
 
@@ -452,6 +461,7 @@ class BoardFeed:
         self.session_key = session_key
         self.seen: dict[str, tuple[Any, ...]] = {}
         self.banner_seen: tuple[Any, ...] | None = None
+        self.waiting_seen: tuple[Any, ...] | None = None
         self.changes_at: dict[str, datetime] = {}
         self.cards: dict[str, ChairCard] = {}
         self._last_sent = self._last_check = 0.0
@@ -465,9 +475,12 @@ class BoardFeed:
                 self.changes_at.pop(card.session_id, None)
 
     def opening(self, now: datetime | None = None) -> list[str]:
+        from ketaclinic.treatment.arrivals import waiting_signature
+
         now = now or timezone.now()
         self.seen = signatures(self.site)
         self.banner_seen = critical_alerts.board_banner_signature(self.site)
+        self.waiting_seen = waiting_signature(self.site, now)
         cards = load_cards(self.site, now)
         self.cards, self.changes_at = {}, {}
         self._remember(cards)
@@ -475,6 +488,7 @@ class BoardFeed:
             sse_event("board", render_grid(cards, self.site, now)),
             sse_event("summary", render_summary(cards)),
             sse_event("banner", render_banner(critical_alerts.board_banner(self.site, now), self.site)),
+            sse_event("waiting", render_waiting(self.site, now)),
         ]
 
     def poll(self, now: datetime | None = None) -> list[str]:
@@ -497,6 +511,12 @@ class BoardFeed:
             events.append(
                 sse_event("banner", render_banner(critical_alerts.board_banner(self.site, now), self.site))
             )
+        from ketaclinic.treatment.arrivals import waiting_signature
+
+        waiting_now = waiting_signature(self.site, now)
+        if waiting_now != self.waiting_seen:
+            self.waiting_seen = waiting_now
+            events.append(sse_event("waiting", render_waiting(self.site, now)))
         return events
 
     def signed_in(self, now: datetime | None = None) -> bool:
@@ -592,6 +612,8 @@ def board_index(request: HttpRequest) -> HttpResponse:
 @allow(NURSE, PRESCRIBER)
 @require_GET
 def board_page(request: HttpRequest, site_code: str) -> HttpResponse:
+    from ketaclinic.treatment.arrivals import waiting_today
+
     user = _user(request)
     site = board_site(user, site_code)
     now = timezone.now()
@@ -614,6 +636,7 @@ def board_page(request: HttpRequest, site_code: str) -> HttpResponse:
         "cards": cards,
         "summary": summarize(cards),
         "banner": banner,
+        "waiting": waiting_today(site, now),
         "stream_url": format_html("{}?ticket={}", stream_url, ticket),
         **_context(site, now),
     }

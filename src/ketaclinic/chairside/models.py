@@ -63,6 +63,12 @@ class TreatmentSession(models.Model):
     # The planned course session this one carries out, when it came from a treatment plan.
     planned_session_id = models.UUIDField(null=True, blank=True)
     scheduled_at = models.DateTimeField()
+    # The patient is here (front desk or nurse, from Today: treatment/arrivals.py), for a session outside a
+    # plan; a course session's arrival is kept on its booking (treatment.PlanSession). Not a check-in.
+    arrived_at = models.DateTimeField(null=True, blank=True)
+    arrival_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.SCHEDULED)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.TextField(blank=True)

@@ -211,6 +211,7 @@ def load_demo() -> tuple[bool, list[DemoLogin]]:
         if not Patient.objects.filter(organization=org, mrn=data["mrn"]).exists():
             patients.create_patient(user=loader, data=data)
             changed = True
+    changed |= _demo_holidays(org)
     changed |= _demo_scales(org)
     changed |= _demo_assessments(org)
     changed |= _demo_plans(org)
@@ -218,6 +219,26 @@ def load_demo() -> tuple[bool, list[DemoLogin]]:
     changed |= _demo_stock(org)
     changed |= _demo_monitors(org)
     return changed, logins
+
+
+def _demo_holidays(org: Organization) -> bool:
+    """Each demo site closed on the US federal holidays of this year and the next, added by the demo
+    administrator as a clinic would (accounts/sites.add_public_holidays), before the demo courses are
+    planned: the calendar shows them and no course session lands on them."""
+    from django.utils import timezone
+
+    from ketaclinic.accounts.models import ClosureKind
+    from ketaclinic.accounts.sites import add_public_holidays
+
+    admin = User.objects.get(organization=org, username="demo.admin")
+    changed = False
+    for site in Site.objects.filter(organization=org):
+        year = timezone.localdate(timezone.now(), site.zone).year
+        for y in (year, year + 1):
+            if not site.closures.filter(kind=ClosureKind.PUBLIC_HOLIDAY, day__year=y).exists():
+                add_public_holidays(admin=admin, site=site, year=y)
+                changed = True
+    return changed
 
 
 # PHQ-9 courses for a few demo patients: one responder who remits, one partial responder, one non-responder.

@@ -22,6 +22,10 @@ class Patient(models.Model):
     organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT)
     site = models.ForeignKey("accounts.Site", on_delete=models.PROTECT, related_name="patients")
     mrn = models.CharField("MRN", max_length=40)
+    # Search keys of the MRN (patients.services.mrn_key): lower-case letters and digits only, and the same
+    # reversed, so a search by the start or the end of an MRN, in any case, is an index range scan.
+    mrn_key = models.CharField(max_length=40, editable=False, default="")
+    mrn_key_reversed = models.CharField(max_length=40, editable=False, default="")
     given_name = models.CharField(max_length=100)
     family_name = models.CharField(max_length=100)
     given_norm = models.CharField(max_length=100, editable=False)
@@ -70,6 +74,8 @@ class Patient(models.Model):
             models.Index(fields=["organization", "family_norm"]),
             models.Index(fields=["organization", "given_norm"]),
             models.Index(fields=["organization", "date_of_birth"]),
+            models.Index(fields=["organization", "mrn_key"]),
+            models.Index(fields=["organization", "mrn_key_reversed"]),
         ]
         ordering = ["family_name", "given_name"]
 

@@ -6,7 +6,6 @@ organization and sites, so a forgotten check is hard to write (design.md, "permi
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -17,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -26,6 +25,13 @@ from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.clinical import body
 from ketaclinic.core.access import ADMIN, PRESCRIBER
+from ketaclinic.patients.matching import (
+    duplicate_reason,
+    mrn_key,
+    normalize,
+    prefix_upper_bound,
+    swapped_day_month,
+)
 from ketaclinic.patients.models import Patient, Sex
 
 CATEGORY = "demographics"
@@ -70,23 +76,38 @@ class PatientNotFound(PatientError):
 NOT_A_DUPLICATE_FIELD = "not_a_duplicate_reason"
 
 
-class PossibleDuplicate(PatientValidationError):
-    """Registration held back: the organization already has a patient with the same date of birth and
-    matching names (:func:`possible_duplicates`). ``visible`` are those the user may open; ``elsewhere``
-    counts those at sites the user does not cover (not named: the user may not read them). Registering
-    anyway needs the reason why this is a different person."""
+@dataclass(frozen=True)
+class DuplicateCandidate:
+    """A stored patient who may be the person being registered, and why (patients.matching.duplicate_reason)."""
 
-    def __init__(self, visible: list[Patient], elsewhere: int) -> None:
-        named = [f"{p.mrn} {p.family_name}, {p.given_name} ({p.site.name})" for p in visible]
+    patient: Patient
+    reason: str
+
+
+class PossibleDuplicate(PatientValidationError):
+    """Registration held back: the organization already has a patient born on the same day (or with day and
+    month swapped) with matching names (:func:`possible_duplicates`). ``candidates`` are those the user may
+    open, each with why it matched (``visible``: their records); ``elsewhere`` counts those at sites the user
+    does not cover (not named: the user may not read them). Registering anyway needs the reason why this is
+    a different person."""
+
+    def __init__(self, candidates: list[DuplicateCandidate], elsewhere: int) -> None:
+        named = [
+            f"{c.patient.mrn} {c.patient.family_name}, {c.patient.given_name} ({c.patient.site.name}; "
+            f"{c.reason})"
+            for c in candidates
+        ]
         if elsewhere:
             named.append(f"{elsewhere} at a site you do not cover")
         super().__init__(
             {
-                NOT_A_DUPLICATE_FIELD: "this may be a patient already registered with the same date of birth "
-                f"and name: {'; '.join(named)}. Open that record, or say why this is a different person"
+                NOT_A_DUPLICATE_FIELD: "this may be a patient already registered with the same or a similar "
+                f"name and birth date: {'; '.join(named)}. Open that record, or say why this is a different "
+                "person"
             }
         )
-        self.visible = visible
+        self.candidates = candidates
+        self.visible = [c.patient for c in candidates]
         self.elsewhere = elsewhere
 
 
@@ -105,36 +126,6 @@ class PatientConflict(PatientError):
             "Your changes were not saved; review the current values and apply them again."
         )
         self.current = current
-
-
-_LETTERS = str.maketrans(
-    {
-        "ø": "o",
-        "Ø": "o",
-        "æ": "ae",
-        "Æ": "ae",
-        "œ": "oe",
-        "Œ": "oe",
-        "ß": "ss",
-        "đ": "d",
-        "Đ": "d",
-        "ł": "l",
-        "Ł": "l",
-        "þ": "th",
-        "Þ": "th",
-        "ı": "i",
-    }
-)
-
-
-def normalize(text: str) -> str:
-    """Lower-case ASCII letters, digits and single spaces: the form names are matched in.
-
-    A search token matches the start of the given or the family name (an index range scan on both)."""
-    decomposed = unicodedata.normalize("NFKD", text.translate(_LETTERS))
-    ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-    kept = "".join(c if c.isascii() and c.isalnum() else " " for c in ascii_text)
-    return " ".join(kept.split())
 
 
 def covers_all_sites(user: User) -> bool:
@@ -187,6 +178,13 @@ class SearchPage:
     total: int
 
 
+def _starts_with(field: str, term: str) -> Q:
+    """``field`` starts with ``term`` as an index range scan (patients.matching.prefix_upper_bound)."""
+    upper = prefix_upper_bound(term)
+    condition = Q(**{f"{field}__gte": term})
+    return condition & Q(**{f"{field}__lt": upper}) if upper is not None else condition
+
+
 def search_patients(
     *,
     user: User,
@@ -197,25 +195,29 @@ def search_patients(
     page_size: int = PAGE_SIZE,
     request: HttpRequest | None = None,
 ) -> SearchPage:
-    """Name tokens match the start of the given or family name; MRN matches exactly; DOB exactly."""
+    """Name tokens match the start of the given or family name; the MRN matches in any case, ignoring
+    spaces and dashes, in full or by its start or its end ("k0001", "123" find K000123), an exact MRN listed
+    first; DOB exactly. Every condition is an index range scan within the organization."""
     qs = visible_patients(user)
     for token in normalize(name).split()[:4]:
-        upper = token[:-1] + chr(ord(token[-1]) + 1)
-        qs = qs.filter(
-            Q(family_norm__gte=token, family_norm__lt=upper) | Q(given_norm__gte=token, given_norm__lt=upper)
-        )
-    if mrn.strip():
-        qs = qs.filter(mrn=mrn.strip())
+        qs = qs.filter(_starts_with("family_norm", token) | _starts_with("given_norm", token))
+    key = mrn_key(mrn)
+    if mrn.strip() and not key:
+        qs = qs.none()  # only punctuation: nothing to match
+    elif key:
+        qs = qs.filter(_starts_with("mrn_key", key) | _starts_with("mrn_key_reversed", key[::-1]))
     if date_of_birth is not None:
         qs = qs.filter(date_of_birth=date_of_birth)
     total = qs.count()
     pages = max(1, -(-total // page_size))
     page = min(max(1, page), pages)
-    found = list(
-        qs.select_related("site").order_by("family_norm", "given_norm", "id")[
-            (page - 1) * page_size : page * page_size
-        ]
-    )
+    order: list[Any] = ["family_norm", "given_norm", "id"]
+    if key:
+        qs = qs.annotate(
+            mrn_rank=Case(When(mrn_key=key, then=Value(0)), default=Value(1), output_field=IntegerField())
+        )
+        order.insert(0, "mrn_rank")
+    found = list(qs.select_related("site").order_by(*order)[(page - 1) * page_size : page * page_size])
     audit.record(
         user=user,
         action=Action.QUERY,
@@ -338,6 +340,14 @@ def _snapshot(patient: Patient) -> dict[str, Any]:
     return values
 
 
+def _set_search_keys(patient: Patient) -> None:
+    """The normalized names and MRN keys the search and the duplicate check read (patients.matching)."""
+    patient.given_norm = normalize(patient.given_name)
+    patient.family_norm = normalize(patient.family_name)
+    patient.mrn_key = mrn_key(patient.mrn)
+    patient.mrn_key_reversed = patient.mrn_key[::-1]
+
+
 def _next_mrn(user: User) -> str:
     count = Patient.objects.filter(organization_id=user.org_id).count()
     while True:
@@ -347,30 +357,35 @@ def _next_mrn(user: User) -> str:
             return candidate
 
 
-def _names_match(other: Patient, given: str, family: str) -> bool:
-    """Same family name and one given name the start of the other ("J", "Chris" / "Christopher"), or the
-    two names swapped (entered in each other's field). Both normalized (:func:`normalize`)."""
-    if other.family_norm == family and (
-        other.given_norm.startswith(given) or given.startswith(other.given_norm)
-    ):
-        return True
-    return other.family_norm == given and other.given_norm == family
-
-
 def possible_duplicates(
     *, user: User, given_name: str, family_name: str, date_of_birth: date
-) -> list[Patient]:
-    """Patients of the user's organization (any site) who may be the person being registered: the same
-    date of birth and matching names (:func:`_names_match`). Not a decision: staff confirm or override."""
+) -> list[DuplicateCandidate]:
+    """Patients of the user's organization (any site) who may be the person being registered: born on the
+    same day (or on the day with day and month swapped) with matching names — the same, an initial or a
+    shortened given name, the family name one typing slip apart, or the two names swapped
+    (patients.matching.duplicate_reason). The rows are read by birth date (indexed), the names compared
+    here. Not a decision: staff confirm or override."""
     given, family = normalize(given_name), normalize(family_name)
     if not given or not family or user.organization_id is None:
         return []
-    same_birth = Patient.objects.filter(
-        organization_id=user.organization_id,
-        date_of_birth=date_of_birth,
-        family_norm__in=[family, given],
-    ).select_related("site")
-    return [p for p in same_birth.order_by("mrn") if _names_match(p, given, family)]
+    born = [date_of_birth]
+    swapped = swapped_day_month(date_of_birth)
+    if swapped is not None:
+        born.append(swapped)
+    rows = Patient.objects.filter(organization_id=user.organization_id, date_of_birth__in=born)
+    found = []
+    for other in rows.select_related("site").order_by("mrn"):
+        reason = duplicate_reason(
+            given=given,
+            family=family,
+            born=date_of_birth,
+            other_given=other.given_norm,
+            other_family=other.family_norm,
+            other_born=other.date_of_birth,
+        )
+        if reason is not None:
+            found.append(DuplicateCandidate(other, reason))
+    return found
 
 
 def _duplicate_check(
@@ -383,16 +398,17 @@ def _duplicate_check(
     """The possible duplicates of a registration (or of a record whose name or birth date is changed:
     ``exclude`` is that record): refused (PossibleDuplicate) unless ``reason`` says why this is a different
     person. The candidates the user is shown are reads of their records: audited."""
-    found = [
-        p
-        for p in possible_duplicates(
+    candidates = [
+        c
+        for c in possible_duplicates(
             user=user,
             given_name=cleaned["given_name"],
             family_name=cleaned["family_name"],
             date_of_birth=cleaned["date_of_birth"],
         )
-        if exclude is None or p.pk != exclude.pk
+        if exclude is None or c.patient.pk != exclude.pk
     ]
+    found = [c.patient for c in candidates]
     if not found:
         return []
     if len(reason.strip()) >= 3:
@@ -400,8 +416,8 @@ def _duplicate_check(
     visible_ids = set(
         visible_patients(user).filter(pk__in=[p.pk for p in found]).values_list("pk", flat=True)
     )
-    visible = [p for p in found if p.pk in visible_ids]
-    for candidate in visible:
+    shown = [c for c in candidates if c.patient.pk in visible_ids]
+    for candidate in (c.patient for c in shown):
         audit.record(
             user=user,
             action=Action.QUERY,
@@ -412,7 +428,7 @@ def _duplicate_check(
             request=request,
             detail="shown as a possible duplicate at registration",
         )
-    raise PossibleDuplicate(visible, len(found) - len(visible))
+    raise PossibleDuplicate(shown, len(found) - len(shown))
 
 
 def create_patient(
@@ -438,8 +454,7 @@ def create_patient(
     elif Patient.objects.filter(organization_id=user.org_id, mrn=cleaned["mrn"]).exists():
         raise PatientValidationError({"mrn": f"{cleaned['mrn']} is already used by another patient"})
     patient = Patient(organization_id=user.org_id, created_by=user, updated_by=user, **cleaned)
-    patient.given_norm = normalize(patient.given_name)
-    patient.family_norm = normalize(patient.family_name)
+    _set_search_keys(patient)
     try:
         with transaction.atomic():
             patient.save()
@@ -491,8 +506,7 @@ def update_patient(
     before = _snapshot(patient)
     for name, value in cleaned.items():
         setattr(patient, name, value)
-    patient.given_norm = normalize(patient.given_name)
-    patient.family_norm = normalize(patient.family_name)
+    _set_search_keys(patient)
     after = _snapshot(patient)
     changed_before = {k: v for k, v in before.items() if after[k] != v}
     changed_after = {k: after[k] for k in changed_before}
@@ -504,6 +518,8 @@ def update_patient(
         **fields,
         given_norm=patient.given_norm,
         family_norm=patient.family_norm,
+        mrn_key=patient.mrn_key,
+        mrn_key_reversed=patient.mrn_key_reversed,
         version=version + 1,
         updated_by=user,
         updated_at=timezone.now(),

@@ -130,6 +130,12 @@ class PlanSession(models.Model):
     dose_text = models.CharField(max_length=300)
     notes = models.JSONField(default=list)
     status = models.CharField(max_length=12, choices=SessionStatus.choices, default=SessionStatus.BOOKED)
+    # The patient is here (front desk or nurse, from Today: treatment/arrivals.py). Not a clinical check-in:
+    # the chairside session opened for this course session reads its arrival from here.
+    arrived_at = models.DateTimeField(null=True, blank=True)
+    arrival_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["plan", "number"], name="plan_session_number_unique")]

@@ -2,7 +2,8 @@
 read plans and calendars. Services never commit; every PHI read and write is audited.
 
 Capacity: the site's active ``accounts.Chair`` rows are the chairs; booked sessions of other plans count
-against them. Nurse capacity and closures are not modelled in the accounts app yet (unlimited / none).
+against them, and ``Site.nurse_capacity`` limits the patients monitored at once. Closures and public holidays
+are ``accounts.SiteClosure`` rows (accounts/sites.py), which ``site_calendar`` hands the scheduler.
 Opening hours: ``Site.opening_hours`` may list several spans a day; the scheduler takes one span per day,
 so the longest span is used (a lunch break is not honoured — see the report).
 """
@@ -135,25 +136,27 @@ def booked_load(
         scheduled_at__gt=since - timedelta(hours=4),
     )
     for session in unplanned:
-        minutes = _chair_minutes_for(session.protocol_id)
+        minutes = chair_minutes_for(session.protocol_id)
         for key in _slot_keys(session.scheduled_at, session.scheduled_at + timedelta(minutes=minutes)):
             counts[key] += 1
     return {key: SlotLoad(chairs=n, nurses=n) for key, n in counts.items()}
 
 
-def chair_bookings(chair: Chair, start: datetime, end: datetime) -> list[str]:
+def chair_bookings(
+    chair: Chair, start: datetime, end: datetime, *, exclude: PlanSession | None = None
+) -> list[str]:
     """What already holds ``chair`` during [start, end): booked course sessions, and chair sessions outside
     a plan that are scheduled or under way (their length: their protocol's chair time), as texts in site
     time without names ("10:00–11:10 course session"). Empty when the chair is free."""
     from ketaclinic.chairside.models import ACTIVE_STATUSES, Status, TreatmentSession
 
     zone = chair.site.zone
-    held: list[tuple[datetime, datetime, str]] = [
-        (b.start, b.end, "course session")
-        for b in PlanSession.objects.filter(
-            chair=chair, status=SessionStatus.BOOKED, start__lt=end, end__gt=start
-        )
-    ]
+    booked = PlanSession.objects.filter(
+        chair=chair, status=SessionStatus.BOOKED, start__lt=end, end__gt=start
+    )
+    if exclude is not None:
+        booked = booked.exclude(pk=exclude.pk)
+    held: list[tuple[datetime, datetime, str]] = [(b.start, b.end, "course session") for b in booked]
     for row in TreatmentSession.objects.filter(
         chair=chair,
         planned_session_id__isnull=True,
@@ -161,13 +164,13 @@ def chair_bookings(chair: Chair, start: datetime, end: datetime) -> list[str]:
         scheduled_at__lt=end,
         scheduled_at__gt=start - timedelta(hours=6),
     ):
-        row_end = row.scheduled_at + timedelta(minutes=_chair_minutes_for(row.protocol_id))
+        row_end = row.scheduled_at + timedelta(minutes=chair_minutes_for(row.protocol_id))
         if row_end > start:
             held.append((row.scheduled_at, row_end, "session at the chair"))
     return [f"{a.astimezone(zone):%H:%M}–{b.astimezone(zone):%H:%M} {what}" for a, b, what in sorted(held)]
 
 
-def _chair_minutes_for(protocol_id: str) -> int:
+def chair_minutes_for(protocol_id: str) -> int:
     from ketaclinic.clinical.protocol_library import PROTOCOLS
 
     protocol = PROTOCOLS.get(protocol_id)
@@ -525,6 +528,7 @@ class CalendarDay:
     day: date
     open_text: str
     rows: list[dict[str, Any]]  # one per chair (and one for sessions without a chair)
+    closure: Any = None  # accounts.SiteClosure: a local closure or a public holiday
 
 
 def site_week(
@@ -536,24 +540,54 @@ def site_week(
     zone = site.zone
     begin = datetime.combine(week_start, time.min, tzinfo=zone)
     finish = datetime.combine(week_start + timedelta(days=7), time.min, tzinfo=zone)
+    from ketaclinic.treatment.booking import free_spans
+
     sessions = _bookings(user, site, begin, finish)
     chairs = active_chairs(site)
     hours = _opening_hours(site)
+    closures = {c.day: c for c in site.closures.filter(day__gte=week_start, day__lt=finish.date())}
+    free = free_spans(site, week_start, 7)
     days: list[CalendarDay] = []
     for offset in range(7):
         d = week_start + timedelta(days=offset)
+        closure = closures.get(d)
         todays = [s for s in sessions if s.start.astimezone(zone).date() == d]
         rows = []
         for chair in chairs:
             booked = [s for s in todays if s.chair_id == chair.pk]
-            rows.append({"chair": chair.label, "sessions": booked, "conflicts": _overlaps(booked, zone)})
+            conflicts = _overlaps(booked, zone)
+            if closure is not None and booked:
+                conflicts.append(f"booked on a closed day ({closure.reason}): move it")
+            rows.append(
+                {
+                    "chair": chair.label,
+                    "chair_id": chair.pk,
+                    "sessions": booked,
+                    "conflicts": conflicts,
+                    "free": free.get(d, {}).get(chair.pk, []),
+                }
+            )
         loose = [s for s in todays if s.chair_id is None]
         if loose:
             rows.append(
                 {"chair": "No chair", "sessions": loose, "conflicts": ["booked without a chair: assign one"]}
             )
         h = hours.get(d.weekday())
-        days.append(CalendarDay(d, f"{h.opens:%H:%M}–{h.closes:%H:%M}" if h else "closed", rows))
+        open_text = f"{h.opens:%H:%M}–{h.closes:%H:%M}" if h else "closed"
+        if closure is not None:
+            open_text = f"closed: {closure.reason}"
+        days.append(CalendarDay(d, open_text, rows, closure))
+    audit_calendar_read(
+        user=user,
+        site=site,
+        request=request,
+        detail=f"week of {week_start.isoformat()}: {len(sessions)} session(s)",
+    )
+    return days
+
+
+def audit_calendar_read(*, user: User, site: Site, request: HttpRequest | None, detail: str) -> None:
+    """One audited read of a site's bookings (the week, today's list, the booking page's sessions)."""
     audit.record(
         user=user,
         action=Action.QUERY,
@@ -561,9 +595,22 @@ def site_week(
         object_type="Site",
         object_id=site.pk,
         request=request,
-        detail=f"week of {week_start.isoformat()}: {len(sessions)} session(s)",
+        detail=detail,
     )
-    return days
+
+
+def scheduled_outside_plan(site: Site, begin: datetime, finish: datetime) -> Any:
+    """Chair sessions outside a plan at ``site`` still scheduled (not checked in), starting in [begin,
+    finish): a QuerySet of chairside.TreatmentSession."""
+    from ketaclinic.chairside.models import Status, TreatmentSession
+
+    return TreatmentSession.objects.filter(
+        site=site,
+        planned_session_id__isnull=True,
+        status=Status.SCHEDULED,
+        scheduled_at__gte=begin,
+        scheduled_at__lt=finish,
+    )
 
 
 @dataclass(frozen=True)
@@ -574,6 +621,17 @@ class TodayRow:
     chair: str
     treatment: Any  # the chairside session, if one was opened (for a course session, linked by id)
     dose_check_pending: bool  # a course whose dose still needs the second person's check
+    arrival: Any = None  # treatment.arrivals.Arrival once the patient is marked arrived
+    may_arrive: bool = False  # the "Mark arrived" button (today, booked, not checked in, not yet marked)
+
+    @property
+    def arrival_kind(self) -> str:
+        """Where the arrival is kept: the course session, or the chair session outside a plan."""
+        return "course" if self.entry.plan_session is not None else "session"
+
+    @property
+    def booking_id(self) -> Any:
+        return self.entry.plan_session.pk if self.entry.plan_session is not None else self.entry.treatment.pk
 
 
 def site_today(*, user: User, site: Site, request: HttpRequest | None = None) -> list[TodayRow]:
@@ -595,26 +653,27 @@ def site_today(*, user: User, site: Site, request: HttpRequest | None = None) ->
         for t in TreatmentSession.objects.filter(planned_session_id__in=planned).order_by("created_at")
     }
     chairs = {c.pk: c.label for c in Chair.objects.filter(site=site)}
-    rows = [
-        TodayRow(
-            e,
-            chairs.get(e.chair_id or 0, "—"),
-            opened.get(e.plan_session.pk) if e.plan_session is not None else e.treatment,
-            e.plan_session is not None
-            and e.plan_session.plan.second_person_required
-            and e.plan_session.plan.verified_at is None,
+    from ketaclinic.treatment.arrivals import booking_arrival, may_mark_arrived
+
+    now = timezone.now()
+    rows = []
+    for e in entries:
+        booking = e.plan_session if e.plan_session is not None else e.treatment
+        rows.append(
+            TodayRow(
+                e,
+                chairs.get(e.chair_id or 0, "—"),
+                opened.get(e.plan_session.pk) if e.plan_session is not None else e.treatment,
+                e.plan_session is not None
+                and e.plan_session.plan.second_person_required
+                and e.plan_session.plan.verified_at is None,
+                arrival=booking_arrival(booking),
+                may_arrive=may_mark_arrived(booking, now),
+            )
         )
-        for e in entries
-    ]
     rows.sort(key=lambda r: (r.entry.start, r.chair))
-    audit.record(
-        user=user,
-        action=Action.QUERY,
-        category="calendar",
-        object_type="Site",
-        object_id=site.pk,
-        request=request,
-        detail=f"today {today.isoformat()}: {len(rows)} session(s)",
+    audit_calendar_read(
+        user=user, site=site, request=request, detail=f"today {today.isoformat()}: {len(rows)} session(s)"
     )
     return rows
 
@@ -628,7 +687,7 @@ def _bookings(user: User, site: Site, begin: datetime, finish: datetime) -> list
             site=site, status=SessionStatus.BOOKED, start__lt=finish, end__gt=begin
         )
         .filter(patient__in=visible_patients(user))
-        .select_related("patient", "chair", "plan")
+        .select_related("patient", "chair", "plan", "site", "arrival_recorded_by")
     ]
     entries += _unplanned_entries(user, site, begin, finish)
     entries.sort(key=lambda e: e.start)
@@ -647,10 +706,10 @@ def _unplanned_entries(user: User, site: Site, begin: datetime, finish: datetime
         scheduled_at__lt=finish,
         scheduled_at__gte=begin - timedelta(hours=4),
         patient__in=visible_patients(user),
-    ).select_related("patient")
+    ).select_related("patient", "site", "arrival_recorded_by")
     out = []
     for row in rows:
-        end = row.scheduled_at + timedelta(minutes=_chair_minutes_for(row.protocol_id))
+        end = row.scheduled_at + timedelta(minutes=chair_minutes_for(row.protocol_id))
         if end > begin:
             out.append(CalendarEntry(row.scheduled_at, end, row.patient, row.chair_id, treatment=row))
     return out
@@ -747,13 +806,16 @@ def reschedule_session(
     session: PlanSession,
     new_start: datetime,
     spacing_override_reason: str = "",
+    chair: Chair | None = None,
     request: HttpRequest | None = None,
 ) -> PlanSession:
     """Move a booked session, respecting opening hours, closures and chair/nurse capacity; say why not.
 
     A move closer to the course's previous or next session than its phases' minimum spacing
     (clinical/schedule.spacing_problems) is refused unless ``spacing_override_reason`` says why; the
-    override, with the rule it overrides, is audited and noted on the session."""
+    override, with the rule it overrides, is audited and noted on the session. ``chair``: the chair the
+    session is booked into (a slot picked on the calendar, treatment/booking.py), refused when something
+    else holds it then (:func:`chair_bookings`); without it the first free chair is taken."""
     from ketaclinic.clinical.schedule import slot_problem, spacing_problems
 
     if session.status != SessionStatus.BOOKED:
@@ -787,7 +849,16 @@ def reschedule_session(
         raise PlanValidationError(
             {"spacing_override_reason": "; ".join(spacing) + ". To move it anyway, give the reason."}
         )
-    chair = _free_chair(session.site, active_chairs(session.site), new_start, new_start + length)
+    if chair is None:
+        chair = _free_chair(session.site, active_chairs(session.site), new_start, new_start + length)
+    else:
+        if chair.site_id != session.site_id or not chair.active:
+            raise PlanValidationError(
+                {"chair": f"{chair.label} is not an active chair at {session.site.name}"}
+            )
+        taken = chair_bookings(chair, new_start, new_start + length, exclude=session)
+        if taken:
+            raise PlanValidationError({"chair": f"{chair.label} is taken then ({'; '.join(taken)})"})
     before = {"start": session.start.isoformat(), "chair": session.chair.label if session.chair else None}
     after: dict[str, Any] = {"start": new_start.isoformat(), "chair": chair.label if chair else None}
     session.start, session.end, session.chair = new_start, new_start + length, chair
