@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "ketaclinic.assessment",
     "ketaclinic.treatment",
     "ketaclinic.monitoring",
+    "ketaclinic.consent",
     "ketaclinic.chairside",
     "ketaclinic.ledger",
     "ketaclinic.interop.fhir",
@@ -170,6 +171,17 @@ KETACLINIC_SELF_REPORT_MAX_FAILURES = config.env_int("KETACLINIC_SELF_REPORT_MAX
 KETACLINIC_SAFETY_ALERT_ESCALATE_HOURS = config.env_int(
     "KETACLINIC_SAFETY_ALERT_ESCALATE_HOURS", 2, minimum=1, maximum=24
 )
+
+# Informed consent (consent app). How long a signed consent lasts: the reference gives no period, so this is
+# clinic policy (default 365 days, shown to staff as a clinic default, unconfirmed).
+KETACLINIC_CONSENT_VALID_DAYS = config.env_int("KETACLINIC_CONSENT_VALID_DAYS", 365, minimum=30, maximum=730)
+# Uploads (signed consent scans, at most 10 MB, sent as a form or as base64 in the JSON API): kept in memory,
+# never spooled to a shared temporary directory; larger bodies are refused before they are read.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "upload-tmp")
+(VAR_DIR / "upload-tmp").mkdir(mode=0o700, exist_ok=True)
+FILE_UPLOAD_PERMISSIONS = 0o600
 
 # Outgoing email (self-report links). Default: written as files under var/outbox for the operator to inspect;
 # set KETACLINIC_EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the KETACLINIC_SMTP_* values.

@@ -1,4 +1,5 @@
-"""Consent and the pre-dose gate (clinical/gate.py): evaluate, store, override."""
+"""The pre-dose gate (clinical/gate.py): evaluate, store, override. The consent item reads the consent app
+(``consent.services.standing``: the signed consent for the session's drug and route)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,7 @@ from django.utils import timezone
 from ketaclinic.accounts.models import User
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
-from ketaclinic.chairside.models import (
-    Consent,
-    GateCheck,
-    Status,
-    TreatmentSession,
-)
+from ketaclinic.chairside.models import GateCheck, Status, TreatmentSession
 from ketaclinic.chairside.services import (
     SessionError,
     SessionInputError,
@@ -27,56 +23,10 @@ from ketaclinic.chairside.services import (
     transition,
 )
 from ketaclinic.clinical import gate as gate_rules
+from ketaclinic.consent import services as consents
 from ketaclinic.core.access import PRESCRIBER
-from ketaclinic.patients.models import Patient
 
-# --- consent and the pre-dose gate ---------------------------------------------------------------------
-
-
-def record_consent(
-    *,
-    user: User,
-    patient: Patient,
-    drug: str,
-    signed_on: date,
-    expires_on: date | None = None,
-    request: HttpRequest | None = None,
-) -> Consent:
-    errors = {}
-    if signed_on > timezone.localdate():
-        errors["signed_on"] = "is in the future"
-    if expires_on is not None and expires_on <= signed_on:
-        errors["expires_on"] = "must be after the signing date"
-    if errors:
-        raise SessionInputError(errors)
-    consent = Consent.objects.create(
-        organization_id=patient.organization_id,
-        patient=patient,
-        drug=drug,
-        signed_on=signed_on,
-        expires_on=expires_on,
-        recorded_by=user,
-    )
-    audit.record(
-        user=user,
-        action=Action.ADD,
-        category="consent",
-        patient=patient,
-        object_type="Consent",
-        object_id=consent.pk,
-        after={"drug": drug, "signed_on": signed_on.isoformat()},
-        request=request,
-    )
-    return consent
-
-
-def current_consent(patient: Patient, drug: str, today: date) -> Consent | None:
-    return (
-        Consent.objects.filter(patient=patient, drug=drug, signed_on__lte=today, withdrawn_on__isnull=True)
-        .exclude(expires_on__lt=today)
-        .order_by("-signed_on")
-        .first()
-    )
+# --- the pre-dose gate ----------------------------------------------------------------------------------
 
 
 # How long a signed screening stays valid is not in the reference: a configurable default, shown as such.
@@ -221,13 +171,14 @@ def evaluate_gate(
         choices = ", ".join(p.value for p in gate_rules.PregnancyTest)
         raise SessionInputError({"pregnancy_test": f"{clean['pregnancy_test']!r} is not one of {choices}"})
     today = timezone.localdate(now, session.site.zone)
-    consent = current_consent(session.patient, session.drug, today)
+    consent, _ = consents.standing(session.patient, session.drug, session.route, today)
     requirements = gate_requirements(session)
     pregnancy = clean.get("pregnancy_test")
     context = gate_rules.GateContext(
         today=today,
-        consent_current=consent is not None,
-        consent_signed_on=consent.signed_on if consent else None,
+        consent_current=consent.current,
+        consent_signed_on=None,
+        consent=consent,
         screening_signed_on=screening_signed_on(session),
         rems_patient_enrolled=clean.get("rems_patient_enrolled"),
         rems_setting_certified=clean.get("rems_setting_certified"),

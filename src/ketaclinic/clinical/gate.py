@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Final
 
 from ketaclinic.clinical.alerts import DEFAULT_ALERT_RULES, AlertCode, AlertRule, evaluate_reading
+from ketaclinic.clinical.consent import ConsentStanding
 from ketaclinic.clinical.vitals import VitalReading
 
 
@@ -196,6 +197,9 @@ class GateContext:
     consent_current: bool
     consent_signed_on: date | None
     screening_signed_on: date | None
+    # The consent app's answer for the session's drug and route (clinical/consent.consent_standing): when
+    # given, the consent item shows it — the form version, signing date and age, expiry or withdrawal.
+    consent: ConsentStanding | None = None
     rems_patient_enrolled: bool | None = None
     rems_setting_certified: bool | None = None
     hours_since_food: float | None = None
@@ -258,8 +262,21 @@ _FAIL = GateStatus.FAIL
 
 
 def _consent(ctx: GateContext) -> GateItem:
+    """Consent is never overridable: dosing without it is not a clinical judgement call."""
     src = "informed consent before treatment (clinical.md §6.1: ASKP3, CPSBC)"
     title = "Consent"
+    if ctx.consent is not None:
+        standing = ctx.consent
+        status = _PASS if standing.current else _FAIL
+        return _item(
+            GateItemKey.CONSENT,
+            title,
+            status,
+            standing.reason,
+            standing.source,
+            standing.confirmed,
+            overridable=False,
+        )
     if not ctx.consent_current:
         when = f" (last signed {ctx.consent_signed_on.isoformat()})" if ctx.consent_signed_on else ""
         return _item(
