@@ -586,6 +586,22 @@ def consent_document(*, user: User, consent: Consent, request: HttpRequest | Non
     )
 
 
+def check_document_store() -> str:
+    """ "ok (N documents)", or which consents' documents are missing or changed (``ketaclinic check`` and
+    ``ketaclinic restore`` report it: a signed form that cannot be shown is a lost record)."""
+    rows = Consent.objects.exclude(document_file="").values_list("pk", "document_file", "document_sha256")
+    bad = []
+    for pk, name, sha256 in rows.iterator():
+        try:
+            documents.load(name, sha256)
+        except documents.DocumentRefused as exc:
+            bad.append(f"consent {pk}: {exc}")
+    if bad:
+        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        return f"{len(bad)} of {len(rows)} signed documents cannot be shown: {shown}"
+    return f"ok ({len(rows)} documents)"
+
+
 # --- what the pre-dose gate reads -----------------------------------------------------------------------
 
 
