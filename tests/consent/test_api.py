@@ -70,6 +70,13 @@ def test_record_list_and_withdraw_a_consent_through_the_api(
     )
 
 
+def test_the_openapi_description_says_how_the_evidence_travels(nurse: Any, sign_in: Any) -> None:
+    schema = Api(nurse, sign_in).client.get("/api/openapi.json").json()
+    operation = schema["paths"]["/api/patients/{patient_id}/consents"]["post"]
+    assert "base64" in operation["description"] and "exactly one of" in operation["description"]
+    assert "/api/consent-forms" in schema["paths"]
+
+
 def test_refusals_name_the_field(nurse: Any, patient: Any, sign_in: Any) -> None:
     desk = Api(nurse, sign_in)
     url = f"/patients/{patient.pk}/consents"

@@ -230,7 +230,19 @@ def _form(user: User, body: ConsentIn) -> ConsentTemplate:
 @router.post("/{patient_id}/consents", response={201: ConsentOut}, auth=api_roles(*CLINICIANS))
 def record(request: HttpRequest, patient_id: UUID, body: ConsentIn) -> Status[dict[str, Any]]:
     """Record a patient's signed informed consent to one drug by one route (the pre-dose gate needs a current
-    one for the session's drug and route). Give exactly one of `signature` and `scan`."""
+    one for the session's drug and route).
+
+    The evidence travels as base64 in this JSON body; give exactly one of:
+    - `signature`: the name the patient typed and the PNG of the signature they drew (at most 512 KB, with
+      ink on it), signed **today** on the **current** version of the form; you are the witness unless
+      `witness_id` names a colleague at the patient's site;
+    - `scan`: a PDF, PNG or JPEG of the signed paper form (at most 10 MB before base64; its content must be
+      what `content_type` says), of the version printed on it (`template_id`), signed on `signed_on` (not in
+      the future, nor longer ago than the clinic's validity period), with `witness_id`.
+
+    The form is `template_id` (GET /api/consent-forms) or `drug` and `route` for the current version. The
+    consent expires after the clinic's validity period (KETACLINIC_CONSENT_VALID_DAYS). Refusals answer 422
+    with one entry per field and the limit."""
     user = signed_in_user(request)
     patient = _patient(request, patient_id, "api consent")
     if (body.signature is None) == (body.scan is None):

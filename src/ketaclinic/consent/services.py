@@ -489,6 +489,29 @@ def withdraw_consent(
 # --- reading consents -----------------------------------------------------------------------------------
 
 
+def _read(
+    *,
+    user: User,
+    patient: Patient,
+    detail: str,
+    consent: Consent | None = None,
+    request: HttpRequest | None = None,
+    outcome: str = "success",
+) -> None:
+    """One audit entry for a read of the patient's consents, a consent, or its document."""
+    audit.record(
+        user=user,
+        action=Action.QUERY,
+        category=CATEGORY,
+        patient=patient,
+        object_type="Consent",
+        object_id=consent.pk if consent else "",
+        request=request,
+        outcome=outcome,
+        detail=detail,
+    )
+
+
 def patient_consents(*, user: User, patient: Patient, request: HttpRequest | None = None) -> list[Consent]:
     """Every consent on the patient's chart, newest first (one audited read). ``patient`` comes from
     ``patients.services.get_patient``, which scoped it to the user."""
@@ -497,15 +520,7 @@ def patient_consents(*, user: User, patient: Patient, request: HttpRequest | Non
             "template", "recorded_by", "witness", "withdrawn_by"
         )
     )
-    audit.record(
-        user=user,
-        action=Action.QUERY,
-        category=CATEGORY,
-        patient=patient,
-        object_type="Consent",
-        request=request,
-        detail=f"chart: {len(rows)} consents",
-    )
+    _read(user=user, patient=patient, detail=f"chart: {len(rows)} consents", request=request)
     return rows
 
 
@@ -528,16 +543,7 @@ def get_consent(
     )
     if consent is None:
         raise ConsentNotFound("No such consent.")
-    audit.record(
-        user=user,
-        action=Action.QUERY,
-        category=CATEGORY,
-        patient=patient,
-        object_type="Consent",
-        object_id=consent.pk,
-        request=request,
-        detail=purpose,
-    )
+    _read(user=user, patient=patient, consent=consent, detail=purpose, request=request)
     return consent
 
 
@@ -557,28 +563,16 @@ def consent_document(*, user: User, consent: Consent, request: HttpRequest | Non
     try:
         data = documents.load(consent.document_file, consent.document_sha256)
     except documents.DocumentRefused as exc:
-        audit.record(
+        _read(
             user=user,
-            action=Action.QUERY,
-            category=CATEGORY,
             patient=consent.patient,
-            object_type="Consent",
-            object_id=consent.pk,
+            consent=consent,
+            detail=f"document: {exc}",
             request=request,
             outcome="failure",
-            detail=f"document: {exc}",
         )
         raise ConsentError(f"The signed document cannot be shown: {exc}.") from None
-    audit.record(
-        user=user,
-        action=Action.QUERY,
-        category=CATEGORY,
-        patient=consent.patient,
-        object_type="Consent",
-        object_id=consent.pk,
-        request=request,
-        detail="signed document",
-    )
+    _read(user=user, patient=consent.patient, consent=consent, detail="signed document", request=request)
     ext = documents.SCAN_TYPES.get(consent.document_type, "bin")
     kind = "signature" if consent.method == ConsentMethod.TABLET else "signed-form"
     return Document(
