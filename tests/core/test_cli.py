@@ -149,7 +149,9 @@ def test_backup_then_restore_brings_back_the_backed_up_state(cli_env: dict[str, 
     lost.unlink()
     checked = _run(cli_env, "check", "--json", check=False)
     assert checked.returncode == 1
-    assert json.loads(checked.stdout)["consent_documents"].startswith("1 of 3 signed documents cannot be shown")
+    assert json.loads(checked.stdout)["consent_documents"].startswith(
+        "1 of 3 signed documents cannot be shown"
+    )
     restored = json.loads(_run(cli_env, "restore", str(backup), "--yes", "--json").stdout)
     assert restored["integrity"] == "ok" and restored["audit"]["ok"]
     assert restored["consent_documents"] == "ok (3 documents)" and lost.exists()
