@@ -49,6 +49,7 @@ def test_a_nurse_records_a_new_patients_consent_on_the_tablet_and_the_gate_passe
     assert "not FDA-approved" in page.inner_text("#consent-text")
     page.fill("#signer-name", "Testa Examplesson")
     page.click("#witnessed")
+    assert not page.is_visible("#signature-empty")
     page.click("#sign-consent")  # an empty box is caught on the tablet before anything is sent
     assert page.is_visible("#signature-empty") and Consent.objects.count() == 0
     box = page.locator("#signature-pad").bounding_box()

@@ -80,8 +80,8 @@ _STOPPING = _s(
 
 _QUESTIONS = _s(
     K.QUESTIONS,
-    """Please ask the nurse or your prescriber about anything on this form before you sign. You will be given
-    a copy of what you sign.""",
+    """Please ask the nurse or your prescriber about anything on this form before you sign. You may ask for a
+    printed copy of what you sign.""",
     "clinical.md §11 (documented informed consent); §6.1 (ASKP3, CPSBC)",
 )
 
