@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "ketaclinic.assessment",
     "ketaclinic.treatment",
     "ketaclinic.monitoring",
+    "ketaclinic.consent",
     "ketaclinic.chairside",
     "ketaclinic.ledger",
     "ketaclinic.interop.fhir",
@@ -173,14 +174,23 @@ KETACLINIC_SAFETY_ALERT_ESCALATE_HOURS = config.env_int(
 
 # Pre-dose gate (issue 14). A pregnancy test counts when taken within KETACLINIC_PREGNANCY_TEST_DAYS before the
 # first session of the course ("course") or before each session ("session"); clinical.md §11 gives no interval
-# (default: within 7 days before the first session of a course, a clinic default, unconfirmed). A consent
-# without its own expiry date is renewed after KETACLINIC_CONSENT_RENEW_DAYS (no interval in the reference: a
-# clinic default, unconfirmed). Both are shown on the gate as clinic defaults.
+# (default: within 7 days before the first session of a course, a clinic default, unconfirmed), shown on the
+# gate as a clinic default.
 KETACLINIC_PREGNANCY_TEST_DAYS = config.env_int("KETACLINIC_PREGNANCY_TEST_DAYS", 7, minimum=0, maximum=30)
 KETACLINIC_PREGNANCY_TEST_BEFORE = config.env_choice(
     "KETACLINIC_PREGNANCY_TEST_BEFORE", "course", ("course", "session")
 )
-KETACLINIC_CONSENT_RENEW_DAYS = config.env_int("KETACLINIC_CONSENT_RENEW_DAYS", 365, minimum=30, maximum=1825)
+
+# Informed consent (consent app). How long a signed consent lasts: the reference gives no period, so this is
+# clinic policy (default 365 days, shown to staff as a clinic default, unconfirmed).
+KETACLINIC_CONSENT_VALID_DAYS = config.env_int("KETACLINIC_CONSENT_VALID_DAYS", 365, minimum=30, maximum=730)
+# Uploads (signed consent scans, at most 10 MB, sent as a form or as base64 in the JSON API): kept in memory,
+# never spooled to a shared temporary directory; larger bodies are refused before they are read.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "upload-tmp")
+(VAR_DIR / "upload-tmp").mkdir(mode=0o700, exist_ok=True)
+FILE_UPLOAD_PERMISSIONS = 0o600
 
 # Outgoing email (self-report links, staff invitations and password resets). Default: written as files under
 # var/outbox for the operator to inspect;

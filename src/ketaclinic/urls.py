@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("ketaclinic.assessment.urls")),
     path("", include("ketaclinic.treatment.urls")),
     path("", include("ketaclinic.monitoring.urls")),
+    path("", include("ketaclinic.consent.urls")),
     path("", include("ketaclinic.chairside.urls")),
     path("", include("ketaclinic.ledger.urls")),
     path("fhir/", include("ketaclinic.interop.fhir.urls")),

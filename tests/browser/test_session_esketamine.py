@@ -9,6 +9,7 @@ from typing import Any
 from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from tests.consent.helpers import consent_on_file
 
 from ketaclinic.chairside import services
 from ketaclinic.chairside.models import Administration, GateCheck, Observation, SessionAlert, TreatmentSession
@@ -60,7 +61,7 @@ def shift(session: TreatmentSession, minutes: int) -> None:
 def test_esketamine_session_from_check_in_to_discharge(
     browser_page: Any, patient: Any, nurse: Any, prescriber: Any
 ) -> None:
-    services.record_consent(user=nurse, patient=patient, drug="esketamine", signed_on=date.today())
+    consent_on_file(nurse, patient, "esketamine")
     now = timezone.now()
     session = services.schedule_session(
         user=nurse,
@@ -215,7 +216,7 @@ def test_esketamine_session_from_check_in_to_discharge(
 def test_iv_session_with_a_pump_rate_change(
     browser_page: Any, patient: Any, nurse: Any, prescriber: Any
 ) -> None:
-    services.record_consent(user=nurse, patient=patient, drug="ketamine", signed_on=date.today())
+    consent_on_file(nurse, patient, "ketamine", "iv")
     session = services.schedule_session(
         user=nurse,
         patient=patient,

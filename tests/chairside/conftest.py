@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from tests.consent.helpers import consent_on_file
 
 from ketaclinic.chairside import services
 from ketaclinic.clinical.vitals import VitalReading
@@ -30,12 +31,10 @@ def t0() -> Any:
 
 @pytest.fixture
 def consented(patient: Any, nurse: Any) -> Any:
-    services.record_consent(
-        user=nurse, patient=patient, drug="esketamine", signed_on=date.today() - timedelta(days=3)
-    )
-    services.record_consent(
-        user=nurse, patient=patient, drug="ketamine", signed_on=date.today() - timedelta(days=3)
-    )
+    three_days_ago = timezone.localdate(timezone.now(), patient.site.zone) - timedelta(days=3)
+    consent_on_file(nurse, patient, "esketamine", signed_on=three_days_ago)
+    for route in ("iv", "im", "sublingual"):
+        consent_on_file(nurse, patient, "ketamine", route, signed_on=three_days_ago)
     return patient
 
 

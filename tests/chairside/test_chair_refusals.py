@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 import time_machine
 from django.test import Client
+from tests.consent.helpers import consent_body
 
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.chairside import services
 from ketaclinic.chairside.models import Administration, SessionAlert, TreatmentSession
 from ketaclinic.chairside.rems_services import _derive
+from ketaclinic.clinical.protocol_library import PROTOCOLS
 
 from .journey import Api, signature
 
@@ -60,7 +62,8 @@ def _ready_to_dose(
     """Consent, schedule, check in, baseline, gate (screening decided by the prescriber): the gate opens
     at T0 − 5 min."""
     drug = "esketamine" if protocol.startswith("esk") else "ketamine"
-    desk.ok(f"/patients/{patient.pk}/consents", {"drug": drug, "signed_on": "2026-12-01"}, status=201)
+    route = PROTOCOLS[protocol].route.value
+    desk.ok(f"/patients/{patient.pk}/consents", consent_body(drug, "2026-12-07", route=route), status=201)
     session = desk.ok("/sessions", _session_body(patient, protocol, dose, **extra), status=201)
     sid = session["id"]
     clock.move_to(T0 - 15 * M)
@@ -334,7 +337,7 @@ def test_an_iv_gate_at_178_108_needs_a_prescriber_and_180_110_is_a_stop(
 ) -> None:
     patient = make_patient(nurse)
     desk = Api(nurse, sign_in)
-    desk.ok(f"/patients/{patient.pk}/consents", {"drug": "ketamine", "signed_on": "2026-12-01"}, status=201)
+    desk.ok(f"/patients/{patient.pk}/consents", consent_body("ketamine", "2026-12-07"), status=201)
     session = desk.ok("/sessions", _session_body(patient, "iv-trd-elektd", "35"), status=201)
     sid = session["id"]
     desk.ok(f"/sessions/{sid}/transition", {"to": "checked_in", "version": session["version"]})
@@ -352,7 +355,7 @@ def test_the_bipolar_protocol_gate_reads_the_ymrs_and_a_same_day_phq9_item9_alwa
 ) -> None:
     patient = make_patient(nurse)
     desk = Api(nurse, sign_in)
-    desk.ok(f"/patients/{patient.pk}/consents", {"drug": "ketamine", "signed_on": "2026-12-01"}, status=201)
+    desk.ok(f"/patients/{patient.pk}/consents", consent_body("ketamine", "2026-12-07"), status=201)
     session = desk.ok("/sessions", _session_body(patient, "iv-bipolar-wilkowska", "35"), status=201)
     sid = session["id"]
     desk.ok(f"/sessions/{sid}/transition", {"to": "checked_in", "version": session["version"]})
@@ -383,7 +386,7 @@ def test_an_outsider_cannot_drive_someone_elses_session(
     for path, body in (
         (f"/sessions/{session['id']}/gate", IV_GATE),
         (f"/sessions/{session['id']}/administrations", {"kind": "infusion_stop"}),
-        (f"/patients/{patient.pk}/consents", {"drug": "ketamine", "signed_on": "2026-12-01"}),
+        (f"/patients/{patient.pk}/consents", consent_body("ketamine", "2026-12-07")),
     ):
         assert other.post(path, body).status_code == 404
     assert other.get(f"/sessions/{session['id']}/discharge").status_code == 404
@@ -394,6 +397,6 @@ def test_consent_cannot_be_dated_in_the_future(
 ) -> None:
     patient = make_patient(nurse)
     refused = Api(nurse, sign_in).refused(
-        f"/patients/{patient.pk}/consents", {"drug": "ketamine", "signed_on": str(date(2027, 1, 1))}
+        f"/patients/{patient.pk}/consents", consent_body("ketamine", str(date(2027, 1, 1)))
     )
     assert refused == {"signed_on": "is in the future"}

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from tests.consent.helpers import consent_body
 
 from ketaclinic.chairside.models import Administration, TreatmentSession
 from ketaclinic.clinical.conditions import Drug, Route
@@ -65,7 +66,7 @@ def test_every_protocol_a_whole_session_through_the_api(
         desk, rx = Api(nurse, sign_in), Api(prescriber, sign_in)
         desk.ok(
             f"/patients/{patient.pk}/consents",
-            {"drug": protocol.drug.value, "signed_on": "2026-12-01"},
+            consent_body(protocol.drug.value, "2026-12-07", route=protocol.route.value),
             status=201,
         )
         session = desk.ok(

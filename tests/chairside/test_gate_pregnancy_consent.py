@@ -6,7 +6,7 @@ JSON API with CSRF-enforcing clients, from an empty clinic."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ import time_machine
 from django.test import Client, override_settings
 from django.utils import timezone
 from tests.assessment.test_screening_overrides import token_from
+from tests.consent.helpers import consent_on_file
 from tests.treatment.conftest import complete_intake
 
 from ketaclinic.assessment import services as assessment
@@ -51,11 +52,14 @@ CAN_BECOME_PREGNANT = {"childbearing_potential": "yes", "childbearing_potential_
 
 
 def checked_in(desk: Api, patient: Any, consent_signed_on: str = "2026-12-01", **extra: Any) -> str:
-    """Consent, an IV session at T0, checked in with a calm baseline reading."""
-    desk.ok(
-        f"/patients/{patient.pk}/consents",
-        {"drug": "ketamine", "signed_on": consent_signed_on, **extra},
-        status=201,
+    """Consent (signed on the tablet on ``consent_signed_on``), an IV session at T0, checked in with a calm
+    baseline reading."""
+    consent_on_file(
+        desk.user,
+        patient,
+        "ketamine",
+        signed_on=date.fromisoformat(consent_signed_on),
+        expires_on=extra.get("expires_on"),
     )
     session = desk.ok(
         "/sessions",
@@ -165,25 +169,17 @@ def test_a_400_day_old_consent_shows_its_age_and_cannot_be_overridden(
     gate = desk.ok(f"/sessions/{sid}/gate", IV_GATE)
     consent = items(gate)["consent"]
     assert consent["status"] == "fail" and consent["overridable"] is False
-    assert consent["reason"] == (
-        "Consent signed 2025-11-02 is 400 days old: the clinic renews consent every 365 days — the patient "
-        "signs a new consent before this session"
-    )
-    assert consent["confirmed"] is False and "renewed every 365 days" in consent["source"]
+    # Signed 400 days ago, valid 365 days (clinic policy, unconfirmed): expired, with its age on the gate.
+    assert consent["reason"].startswith("Consent expired on 2026-11-02")
+    assert "signed 2025-11-02, 400 days ago" in consent["reason"]
+    assert consent["confirmed"] is False and "validity" in consent["source"]
     refused = rx.post(f"/sessions/{sid}/gate/overrides", {"item_key": "consent", "reason": "Signed on paper"})
     assert refused.status_code in (409, 422) and "cannot be overridden" in refused.content.decode()
-    # A consent with its own expiry date is current until then, and the gate shows both dates.
-    desk.ok(
-        f"/patients/{patient.pk}/consents",
-        {"drug": "ketamine", "signed_on": "2025-11-03", "expires_on": "2027-01-31"},
-        status=201,
-    )
-    dated = items(desk.ok(f"/sessions/{sid}/gate", IV_GATE))["consent"]
-    assert dated["status"] == "pass"
-    assert dated["reason"] == "Consent signed 2025-11-03 (399 days ago); expires 2027-01-31 (in 55 days)"
-    desk.ok(f"/patients/{patient.pk}/consents", {"drug": "ketamine", "signed_on": "2026-12-07"}, status=201)
+    # A newly signed consent is current, and the gate shows its form version, date, age and expiry.
+    consent_on_file(nurse, patient, "ketamine")
     fresh = items(desk.ok(f"/sessions/{sid}/gate", IV_GATE))["consent"]
-    assert fresh["reason"] == "Consent signed 2026-12-07 (today); renewed every 365 days"
+    assert fresh["status"] == "pass"
+    assert "signed 2026-12-07 (today)" in fresh["reason"] and "valid until 2027-12-07" in fresh["reason"]
 
 
 def _dose_and_stop(desk: Api, prescriber: Any, sid: str, clock: Any, at: datetime) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import uuid
@@ -140,8 +141,20 @@ def test_backup_then_restore_brings_back_the_backed_up_state(cli_env: dict[str, 
         "--password-stdin",
         stdin="a long enough passphrase\n",
     )
+    # The signed consent documents (the demo's three tablet signatures) are copied beside the backup, private.
+    copies = [p for p in (tmp_path / "clinic.backup.documents").rglob("*") if p.is_file()]
+    assert len(copies) == 3 and {stat.S_IMODE(p.stat().st_mode) for p in copies} == {0o600}
+    store = Path(cli_env["KETACLINIC_VAR_DIR"]) / "consent-documents"
+    lost = next(p for p in store.rglob("*") if p.is_file())
+    lost.unlink()
+    checked = _run(cli_env, "check", "--json", check=False)
+    assert checked.returncode == 1
+    assert json.loads(checked.stdout)["consent_documents"].startswith(
+        "1 of 3 signed documents cannot be shown"
+    )
     restored = json.loads(_run(cli_env, "restore", str(backup), "--yes", "--json").stdout)
     assert restored["integrity"] == "ok" and restored["audit"]["ok"]
+    assert restored["consent_documents"] == "ok (3 documents)" and lost.exists()
     again = _run(
         cli_env,
         "createuser",

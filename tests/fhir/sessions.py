@@ -10,8 +10,9 @@ Ann (owner organization):
   * ``iv``: IV ketamine, checked in t1-15 (t1 = t0+180), reading t1-5 (BP, HR, SpO2, RR), infusion started
     at t1 at 150 mL/h, slowed to 100 mL/h at t1+15, stopped t1+45, session stopped at t1+50.
   * ``planned``: esketamine in two days. ``cancelled``: stopped a day before t0, never checked in.
-  * consents: esketamine and ketamine (active, the latter expiring in 90 days), an older ketamine consent
-    that expired 35 days ago.
+  * consents (signed on the clinic tablet, consent.services): esketamine and ketamine IV (active, the
+    former lasting the clinic's 365 days, the latter expiring in 90), an older ketamine IV consent signed 400
+    days ago that expired 35 days ago.
 Ben (owner organization): ``running``: IV ketamine infusing since 20 minutes ago (120 mL/h), one reading;
   consents: ketamine (active), esketamine withdrawn yesterday.
 Theirs (another organization): a whole IV session with a reading, an infusion, an adverse event, a consent.
@@ -25,10 +26,11 @@ from typing import Any
 
 from django.utils import timezone
 from tests.conftest import sign
+from tests.consent.helpers import consent_on_file
 
 from ketaclinic.chairside import services
-from ketaclinic.chairside.models import Consent
 from ketaclinic.clinical.vitals import VitalReading
+from ketaclinic.consent.services import withdraw_consent
 
 ESK_ANSWERS = {
     "rems_patient_enrolled": True,
@@ -122,20 +124,25 @@ def build(nurse: Any, prescriber: Any, make_patient: Any, outsider: Any, outside
     def consent(
         key: str, user: Any, patient: Any, drug: str, signed: int, expires: int | None = None
     ) -> None:
-        c.consents[key] = services.record_consent(
-            user=user,
-            patient=patient,
-            drug=drug,
+        c.consents[key] = consent_on_file(
+            user,
+            patient,
+            drug,
             signed_on=today - timedelta(days=signed),
             expires_on=today + timedelta(days=expires) if expires is not None else None,
         )
 
     consent("ann_esk", nurse, ann, "esketamine", 3)
     consent("ann_ket", nurse, ann, "ketamine", 3, 90)
-    consent("ann_old", nurse, ann, "ketamine", 400, -35)
+    consent("ann_old", nurse, ann, "ketamine", 400)  # the clinic's 365 days ended 35 days ago
     consent("ben_ket", nurse, ben, "ketamine", 3)
     consent("ben_esk", nurse, ben, "esketamine", 3)
-    Consent.objects.filter(pk=c.consents["ben_esk"].pk).update(withdrawn_on=today - timedelta(days=1))
+    withdraw_consent(
+        user=nurse,
+        consent=c.consents["ben_esk"],
+        withdrawn_on=today - timedelta(days=1),
+        reason="Patient asked to stop esketamine",
+    )
     consent("theirs", outsider, theirs, "ketamine", 3)
 
     # Ann, esketamine, discharged.

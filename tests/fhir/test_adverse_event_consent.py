@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+import time_machine
 from django.utils import timezone
 from tests.fhir.conftest import ids, iso, read
 
@@ -126,7 +127,18 @@ def test_consent_content_and_status(clinic: Any, h: dict[str, str]) -> None:
     signed = (today - timedelta(days=3)).isoformat()
     assert esk["dateTime"] == signed
     assert esk["policyRule"]["coding"][0]["code"] == "esketamine"
-    assert esk["provision"] == {"type": "permit", "period": {"start": signed}}
+    # The clinic's validity period (365 days, a clinic default) ends the permission.
+    expires = (today - timedelta(days=3) + timedelta(days=365)).isoformat()
+    assert esk["provision"] == {"type": "permit", "period": {"start": signed, "end": expires}}
+    # The form version signed is the policy; what was signed (the tablet record) is the source.
+    form = clinic.consents["ann_esk"].template
+    assert esk["policy"] == [{"uri": f"http://127.0.0.1:8000/consent-forms/{form.pk}/"}]
+    assert "nasal spray" in esk["policyRule"]["text"] and "version 1" in esk["policyRule"]["text"]
+    source = esk["sourceAttachment"]
+    assert source["contentType"] == "text/html" and source["creation"] == signed
+    assert source["url"].endswith(f"/patients/{clinic.ann.pk}/consents/{clinic.consents['ann_esk'].pk}/")
+    assert "drawn signature" in source["title"]
+    assert esk["performer"] == [{"reference": f"Patient/{clinic.ann.pk}"}]
     ket = read(h, f"Consent/{clinic.consents['ann_ket'].pk}")
     assert ket["status"] == "active"
     assert ket["provision"]["period"]["end"] == (today + timedelta(days=90)).isoformat()
@@ -162,3 +174,48 @@ def test_consent_has_no_subject_parameter(clinic: Any, h: dict[str, str]) -> Non
 
     response = Client().get(f"/fhir/Consent?subject={clinic.ben.pk}", **h)
     assert response.status_code == 400  # R4 Consent is searched by patient
+
+
+def test_a_scanned_consent_points_at_its_form_version_and_scan_and_a_withdrawal_moves_last_updated(
+    h: dict[str, str], nurse: Any, prescriber: Any, patient: Any
+) -> None:
+    from fhir.resources.R4B.consent import Consent as FhirConsent
+
+    from ketaclinic.consent import services as consents
+
+    form = consents.current_template(
+        organization_id=patient.organization_id, drug="ketamine", route="sublingual"
+    )
+    pdf = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+    signed_on = timezone.localdate(timezone.now(), patient.site.zone) - timedelta(days=2)
+    row = consents.record_consent(
+        user=nurse,
+        patient=patient,
+        template=form,
+        signed_on=signed_on,
+        evidence=consents.SignedScan(data=pdf, content_type="application/pdf", filename="paper.pdf"),
+        witness=prescriber,
+    )
+    resource = read(h, f"Consent/{row.pk}")
+    FhirConsent.model_validate(resource)  # valid R4 (ppc-1: policy and policyRule)
+    assert resource["status"] == "active"
+    assert resource["policy"] == [{"uri": f"http://127.0.0.1:8000/consent-forms/{form.pk}/"}]
+    assert "under the tongue (sublingual)" in resource["policyRule"]["text"]
+    assert resource["sourceAttachment"] == {
+        "contentType": "application/pdf",
+        "url": f"http://127.0.0.1:8000/patients/{patient.pk}/consents/{row.pk}/document/",
+        "size": len(pdf),
+        "title": f"Signed consent form ({form.title}, version 1)",
+        "creation": signed_on.isoformat(),
+    }
+    before = resource["meta"]["lastUpdated"]
+    with time_machine.travel(timezone.now() + timedelta(minutes=5)):
+        consents.withdraw_consent(
+            user=nurse,
+            consent=row,
+            withdrawn_on=signed_on + timedelta(days=1),
+            reason="Patient wants to stop",
+        )
+    resource = read(h, f"Consent/{row.pk}")
+    assert resource["status"] == "inactive" and resource["meta"]["lastUpdated"] > before
+    assert resource["provision"]["period"]["end"] == (signed_on + timedelta(days=1)).isoformat()

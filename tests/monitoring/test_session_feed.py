@@ -8,6 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 from hl7.client import MLLPClient
+from tests.consent.helpers import consent_on_file
 
 from ketaclinic.accounts.models import Chair
 from ketaclinic.chairside import services as chairside
@@ -23,7 +24,7 @@ EUI = "0123456789ABCDEF"
 
 
 def _dosing_session(nurse: Any, prescriber: Any, patient: Any, chair: Any) -> Any:
-    chairside.record_consent(user=nurse, patient=patient, drug="esketamine", signed_on=date.today())
+    consent_on_file(nurse, patient, "esketamine")
     now = timezone.now()
     session = chairside.schedule_session(
         user=nurse,

@@ -1,5 +1,6 @@
-"""Treatment-session API: the whole session an integration (or a test) can drive — consent, scheduling,
-check-in, the pre-dose gate and its overrides, doses, readings in idempotent batches, alerts, discharge.
+"""Treatment-session API: the whole session an integration (or a test) can drive — scheduling, check-in,
+the pre-dose gate and its overrides, doses, readings in idempotent batches, alerts, discharge. Consent is
+the consent app's API (``/api/patients/{id}/consents``, consent/api.py).
 
 Every act calls the same use case as the session page, so every rule holds here too. Errors carry their
 status: one handler maps the chairside errors (422 naming each field and its limit, 409 for a stale version
@@ -34,7 +35,6 @@ from ketaclinic.patients import services as patients
 router = Router(tags=["treatment sessions"])
 #: ninja's typed header parameter: ``HeaderEx[type, {kwargs of ninja.Header}]``.
 _IDEMPOTENCY_HEADER = {"alias": "Idempotency-Key", "default": None}
-consent_router = Router(tags=["treatment sessions"])  # mounted under /patients
 
 
 @api.exception_handler(services.SessionError)
@@ -65,20 +65,6 @@ class SignatureIn(Schema):
     user_id: int = Field(description="The colleague who signs")
     password: str
     code: str = Field(description="Their current authenticator (TOTP) code")
-
-
-class ConsentIn(Schema):
-    drug: Literal["ketamine", "esketamine"]
-    signed_on: date
-    expires_on: date | None = None
-
-
-class ConsentOut(Schema):
-    id: int
-    patient_id: UUID
-    drug: str
-    signed_on: date
-    expires_on: date | None
 
 
 class SessionIn(Schema):
@@ -310,36 +296,7 @@ def _gate_out(session: TreatmentSession) -> dict[str, Any]:
     }
 
 
-# --- consent and scheduling -----------------------------------------------------------------------------
-
-
-@consent_router.post("/{patient_id}/consents", response={201: ConsentOut}, auth=api_roles(*CLINICIANS))
-def consent(request: HttpRequest, patient_id: UUID, body: ConsentIn) -> Status[dict[str, Any]]:
-    """Record a patient's signed informed consent for a drug (the pre-dose gate needs a current one)."""
-    try:
-        patient = patients.get_patient(
-            user=_user(request), patient_id=patient_id, request=request, purpose="api consent"
-        )
-    except (patients.PatientNotFound, patients.OutsideYourSites):
-        raise HttpError(404, "No such patient.") from None
-    row = services.record_consent(
-        user=_user(request),
-        patient=patient,
-        drug=body.drug,
-        signed_on=body.signed_on,
-        expires_on=body.expires_on,
-        request=request,
-    )
-    return Status(
-        201,
-        {
-            "id": row.pk,
-            "patient_id": patient.pk,
-            "drug": row.drug,
-            "signed_on": row.signed_on,
-            "expires_on": row.expires_on,
-        },
-    )
+# --- scheduling -----------------------------------------------------------------------------
 
 
 @router.post("", response={201: SessionOut}, auth=api_roles(*CLINICIANS))

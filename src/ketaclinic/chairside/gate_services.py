@@ -1,11 +1,11 @@
-"""Consent and the pre-dose gate (clinical/gate.py): evaluate, store, override.
+"""The pre-dose gate (clinical/gate.py): evaluate, store, override.
 
-The gate reads from the record: the patient's current consent (its signing and expiry dates, so the item
-shows its age), the signed screening and the intake's childbearing potential (assessment app), and the date
-of the first dosed session of the session's course (``course_started_on``) for the pregnancy-test interval,
-which is the clinic's setting (``KETACLINIC_PREGNANCY_TEST_DAYS``/``_BEFORE``, default within 7 days before the
-first session of a course: clinical.md §11, unconfirmed). A consent without its own expiry date is renewed
-after ``KETACLINIC_CONSENT_RENEW_DAYS`` (clinic default, unconfirmed).
+The gate reads from the record: the consent app's answer for the session's drug and route
+(``consent.services.standing``: the signed form version, its age, expiry or withdrawal), the signed
+screening and the intake's childbearing potential (assessment app), and the date of the first dosed session
+of the session's course (``course_started_on``) for the pregnancy-test interval, which is the clinic's
+setting (``KETACLINIC_PREGNANCY_TEST_DAYS``/``_BEFORE``, default within 7 days before the first session of a
+course: clinical.md §11, unconfirmed).
 """
 
 from __future__ import annotations
@@ -22,12 +22,7 @@ from ketaclinic.accounts.models import User
 from ketaclinic.accounts.site_identifiers import gate_certification
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
-from ketaclinic.chairside.models import (
-    Consent,
-    GateCheck,
-    Status,
-    TreatmentSession,
-)
+from ketaclinic.chairside.models import GateCheck, Status, TreatmentSession
 from ketaclinic.chairside.services import (
     SessionError,
     SessionInputError,
@@ -38,56 +33,10 @@ from ketaclinic.chairside.services import (
 )
 from ketaclinic.clinical import gate as gate_rules
 from ketaclinic.clinical.screening_model import Answer
+from ketaclinic.consent import services as consents
 from ketaclinic.core.access import PRESCRIBER
-from ketaclinic.patients.models import Patient
 
-# --- consent and the pre-dose gate ---------------------------------------------------------------------
-
-
-def record_consent(
-    *,
-    user: User,
-    patient: Patient,
-    drug: str,
-    signed_on: date,
-    expires_on: date | None = None,
-    request: HttpRequest | None = None,
-) -> Consent:
-    errors = {}
-    if signed_on > timezone.localdate():
-        errors["signed_on"] = "is in the future"
-    if expires_on is not None and expires_on <= signed_on:
-        errors["expires_on"] = "must be after the signing date"
-    if errors:
-        raise SessionInputError(errors)
-    consent = Consent.objects.create(
-        organization_id=patient.organization_id,
-        patient=patient,
-        drug=drug,
-        signed_on=signed_on,
-        expires_on=expires_on,
-        recorded_by=user,
-    )
-    audit.record(
-        user=user,
-        action=Action.ADD,
-        category="consent",
-        patient=patient,
-        object_type="Consent",
-        object_id=consent.pk,
-        after={"drug": drug, "signed_on": signed_on.isoformat()},
-        request=request,
-    )
-    return consent
-
-
-def current_consent(patient: Patient, drug: str, today: date) -> Consent | None:
-    return (
-        Consent.objects.filter(patient=patient, drug=drug, signed_on__lte=today, withdrawn_on__isnull=True)
-        .exclude(expires_on__lt=today)
-        .order_by("-signed_on")
-        .first()
-    )
+# --- the pre-dose gate ----------------------------------------------------------------------------------
 
 
 # How long a signed screening stays valid is not in the reference: a configurable default, shown as such.
@@ -129,11 +78,12 @@ def pregnancy_test_policy() -> tuple[gate_rules.Requirement, gate_rules.Pregnanc
 
 
 def consent_renewal() -> gate_rules.Requirement:
-    days = settings.KETACLINIC_CONSENT_RENEW_DAYS
+    """How long a consent lasts (``KETACLINIC_CONSENT_VALID_DAYS``, the consent app's setting)."""
+    days = settings.KETACLINIC_CONSENT_VALID_DAYS
     return gate_rules.Requirement(
         value=days,
-        source=f"clinic policy: a consent without an expiry date is renewed every {days} days (no interval in "
-        "the reference; clinic default, unconfirmed)",
+        source=f"clinic policy: a consent lasts {days} days (no period in the reference; clinic default, "
+        "unconfirmed)",
         confirmed=False,
     )
 
@@ -328,7 +278,7 @@ def evaluate_gate(
         choices = ", ".join(p.value for p in gate_rules.PregnancyTest)
         raise SessionInputError({"pregnancy_test": f"{clean['pregnancy_test']!r} is not one of {choices}"})
     today = timezone.localdate(now, session.site.zone)
-    consent = current_consent(session.patient, session.drug, today)
+    consent, _ = consents.standing(session.patient, session.drug, session.route, today)
     requirements = gate_requirements(session)
     pregnancy = clean.get("pregnancy_test")
     from ketaclinic.assessment.services import childbearing_record
@@ -337,9 +287,9 @@ def evaluate_gate(
     certification = gate_certification(session.site, clean.get("rems_setting_certified"))
     context = gate_rules.GateContext(
         today=today,
-        consent_current=consent is not None,
-        consent_signed_on=consent.signed_on if consent else None,
-        consent_expires_on=consent.expires_on if consent else None,
+        consent_current=consent.current,
+        consent_signed_on=None,
+        consent=consent,
         screening_signed_on=screening_signed_on(session),
         childbearing=childbearing_record(session.patient),
         course_started_on=course_started_on(session),

@@ -119,22 +119,6 @@ class SessionEvent(models.Model):
         return f"{self.from_status}→{self.to_status}"
 
 
-class Consent(models.Model):
-    """Informed consent for ketamine treatment (off-label for racemic ketamine, clinical.md header)."""
-
-    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT)
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="consents")
-    drug = models.CharField(max_length=12, choices=Drug.choices)
-    signed_on = models.DateField()
-    expires_on = models.DateField(null=True, blank=True)
-    withdrawn_on = models.DateField(null=True, blank=True)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    recorded_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"consent {self.drug} {self.signed_on}"
-
-
 class GateCheck(models.Model):
     """One evaluation of the pre-dose gate: the answers given, each item's status, overrides."""
 

@@ -478,12 +478,10 @@ from ketaclinic.chairside.gate_services import (  # noqa: E402, F401
     _item_dict,
     _overrides,
     _session_scales,
-    current_consent,
     evaluate_gate,
     gate_requirements,
     latest_gate_open,
     override_gate_item,
-    record_consent,
     screening_signed_on,
 )
 from ketaclinic.chairside.reading_services import (  # noqa: E402, F401

@@ -42,6 +42,7 @@ from enum import StrEnum
 from typing import Final
 
 from ketaclinic.clinical.alerts import DEFAULT_ALERT_RULES, AlertCode, AlertRule, evaluate_reading
+from ketaclinic.clinical.consent import ConsentStanding
 from ketaclinic.clinical.screening_model import Answer
 from ketaclinic.clinical.vitals import VitalReading
 
@@ -239,6 +240,9 @@ class GateContext:
     consent_signed_on: date | None
     screening_signed_on: date | None
     consent_expires_on: date | None = None
+    # The consent app's answer for the session's drug and route (clinical/consent.consent_standing): when
+    # given, the consent item shows it — the form version, signing date and age, expiry or withdrawal.
+    consent: ConsentStanding | None = None
     rems_patient_enrolled: bool | None = None
     rems_setting_certified: bool | None = None
     rems_setting_record: str = ""  # the site's recorded certification in words, shown with the item
@@ -308,7 +312,16 @@ def _ago(days: int) -> str:
 
 
 def _consent(ctx: GateContext, req: GateRequirements) -> GateItem:
+    """Consent is never overridable: dosing without it is not a clinical judgement call. The app passes
+    the consent app's answer (``ctx.consent``: the signed form version for the drug and route, its age,
+    expiry or withdrawal); the dates below serve callers that only know them."""
     key, title, src, confirmed = GateItemKey.CONSENT, "Consent", CONSENT_SOURCE, True
+    if ctx.consent is not None:
+        standing = ctx.consent
+        status = _PASS if standing.current else _FAIL
+        return _item(
+            key, title, status, standing.reason, standing.source, standing.confirmed, overridable=False
+        )
     signed = ctx.consent_signed_on
     if not ctx.consent_current:
         when = f" (last signed {signed.isoformat()}, {_ago((ctx.today - signed).days)})" if signed else ""

@@ -79,8 +79,9 @@ def _field_errors(request: HttpRequest, exc: FieldErrors) -> HttpResponse:
 
 def register_routers() -> None:
     from ketaclinic.assessment.api import router as assessment_router
-    from ketaclinic.chairside.api import consent_router
     from ketaclinic.chairside.api import router as chairside_router
+    from ketaclinic.consent.api import forms_router as consent_forms_router
+    from ketaclinic.consent.api import router as consent_router
     from ketaclinic.measures.api import router as measures_router
     from ketaclinic.monitoring.api import router as monitoring_router
     from ketaclinic.patients.api import router as patients_router
@@ -89,6 +90,7 @@ def register_routers() -> None:
     api.add_router("/patients", patients_router)
     api.add_router("/patients", measures_router)
     api.add_router("/patients", consent_router)
+    api.add_router("/consent-forms", consent_forms_router)
     api.add_router("/assessment", assessment_router)
     api.add_router("/treatment", treatment_router)
     api.add_router("/monitoring", monitoring_router)

@@ -1,7 +1,11 @@
 """Consistent backups: SQLite's online backup API (never a copy of the open file) or pg_dump.
 
 A backup is one file plus ``<file>.anchor.json``, the audit anchor at the time of the backup, so a restore can
-prove the restored audit chain is the one that was backed up (security.md §5.4).
+prove the restored audit chain is the one that was backed up (security.md §5.4), plus ``<file>.documents/``,
+the private document store (signed consent forms and signatures, ``consent.documents``). The documents are
+copied after the database, so every document the backed-up rows point at is in the copy (documents are never
+changed or deleted, only added). A restore copies them back without overwriting, and the restore command
+checks every consent's document against its fingerprint.
 """
 
 from __future__ import annotations
@@ -44,6 +48,38 @@ def anchor_copy_path(path: Path) -> Path:
     return path.with_name(path.name + ".anchor.json")
 
 
+def documents_copy_path(path: Path) -> Path:
+    return path.with_name(path.name + ".documents")
+
+
+def _documents_dir() -> Path:
+    return Path(settings.VAR_DIR) / "consent-documents"
+
+
+def _copy_private(source: Path, target: Path) -> int:
+    """Copy every file of ``source`` into ``target`` (directories 0700, files 0600), never overwriting."""
+    copied = 0
+    for path in sorted(source.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        dest = target / path.relative_to(source)
+        folder = dest.parent
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        while True:  # mkdir's mode is cut by the umask and ignored for folders that exist
+            os.chmod(folder, 0o700)
+            if folder == target:
+                break
+            folder = folder.parent
+        if dest.exists():
+            continue
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(path.read_bytes())
+        os.chmod(dest, 0o600)
+        copied += 1
+    return copied
+
+
 def backup(path: Path) -> None:
     path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +111,8 @@ def backup(path: Path) -> None:
     anchor = settings.KETACLINIC_AUDIT_ANCHOR_PATH
     if anchor.exists():
         shutil.copyfile(anchor, anchor_copy_path(path))
+    if _documents_dir().exists():
+        _copy_private(_documents_dir(), documents_copy_path(path))
 
 
 def restore(path: Path) -> None:
@@ -117,6 +155,8 @@ def restore(path: Path) -> None:
             raise BackupError(f"pg_restore failed: {result.stderr.strip()}")
     else:
         raise BackupError(f"Restoring {connection.vendor} databases is not supported.")
+    if documents_copy_path(path).exists():
+        _copy_private(documents_copy_path(path), _documents_dir())
 
 
 def integrity_check() -> str:

@@ -7,10 +7,11 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -397,6 +398,27 @@ def _demo_plans(org: Organization) -> bool:
     return changed
 
 
+def _demo_consent(nurse: User, patient: Patient, *, drug: str, route: str, now: datetime) -> None:
+    """The patient signed the clinic's current consent form on the tablet a week ago, the nurse witnessing:
+    recorded through the same use case as the signing page (consent.services.record_consent)."""
+    from ketaclinic.consent import services as consents
+    from ketaclinic.consent.sample import drawn_signature
+
+    form = consents.current_template(organization_id=patient.organization_id, drug=drug, route=route)
+    week_ago = now - timedelta(days=7)
+    consents.record_consent(
+        user=nurse,
+        patient=patient,
+        template=form,
+        signed_on=timezone.localdate(week_ago, patient.site.zone),
+        evidence=consents.DrawnSignature(
+            signer_name=patient.display_name, png=drawn_signature(patient.display_name)
+        ),
+        witness=nurse,
+        now=week_ago,
+    )
+
+
 def _demo_sessions(org: Organization) -> bool:
     """Three chairs in use at Harbor Street now, so the live board and the session pages have something to show."""
     from datetime import date as date_type
@@ -432,8 +454,8 @@ def _demo_sessions(org: Organization) -> bool:
     for index, (mrn, protocol_id, dose, number, minutes_ago) in enumerate(plans):
         patient = Patient.objects.get(organization=org, mrn=mrn)
         drug = "esketamine" if protocol_id.startswith("esk") else "ketamine"
-        chairside.record_consent(
-            user=nurse, patient=patient, drug=drug, signed_on=date_type.today() - timedelta(days=7)
+        _demo_consent(
+            nurse, patient, drug=drug, route="intranasal" if drug == "esketamine" else "iv", now=now
         )
         start = now - timedelta(minutes=(minutes_ago or 0) + 20)
         session = chairside.schedule_session(

@@ -18,7 +18,8 @@ class Command(BaseCommand):
     help = (
         "Check that this installation is fit to run: Django's system checks, unapplied migrations, the "
         "database integrity check, the audit chain against its anchor, the controlled-substance register chain, and the audit "
-        "maintenance switch (must be off). Exits 1 if anything fails."
+        "maintenance switch (must be off), and every signed consent document against its fingerprint. Exits 1 if "
+        "anything fails."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -45,6 +46,7 @@ class Command(BaseCommand):
         results["audit"] = verify.as_dict()
         results["controlled_substance_register"] = _ledger_chains()
         results["background_sweeps"] = _sweeps()
+        results["consent_documents"] = _consent_documents()
         results["debug"] = settings.DEBUG
         results["secure_cookies"] = settings.SECURE_COOKIES
         ok = (
@@ -53,6 +55,7 @@ class Command(BaseCommand):
             and verify.ok
             and results["audit_maintenance_switch"] == "off"
             and results["controlled_substance_register"] == "ok"
+            and results["consent_documents"].startswith("ok")
         )
         if options["json"]:
             self.stdout.write(json.dumps(results))
@@ -76,6 +79,12 @@ def _ledger_chains() -> str:
         if (seq := verify_chain(org.pk)) is not None
     ]
     return "; ".join(broken) if broken else "ok"
+
+
+def _consent_documents() -> str:
+    from ketaclinic.consent.services import check_document_store
+
+    return check_document_store()
 
 
 def _sweeps() -> str:

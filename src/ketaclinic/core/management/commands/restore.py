@@ -16,7 +16,8 @@ from ketaclinic.core import backup
 class Command(BaseCommand):
     help = (
         "Replace the current database with the backup at PATH, then run the database integrity check and verify "
-        "the audit chain against the anchor saved with the backup. When both pass, the live anchor is moved to "
+        "the audit chain against the anchor saved with the backup, and every signed consent document (copied back "
+        "from PATH.documents) against its fingerprint. When all pass, the live anchor is moved to "
         "the restored head. This overwrites everything entered since the backup: stop the server first."
     )
 
@@ -36,21 +37,30 @@ class Command(BaseCommand):
         except backup.BackupError as exc:
             raise CommandError(str(exc)) from None
         integrity = backup.integrity_check()
+        from ketaclinic.consent.services import check_document_store
+
+        consent_documents = check_document_store()
         anchor_file = backup.anchor_copy_path(path.resolve())
         saved_anchor = chain.read_anchor(anchor_file) if anchor_file.exists() else None
         result = audit.verify(use_anchor=saved_anchor is not None, anchor=saved_anchor)
-        report = {"restored": str(path), "integrity": integrity, "audit": result.as_dict()}
+        report = {
+            "restored": str(path),
+            "integrity": integrity,
+            "audit": result.as_dict(),
+            "consent_documents": consent_documents,
+        }
         if options["json"]:
             self.stdout.write(json.dumps(report))
         else:
             self.stdout.write(f"Restored {path}. Database integrity: {integrity}.")
             if result.ok:
                 self.stdout.write(f"Audit log intact: {result.entries} entries (head #{result.head_seq}).")
-        if integrity != "ok" or not result.ok:
+            self.stdout.write(f"Signed consent documents: {consent_documents}.")
+        if integrity != "ok" or not result.ok or not consent_documents.startswith("ok"):
             if not options["json"]:
                 self.stderr.write(
                     f"RESTORE CHECK FAILED: integrity={integrity}; audit at #{result.first_bad_seq}: "
-                    f"{result.problem}"
+                    f"{result.problem}; consent documents: {consent_documents}"
                 )
             raise CommandError("restore verification failed", returncode=1)
         if result.head_seq:

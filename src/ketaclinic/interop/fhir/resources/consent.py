@@ -3,14 +3,21 @@
 ``scope`` = ``treatment`` (R4 consentscope; interop.md §1.1 ⚠ lists it among the R4 scopes). ``category``
 is a local code (``codes.CONSENT_CATEGORY_SYSTEM|treatment-informed-consent``): LOINC 59284-0 is ⚠
 unconfirmed in interop.md §1.1 and is not emitted. The drug consented to is the ``policyRule``, a local code
-(``codes.CONSENT_POLICY_SYSTEM|<drug>``), which also meets R4's ppc-1 (policy or policyRule).
-``dateTime`` is the signing date; ``provision`` permits from signing to expiry or withdrawal.
+(``codes.CONSENT_POLICY_SYSTEM|<drug>``), which also meets R4's ppc-1 (policy or policyRule); its text names
+the route and the form version.
 
+The form version the patient signed is ``policy[0].uri``: the page of that version in the clinic's app
+(``/consent-forms/<id>/``, readable by signed-in staff; every version stays readable). What was signed is the
+``sourceAttachment``: for a paper form, the scan (its type, size and the access-checked URL that serves it to
+signed-in staff); for a tablet signature, the consent record page (the form's words, the typed name and the
+drawn signature). The URLs start with ``KETACLINIC_PUBLIC_URL``. A consent recorded before signed forms were
+kept has neither.
+
+``dateTime`` is the signing date; ``provision`` permits from signing to expiry or withdrawal.
 ``status``: ``inactive`` once withdrawn or past its expiry date, else ``active``. Expiry is judged on
 the day the resource is produced (``timezone.localdate()``, as the pre-dose gate judges it), so a consent
-turns inactive without its row changing; ``meta.lastUpdated`` (the entry time) does not move then. The
-table has no ``updated_at``, and a withdrawal (no service writes it yet) would not move ``_lastUpdated``
-either: add one with the withdrawal service.
+turns inactive without its row changing. ``meta.lastUpdated`` is the row's ``updated_at``: signing, and a
+withdrawal (``consent.services.withdraw_consent``), move it.
 """
 
 from __future__ import annotations
@@ -18,10 +25,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
-from ketaclinic.chairside.models import Consent
+from ketaclinic.clinical.consent import form_label
+from ketaclinic.consent.models import Consent, ConsentMethod
 from ketaclinic.interop.fhir import codes
 from ketaclinic.interop.fhir.params import Filter, ParamType, Token
 from ketaclinic.interop.fhir.resources.base import (
@@ -61,12 +71,12 @@ def _active_rows(on: date) -> Q:
 
 class ConsentSource(Source):
     model = Consent
-    updated_field = "recorded_at"
+    updated_field = "updated_at"
     date_fields = {"date": "signed_on"}
-    sort_fields = {"_id": "pk", "_lastUpdated": "recorded_at", "date": "signed_on"}
+    sort_fields = {"_id": "pk", "_lastUpdated": "updated_at", "date": "signed_on"}
 
     def queryset(self, organization_id: int) -> QuerySet[Any]:
-        return Consent.objects.filter(organization_id=organization_id)
+        return Consent.objects.filter(organization_id=organization_id).select_related("template")
 
     def filter_param(self, qs: QuerySet[Any], flt: Filter) -> QuerySet[Any]:
         tokens = [v for v in flt.values if isinstance(v, Token)]
@@ -89,16 +99,16 @@ class ConsentSource(Source):
         return qs.none()
 
     def to_fhir(self, obj: Any, base_url: str) -> dict[str, Any]:
-        c: Any = obj  # chairside.Consent
+        c: Consent = obj
         period: dict[str, str] = {"start": c.signed_on.isoformat()}
         ends = [d for d in (c.expires_on, c.withdrawn_on) if d is not None]
         if ends:
             period["end"] = min(ends).isoformat()
         text = DRUG_TEXT.get(c.drug, f"Informed consent to {c.drug} treatment")
-        return {
+        resource: dict[str, Any] = {
             "resourceType": "Consent",
             "id": str(c.pk),
-            "meta": {"lastUpdated": instant(c.recorded_at)},
+            "meta": {"lastUpdated": instant(c.updated_at)},
             "status": "active" if is_active(c, today()) else "inactive",
             "scope": {
                 "coding": [{"system": codes.CONSENT_SCOPE, "code": "treatment", "display": "Treatment"}]
@@ -117,9 +127,37 @@ class ConsentSource(Source):
             ],
             "patient": {"reference": f"Patient/{c.patient_id}"},
             "dateTime": c.signed_on.isoformat(),
+            "performer": [{"reference": f"Patient/{c.patient_id}"}],
             "policyRule": {"coding": [{"system": codes.CONSENT_POLICY_SYSTEM, "code": c.drug}], "text": text},
             "provision": {"type": "permit", "period": period},
         }
+        template = c.template
+        if template is None or c.method == ConsentMethod.UNSIGNED:
+            return resource
+        public = settings.KETACLINIC_PUBLIC_URL
+        resource["policyRule"]["text"] = (
+            f"{text}: {form_label(c.drug, c.route)}, form {template.title!r} version {template.version}"
+        )
+        resource["policy"] = [{"uri": public + reverse("consent:form", args=[template.pk])}]
+        if c.method == ConsentMethod.SCAN:
+            resource["sourceAttachment"] = {
+                "contentType": c.document_type,
+                "url": public + reverse("consent:document", args=[c.patient_id, c.pk]),
+                "size": c.document_bytes,
+                "title": f"Signed consent form ({template.title}, version {template.version})",
+                "creation": c.signed_on.isoformat(),
+            }
+        else:
+            resource["sourceAttachment"] = {
+                "contentType": "text/html",
+                "url": public + reverse("consent:consent", args=[c.patient_id, c.pk]),
+                "title": (
+                    f"Consent signed on the clinic tablet: {template.title}, version {template.version}, "
+                    "typed name and drawn signature"
+                ),
+                "creation": c.signed_on.isoformat(),
+            }
+        return resource
 
 
 CONSENT = ResourceType(
