@@ -15,6 +15,7 @@ import pytest
 import time_machine
 from django.test import Client
 from django.utils import timezone
+from tests.assessment.test_screening_overrides import token_from
 from tests.conftest import sign
 from tests.ledger.conftest import ready_to_dose
 from tests.ledger.stock import receive, spravato
@@ -32,6 +33,25 @@ def _start(session: Any, lot: Any, nurse: Any, **kw: Any) -> Any:
     return chairside.record_administration(
         user=nurse, session=session, kind="infusion_start", lot_id=lot.pk, **args
     )
+
+
+def _start_form(page: str, lot: Any, prescriber: Any) -> dict[str, Any]:
+    """The session page's *Start infusion* form as a nurse fills it: 35 mg of ``lot`` (50 mg/mL), 1 mL drawn,
+    0.3 mL wasted, into 100 mL at 150 mL/h, the prescriber signing as the second person."""
+    code = sign(prescriber).code
+    return {
+        "csrfmiddlewaretoken": token_from(page),
+        "kind": "infusion_start",
+        "lot_id": lot.pk,
+        "given": "0.7",
+        "wasted": "0.3",
+        "dose_mg": "35",
+        "container_volume_ml": "100",
+        "rate_ml_per_h": "150",
+        "verified_by": prescriber.pk,
+        "verified_by_password": "correct horse battery staple",
+        "verified_by_code": code,
+    }
 
 
 def _nothing_stored(session: Any, lot: Any) -> None:
@@ -245,29 +265,13 @@ def test_if_the_draw_fails_the_dose_is_not_stored_either(
     dose the session page was saving goes with it (the page's request commits whatever the view returns)."""
     client = sign_in(Client(enforce_csrf_checks=True), nurse)
     page = client.get(f"/sessions/{iv_ready.pk}/").content.decode()
-    token = page.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
 
     def emptied(**kwargs: Any) -> Any:
         raise services.LedgerInputError({"quantity": "1 mL is more than the 0 mL left in lot K2026A"})
 
     monkeypatch.setattr(draws, "_append", emptied)
-    code = sign(prescriber).code
     answer = client.post(
-        f"/sessions/{iv_ready.pk}/administer/",
-        {
-            "csrfmiddlewaretoken": token,
-            "kind": "infusion_start",
-            "lot_id": stocked.pk,
-            "given": "0.7",
-            "wasted": "0.3",
-            "dose_mg": "35",
-            "container_volume_ml": "100",
-            "rate_ml_per_h": "150",
-            "verified_by": prescriber.pk,
-            "verified_by_password": "correct horse battery staple",
-            "verified_by_code": code,
-        },
-        follow=True,
+        f"/sessions/{iv_ready.pk}/administer/", _start_form(page, stocked, prescriber), follow=True
     )
     assert "more than the 0 mL left in lot K2026A" in answer.content.decode()
     _nothing_stored(iv_ready, stocked)
@@ -281,21 +285,7 @@ def test_the_session_page_draws_from_a_chosen_lot(
     form = page.split('id="doses"', 1)[1].split("</section>", 1)[0]
     assert "Ketamine HCl 50 mg/mL, 10 mL vial · 50 mg/mL · lot K2026A" in form and "100 mL left" in form
     assert 'name="concentration_mg_ml"' not in form and 'name="expiry"' not in form  # nothing typed by hand
-    token = page.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
-    body = {
-        "csrfmiddlewaretoken": token,
-        "kind": "infusion_start",
-        "version": iv_ready.version,
-        "lot_id": stocked.pk,
-        "given": "0.7",
-        "wasted": "0.3",
-        "dose_mg": "35",
-        "container_volume_ml": "100",
-        "rate_ml_per_h": "150",
-        "verified_by": prescriber.pk,
-        "verified_by_password": "correct horse battery staple",
-        "verified_by_code": sign(prescriber).code,
-    }
+    body = _start_form(page, stocked, prescriber) | {"version": iv_ready.version}
     done = client.post(f"/sessions/{iv_ready.pk}/administer/", body, follow=True).content.decode()
     assert "Recorded: Infusion started" in done
     card = done.split('id="controlled-drugs"', 1)[1].split("</section>", 1)[0]

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.utils import DatabaseError
 from django.test import Client
 from django.utils import timezone
+from tests.assessment.test_screening_overrides import token_from
 from tests.chairside.test_report_pdf import pdf_text
 from tests.conftest import sign
 from tests.ledger.stock import receive, spravato
@@ -23,8 +24,7 @@ from ketaclinic.ledger.models import Inventory, LedgerEntry
 
 
 def _token(client: Any, path: str) -> str:
-    page = client.get(path).content.decode()
-    return page.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    return token_from(client.get(path).content.decode())
 
 
 def test_an_inventory_counts_every_lot_on_hand_by_two_people(
@@ -170,7 +170,7 @@ def test_the_pages_take_show_and_print_it(
     for words in (
         "Controlled-substance inventory",
         "Initial inventory",
-        "Owner Clinics, Main Street",
+        "Owner Clinics. Registrant: Main Street",
         f"Taken on {row.taken_on.isoformat()} at the close of business",
         "Schedule III",
         "K2026A",

@@ -23,8 +23,30 @@ PAGE = landscape(letter)
 WIDTH = PAGE[0] - 24 * mm
 
 
+def _build(story: list[Any], title: str) -> bytes:
+    """A landscape letter PDF of ``story`` (12 mm margins)."""
+    buffer = io.BytesIO()
+    margins = {"leftMargin": 12 * mm, "rightMargin": 12 * mm, "topMargin": 12 * mm, "bottomMargin": 12 * mm}
+    SimpleDocTemplate(buffer, pagesize=PAGE, title=title, **margins).build(story)
+    return buffer.getvalue()
+
+
 def _who(user: User | None) -> str:
     return "" if user is None else f"{user.display_name} ({user.get_username()})"
+
+
+def registrant_text(site: Site) -> str:
+    """The site as the registrant whose register this is (21 CFR 1304.04: kept at the registered location):
+    name, address, phone and DEA registration as the site record has them (the clinic administration pages
+    keep them, issue 14 point 5); a missing registration is said to be missing."""
+    parts = [site.name, *([site.address] if site.address else [])]
+    if site.phone:
+        parts.append(f"phone {site.phone}")
+    dea = (
+        getattr(site, "dea_registration", "")
+        or "not recorded (an administrator enters it on the site's settings page)"
+    )
+    return f"Registrant: {', '.join(parts)} · DEA registration {dea}"
 
 
 def entry_text(e: LedgerEntry) -> str:
@@ -112,29 +134,7 @@ def register_pdf(
             SMALL,
         )
     )
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buffer,
-        pagesize=PAGE,
-        leftMargin=12 * mm,
-        rightMargin=12 * mm,
-        topMargin=12 * mm,
-        bottomMargin=12 * mm,
-        title=f"Controlled-substance register {site.code} {since.isoformat()}–{until.isoformat()}",
-    )
-    doc.build(story)
-    return buffer.getvalue()
-
-
-def _site_line(site: Site) -> str:
-    """The registered location as the site record has it (address and DEA registration when recorded)."""
-    parts = [f"{site.organization.name}, {site.name}"]
-    for label, attribute in (("", "address"), ("DEA registration ", "dea_registration")):
-        value = str(getattr(site, attribute, "") or "").strip()
-        parts.append(
-            f"{label}{value}" if value else f"{label or 'address '}not recorded in the site's details"
-        )
-    return " · ".join(parts)
+    return _build(story, f"Controlled-substance register {site.code} {since.isoformat()}–{until.isoformat()}")
 
 
 def inventory_pdf(
@@ -185,7 +185,7 @@ def inventory_pdf(
     signed = timezone.localtime(inventory.witness_signed_at, zone)
     story: list[Any] = [
         _p(f"Controlled-substance inventory — {inventory.get_kind_display()}", H1),
-        _p(_site_line(site), BODY),
+        _p(f"{site.organization.name}. {registrant_text(site)}", BODY),
         _p(
             f"Taken on {inventory.taken_on.isoformat()} at the {inventory.get_count_time_display()} "
             f"({site.time_zone}). Ketamine and esketamine, DEA Schedule III (21 CFR 1308.13(c)). Every quantity was "
@@ -233,15 +233,4 @@ def inventory_pdf(
             SMALL,
         ),
     ]
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buffer,
-        pagesize=PAGE,
-        leftMargin=12 * mm,
-        rightMargin=12 * mm,
-        topMargin=12 * mm,
-        bottomMargin=12 * mm,
-        title=f"Controlled-substance inventory {site.code} {inventory.taken_on.isoformat()}",
-    )
-    doc.build(story)
-    return buffer.getvalue()
+    return _build(story, f"Controlled-substance inventory {site.code} {inventory.taken_on.isoformat()}")
