@@ -223,7 +223,7 @@ def inventory_pdf(
             BODY,
         ),
         _p(
-            f"Next inventory due by {status(site).due_by or '—'}. {INVENTORY_SOURCE} (security.md §4). Keep this "
+            f"Next inventory due by {status(site).due_by or '—'}. {INVENTORY_SOURCE}. Keep this "
             "record at the location for at least 2 years (21 CFR 1304.04). The counts are entries of the "
             "hash-chained register (numbers above).",
             SMALL,
