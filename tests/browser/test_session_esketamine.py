@@ -10,6 +10,7 @@ from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from tests.consent.helpers import consent_on_file
+from tests.ledger.stock import ketamine_ml, spravato
 
 from ketaclinic.chairside import services
 from ketaclinic.chairside.models import Administration, GateCheck, Observation, SessionAlert, TreatmentSession
@@ -62,6 +63,7 @@ def test_esketamine_session_from_check_in_to_discharge(
     browser_page: Any, patient: Any, nurse: Any, prescriber: Any
 ) -> None:
     consent_on_file(nurse, patient, "esketamine")
+    devices = spravato(nurse, patient.site, lot="LOT-ESK-1")  # the site's stock the devices come from
     now = timezone.now()
     session = services.schedule_session(
         user=nurse,
@@ -112,8 +114,7 @@ def test_esketamine_session_from_check_in_to_discharge(
 
     # A device dated before the gate opened (a typing slip: 05:00) is refused, and nothing is stored.
     page.goto(f"/sessions/{session.pk}/")
-    page.fill("#a-lot", "LOT-ESK-1")
-    page.fill("#a-exp", "2030-01-31")
+    assert "lot LOT-ESK-1" in page.inner_text("#a-lot") and "30 devices left" in page.inner_text("#a-lot")
     page.fill("#a-at", local(now - timedelta(hours=2), zone))
     page.click("#give-device")
     assert "before the pre-dose gate opened" in page.inner_text(".msg.error")
@@ -124,12 +125,12 @@ def test_esketamine_session_from_check_in_to_discharge(
         if n:
             shift(TreatmentSession.objects.get(pk=session.pk), 5)  # five minutes pass
             page.goto(f"/sessions/{session.pk}/")
-        page.fill("#a-lot", "LOT-ESK-1")
-        page.fill("#a-exp", "2030-01-31")
         page.click("#give-device")
         page.wait_for_selector(f"#administrations tr:nth-child({n + 1})")
     assert TreatmentSession.objects.get(pk=session.pk).status == "monitoring"
     assert "warning" not in page.inner_text("#administrations").lower()
+    assert "lot LOT-ESK-1" in page.inner_text("#administrations")
+    assert devices.entries.filter(kind="use").count() == 3  # each device drawn from the lot with its dose
     assert page.locator("#give-device").count() == 0  # a 4th device would be another dose
     shift(TreatmentSession.objects.get(pk=session.pk), 40)
     first = TreatmentSession.objects.get(pk=session.pk).dose_started_at
@@ -217,6 +218,7 @@ def test_iv_session_with_a_pump_rate_change(
     browser_page: Any, patient: Any, nurse: Any, prescriber: Any
 ) -> None:
     consent_on_file(nurse, patient, "ketamine", "iv")
+    ketamine_ml(nurse, patient.site, "10", lot="KET-55")
     session = services.schedule_session(
         user=nurse,
         patient=patient,
@@ -258,9 +260,7 @@ def test_iv_session_with_a_pump_rate_change(
     page.goto(f"/sessions/{session.pk}/")
 
     def start_form(volume: str) -> None:
-        page.fill("#i-conc", "10")
-        page.fill("#i-lot", "KET-55")
-        page.fill("#i-exp", "2030-06-30")
+        page.fill("#i-given", "3.5")  # 35 mg of the lot's 10 mg/mL
         page.fill("#i-vol", volume)
         page.fill("#i-rate", "150")
 

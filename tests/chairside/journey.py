@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -71,19 +72,18 @@ class Api:
             status=201,
         )
 
-    def start_infusion(self, session_id: str, verifier: Any, *, dose: str, rate: str, lot: str = "K") -> Any:
-        """``dose`` mg from a 10 mg/mL vial diluted to 100 mL, at ``rate`` mL/h, checked by ``verifier``."""
+    def start_infusion(self, session_id: str, verifier: Any, *, dose: str, rate: str, lot: Any) -> Any:
+        """``dose`` mg from ``lot`` (a 10 mg/mL stock lot) diluted to 100 mL, at ``rate`` mL/h, checked by
+        ``verifier``; the volume put into the bag is the dose ÷ 10 mg/mL."""
         return self.ok(
             f"/sessions/{session_id}/administrations",
             {
                 "kind": "infusion_start",
-                "product": "Ketamine HCl 10 mg/mL",
-                "concentration_mg_ml": "10",
+                "lot_id": str(lot.pk),
+                "given": str(Decimal(dose) / lot.mg_per_unit),
                 "container_volume_ml": "100",
                 "dose_mg": dose,
                 "rate_ml_per_h": rate,
-                "lot": lot,
-                "expiry": "2030-01-01",
                 "verifier": signature(verifier),
             },
             status=201,

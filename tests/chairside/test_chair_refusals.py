@@ -10,6 +10,7 @@ import pytest
 import time_machine
 from django.test import Client
 from tests.consent.helpers import consent_body
+from tests.ledger.stock import ketamine_ml, spravato
 
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.chairside import services
@@ -84,6 +85,17 @@ def clock() -> Any:
         yield traveller
 
 
+@pytest.fixture
+def lots(clock: Any, nurse: Any, site: Any) -> dict[str, Any]:
+    """The site's stock the doses are drawn from (received before the morning's sessions)."""
+    return {
+        "k10": ketamine_ml(nurse, site, "10"),
+        "k50": ketamine_ml(nurse, site, "50"),
+        "k100": ketamine_ml(nurse, site, "100"),
+        "esk": spravato(nurse, site),
+    }
+
+
 # --- scheduling ------------------------------------------------------------------------------------------
 
 
@@ -134,7 +146,7 @@ def test_crps_above_25_mg_per_hour_is_refused_and_a_soft_limit_needs_a_prescribe
 
 
 def test_undiluted_100_mg_per_ml_at_1350_mg_per_hour_is_refused_and_nothing_stored(
-    clock: Any, nurse: Any, prescriber: Any, make_patient: Any, sign_in: Any
+    clock: Any, nurse: Any, prescriber: Any, make_patient: Any, sign_in: Any, lots: dict[str, Any]
 ) -> None:
     patient = make_patient(nurse)  # 70 kg
     desk, rx = Api(nurse, sign_in), Api(prescriber, sign_in)
@@ -144,40 +156,34 @@ def test_undiluted_100_mg_per_ml_at_1350_mg_per_hour_is_refused_and_nothing_stor
         f"/sessions/{sid}/administrations",
         {
             "kind": "infusion_start",
-            "product": "Ketamine HCl 100 mg/mL",
-            "concentration_mg_ml": "100",
+            "lot_id": str(lots["k100"].pk),  # 100 mg/mL, not diluted (no bag volume)
+            "given": "0.35",
             "dose_mg": "35",
             "rate_ml_per_h": "13.5",
-            "lot": "K1",
-            "expiry": "2030-01-01",
             "verifier": signature(prescriber),
         },
     )
-    assert "must not be given IV undiluted" in refused["concentration_mg_ml"]
+    assert "must not be given IV undiluted" in refused["container_volume_ml"]
     assert (
         "1350.0 mg/h" in refused["rate_ml_per_h"]
         and "faster than the protocol ever allows" in refused["rate_ml_per_h"]
     )
     assert not Administration.objects.filter(session_id=sid).exists()
     assert TreatmentSession.objects.get(pk=sid).status == "pre_dose"
+    assert lots["k100"].entries.count() == 1  # the receipt only: nothing drawn
 
 
 def test_more_than_planned_needs_a_prescribers_signature_and_hard_limits_hold_even_then(
-    clock: Any, nurse: Any, prescriber: Any, make_patient: Any, sign_in: Any
+    clock: Any, nurse: Any, prescriber: Any, make_patient: Any, sign_in: Any, lots: dict[str, Any]
 ) -> None:
     patient = make_patient(nurse, weight_kg=80)
     desk, rx = Api(nurse, sign_in), Api(prescriber, sign_in)
     sid = _ready_to_dose(desk, rx, patient, "im-clinic-template", "32", IV_GATE, clock)  # 0.4 mg/kg
     clock.move_to(T0)
-    injection = {
-        "kind": "injection",
-        "product": "Ketamine HCl 50 mg/mL",
-        "concentration_mg_ml": "50",
-        "lot": "K2",
-        "expiry": "2030-01-01",
-    }
+    injection = {"kind": "injection", "lot_id": str(lots["k50"].pk)}
     more = desk.refused(
-        f"/sessions/{sid}/administrations", injection | {"dose_mg": "36", "verifier": signature(prescriber)}
+        f"/sessions/{sid}/administrations",
+        injection | {"dose_mg": "36", "given": "0.72", "verifier": signature(prescriber)},
     )
     assert "more than the 32 mg planned" in more["prescriber"]
     signed = desk.ok(
@@ -185,6 +191,7 @@ def test_more_than_planned_needs_a_prescribers_signature_and_hard_limits_hold_ev
         injection
         | {
             "dose_mg": "36",
+            "given": "0.72",
             "verifier": signature(prescriber),
             "prescriber": signature(prescriber),
             "decision_reason": "Weight rechecked today: 90 kg",
@@ -195,25 +202,20 @@ def test_more_than_planned_needs_a_prescribers_signature_and_hard_limits_hold_ev
 
 
 def test_a_signature_never_passes_a_hard_limit(
-    clock: Any, nurse: Any, prescriber: Any, make_patient: Any, sign_in: Any
+    clock: Any, nurse: Any, prescriber: Any, make_patient: Any, sign_in: Any, lots: dict[str, Any]
 ) -> None:
     patient = make_patient(nurse, weight_kg=80)
     desk, rx = Api(nurse, sign_in), Api(prescriber, sign_in)
     sid = _ready_to_dose(desk, rx, patient, "im-clinic-template", "32", IV_GATE, clock)
     clock.move_to(T0)
-    injection = {
-        "kind": "injection",
-        "product": "Ketamine HCl 50 mg/mL",
-        "concentration_mg_ml": "50",
-        "lot": "K2",
-        "expiry": "2030-01-01",
-    }
+    injection = {"kind": "injection", "lot_id": str(lots["k50"].pk)}
     # 48 mg = 0.6 mg/kg: above the template's hard 0.5 mg/kg; no signature makes it a dose.
     hard = desk.refused(
         f"/sessions/{sid}/administrations",
         injection
         | {
             "dose_mg": "48",
+            "given": "0.96",
             "verifier": signature(prescriber),
             "prescriber": signature(prescriber),
             "decision_reason": "Prescriber wants a higher dose",
@@ -223,12 +225,12 @@ def test_a_signature_never_passes_a_hard_limit(
 
 
 def test_a_back_dated_device_cannot_shorten_the_esketamine_two_hours(
-    clock: Any, nurse: Any, prescriber: Any, make_patient: Any, sign_in: Any
+    clock: Any, nurse: Any, prescriber: Any, make_patient: Any, sign_in: Any, lots: dict[str, Any]
 ) -> None:
     patient = make_patient(nurse)
     desk, rx = Api(nurse, sign_in), Api(prescriber, sign_in)
     sid = _ready_to_dose(desk, rx, patient, "esk-trd-label", "56", ESK_GATE, clock)
-    device = {"kind": "nasal_device", "product": "Spravato 28 mg", "lot": "E1", "expiry": "2030-01-01"}
+    device = {"kind": "nasal_device", "lot_id": str(lots["esk"].pk)}
     clock.move_to(T0 + 30 * M)
     # 05:00 typed for the first device: before check-in and before the gate opened.
     early = desk.refused(f"/sessions/{sid}/administrations", device | {"at": "2026-12-07T10:00:00+00:00"})
@@ -261,13 +263,13 @@ def test_a_back_dated_device_cannot_shorten_the_esketamine_two_hours(
 
 
 def test_discharge_waits_for_critical_alerts_and_checklists_and_a_nurse_alone_cannot_override(
-    clock: Any, nurse: Any, prescriber: Any, make_patient: Any, sign_in: Any
+    clock: Any, nurse: Any, prescriber: Any, make_patient: Any, sign_in: Any, lots: dict[str, Any]
 ) -> None:
     patient = make_patient(nurse)
     desk, rx = Api(nurse, sign_in), Api(prescriber, sign_in)
     sid = _ready_to_dose(desk, rx, patient, "iv-trd-elektd", "35", IV_GATE, clock)
     clock.move_to(T0)
-    desk.start_infusion(sid, prescriber, dose="35", rate="150")
+    desk.start_infusion(sid, prescriber, dose="35", rate="150", lot=lots["k10"])
     clock.move_to(T0 + 30 * M)
     desk.reading(sid, T0 + 30 * M, "surge", sbp_mmhg=168, dbp_mmhg=112)
     alert = SessionAlert.objects.get(session_id=sid, code="dbp_high")
@@ -305,13 +307,13 @@ def test_discharge_waits_for_critical_alerts_and_checklists_and_a_nurse_alone_ca
 
 
 def test_the_iv_minimum_counts_from_the_end_of_the_infusion_and_only_a_signing_prescriber_shortens_it(
-    clock: Any, nurse: Any, prescriber: Any, make_patient: Any, sign_in: Any
+    clock: Any, nurse: Any, prescriber: Any, make_patient: Any, sign_in: Any, lots: dict[str, Any]
 ) -> None:
     patient = make_patient(nurse)
     desk, rx = Api(nurse, sign_in), Api(prescriber, sign_in)
     sid = _ready_to_dose(desk, rx, patient, "iv-trd-elektd", "35", IV_GATE, clock)
     clock.move_to(T0)
-    desk.start_infusion(sid, prescriber, dose="35", rate="150")
+    desk.start_infusion(sid, prescriber, dose="35", rate="150", lot=lots["k10"])
     clock.move_to(T0 + 40 * M)
     desk.ok(f"/sessions/{sid}/administrations", {"kind": "infusion_stop"}, status=201)
     clock.move_to(T0 + 55 * M)

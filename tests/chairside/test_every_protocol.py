@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import time_machine
 from tests.consent.helpers import consent_body
+from tests.ledger.stock import ketamine_ml, spravato
 
 from ketaclinic.chairside.models import Administration, TreatmentSession
 from ketaclinic.clinical.conditions import Drug, Route
@@ -57,11 +58,17 @@ def _minimum_after_first_dose(protocol: Protocol) -> int:
 
 @pytest.mark.parametrize("protocol_id", sorted(PROTOCOLS))
 def test_every_protocol_a_whole_session_through_the_api(
-    protocol_id: str, nurse: Any, prescriber: Any, make_patient: Any, sign_in: Any
+    protocol_id: str, nurse: Any, prescriber: Any, make_patient: Any, sign_in: Any, site: Any
 ) -> None:
     protocol = PROTOCOLS[protocol_id]
     with time_machine.travel(T0 - 30 * M, tick=False) as clock:
         patient = make_patient(nurse, sex="male", weight_kg=80, height_cm=180)
+        # The site's stock: Spravato devices, ketamine 10 mg/mL (IV, and sublingual solution), 50 mg/mL (IM).
+        devices, k10, k50 = (
+            spravato(nurse, site),
+            ketamine_ml(nurse, site, "10"),
+            ketamine_ml(nurse, site, "50"),
+        )
         calc = calculate_dose(protocol=protocol, weight_kg=80, height_cm=180)
         desk, rx = Api(nurse, sign_in), Api(prescriber, sign_in)
         desk.ok(
@@ -111,22 +118,23 @@ def test_every_protocol_a_whole_session_through_the_api(
 
         # Doses at T0, by route.
         clock.move_to(T0)
-        product = {"lot": "L-1", "expiry": "2030-01-31"}
         if protocol.drug is Drug.ESKETAMINE:
-            devices = round(calc.dose_mg / 28)
-            for n in range(devices):
+            devices_given = round(calc.dose_mg / 28)
+            for n in range(devices_given):
                 clock.move_to(T0 + 5 * n * M)
                 desk.refresh()
                 row = desk.ok(
                     f"/sessions/{sid}/administrations",
-                    {"kind": "nasal_device", "product": "Spravato 28 mg", **product},
+                    {"kind": "nasal_device", "lot_id": str(devices.pk)},
                     status=201,
                 )
                 assert row["device_number"] == n + 1 and row["warning"] == ""
+                assert (row["lot"], row["drawn"]) == (devices.lot, "1.000")
             extra = desk.refused(
-                f"/sessions/{sid}/administrations", {"kind": "nasal_device", "product": "Spravato", **product}
+                f"/sessions/{sid}/administrations", {"kind": "nasal_device", "lot_id": str(devices.pk)}
             )
             assert "kind" in extra or "session" in extra
+            assert devices.entries.filter(kind="use").count() == devices_given
         elif protocol.route is Route.IV:
             minutes = protocol.phases[0].dose.duration_min or 40
             rate = round(100 / (minutes / 60), 2)  # the dose in 100 mL over the protocol's time
@@ -134,17 +142,16 @@ def test_every_protocol_a_whole_session_through_the_api(
                 f"/sessions/{sid}/administrations",
                 {
                     "kind": "infusion_start",
-                    "product": "Ketamine HCl 10 mg/mL",
-                    "concentration_mg_ml": "10",
+                    "lot_id": str(k10.pk),
+                    "given": f"{calc.dose_mg / 10:.3f}",
                     "container_volume_ml": "100",
                     "dose_mg": f"{calc.dose_mg:.2f}",
                     "rate_ml_per_h": str(rate),
                     "verifier": signature(prescriber),
-                    **product,
                 },
                 status=201,
             )
-            assert row["verified_by"] == prescriber.pk
+            assert row["verified_by"] == prescriber.pk and row["concentration_mg_ml"] == "10.000"
             assert float(row["rate_mg_per_h"]) == pytest.approx(calc.dose_mg / (minutes / 60), abs=0.05)
             for k in range(1, minutes // 10 + 1):  # every 10 minutes during the infusion
                 clock.move_to(T0 + 10 * k * M - M)
@@ -154,14 +161,15 @@ def test_every_protocol_a_whole_session_through_the_api(
             desk.refresh()
             desk.ok(f"/sessions/{sid}/administrations", {"kind": "infusion_stop"}, status=201)
         else:
+            lot = k50 if protocol.route is Route.IM else k10
             body: dict[str, Any] = {
                 "kind": "injection" if protocol.route is Route.IM else "sublingual",
-                "product": "Ketamine HCl" if protocol.route is Route.IM else "Ketamine sublingual 10 mg",
+                "lot_id": str(lot.pk),
+                "given": f"{calc.dose_mg / float(lot.mg_per_unit):.3f}",
                 "dose_mg": f"{calc.dose_mg:.2f}",
-                **product,
             }
             if protocol.route is Route.IM:
-                body |= {"concentration_mg_ml": "50", "verifier": signature(prescriber)}
+                body |= {"verifier": signature(prescriber)}
             desk.ok(f"/sessions/{sid}/administrations", body, status=201)
 
         stored = TreatmentSession.objects.get(pk=sid)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
 from tests.conftest import sign
+from tests.ledger.stock import lot_for
 
 from ketaclinic import pk
 from ketaclinic.chairside import services
@@ -22,9 +23,7 @@ def _devices(nurse: Any, session: Any, t0: Any, gaps: list[int]) -> None:
             kind="nasal_device",
             at=t0 + timedelta(minutes=minutes),
             entered_at=t0 + timedelta(minutes=minutes),
-            product="Spravato",
-            lot="L1",
-            expiry=date(2030, 1, 1),
+            lot_id=lot_for(session).pk,
         )
 
 
@@ -99,11 +98,9 @@ def test_iv_rate_change_slows_delivery_in_proportion(
         kind="infusion_start",
         at=t0,
         entered_at=t0,
-        product="Ketamine",
-        concentration_mg_ml=10,
+        lot_id=lot_for(session).pk,  # 10 mg/mL
+        given="4",
         container_volume_ml=100,
-        lot="K",
-        expiry=date(2030, 1, 1),
         dose_mg=40,
         rate_ml_per_h=150,  # 0.4 mg/mL → 60 mg/h: 40 mg over 40 min
         verifier=sign(prescriber),

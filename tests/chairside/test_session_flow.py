@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from tests.conftest import sign
+from tests.ledger.stock import lot_for
 
 from ketaclinic.accounts.cosign import Signature
 from ketaclinic.audit.models import AuditEntry
@@ -16,21 +17,10 @@ from ketaclinic.chairside.models import SessionAlert, SessionEvent, TreatmentSes
 
 from .conftest import GOOD_ESK_ANSWERS, reading
 
-DEVICE = {"product": "Spravato 28 mg", "lot": "LOT42", "expiry": None}
-
 
 def _device(user: Any, session: Any, at: Any) -> Any:
-    from datetime import date
-
     return services.record_administration(
-        user=user,
-        session=session,
-        kind="nasal_device",
-        at=at,
-        entered_at=at,
-        product="Spravato 28 mg",
-        lot="LOT42",
-        expiry=date(2030, 1, 1),
+        user=user, session=session, kind="nasal_device", at=at, entered_at=at, lot_id=lot_for(session).pk
     )
 
 
@@ -205,8 +195,6 @@ def test_second_change_with_a_stale_version_is_refused(esk_session: Any, nurse: 
 def test_iv_infusion_needs_a_second_person_and_records_rate_changes(
     consented: Any, nurse: Any, prescriber: Any, t0: Any
 ) -> None:
-    from datetime import date
-
     session = services.schedule_session(
         user=nurse, patient=consented, protocol_id="iv-trd-elektd", scheduled_at=t0, planned_dose_mg=35
     )
@@ -236,11 +224,9 @@ def test_iv_infusion_needs_a_second_person_and_records_rate_changes(
         "kind": "infusion_start",
         "at": t0,
         "entered_at": t0,
-        "product": "Ketamine HCl 10 mg/mL",
-        "concentration_mg_ml": 10,
+        "lot_id": lot_for(session).pk,  # 10 mg/mL
+        "given": "3.5",
         "container_volume_ml": 100,
-        "lot": "K77",
-        "expiry": date(2030, 1, 1),
         "dose_mg": 35,
         "rate_ml_per_h": 150,  # 35 mg in 100 mL over 40 min
     }

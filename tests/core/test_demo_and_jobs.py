@@ -53,18 +53,21 @@ def test_demo_sessions_pass_the_gate_on_signed_screenings_and_courses_are_booked
     monday = first.astimezone(harbor.zone).date() - timedelta(days=first.astimezone(harbor.zone).weekday())
     week = client.get(f"/calendar/?site={harbor.pk}&week={monday.isoformat()}").content.decode()
     assert week.count("session 1</a>") == 2  # the two Harbor Street courses
-    # Controlled-drug stock with today's use: the IV waste was witnessed, the chain checks out.
-    from ketaclinic.ledger.models import LedgerEntry
+    # Controlled-drug stock: each dose drew from its lot with the dose (the IV waste witnessed by the
+    # prescriber who checked the dose), an initial inventory was taken, the chain checks out.
+    from ketaclinic.ledger.models import Inventory, LedgerEntry
     from ketaclinic.ledger.services import verify_chain
 
-    uses = {u.lot.unit: u for u in LedgerEntry.objects.filter(kind="use")}
-    assert (uses["device"].drawn, uses["device"].wasted) == (3, 0)
-    assert (uses["mL"].drawn, uses["mL"].administered, uses["mL"].wasted) == (
-        1,
-        Decimal("0.7"),
-        Decimal("0.3"),
-    )
-    assert uses["mL"].witness is not None and verify_chain(harbor.organization_id) is None
+    devices = LedgerEntry.objects.filter(kind="use", lot__unit="device")
+    assert devices.count() == 3 and all((u.drawn, u.wasted) == (1, 0) and u.administration for u in devices)
+    vial = LedgerEntry.objects.get(kind="use", lot__unit="mL")
+    assert (vial.drawn, vial.administered, vial.wasted) == (1, Decimal("0.7"), Decimal("0.3"))
+    assert vial.administration is not None and vial.administration.dose_mg == 35
+    assert vial.administration.concentration_mg_ml == vial.lot.mg_per_unit == 50  # the lot's, not typed
+    assert vial.witness == vial.administration.verified_by is not None
+    initial = Inventory.objects.get(site=harbor)
+    assert initial.kind == "initial" and initial.counts.count() == 2
+    assert verify_chain(harbor.organization_id) is None
 
 
 def test_demo_twice_changes_nothing(db: Any) -> None:

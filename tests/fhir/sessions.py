@@ -22,11 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
 from tests.conftest import sign
 from tests.consent.helpers import consent_on_file
+from tests.ledger.stock import lot_for
 
 from ketaclinic.chairside import services
 from ketaclinic.clinical.vitals import VitalReading
@@ -49,7 +51,6 @@ IV_ANSWERS = {
     "pregnancy_test": "negative",
     "pregnancy_test_on": date.today(),
 }
-EXPIRY = date(2030, 1, 1)
 
 
 @dataclass
@@ -94,11 +95,9 @@ def _infusion(nurse: Any, prescriber: Any, session: Any, at: datetime, dose: int
         kind="infusion_start",
         at=at,
         entered_at=at,
-        product="Ketamine HCl",
-        concentration_mg_ml=10,
+        lot_id=lot_for(session).pk,  # 10 mg/mL
+        given=str(Decimal(dose) / 10),
         container_volume_ml=100,
-        lot="K77",
-        expiry=EXPIRY,
         dose_mg=dose,
         rate_ml_per_h=rate,
         verifier=sign(prescriber),
@@ -178,9 +177,7 @@ def build(nurse: Any, prescriber: Any, make_patient: Any, outsider: Any, outside
             kind="nasal_device",
             at=t0 + 5 * n * m,
             entered_at=t0 + 5 * n * m,
-            product="Spravato 28 mg",
-            lot="LOT42",
-            expiry=EXPIRY,
+            lot_id=lot_for(esk).pk,
         )
     c.events["dissociation"] = services.record_adverse_event(
         user=nurse,

@@ -3,12 +3,13 @@ its alert engine (with baseline and dose time) and therefore the live board (iss
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
 from hl7.client import MLLPClient
 from tests.consent.helpers import consent_on_file
+from tests.ledger.stock import lot_for
 
 from ketaclinic.accounts.models import Chair
 from ketaclinic.chairside import services as chairside
@@ -77,9 +78,7 @@ def _dosing_session(nurse: Any, prescriber: Any, patient: Any, chair: Any) -> An
             kind="nasal_device",
             at=now - timedelta(minutes=45 - 5 * n),
             entered_at=now - timedelta(minutes=45 - 5 * n),
-            product="Spravato",
-            lot="L",
-            expiry=date(2030, 1, 1),
+            lot_id=lot_for(session).pk,
         )
     session.refresh_from_db()
     return session

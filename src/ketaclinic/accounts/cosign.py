@@ -12,7 +12,7 @@ only after the password, since a TOTP code is accepted once and a wrong password
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from ketaclinic.accounts.models import Site, User
@@ -85,3 +85,17 @@ def signature_errors(
         )
         return None
     return signer
+
+
+def posted_signature(post: Mapping[str, str], prefix: str, organization_id: int) -> Signature | None:
+    """A co-signature as a form posts it (``_signature.html``): ``<prefix>`` (the colleague's id),
+    ``<prefix>_password`` and ``<prefix>_code``; None when nothing of it was filled in."""
+    raw = (post.get(prefix) or "").strip()
+    password = post.get(f"{prefix}_password") or ""
+    code = post.get(f"{prefix}_code") or ""
+    if not raw and not password and not code:
+        return None
+    signer = (
+        User.objects.filter(pk=int(raw), organization_id=organization_id).first() if raw.isdigit() else None
+    )
+    return Signature(signer, password, code)

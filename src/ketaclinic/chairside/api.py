@@ -30,6 +30,7 @@ from ketaclinic.chairside.models import TreatmentSession
 from ketaclinic.clinical.vitals import VitalReading
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER
 from ketaclinic.core.api import FieldErrors, api, api_roles
+from ketaclinic.ledger.draws import standing_draw
 from ketaclinic.patients import services as patients
 
 router = Router(tags=["treatment sessions"])
@@ -187,11 +188,20 @@ class BatchOut(Schema):
 class AdministrationIn(Schema):
     kind: Literal["nasal_device", "infusion_start", "rate_change", "infusion_stop", "injection", "sublingual"]
     at: datetime | None = Field(default=None, description="When it happened (default now)")
-    product: str = ""
-    concentration_mg_ml: Decimal | None = Field(default=None, description="Vial strength")
+    lot_id: UUID | None = Field(
+        default=None,
+        description="The stock lot the dose is drawn from: the session's site and drug, in date (GET "
+        "/sessions/{id}/stock-lots). Product, strength, lot number and expiry come from the lot.",
+    )
+    given: Decimal | None = Field(
+        default=None,
+        description="What was put into the dose, in the lot's unit: mL (required for solution; must be the "
+        "dose ÷ the lot's mg/mL), devices or tablets (default: the dose's whole count)",
+    )
+    wasted: Decimal | None = Field(
+        default=None, description="Drawn but not given, in the lot's unit (default 0; a waste is witnessed)"
+    )
     container_volume_ml: Decimal | None = Field(default=None, description="IV: final bag or syringe volume")
-    lot: str = ""
-    expiry: date | None = None
     dose_mg: Decimal | None = None
     rate_ml_per_h: Decimal | None = None
     verifier: SignatureIn | None = Field(
@@ -200,9 +210,32 @@ class AdministrationIn(Schema):
     prescriber: SignatureIn | None = Field(
         default=None, description="A prescriber's signed decision past a limit (more than planned, faster)"
     )
+    waste_witness: SignatureIn | None = Field(
+        default=None,
+        description="Who witnesses a waste when no second person signs the dose (devices, sublingual); "
+        "for IV and IM doses the verifier witnesses it",
+    )
     decision_reason: str = ""
     late_entry_reason: str = Field(default="", description="Needed when `at` is more than 10 min ago")
     note: str = Field(default="", description="For a rate change: why")
+    # Typed by hand before issue 14; refused now (the lot says them), never silently ignored.
+    product: str | None = Field(default=None, deprecated=True, description="Refused: send lot_id")
+    concentration_mg_ml: Decimal | None = Field(
+        default=None, deprecated=True, description="Refused: send lot_id"
+    )
+    lot: str | None = Field(default=None, deprecated=True, description="Refused: send lot_id")
+    expiry: date | None = Field(default=None, deprecated=True, description="Refused: send lot_id")
+
+
+class StockLotOut(Schema):
+    id: UUID
+    product: str
+    ndc: str
+    lot: str
+    expiry: date
+    unit: str
+    mg_per_unit: Decimal
+    balance: Decimal
 
 
 class AdministrationOut(Schema):
@@ -219,6 +252,14 @@ class AdministrationOut(Schema):
     verified_by: int | None
     decided_by: int | None
     status: str
+    stock_lot: UUID | None
+    product: str
+    concentration_mg_ml: Decimal | None
+    lot: str
+    expiry: date
+    register_entry: int | None = Field(description="The register entry of the draw (seq)")
+    drawn: Decimal | None
+    wasted: Decimal | None
 
 
 class AcknowledgeIn(Schema):
@@ -378,25 +419,37 @@ def gate_override(request: HttpRequest, session_id: UUID, body: GateOverrideIn) 
 def administer(request: HttpRequest, session_id: UUID, body: AdministrationIn) -> Status[dict[str, Any]]:
     """One dose event, checked by the same dose check as the plan and the chair (clinical/dose_check.py)."""
     session = _session(request, session_id, "api administration")
+    typed = [n for n in ("product", "concentration_mg_ml", "lot", "expiry") if n in body.model_fields_set]
+    if typed:
+        raise services.SessionInputError(
+            {
+                name: "comes from the stock lot: send lot_id (GET /sessions/{id}/stock-lots) instead"
+                for name in typed
+            }
+            | {
+                "lot_id": "choose the lot the dose is drawn from; product, strength, lot and expiry are the lot's"
+            }
+        )
     row = services.record_administration(
         user=_user(request),
         session=session,
         kind=body.kind,
         at=body.at,
-        product=body.product,
-        concentration_mg_ml=body.concentration_mg_ml,
+        lot_id=body.lot_id,
+        given=body.given,
+        wasted=body.wasted,
         container_volume_ml=body.container_volume_ml,
-        lot=body.lot,
-        expiry=body.expiry,
         dose_mg=body.dose_mg,
         rate_ml_per_h=body.rate_ml_per_h,
         verifier=_signature(request, body.verifier),
         prescriber=_signature(request, body.prescriber),
+        waste_witness=_signature(request, body.waste_witness),
         decision_reason=body.decision_reason,
         late_entry_reason=body.late_entry_reason,
         note=body.note,
         request=request,
     )
+    draw = standing_draw(row)
     return Status(
         201,
         {
@@ -413,8 +466,41 @@ def administer(request: HttpRequest, session_id: UUID, body: AdministrationIn) -
             "verified_by": row.verified_by_id,
             "decided_by": row.decided_by_id,
             "status": session.status,
+            "stock_lot": row.stock_lot_id,
+            "product": row.product,
+            "concentration_mg_ml": row.concentration_mg_ml,
+            "lot": row.lot,
+            "expiry": row.expiry,
+            "register_entry": draw.seq if draw is not None else None,
+            "drawn": draw.drawn if draw is not None else None,
+            "wasted": draw.wasted if draw is not None else None,
         },
     )
+
+
+@router.get("/{session_id}/stock-lots", response=list[StockLotOut], auth=api_roles(*CLINICIANS))
+def stock_lots(request: HttpRequest, session_id: UUID) -> list[dict[str, Any]]:
+    """The lots a dose of this session may be drawn from now: the session's site and drug, a unit that suits
+    the route, in date today, with stock left; first to expire first."""
+    from django.utils import timezone
+
+    from ketaclinic.ledger.draws import lots_for_dose
+
+    session = _session(request, session_id, "api stock lots")
+    lines = lots_for_dose(session=session, on=timezone.localdate(timezone.now(), session.site.zone))
+    return [
+        {
+            "id": line.lot.pk,
+            "product": line.lot.product,
+            "ndc": line.lot.ndc,
+            "lot": line.lot.lot,
+            "expiry": line.lot.expiry,
+            "unit": line.lot.unit,
+            "mg_per_unit": line.lot.mg_per_unit,
+            "balance": line.balance,
+        }
+        for line in lines
+    ]
 
 
 @router.post(

@@ -6,15 +6,22 @@ reconciled with the session's planned dose, its time between the gate opening an
 past a limit is the check's ``Decision``; this module collects those decisions, verifies signatures
 (accounts/cosign.py: password and authenticator code, never a name from a list) and refuses the rest with
 field errors (the API's 422).
+
+A dose comes from a lot of the site's stock (issue 14, ``ledger/draws.py``): product, strength, lot number
+and expiry are the lot's, never typed; the dose check uses the lot's strength (the IV final concentration is
+the dose ÷ the bag volume, the volume drawn the dose ÷ this lot's mg/mL); the register's draw (drawn = given
++ wasted, a waste witnessed) is written with the administration, in one savepoint, so neither stands without
+the other.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -52,7 +59,11 @@ from ketaclinic.clinical.dose_check import (
     unresolved,
 )
 from ketaclinic.clinical.dose_types import ESKETAMINE_DEVICE_MG
+from ketaclinic.clinical.stock import ML
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER
+from ketaclinic.ledger import draws
+from ketaclinic.ledger.models import StockLot
+from ketaclinic.ledger.services import witness_signs
 
 # --- administrations ----------------------------------------------------------------------------------
 
@@ -96,7 +107,7 @@ _SECOND_PERSON = frozenset(
 _FIELDS: dict[Subject, str] = {
     Subject.DOSE: "dose_mg",
     Subject.RATE: "rate_ml_per_h",
-    Subject.CONCENTRATION: "concentration_mg_ml",
+    Subject.CONCENTRATION: "container_volume_ml",
     Subject.DEVICES: "kind",
     Subject.BODY: "weight_kg",
     Subject.BASIS: "dose_basis",
@@ -121,16 +132,16 @@ def record_administration(
     session: TreatmentSession,
     kind: str,
     at: datetime | None = None,
-    product: str = "",
-    concentration_mg_ml: Any = None,
+    lot_id: Any = None,
+    given: Any = None,
+    wasted: Any = None,
     container_volume_ml: Any = None,
-    lot: str = "",
-    expiry: date | None = None,
     dose_mg: Any = None,
     rate_ml_per_h: Any = None,
     rate_mg_per_h: Any = None,
     verifier: Signature | None = None,
     prescriber: Signature | None = None,
+    waste_witness: Signature | None = None,
     decision_reason: str = "",
     late_entry_reason: str = "",
     note: str = "",
@@ -145,7 +156,13 @@ def record_administration(
     for the demo loader replaying a morning). ``verifier``: the second person for IV/IM doses and rate
     changes; ``prescriber`` and ``decision_reason``: a prescriber's signed decision past a limit (more
     than planned, faster than the protocol) or the reason for a dose outside the usual range.
-    ``rate_mg_per_h`` is accepted for old callers and must agree with rate × concentration."""
+    ``rate_mg_per_h`` is accepted for old callers and must agree with rate × concentration.
+
+    The stock: ``lot_id`` names the lot of the session's site and drug the dose is drawn from (in date on
+    the day of the dose); ``given`` is the amount put into the dose in the lot's unit (required for solution:
+    it must be the dose ÷ the lot's strength; devices and tablets default to the dose's whole count) and
+    ``wasted`` what was drawn and not given. A waste is witnessed: by the second person who signs an IV or IM
+    dose, else by ``waste_witness``. Rate changes and the stop draw nothing."""
     entered = entered_at or timezone.now()
     stated = at or entered
     errors: dict[str, str] = {}
@@ -157,28 +174,36 @@ def record_administration(
             f"doses are recorded during dosing (the session is {session.get_status_display().lower()})"
         )
     previous = list(session.administrations.all())
+    stock_lot: StockLot | None = None
     if kind in _STARTS_PRODUCT:
-        if not product.strip():
-            errors["product"] = "is required"
-        if not lot.strip():
-            errors["lot"] = "is required"
-        if expiry is None:
-            errors["expiry"] = "is required"
-        elif expiry < timezone.localdate(stated, session.site.zone):
-            errors["expiry"] = f"{expiry.isoformat()}: this product has expired"
+        stock_lot = draws.lot_for_dose(
+            session=session, lot_id=lot_id, on=timezone.localdate(stated, session.site.zone), errors=errors
+        )
+    else:
+        for name, value in (("lot_id", lot_id), ("given", given), ("wasted", wasted)):
+            if value not in (None, ""):
+                errors[name] = f"a {kind.replace('_', ' ')} draws nothing from stock: leave it empty"
     if errors:
         raise SessionInputError(errors)
 
     timing = check_dose_time(stated_at=stated, entered_at=entered, gate_opened_at=session.gate_opened_at)
     findings: list[DoseFinding] = list(timing.findings)
+    strength = stock_lot.mg_per_unit if stock_lot is not None and stock_lot.unit == ML else None
     measured = _measure(
-        kind, session, previous, errors, concentration_mg_ml, container_volume_ml, dose_mg, rate_ml_per_h
+        kind, session, previous, errors, strength, container_volume_ml, dose_mg, rate_ml_per_h
     )
+    draw: draws.Draw | None = None
+    if stock_lot is not None and measured.dose is not None and not errors:
+        draw = draws.check_draw(
+            lot=stock_lot, dose_mg=measured.dose, given=given, wasted=wasted, errors=errors
+        )
     if rate_mg_per_h not in (None, "") and measured.rate_mg is not None:
-        given = _decimal(rate_mg_per_h, "rate_mg_per_h", errors, low=Decimal("0"), high=Decimal("100000"))
-        if given is not None and abs(given - measured.rate_mg) > Decimal("0.05"):
+        typed_mg_h = _decimal(
+            rate_mg_per_h, "rate_mg_per_h", errors, low=Decimal("0"), high=Decimal("100000")
+        )
+        if typed_mg_h is not None and abs(typed_mg_h - measured.rate_mg) > Decimal("0.05"):
             errors["rate_mg_per_h"] = (
-                f"{given} mg/h does not match {measured.rate_ml} mL/h × {measured.final_concentration} mg/mL "
+                f"{typed_mg_h} mg/h does not match {measured.rate_ml} mL/h × {measured.final_concentration} mg/mL "
                 f"= {measured.rate_mg:.2f} mg/h"
             )
     if errors:
@@ -225,6 +250,9 @@ def record_administration(
                 must_differ=True,
                 site=session.site,
             )
+    witness: User | None = None
+    if draw is not None and draw.wasted:
+        witness = _waste_witness(user, session, kind, signed_verifier, waste_witness, errors)
     if kind == AdministrationKind.RATE_CHANGE and len(note.strip()) < 3:
         errors["note"] = "say why the rate changes (e.g. 'BP 172/104: rate halved, prescriber informed')"
     # A soft limit was already decided when the session's dose was planned (the session keeps the
@@ -248,18 +276,116 @@ def record_administration(
         f for f in findings if f.decision in (Decision.PRESCRIBER_DECISION, Decision.PRESCRIBER_REASON)
     ]
     last = previous[-1] if previous else None
-    administration = Administration.objects.create(
+    with transaction.atomic():  # the dose, its draw, the session's move and the audit: all or nothing
+        administration = _store(
+            user=user,
+            session=session,
+            kind=kind,
+            stated=stated,
+            entered=entered,
+            stock_lot=stock_lot,
+            last=last,
+            measured=measured,
+            signed_verifier=signed_verifier,
+            signed_prescriber=signed_prescriber,
+            warning=warning,
+            note=note,
+            timing_clock=timing.clock_at,
+            late_entry_reason=late_entry_reason.strip() if timing.late else "",
+            decided_past=decided_past,
+            reason=reason,
+        )
+        entry = None
+        if draw is not None:
+            try:
+                entry = draws.append_use(
+                    user=user,
+                    administration=administration,
+                    draw=draw,
+                    witness=witness,
+                    signed_at=entered.replace(microsecond=0),
+                    request=request,
+                )
+            except draws.LedgerInputError as exc:
+                raise SessionInputError(exc.errors) from None
+        _advance(user, session, kind, measured, stated, timing.clock_at, expected_version, request)
+        _audit(
+            user, session, administration, measured, signed_verifier, decided_past, warning, entry, request
+        )
+    return administration
+
+
+def _waste_witness(
+    user: User,
+    session: TreatmentSession,
+    kind: str,
+    signed_verifier: User | None,
+    waste_witness: Signature | None,
+    errors: dict[str, str],
+) -> User | None:
+    """Who witnesses a waste: the second person who signed this IV or IM dose (one signature for the one
+    act: a code is accepted once), or the ``waste_witness`` who signs now."""
+    if waste_witness is not None and waste_witness.given:
+        if signed_verifier is not None and waste_witness.signer is not None:
+            if waste_witness.signer.pk == signed_verifier.pk:
+                return signed_verifier
+        return witness_signs(
+            waste_witness,
+            user,
+            errors,
+            field="waste_witness",
+            purpose="witness to the waste",
+            site=session.site,
+        )
+    if kind in _SECOND_PERSON:
+        return signed_verifier  # the verifier's own problems are reported under verified_by
+    return witness_signs(
+        None, user, errors, field="waste_witness", purpose="a waste needs a witness", site=session.site
+    )
+
+
+def _store(
+    *,
+    user: User,
+    session: TreatmentSession,
+    kind: str,
+    stated: datetime,
+    entered: datetime,
+    stock_lot: StockLot | None,
+    last: Administration | None,
+    measured: _Measured,
+    signed_verifier: User | None,
+    signed_prescriber: User | None,
+    warning: str,
+    note: str,
+    timing_clock: datetime,
+    late_entry_reason: str,
+    decided_past: list[DoseFinding],
+    reason: str,
+) -> Administration:
+    """The administration row: what the lot says (product, strength, lot number, expiry) for a dose drawn
+    from stock; a rate change or the stop carries the running infusion's."""
+    if stock_lot is not None:
+        product, lot_number, expiry = stock_lot.product, stock_lot.lot, stock_lot.expiry
+        strength = stock_lot.mg_per_unit if stock_lot.unit == ML else None
+    else:
+        product = last.product if last else ""
+        lot_number = last.lot if last else ""
+        expiry = last.expiry if last else stated.date()
+        strength = last.concentration_mg_ml if last else None
+    return Administration.objects.create(
         organization_id=session.organization_id,
         session=session,
         kind=kind,
         at=stated,
         drug=session.drug,
-        product=product.strip() or (last.product if last else ""),
-        concentration_mg_ml=measured.concentration or (last.concentration_mg_ml if last else None),
+        stock_lot=stock_lot,
+        product=product,
+        concentration_mg_ml=strength,
         container_volume_ml=measured.container,
         final_concentration_mg_ml=measured.final_concentration,
-        lot=lot.strip() or (last.lot if last else ""),
-        expiry=expiry or (last.expiry if last else stated.date()),
+        lot=lot_number,
+        expiry=expiry,
         dose_mg=measured.dose,
         rate_ml_per_h=measured.rate_ml,
         rate_mg_per_h=measured.rate_mg.quantize(Decimal("0.01")) if measured.rate_mg is not None else None,
@@ -269,13 +395,26 @@ def record_administration(
         warning=warning[:300],
         note=note.strip()[:300],
         recorded_at=entered,
-        clock_at=timing.clock_at,
-        late_entry_reason=late_entry_reason.strip() if timing.late else "",
+        clock_at=timing_clock,
+        late_entry_reason=late_entry_reason,
         decided_by=signed_prescriber
         or (user if decided_past and reason and user.role == PRESCRIBER else None),
         decision_reason=reason if decided_past else "",
     )
-    _advance(user, session, kind, measured, stated, timing.clock_at, expected_version, request)
+
+
+def _audit(
+    user: User,
+    session: TreatmentSession,
+    administration: Administration,
+    measured: _Measured,
+    signed_verifier: User | None,
+    decided_past: list[DoseFinding],
+    warning: str,
+    entry: Any,
+    request: HttpRequest | None,
+) -> None:
+    stated, entered = administration.at, administration.recorded_at
     audit.record(
         user=user,
         action=Action.ADD,
@@ -285,7 +424,7 @@ def record_administration(
         object_id=administration.pk,
         request=request,
         after={
-            "kind": kind,
+            "kind": administration.kind,
             "at": stated.isoformat(),
             "entered_at": entered.isoformat(),
             "dose_mg": str(measured.dose) if measured.dose is not None else None,
@@ -297,6 +436,10 @@ def record_administration(
                 str(measured.final_concentration) if measured.final_concentration is not None else None
             ),
             "lot": administration.lot,
+            "stock_lot": str(administration.stock_lot_id) if administration.stock_lot_id else None,
+            "register_entry": entry.seq if entry is not None else None,
+            "drawn": str(entry.drawn) if entry is not None else None,
+            "wasted": str(entry.wasted) if entry is not None else None,
             "verified_by": signed_verifier.username if signed_verifier else None,
             "decided_by": administration.decided_by.username if administration.decided_by else None,
             "decision": [f.code for f in decided_past],
@@ -305,7 +448,6 @@ def record_administration(
             "warning": warning,
         },
     )
-    return administration
 
 
 def _measure(
@@ -313,31 +455,26 @@ def _measure(
     session: TreatmentSession,
     previous: list[Administration],
     errors: dict[str, str],
-    concentration_mg_ml: Any,
+    strength: Decimal | None,
     container_volume_ml: Any,
     dose_mg: Any,
     rate_ml_per_h: Any,
 ) -> _Measured:
-    """Parse what the nurse typed into numbers (plausibility only: the clinical limits come next)."""
+    """Parse what the nurse typed into numbers (plausibility only: the clinical limits come next).
+    ``strength``: the mg/mL of the solution lot the dose is drawn from (None for devices and tablets)."""
     if kind == AdministrationKind.NASAL_DEVICE:
         number = sum(1 for a in previous if a.kind == AdministrationKind.NASAL_DEVICE) + 1
         return _Measured(dose=Decimal(str(ESKETAMINE_DEVICE_MG)), device_number=number)
     if kind in (AdministrationKind.INJECTION, AdministrationKind.SUBLINGUAL):
         dose = _decimal(dose_mg, "dose_mg", errors, low=Decimal("0.1"), high=Decimal("1000"))
-        conc = None
-        if kind == AdministrationKind.INJECTION:
-            conc = _decimal(
-                concentration_mg_ml, "concentration_mg_ml", errors, low=Decimal("1"), high=Decimal("100")
-            )
+        conc = strength if kind == AdministrationKind.INJECTION else None
         return _Measured(dose=dose, concentration=conc, final_concentration=conc)
     start = next((a for a in previous if a.kind == AdministrationKind.INFUSION_START), None)
     if kind == AdministrationKind.INFUSION_START:
         if start is not None:
             errors["kind"] = "the infusion was already started: record a rate change or the stop"
         dose = _decimal(dose_mg, "dose_mg", errors, low=Decimal("0.1"), high=Decimal("1000"))
-        conc = _decimal(
-            concentration_mg_ml, "concentration_mg_ml", errors, low=Decimal("1"), high=Decimal("100")
-        )
+        conc = strength
         container = None
         if container_volume_ml not in (None, ""):
             container = _decimal(
@@ -350,7 +487,8 @@ def _measure(
         if container is not None:
             if container < dose / conc:
                 errors["container_volume_ml"] = (
-                    f"{container} mL is less than the drug volume {dose / conc:.2f} mL ({dose} mg at {conc} mg/mL)"
+                    f"{container} mL is less than the drug volume {dose / conc:.3f} mL ({dose} mg of the lot's "
+                    f"{conc.normalize():f} mg/mL)"
                 )
                 return _Measured()
             final = dose / container

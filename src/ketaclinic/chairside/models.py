@@ -156,8 +156,13 @@ class Administration(models.Model):
     kind = models.CharField(max_length=16, choices=AdministrationKind.choices)
     at = models.DateTimeField()
     drug = models.CharField(max_length=12, choices=Drug.choices)
-    product = models.CharField(max_length=120)
-    concentration_mg_ml = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    # The stock lot the dose was drawn from (issue 14): product, strength, lot number and expiry below are
+    # the lot's, copied so the record reads on its own; rate changes and the stop draw nothing.
+    stock_lot = models.ForeignKey(
+        "ledger.StockLot", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    product = models.CharField(max_length=200)
+    concentration_mg_ml = models.DecimalField(max_digits=8, decimal_places=3, null=True, blank=True)
     lot = models.CharField(max_length=60)
     expiry = models.DateField()
     container_volume_ml = models.DecimalField(

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from ketaclinic.accounts.cosign import Signature
+from ketaclinic.accounts.cosign import Signature, posted_signature
 from ketaclinic.accounts.models import Chair, User
 from ketaclinic.chairside import services
 from ketaclinic.chairside.gate_services import pregnancy_for_form
@@ -60,15 +60,7 @@ def _protocol(session: TreatmentSession) -> Protocol | None:
 
 def _signature(request: HttpRequest, prefix: str, organization_id: int) -> Signature | None:
     """A co-signature typed at the chair: who (a colleague's id), their password and authenticator code."""
-    raw = (request.POST.get(prefix) or "").strip()
-    password = request.POST.get(f"{prefix}_password") or ""
-    code = request.POST.get(f"{prefix}_code") or ""
-    if not raw and not password and not code:
-        return None
-    signer = (
-        User.objects.filter(pk=int(raw), organization_id=organization_id).first() if raw.isdigit() else None
-    )
-    return Signature(signer, password, code)
+    return posted_signature(request.POST, prefix, organization_id)
 
 
 def _version(request: HttpRequest) -> int | None:
@@ -153,8 +145,15 @@ def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
         organization_id=session.organization_id, role__in=CLINICIANS, is_active=True, is_service=False
     ).exclude(pk=_user(request).pk)
     from ketaclinic.chairside.exposure import session_exposure
+    from ketaclinic.ledger.draws import lots_for_dose
 
+    drawn_from = next((a.stock_lot_id for a in reversed(administrations) if a.stock_lot_id), None)
     context: dict[str, Any] = {
+        # The dose forms pick their lot from the site's stock (issue 14): in date today, stock left.
+        "stock_lots": lots_for_dose(session=session, on=timezone.localdate(now, session.site.zone))
+        if session.status in (Status.PRE_DOSE, Status.DOSING)
+        else [],
+        "drawn_from": drawn_from,
         "exposure": session_exposure(session) if session.dose_started_at else None,
         "session": session,
         "patient": session.patient,
@@ -290,26 +289,20 @@ def administer(request: HttpRequest, session_id: str) -> HttpResponse:
     session = _session(request, session_id, "administration")
     user = _user(request)
     try:
-        expiry_raw = request.POST.get("expiry") or ""
-        expiry = date.fromisoformat(expiry_raw) if expiry_raw else None
-    except ValueError:
-        messages.error(request, f"Expiry {request.POST.get('expiry')!r} is not a date.")
-        return _back(session, "doses")
-    try:
         admin = services.record_administration(
             user=user,
             session=session,
             kind=request.POST.get("kind", ""),
             at=_local(request, session, "at"),
-            product=request.POST.get("product", ""),
-            concentration_mg_ml=request.POST.get("concentration_mg_ml"),
+            lot_id=request.POST.get("lot_id"),
+            given=request.POST.get("given"),
+            wasted=request.POST.get("wasted"),
             container_volume_ml=request.POST.get("container_volume_ml"),
-            lot=request.POST.get("lot", ""),
-            expiry=expiry,
             dose_mg=request.POST.get("dose_mg"),
             rate_ml_per_h=request.POST.get("rate_ml_per_h"),
             verifier=_signature(request, "verified_by", user.org_id),
             prescriber=_signature(request, "prescriber", user.org_id),
+            waste_witness=_signature(request, "waste_witness", user.org_id),
             decision_reason=request.POST.get("decision_reason", ""),
             late_entry_reason=request.POST.get("late_entry_reason", ""),
             note=request.POST.get("note", ""),

@@ -5,6 +5,8 @@ database flush through; ``ketaclinic check`` fails when it is on. Used by migrat
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def trigger_sql(
     vendor: str, *, table: str, prefix: str, function: str, what: str
@@ -42,3 +44,18 @@ def trigger_sql(
     ]
     backward = [f"DROP TRIGGER IF EXISTS {prefix}_no_update", f"DROP TRIGGER IF EXISTS {prefix}_no_delete"]
     return forward, backward
+
+
+def migration_operation(**names: str) -> Any:
+    """A ``RunPython`` that adds ``trigger_sql``'s triggers for ``names`` (and drops them when unapplied)."""
+    from django.db import migrations
+
+    def forward(apps: Any, schema_editor: Any) -> None:
+        for sql in trigger_sql(schema_editor.connection.vendor, **names)[0]:
+            schema_editor.execute(sql)
+
+    def backward(apps: Any, schema_editor: Any) -> None:
+        for sql in trigger_sql(schema_editor.connection.vendor, **names)[1]:
+            schema_editor.execute(sql)
+
+    return migrations.RunPython(forward, backward)

@@ -216,8 +216,8 @@ def load_demo() -> tuple[bool, list[DemoLogin]]:
     changed |= _demo_scales(org)
     changed |= _demo_assessments(org)
     changed |= _demo_plans(org)
+    changed |= _demo_stock(org)  # before the sessions: every dose is drawn from a lot of the site's stock
     changed |= _demo_sessions(org)
-    changed |= _demo_stock(org)
     changed |= _demo_monitors(org)
     return changed, logins
 
@@ -421,13 +421,13 @@ def _demo_consent(nurse: User, patient: Patient, *, drug: str, route: str, now: 
 
 def _demo_sessions(org: Organization) -> bool:
     """Three chairs in use at Harbor Street now, so the live board and the session pages have something to show."""
-    from datetime import date as date_type
 
     from django.utils import timezone
 
     from ketaclinic.chairside import services as chairside
     from ketaclinic.chairside.models import TreatmentSession
     from ketaclinic.clinical.vitals import VitalReading
+    from ketaclinic.ledger.models import StockLot
 
     if TreatmentSession.objects.filter(organization=org).exists():
         return False
@@ -491,20 +491,16 @@ def _demo_sessions(org: Organization) -> bool:
         chairside.evaluate_gate(
             user=nurse, session=session, answers=answers, now=first - timedelta(minutes=3)
         )
+        lot = StockLot.objects.get(site=harbor, lot="DEMO-LOT" if drug == "esketamine" else "DEMO-K")
         if drug == "esketamine":
             for n in range(planned_devices(dose)):
                 at = first + timedelta(minutes=5 * n)
                 chairside.record_administration(
-                    user=nurse,
-                    session=session,
-                    kind="nasal_device",
-                    at=at,
-                    entered_at=at,
-                    product="Spravato 28 mg",
-                    lot="DEMO-LOT",
-                    expiry=date_type(2030, 1, 31),
+                    user=nurse, session=session, kind="nasal_device", at=at, entered_at=at, lot_id=lot.pk
                 )
         else:
+            # 35 mg from lot DEMO-K (50 mg/mL) = 0.7 mL into a 100 mL bag; 1 mL was drawn, 0.3 mL wasted,
+            # witnessed by the prescriber who checks the dose (one signature).
             with _signing(prescriber) as code:
                 chairside.record_administration(
                     user=nurse,
@@ -512,11 +508,10 @@ def _demo_sessions(org: Organization) -> bool:
                     kind="infusion_start",
                     at=first,
                     entered_at=first,
-                    product="Ketamine HCl 50 mg/mL",
-                    concentration_mg_ml=50,
+                    lot_id=lot.pk,
+                    given="0.7",
+                    wasted="0.3",
                     container_volume_ml=100,
-                    lot="DEMO-K",
-                    expiry=date_type(2030, 1, 31),
                     dose_mg=dose,
                     rate_ml_per_h=150,  # 35 mg in 100 mL over 40 min = 52.5 mg/h
                     verifier=Signature(prescriber, DEMO_PASSWORD, code),
@@ -554,11 +549,13 @@ def _signing(user: User) -> Iterator[str]:
 
 
 def _demo_stock(org: Organization) -> bool:
-    """Harbor Street's controlled-drug stock: ketamine vials and Spravato devices received a week ago, and
-    what today's two dosed sessions drew (the IV one with a witnessed waste)."""
+    """Harbor Street's controlled-drug stock, through the same use cases as the Controlled drugs pages:
+    ketamine vials (50 mg/mL, counted in mL) and SPRAVATO devices (28 mg, whole devices) received a week ago,
+    and today's initial inventory (21 CFR 1304.11), taken by the nurse with the prescriber signing. The
+    sessions' doses then draw from these lots (``_demo_sessions``)."""
     from django.utils import timezone
 
-    from ketaclinic.chairside.models import TreatmentSession
+    from ketaclinic.ledger import inventory
     from ketaclinic.ledger import services as ledger
     from ketaclinic.ledger.models import StockLot
 
@@ -576,55 +573,50 @@ def _demo_stock(org: Organization) -> bool:
         "received_on": received,
         "expiry": expiry,
     }
-    vials = ledger.receive(
-        user=nurse,
-        site=harbor,
-        data={
-            "drug": "ketamine",
-            "product": "Ketamine HCl 50 mg/mL, 10 mL vial",
-            "lot": "DEMO-K",
-            "unit": "mL",
-            "mg_per_unit": "50",
-            "quantity": "100",
-            "containers": "10",
-            **supplier,
-        },
-    ).lot
-    devices = ledger.receive(
-        user=nurse,
-        site=harbor,
-        data={
-            "drug": "esketamine",
-            "product": "Spravato 28 mg nasal spray device",
-            "lot": "DEMO-LOT",
-            "unit": "device",
-            "mg_per_unit": "28",
-            "quantity": "24",
-            "containers": "24",
-            **supplier,
-        },
-    ).lot
-    # The witness signs with the current code; afterwards the device forgets that use, so the code the demo
-    # prints for demo.prescriber still signs in during these 30 seconds.
-    device = TOTPDevice.objects.get(user=prescriber)
-    last_t = device.last_t
-    for session in TreatmentSession.objects.filter(site=harbor, dose_started_at__isnull=False):
-        if session.drug == "ketamine":  # 35 mg = 0.7 mL of 50 mg/mL; the rest of the 1 mL drawn wasted
-            ledger.record_use(
-                user=nurse,
-                lot=vials,
-                session=session,
-                drawn="1",
-                administered="0.7",
-                wasted="0.3",
-                witness=prescriber,
-                witness_password=DEMO_PASSWORD,
-                witness_code=current_code("demo.prescriber"),
-            )
-        else:
-            n = str(planned_devices(float(session.planned_dose_mg)))
-            ledger.record_use(user=nurse, lot=devices, session=session, drawn=n, administered=n, wasted="0")
-    TOTPDevice.objects.filter(pk=device.pk).update(last_t=last_t)
+    lots = [
+        ledger.receive(
+            user=nurse,
+            site=harbor,
+            data={
+                "drug": "ketamine",
+                "product": "Ketamine HCl 50 mg/mL, 10 mL vial",
+                "lot": "DEMO-K",
+                "unit": "mL",
+                "mg_per_unit": "50",
+                "quantity": "100",
+                "containers": "10",
+                **supplier,
+            },
+        ).lot,
+        ledger.receive(
+            user=nurse,
+            site=harbor,
+            data={
+                "drug": "esketamine",
+                "product": "Spravato 28 mg nasal spray device",
+                "lot": "DEMO-LOT",
+                "unit": "device",
+                "mg_per_unit": "28",
+                "quantity": "24",
+                "containers": "24",
+                **supplier,
+            },
+        ).lot,
+    ]
+    with _signing(prescriber) as code:
+        inventory.take_inventory(
+            user=nurse,
+            site=harbor,
+            kind="initial",
+            count_time="opening",
+            counts={
+                str(lot.pk): inventory.LotCount(
+                    counted=ledger.balance(lot), containers=10 if lot.unit == "mL" else 24
+                )
+                for lot in lots
+            },
+            witness=Signature(prescriber, DEMO_PASSWORD, code),
+        )
     return True
 
 

@@ -4,6 +4,11 @@ A ``StockLot`` is one lot of one product at one site, counted in its unit (mL of
 devices, tablets). Every change to a lot's balance is a ``LedgerEntry``: never edited or deleted (database
 triggers refuse it), numbered per organization and hash-chained like the audit log; a mistake is undone by
 a correction entry that reverses it, with a reason.
+
+A use is tied to the dose it was drawn for (``administration``: the dose at the chair records its draw in
+the same transaction); a count taken as part of an inventory (21 CFR 1304.11: the initial one and then every
+two years) points to its ``Inventory``, which records the date, opening or close of business, and the two
+people who took it.
 """
 
 from __future__ import annotations
@@ -46,6 +51,46 @@ class StockLot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product} lot {self.lot}"
+
+
+class InventoryKind(models.TextChoices):
+    INITIAL = "initial", "Initial inventory"
+    BIENNIAL = "biennial", "Biennial inventory"
+
+
+class CountTime(models.TextChoices):
+    OPENING = "opening", "opening of business"
+    CLOSING = "closing", "close of business"
+
+
+class Inventory(models.Model):
+    """An inventory of every lot on hand at a site on one date (21 CFR 1304.11, security.md §4): the initial
+    inventory, then one at least every two years. Each lot's count is a ``LedgerEntry`` of kind count pointing
+    here (hash-chained with the rest of the register); this row is append-only like the register (migration
+    0004's triggers). Taken by two people: the one recording and a second who signs by re-authenticating."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT)
+    site = models.ForeignKey("accounts.Site", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=InventoryKind.choices)
+    taken_on = models.DateField(help_text="The site's date the inventory was taken.")
+    count_time = models.CharField(max_length=8, choices=CountTime.choices)
+    taken_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    witness = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    witness_signed_at = models.DateTimeField(help_text="When the second person re-authenticated.")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-taken_on", "-recorded_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "taken_on", "count_time"], name="inventory_once_per_site_date_and_time"
+            ),
+            models.CheckConstraint(condition=~Q(witness=F("taken_by")), name="inventory_two_people"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.taken_on.isoformat()}"
 
 
 class EntryKind(models.TextChoices):
@@ -94,6 +139,18 @@ class LedgerEntry(models.Model):
     counted = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
     count_time = models.CharField(max_length=8, blank=True, help_text="opening or closing of business")
     reason = models.TextField(blank=True)
+    # use: the dose it was drawn for (issue 14: a use needs an administration of the same session)
+    administration = models.ForeignKey(
+        "chairside.Administration",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="stock_draws",
+    )
+    # count: the inventory it belongs to, if any
+    inventory = models.ForeignKey(
+        "ledger.Inventory", on_delete=models.PROTECT, null=True, blank=True, related_name="counts"
+    )
     corrects = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="corrected_by"
     )

@@ -1,13 +1,14 @@
 """Controlled-substance register use cases (security.md §4, DEA 21 CFR 1304; Part 11 as the design model).
 
 Every change to a lot's balance is one append-only, hash-chained ``LedgerEntry`` carrying the running
-balance: receipts (1304.21(d): date received, containers, supplier name, address and DEA number), use for a
-patient's treatment session (1304.22(c); drawn = administered + wasted, a database constraint; a waste is
-signed by a witness who is someone else and re-authenticates with password and authenticator code at that
-moment), counts (1304.11: opening or closing of business; a difference needs a reason), losses (with the
-DEA notice deadlines) and corrections (a reversing entry with a reason: nothing is ever edited). Appends are
-serialised like the audit log's (PostgreSQL advisory lock; SQLite ``BEGIN IMMEDIATE``). Each use case also
-writes the audit log. Services never commit.
+balance: receipts (1304.21(d): date received, containers, supplier name, address and DEA number; units follow
+the product — ``clinical/stock.py``), use for a dose at the chair (``ledger/draws.py``: recorded with the
+administration, 1304.22(c)), counts (1304.11: opening or closing of business; a count that differs from the
+register needs a reason and a second person who re-authenticates, and notifies the administrators),
+inventories of a whole site (``ledger/inventory.py``), losses (with the DEA notice deadlines) and
+corrections (a reversing entry with a reason: nothing is ever edited). Appends are serialised like the audit
+log's (PostgreSQL advisory lock; SQLite ``BEGIN IMMEDIATE``). Each use case also writes the audit log.
+Services never commit.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from ketaclinic.accounts.services import covered_sites as sites_for
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.chain import canonical_json
 from ketaclinic.audit.models import Action
+from ketaclinic.clinical.stock import ML, UNITS_BY_DRUG, amount_problem, unit_problem, words
 from ketaclinic.core.access import ADMIN, CLINICIANS
 from ketaclinic.core.models import Notification
-from ketaclinic.ledger.models import EntryKind, LedgerEntry, StockLot, Unit
+from ketaclinic.ledger.models import CountTime, EntryKind, LedgerEntry, StockLot, Unit
 
 CATEGORY = "controlled-substances"
 ADVISORY_LOCK_ID = 727_002  # arbitrary, fixed: "ledger append" on PostgreSQL
@@ -68,6 +70,9 @@ HASHED = (
     "reason",
     "corrects_id",
 )
+#: Columns added after entries were first written (issue 14): they enter an entry's hash only when set, so
+#: every entry stored before them still verifies.
+HASHED_WHEN_SET = ("administration_id", "inventory_id")
 
 
 def qty(value: Decimal) -> str:
@@ -133,7 +138,9 @@ def entries_of(*, user: User, lot: StockLot, request: HttpRequest | None = None)
     """A lot's entries, newest first; they name patients (use), so the read is audited."""
     _require(user, READERS, "read the controlled-substance register")
     rows = list(
-        lot.entries.order_by("-seq").select_related("by", "witness", "patient", "corrects", "corrected_by")
+        lot.entries.order_by("-seq").select_related(
+            "by", "witness", "patient", "corrects", "corrected_by", "administration"
+        )
     )
     audit.record(
         user=user,
@@ -143,35 +150,6 @@ def entries_of(*, user: User, lot: StockLot, request: HttpRequest | None = None)
         object_id=lot.pk,
         request=request,
         detail=f"{len(rows)} register entries of lot {lot.lot}",
-    )
-    return rows
-
-
-def sessions_for_use(*, user: User, lot: StockLot, request: HttpRequest | None = None) -> list[Any]:
-    """The sessions a draw from ``lot`` can be recorded for: the lot's drug at its site, under way or
-    discharged since yesterday. Their patients' names are shown, so the read is audited."""
-    from ketaclinic.chairside.models import ACTIVE_STATUSES, Status, TreatmentSession
-
-    _require(user, HANDLERS, "record controlled-substance use")
-    since = timezone.localdate(timezone.now(), lot.site.zone) - timedelta(days=1)
-    rows = list(
-        TreatmentSession.objects.filter(
-            site=lot.site,
-            drug=lot.drug,
-            status__in=[*ACTIVE_STATUSES, Status.DISCHARGED],
-            scheduled_at__gte=datetime.combine(since, time.min, tzinfo=lot.site.zone),
-        )
-        .select_related("patient", "chair")
-        .order_by("scheduled_at")
-    )
-    audit.record(
-        user=user,
-        action=Action.QUERY,
-        category=CATEGORY,
-        object_type="StockLot",
-        object_id=lot.pk,
-        request=request,
-        detail=f"{len(rows)} sessions offered for stock use",
     )
     return rows
 
@@ -216,7 +194,8 @@ def register(
 
 def _payload(fields: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name in HASHED:
+    names = [*HASHED, *(n for n in HASHED_WHEN_SET if fields.get(n) is not None)]
+    for name in names:
         value = fields.get(name)
         if isinstance(value, datetime):
             value = value.astimezone(UTC).isoformat()
@@ -239,7 +218,7 @@ def verify_chain(organization_id: int) -> int | None:
     """The seq of the first entry whose number, link or hash does not check out; None when all do."""
     prev, expected = GENESIS, 1
     for row in LedgerEntry.objects.filter(organization_id=organization_id).order_by("seq").values():
-        fields = {name: row.get(name) for name in HASHED}
+        fields = {name: row.get(name) for name in (*HASHED, *HASHED_WHEN_SET)}
         if (
             row["seq"] != expected
             or row["prev_hash"] != prev
@@ -258,8 +237,11 @@ def _append(
     quantity: Decimal,
     at: datetime,
     request: HttpRequest | None,
+    audited: dict[str, Any] | None = None,
     **extra: Any,
 ) -> LedgerEntry:
+    """Append one entry to the organization's chain (the balance may not fall below 0). ``audited``: more
+    for the audit entry's ``after`` (a witness, a difference, who was notified)."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -269,7 +251,8 @@ def _append(
         if after < 0:
             raise LedgerInputError(
                 {
-                    "quantity": f"more than the {qty(current)} {lot.unit} left in lot {lot.lot}: check the count"
+                    "quantity": f"{words(-quantity, lot.unit)} is more than the {words(current, lot.unit)} left "
+                    f"in lot {lot.lot}: check the count"
                 }
             )
         last = (
@@ -293,7 +276,9 @@ def _append(
         }
         entry = LedgerEntry(prev_hash=prev, **fields)
         # Hashed from the row as it will be stored (blank texts "", absent values None), as verify_chain reads it.
-        entry.entry_hash = entry_hash(prev, {name: getattr(entry, name) for name in HASHED})
+        entry.entry_hash = entry_hash(
+            prev, {name: getattr(entry, name) for name in (*HASHED, *HASHED_WHEN_SET)}
+        )
         entry.save(force_insert=True)
         audit.record(
             user=user,
@@ -304,7 +289,8 @@ def _append(
             object_type="LedgerEntry",
             object_id=entry.pk,
             after={"seq": seq, "kind": kind, "lot": lot.lot, "quantity": str(quantity), "balance": str(after)}
-            | ({"reason": extra["reason"]} if extra.get("reason") else {}),
+            | ({"reason": extra["reason"]} if extra.get("reason") else {})
+            | (audited or {}),
             request=request,
         )
         return entry
@@ -313,7 +299,11 @@ def _append(
 # --- input ---------------------------------------------------------------------------------------------
 
 
-def _quantity(raw: Any, name: str, errors: dict[str, str], *, zero: bool = False) -> Decimal | None:
+def quantity_in(
+    raw: Any, name: str, errors: dict[str, str], *, unit: str | None = None, zero: bool = False
+) -> Decimal | None:
+    """A typed quantity: a number above 0 (or 0 when ``zero``), at most ``MAX_QUANTITY``, and one the
+    register holds exactly in ``unit`` (whole devices and tablets, mL to 0.001 mL). Never rounded."""
     if raw is None or str(raw).strip() == "":
         errors[name] = "is required"
         return None
@@ -327,8 +317,9 @@ def _quantity(raw: Any, name: str, errors: dict[str, str], *, zero: bool = False
             f"{raw} is not a quantity (more than 0{' or 0' if zero else ''}, at most {qty(MAX_QUANTITY)})"
         )
         return None
-    if value != value.quantize(Decimal("0.001")):
-        errors[name] = "has more than 3 decimals"
+    problem = amount_problem(value, unit or ML)
+    if problem:
+        errors[name] = problem
         return None
     return value
 
@@ -349,6 +340,57 @@ def _site_moment(site: Site, day: date) -> datetime:
     return datetime.combine(day, time(12), tzinfo=site.zone)
 
 
+def _date(raw: Any, name: str, errors: dict[str, str]) -> date | None:
+    if isinstance(raw, date):
+        return raw
+    try:
+        return date.fromisoformat(str(raw or "").strip())
+    except ValueError:
+        errors[name] = f"{raw!r} is not a date (YYYY-MM-DD)" if raw else "is required"
+        return None
+
+
+def witness_signs(
+    signature: Signature | None, user: User, errors: dict[str, str], *, field: str, purpose: str, site: Site
+) -> User | None:
+    """security.md §4 software rules 2–3: the second person is someone else, an active nurse or prescriber
+    of the clinic working at the lot's site, and re-authenticates now (password and authenticator code) —
+    the shared co-signature rule (accounts/cosign.py)."""
+    return signature_errors(
+        signature=signature or Signature(None),
+        actor=user,
+        roles=CLINICIANS,
+        field=field,
+        errors=errors,
+        purpose=purpose,
+        must_differ=True,
+        site=site,
+    )
+
+
+NOTICE_LENGTH = 400  # core.models.Notification.message
+
+
+def notify_admins(*, lot: StockLot, kind: str, message: str, short: str) -> list[str]:
+    """A notification to every active administrator of the clinic; returns their user names (for the
+    audit entry). A message longer than a notification holds is not cut: the ``short`` one (which names the
+    lot and points to its page, where everything is) is sent instead."""
+    if len(message) > NOTICE_LENGTH:
+        message = short
+    assert len(message) <= NOTICE_LENGTH, message
+    names = []
+    for admin in User.objects.filter(organization_id=lot.organization_id, role=ADMIN, is_active=True):
+        Notification.objects.create(
+            organization_id=lot.organization_id,
+            recipient=admin,
+            kind=kind,
+            message=message,
+            link=f"/ledger/lots/{lot.pk}/",
+        )
+        names.append(admin.get_username())
+    return names
+
+
 # --- use cases -----------------------------------------------------------------------------------------
 
 
@@ -357,13 +399,14 @@ def receive(
 ) -> LedgerEntry:
     """Containers received into a site's stock (1304.21(d)). ``data``: drug, product, ndc, lot, expiry,
     unit, mg_per_unit, quantity (in the unit, all containers together), containers, supplier_name,
-    supplier_address, supplier_dea, received_on."""
+    supplier_address, supplier_dea, received_on. The unit follows the product (``clinical/stock.py``:
+    esketamine in whole 28-mg devices; ketamine in mL or whole tablets)."""
     _require(user, HANDLERS, "receive controlled substances")
     if site not in sites_for(user):
         raise LedgerError("No such site.")
     errors: dict[str, str] = {}
     drug = str(data.get("drug") or "")
-    if drug not in ("ketamine", "esketamine"):
+    if drug not in UNITS_BY_DRUG:
         errors["drug"] = "choose ketamine or esketamine"
     unit = str(data.get("unit") or "")
     if unit not in Unit.values:
@@ -376,12 +419,22 @@ def receive(
     dea = _text(data.get("supplier_dea"), "supplier_dea", errors, longest=9).upper()
     if dea and (len(dea) != 9 or not dea.isalnum()):
         errors["supplier_dea"] = "is 9 letters and digits, as printed on the supplier's invoice"
-    strength = _quantity(data.get("mg_per_unit"), "mg_per_unit", errors)
-    quantity = _quantity(data.get("quantity"), "quantity", errors)
+    strength = quantity_in(data.get("mg_per_unit"), "mg_per_unit", errors)
+    if strength is not None and "drug" not in errors and "unit" not in errors:
+        problem = unit_problem(drug=drug, unit=unit, mg_per_unit=strength)
+        if problem:
+            errors["unit" if unit not in UNITS_BY_DRUG[drug] else "mg_per_unit"] = problem
+    quantity = quantity_in(
+        data.get("quantity"), "quantity", errors, unit=unit if unit in Unit.values else None
+    )
     containers_raw = str(data.get("containers") or "").strip()
     containers = int(containers_raw) if containers_raw.isdigit() and int(containers_raw) > 0 else None
     if containers is None:
         errors["containers"] = "is a whole number of containers, at least 1"
+    elif unit == Unit.DEVICE and quantity is not None and containers != quantity:
+        errors["containers"] = (
+            f"{containers} containers for {words(quantity, unit)}: each device is one container"
+        )
     today = timezone.localdate(timezone.now(), site.zone)
     received_on = _date(data.get("received_on"), "received_on", errors)
     if received_on is not None and received_on > today:
@@ -421,88 +474,107 @@ def receive(
     )
 
 
-def _date(raw: Any, name: str, errors: dict[str, str]) -> date | None:
-    if isinstance(raw, date):
-        return raw
-    try:
-        return date.fromisoformat(str(raw or "").strip())
-    except ValueError:
-        errors[name] = f"{raw!r} is not a date (YYYY-MM-DD)" if raw else "is required"
+@dataclass(frozen=True)
+class Counted:
+    """One lot's count, checked: what was counted, the containers on hand, and why it differs (if it does)."""
+
+    lot: StockLot
+    counted: Decimal
+    expected: Decimal
+    containers: int | None
+    reason: str
+
+    @property
+    def difference(self) -> Decimal:
+        return self.counted - self.expected
+
+
+def check_count(
+    *,
+    lot: StockLot,
+    counted: Any,
+    containers: Any,
+    reason: str,
+    errors: dict[str, str],
+    prefix: str = "",
+    containers_required: bool = False,
+) -> Counted | None:
+    """A count of ``lot`` as typed: a quantity of its unit (0 allowed), the containers on hand (sealed and
+    opened), and a reason when it differs from the register's balance."""
+    value = quantity_in(counted, f"{prefix}counted", errors, unit=lot.unit, zero=True)
+    boxes: int | None = None
+    raw_boxes = str(containers if containers is not None else "").strip()
+    if raw_boxes:
+        if raw_boxes.isdigit() and int(raw_boxes) <= MAX_QUANTITY:
+            boxes = int(raw_boxes)
+        else:
+            errors[f"{prefix}containers"] = f"{raw_boxes!r} is not a whole number of containers"
+    elif containers_required:
+        errors[f"{prefix}containers"] = "is required: how many containers (sealed and opened) are on hand"
+    current = balance(lot)
+    why = reason.strip()
+    if value is not None and value != current and len(why) < 3:
+        errors[f"{prefix}reason"] = (
+            f"the count differs from the register ({words(value, lot.unit)} counted, "
+            f"{words(current, lot.unit)} expected): say why"
+        )
+    if value is None or f"{prefix}containers" in errors or f"{prefix}reason" in errors:
         return None
+    return Counted(lot=lot, counted=value, expected=current, containers=boxes, reason=why)
 
 
-def _witness_signs(
-    witness: User | None, user: User, password: str, code: str, errors: dict[str, str]
-) -> None:
-    """security.md §4 software rules 2–3: the witness is someone else, an active clinician of the clinic,
-    and re-authenticates now (password and authenticator code) — the shared co-signature rule."""
-    if witness is None:
-        errors["witness"] = "a waste needs a witness"
-        return
-    signature_errors(
-        signature=Signature(witness, password, code),
-        actor=user,
-        roles=CLINICIANS,
-        field="witness",
-        errors=errors,
-        purpose="witness",
-        must_differ=True,
-    )
-
-
-def record_use(
+def book_count(
     *,
     user: User,
-    lot: StockLot,
-    session: Any,
-    drawn: Any,
-    administered: Any,
-    wasted: Any,
-    witness: User | None = None,
-    witness_password: str = "",
-    witness_code: str = "",
+    count: Counted,
+    count_time: str,
+    witness: User | None,
+    at: datetime,
+    inventory_id: Any = None,
     request: HttpRequest | None = None,
 ) -> LedgerEntry:
-    """Stock drawn for a patient's treatment session (1304.22(c)): drawn = administered + wasted; a waste is
-    witnessed (``_witness_signs``). The balance falls by what was drawn."""
-    from ketaclinic.chairside.models import ACTIVE_STATUSES, Status
-
-    _require(user, HANDLERS, "record controlled-substance use")
-    errors: dict[str, str] = {}
-    if session.organization_id != lot.organization_id or session.site_id != lot.site_id:
-        errors["session"] = "is not a session at this lot's site"
-    elif session.drug != lot.drug:
-        errors["session"] = f"is a {session.drug} session; this lot is {lot.drug}"
-    elif session.status not in (*ACTIVE_STATUSES, Status.DISCHARGED):
-        errors["session"] = f"is {session.get_status_display().lower()}: stock is used during a session"
-    d = _quantity(drawn, "drawn", errors)
-    a = _quantity(administered, "administered", errors, zero=True)
-    w = _quantity(wasted, "wasted", errors, zero=True)
-    if d is not None and a is not None and w is not None and a + w != d:
-        errors["wasted"] = f"given + wasted must equal drawn ({qty(a)} + {qty(w)} ≠ {qty(d)} {lot.unit})"
-    if w:
-        _witness_signs(witness, user, witness_password, witness_code, errors)
-    if lot.expiry < timezone.localdate(timezone.now(), lot.site.zone):
-        errors["lot"] = f"expired on {lot.expiry.isoformat()}"
-    if errors:
-        raise LedgerInputError(errors)
-    assert d is not None and a is not None and w is not None
-    now = timezone.now().replace(microsecond=0)
-    signed = bool(w)
+    """Append a checked count (the difference booked), and tell the administrators when it differs."""
+    lot = count.lot
+    notified: list[str] = []
+    if count.difference:
+        sign = "+" if count.difference > 0 else "−"
+        notified = notify_admins(
+            lot=lot,
+            kind="controlled-substance-count",
+            message=(
+                f"Count of lot {lot.lot} at {lot.site.name} differs from the register: "
+                f"{words(count.counted, lot.unit)} counted, {words(count.expected, lot.unit)} expected "
+                f"({sign}{words(abs(count.difference), lot.unit)}); counted by {user.display_name}, "
+                f"second person {witness.display_name if witness else '—'}."
+                + (
+                    " A shortfall may be a reportable loss: see the lot's page."
+                    if count.difference < 0
+                    else ""
+                )
+            ),
+            short=f"A count of lot {lot.lot} differs from the register: see the lot's page.",
+        )
     return _append(
         user=user,
         lot=lot,
-        kind=EntryKind.USE,
-        quantity=-d,
-        at=now,
+        kind=EntryKind.COUNT,
+        quantity=count.difference,
+        at=at,
         request=request,
-        session_id=session.pk,
-        patient_id=session.patient_id,
-        drawn=d,
-        administered=a,
-        wasted=w,
-        witness_id=witness.pk if signed and witness is not None else None,
-        witness_signed_at=now if signed else None,
+        audited={
+            "difference": qty(count.difference),
+            "witness": witness.get_username() if witness else None,
+            "notified": notified,
+        }
+        if count.difference
+        else None,
+        counted=count.counted,
+        containers=count.containers,
+        count_time=count_time,
+        reason=count.reason,
+        witness_id=witness.pk if witness is not None else None,
+        witness_signed_at=at if witness is not None else None,
+        inventory_id=inventory_id,
     )
 
 
@@ -513,33 +585,40 @@ def count(
     counted: Any,
     count_time: str,
     reason: str = "",
+    containers: Any = None,
+    witness: Signature | None = None,
     request: HttpRequest | None = None,
 ) -> LedgerEntry:
-    """An inventory count of one lot (1304.11: taken at opening or close of business). The difference from
-    the register's balance is booked with a reason; a shortfall may be a reportable loss (``LOSS_NOTICE``)."""
+    """A count of one lot (1304.11: taken at opening or close of business). A count that differs from the
+    register's balance needs the reason and a second person who signs now (re-authenticating); the
+    difference is booked, every administrator is notified, and a shortfall may be a reportable loss
+    (``LOSS_NOTICE``). A count that agrees may be signed too, but need not be."""
     _require(user, HANDLERS, "count controlled substances")
     errors: dict[str, str] = {}
-    value = _quantity(counted, "counted", errors, zero=True)
-    if count_time not in ("opening", "closing"):
+    if count_time not in CountTime.values:
         errors["count_time"] = "say whether the count was taken at opening or at close of business"
-    current = balance(lot)
-    if value is not None and value != current and len(reason.strip()) < 3:
-        errors["reason"] = (
-            f"the count differs from the register ({qty(value)} counted, {qty(current)} expected): say why"
+    checked = check_count(lot=lot, counted=counted, containers=containers, reason=reason, errors=errors)
+    differs = "reason" in errors or (checked is not None and bool(checked.difference))
+    signer: User | None = None
+    if differs or (witness is not None and witness.given):
+        signer = witness_signs(
+            witness,
+            user,
+            errors,
+            field="witness",
+            purpose="a count that differs from the register" if differs else "second count",
+            site=lot.site,
         )
     if errors:
         raise LedgerInputError(errors)
-    assert value is not None
-    return _append(
+    assert checked is not None
+    return book_count(
         user=user,
-        lot=lot,
-        kind=EntryKind.COUNT,
-        quantity=value - current,
+        count=checked,
+        count_time=count_time,
+        witness=signer,
         at=timezone.now().replace(microsecond=0),
         request=request,
-        counted=value,
-        count_time=count_time,
-        reason=reason.strip(),
     )
 
 
@@ -550,7 +629,7 @@ def report_loss(
     notified with the DEA deadlines (``LOSS_NOTICE``)."""
     _require(user, HANDLERS, "report a loss")
     errors: dict[str, str] = {}
-    value = _quantity(quantity, "quantity", errors)
+    value = quantity_in(quantity, "quantity", errors, unit=lot.unit)
     if len(reason.strip()) < 3:
         errors["reason"] = "say what happened"
     if errors:
@@ -565,15 +644,13 @@ def report_loss(
         request=request,
         reason=reason.strip(),
     )
-    for admin in User.objects.filter(organization_id=lot.organization_id, role=ADMIN, is_active=True):
-        Notification.objects.create(
-            organization_id=lot.organization_id,
-            recipient=admin,
-            kind="controlled-substance-loss",
-            message=f"{qty(value)} {lot.unit} of {lot.product} lot {lot.lot} reported lost at {lot.site.name}. "
-            f"{LOSS_NOTICE}"[:400],
-            link=f"/ledger/lots/{lot.pk}/",
-        )
+    notify_admins(
+        lot=lot,
+        kind="controlled-substance-loss",
+        message=f"{words(value, lot.unit)} of lot {lot.lot} ({lot.get_drug_display()}) reported lost at "
+        f"{lot.site.name}. {LOSS_NOTICE}",
+        short=f"Loss reported for lot {lot.lot}: see the lot's page. {LOSS_NOTICE}",
+    )
     return entry
 
 
@@ -581,7 +658,7 @@ def correct(
     *, user: User, entry: LedgerEntry, reason: str, request: HttpRequest | None = None
 ) -> LedgerEntry:
     """Undo a wrong entry by a reversing one with the reason (Part 11.10(e): the original stays visible);
-    the right entry is then recorded anew."""
+    the right entry is then recorded anew (a dose's draw: on the session page)."""
     _require(user, HANDLERS, "correct the register")
     if entry.kind == EntryKind.CORRECTION:
         raise LedgerError("A correction is not corrected: record the right entry instead.")
@@ -600,4 +677,5 @@ def correct(
         corrects_id=entry.pk,
         session_id=entry.session_id,
         patient_id=entry.patient_id,
+        administration_id=entry.administration_id,
     )

@@ -1,6 +1,8 @@
-"""Controlled-substance pages: a site's stock and receipts, a lot's register with use, count, loss and
-correction, and the printable register. Views translate HTTP; services decide, append and audit. No PHI
-in URLs: a site id, a lot id, dates."""
+"""Controlled-substance pages: a site's stock and receipts, a lot's register with count, loss and correction,
+the printable register, and the session page's draw of a dose whose draw was reversed (a use always names
+its dose: doses draw from stock on the session page, ``chairside.dose_services``). Inventories are in
+``inventory_views``. Views translate HTTP; services decide, append and audit. No PHI in URLs: a site id, a
+lot id, dates."""
 
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from ketaclinic.accounts.cosign import posted_signature
 from ketaclinic.accounts.models import User
 from ketaclinic.accounts.services import covered_sites
 from ketaclinic.core.access import ADMIN, CLINICIANS, allow
-from ketaclinic.ledger import services
+from ketaclinic.ledger import draws, services
+from ketaclinic.ledger.inventory import status as inventory_status
 from ketaclinic.ledger.models import LedgerEntry, StockLot, Unit
 from ketaclinic.ledger.services import qty
 
@@ -45,6 +49,7 @@ def _stock_page(request: HttpRequest, site: Any, sites: list[Any], **extra: Any)
         "site": site,
         "sites": sites,
         "lines": services.stock(user=user, site=site),
+        "inventory": inventory_status(site),
         "can_handle": user.role in CLINICIANS,
         "units": Unit.choices,
         "today": timezone.localdate(timezone.now(), site.zone),
@@ -87,18 +92,11 @@ def _lot(request: HttpRequest, lot_id: Any) -> StockLot:
 def _lot_page(request: HttpRequest, lot: StockLot, **extra: Any) -> HttpResponse:
     user = _user(request)
     handles = user.role in CLINICIANS
-    sessions = services.sessions_for_use(user=user, lot=lot, request=request) if handles else []
-    witnesses = (
-        User.objects.filter(organization_id=user.org_id, role__in=CLINICIANS, is_active=True)
-        .exclude(pk=user.pk)
-        .order_by("last_name", "first_name")
-    )
     context = {
         "lot": lot,
         "balance": services.balance(lot),
         "entries": services.entries_of(user=user, lot=lot, request=request),
-        "sessions": sessions,
-        "witnesses": witnesses,
+        "witnesses": _colleagues(user),
         "can_handle": handles,
         "loss_notice": services.LOSS_NOTICE,
         "errors": {},
@@ -109,6 +107,17 @@ def _lot_page(request: HttpRequest, lot: StockLot, **extra: Any) -> HttpResponse
     return render(request, "ledger/lot.html", context, status=422 if context["errors"] else 200)
 
 
+def _colleagues(user: User) -> Any:
+    """Who may sign as the second person: the clinic's other active nurses and prescribers."""
+    return (
+        User.objects.filter(
+            organization_id=user.org_id, role__in=CLINICIANS, is_active=True, is_service=False
+        )
+        .exclude(pk=user.pk)
+        .order_by("last_name", "first_name")
+    )
+
+
 @allow(*READER_ROLES)
 def lot(request: HttpRequest, lot_id: Any) -> HttpResponse:
     return _lot_page(request, _lot(request, lot_id))
@@ -117,54 +126,6 @@ def lot(request: HttpRequest, lot_id: Any) -> HttpResponse:
 def _done(request: HttpRequest, lot: StockLot, entry: LedgerEntry, what: str) -> HttpResponse:
     messages.success(request, f"{what}: entry {entry.seq}, balance {qty(entry.balance_after)} {lot.unit}.")
     return redirect("ledger:lot", lot_id=lot.pk)
-
-
-@allow(*HANDLER_ROLES)
-@require_POST
-def use(request: HttpRequest, lot_id: Any) -> HttpResponse:
-    from ketaclinic.chairside.models import TreatmentSession
-
-    lot = _lot(request, lot_id)
-    user = _user(request)
-    post = request.POST
-    raw_session = post.get("session")
-    session = (
-        TreatmentSession.objects.filter(pk=raw_session, organization_id=user.org_id).first()
-        if _is_uuid(raw_session)
-        else None
-    )
-    try:
-        if session is None:
-            raise services.LedgerInputError({"session": "choose the patient's session"})
-        entry = _record_use(request, lot, session)
-    except services.LedgerInputError as exc:
-        kept = {k: v for k, v in post.dict().items() if k not in ("witness_password", "witness_code")}
-        return _lot_page(request, lot, errors=exc.errors, posted=kept)
-    return _done(request, lot, entry, "Use recorded")
-
-
-def _record_use(request: HttpRequest, lot: StockLot, session: Any) -> LedgerEntry:
-    """The draw, given and wasted amounts and the witness's signature as posted (lot page or session page)."""
-    user = _user(request)
-    post = request.POST
-    raw_witness = post.get("witness") or ""
-    witness = (
-        User.objects.filter(pk=raw_witness, organization_id=user.org_id).first()
-        if raw_witness.isdigit()
-        else None
-    )
-    return services.record_use(
-        user=user,
-        lot=lot,
-        session=session,
-        drawn=post.get("drawn"),
-        administered=post.get("administered"),
-        wasted=post.get("wasted"),
-        witness=witness,
-        witness_password=post.get("witness_password", ""),
-        witness_code=post.get("witness_code", ""),
-        request=request,
-    )
 
 
 def _is_uuid(raw: str | None) -> TypeGuard[str]:
@@ -189,15 +150,24 @@ def count(request: HttpRequest, lot_id: Any) -> HttpResponse:
             counted=post.get("counted"),
             count_time=post.get("count_time", ""),
             reason=post.get("reason", ""),
+            containers=post.get("containers"),
+            witness=posted_signature(post, "witness", _user(request).org_id),
             request=request,
         )
     except services.LedgerInputError as exc:
-        return _lot_page(request, lot, errors=exc.errors, posted=post.dict())
+        return _lot_page(request, lot, errors=exc.errors, posted=_kept(post))
     if entry.quantity < 0:
         messages.warning(
             request, f"The count is {qty(-entry.quantity)} {lot.unit} short. {services.LOSS_NOTICE}"
         )
+    if entry.quantity:
+        messages.info(request, "The clinic's administrators have been notified of the difference.")
     return _done(request, lot, entry, "Count recorded")
+
+
+def _kept(post: Any) -> dict[str, str]:
+    """What was typed, to show again (passwords and codes are not)."""
+    return {k: v for k, v in post.dict().items() if not k.endswith(("_password", "_code"))}
 
 
 @allow(*HANDLER_ROLES)
@@ -291,7 +261,8 @@ def register(request: HttpRequest) -> HttpResponse:
 @allow(*HANDLER_ROLES)
 @require_POST
 def session_use(request: HttpRequest, session_id: Any) -> HttpResponse:
-    """The session page's stock form: record the draw for this session, then back to the session."""
+    """The session page's stock form: the draw of one of this session's doses whose draw was reversed by a
+    correction (a use always names its dose), then back to the session."""
     from ketaclinic.chairside import services as chairside
 
     user = _user(request)
@@ -302,17 +273,32 @@ def session_use(request: HttpRequest, session_id: Any) -> HttpResponse:
     except chairside.SessionNotFound:
         raise Http404("No such session.") from None
     post = request.POST
-    lot = _lot(request, post.get("lot")) if _is_uuid(post.get("lot")) else None
+    raw = post.get("administration")
+    administration = (
+        session.administrations.filter(pk=raw).select_related("stock_lot", "session").first()
+        if _is_uuid(raw)
+        else None
+    )
     try:
-        if lot is None:
-            raise services.LedgerInputError({"lot": "choose the lot it was drawn from"})
-        entry = _record_use(request, lot, session)
+        if administration is None:
+            raise services.LedgerInputError(
+                {"administration": "choose the dose of this session the stock was drawn for"}
+            )
+        entry = draws.record_use(
+            user=user,
+            administration=administration,
+            given=post.get("given"),
+            wasted=post.get("wasted"),
+            witness=posted_signature(post, "witness", user.org_id),
+            request=request,
+        )
     except services.LedgerInputError as exc:
         for field, reason in exc.errors.items():
             messages.error(request, f"Stock use not recorded: {field} {reason}.")
     else:
         messages.success(
             request,
-            f"Stock use recorded: entry {entry.seq}, {qty(entry.balance_after)} {lot.unit} left in lot {lot.lot}.",
+            f"Stock use recorded: entry {entry.seq}, {qty(entry.balance_after)} {entry.lot.unit} left in lot "
+            f"{entry.lot.lot}.",
         )
     return redirect("chairside:session", session_id=session.pk)

@@ -1,4 +1,4 @@
-"""Quantities as staff write them (100, 0.7) on the controlled-drug pages."""
+"""Quantities as staff write them (100, 0.7) on the controlled-drug pages, and the session page's card."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from django import template
 
+from ketaclinic.clinical.stock import words
 from ketaclinic.ledger.services import qty as _qty
 
 register = template.Library()
@@ -25,14 +26,26 @@ def registrant(site: Any) -> str:
     return registrant_text(site)
 
 
+@register.filter
+def amount(value: Any, unit: str) -> str:
+    """``0.7 mL``, ``1 device``, ``30 devices``."""
+    return "" if value is None else words(Decimal(value), unit)
+
+
+@register.filter
+def qty_before(counted: Any, change: Any) -> str:
+    """What the register held before a count: the count minus the difference it booked."""
+    return _qty(Decimal(counted) - Decimal(change))
+
+
 @register.inclusion_tag("ledger/_session_card.html", takes_context=True)
 def ledger_session_card(context: dict[str, Any], session: Any) -> dict[str, Any]:
-    """On the session page: the controlled-drug stock drawn for this session (register entries) and the
-    form to record a draw, what was given and what was wasted, from a lot of the session's drug at its site."""
-    from ketaclinic.accounts.models import User
+    """On the session page: the controlled-drug stock drawn for this session (register entries, each naming
+    its dose) and, for a dose whose draw was reversed by a correction, the form to record it again. Doses
+    draw from stock in the dose form itself."""
     from ketaclinic.chairside.models import ACTIVE_STATUSES, Status
     from ketaclinic.core.access import CLINICIANS
-    from ketaclinic.ledger import services
+    from ketaclinic.ledger.draws import undrawn_doses
     from ketaclinic.ledger.models import LedgerEntry
 
     request = context.get("request")
@@ -42,24 +55,14 @@ def ledger_session_card(context: dict[str, Any], session: Any) -> dict[str, Any]
     entries = list(
         LedgerEntry.objects.filter(session=session)
         .order_by("seq")
-        .select_related("lot", "witness", "corrected_by")
+        .select_related("lot", "witness", "corrected_by", "administration")
     )
-    lots = [
-        line
-        for line in services.stock(user=user, site=session.site)
-        if line.lot.drug == session.drug and line.balance > 0
-    ]
-    witnesses = (
-        User.objects.filter(organization_id=user.organization_id, role__in=CLINICIANS, is_active=True)
-        .exclude(pk=user.pk)
-        .order_by("last_name", "first_name")
-    )
+    can_record = session.status in (*ACTIVE_STATUSES, Status.DISCHARGED)
     return {
         "visible": True,
         "request": request,
         "session": session,
         "entries": entries,
-        "lots": lots,
-        "witnesses": witnesses,
-        "can_record": session.status in (*ACTIVE_STATUSES, Status.DISCHARGED),
+        "undrawn": undrawn_doses(session) if can_record else [],
+        "witnesses": context.get("colleagues", []),
     }

@@ -140,8 +140,9 @@ class AdministrationSource(Source):
         a: Any = obj  # Administration annotated by queryset()
         route_code, route_display = ROUTES[a.session.route]
         product = a.product or DRUG_DISPLAY.get(a.drug, a.drug)
-        if a.concentration_mg_ml is not None:
-            product = f"{product} {_number(a.concentration_mg_ml)} mg/mL"
+        strength = f"{_number(a.concentration_mg_ml)} mg/mL" if a.concentration_mg_ml is not None else ""
+        if strength and strength not in product:  # a stock lot's product usually names its strength already
+            product = f"{product} {strength}"
         dosage: dict[str, Any] = {
             "route": {
                 "coding": [{"system": codes.SNOMED, "code": route_code, "display": route_display}],
