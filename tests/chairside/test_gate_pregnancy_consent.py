@@ -15,10 +15,11 @@ from django.test import Client, override_settings
 from django.utils import timezone
 from tests.assessment.test_screening_overrides import token_from
 from tests.consent.helpers import consent_on_file
+from tests.ledger.stock import lot_for
 from tests.treatment.conftest import complete_intake
 
 from ketaclinic.assessment import services as assessment
-from ketaclinic.chairside.models import GateCheck
+from ketaclinic.chairside.models import GateCheck, TreatmentSession
 
 from .journey import Api
 
@@ -184,7 +185,8 @@ def test_a_400_day_old_consent_shows_its_age_and_cannot_be_overridden(
 
 def _dose_and_stop(desk: Api, prescriber: Any, sid: str, clock: Any, at: datetime) -> None:
     clock.move_to(at)
-    desk.start_infusion(sid, prescriber, dose="35", rate="150")
+    lot = lot_for(TreatmentSession.objects.get(pk=sid), by=desk.user)
+    desk.start_infusion(sid, prescriber, dose="35", rate="150", lot=lot)
     session = desk.get(f"/sessions/{sid}").json()
     desk.ok(
         f"/sessions/{sid}/transition",

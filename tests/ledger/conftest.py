@@ -7,12 +7,19 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from tests.consent.helpers import consent_on_file
 from tests.ledger.stock import receive
 
 from ketaclinic.chairside import services as chairside
 from ketaclinic.clinical.vitals import VitalReading
 
-IV_ANSWERS = {"escort_confirmed": True, "ride_home_confirmed": True, "pregnancy_test": "not_indicated"}
+# No intake in these tests records that the patient cannot become pregnant: a negative test taken today.
+IV_ANSWERS = {
+    "escort_confirmed": True,
+    "ride_home_confirmed": True,
+    "pregnancy_test": "negative",
+    "pregnancy_test_on": date.today(),
+}
 ESK_ANSWERS = IV_ANSWERS | {
     "rems_patient_enrolled": True,
     "rems_setting_certified": True,
@@ -44,9 +51,8 @@ def ready_to_dose(
     prescriber), so that a dose may be recorded now."""
     drug = "esketamine" if protocol.startswith("esk") else "ketamine"
     now = timezone.now().replace(microsecond=0)
-    chairside.record_consent(
-        user=nurse, patient=patient, drug=drug, signed_on=date.today() - timedelta(days=1)
-    )
+    route = {"esk": "intranasal", "sl-": "sublingual", "im-": "im"}.get(protocol[:3], "iv")
+    consent_on_file(nurse, patient, drug, route)
     session = chairside.schedule_session(
         user=nurse,
         patient=patient,
