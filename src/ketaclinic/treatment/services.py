@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
@@ -34,11 +35,19 @@ from ketaclinic.clinical.dosing import (
     WeightBasis,
     calculate_dose,
 )
-from ketaclinic.clinical.schedule import OpeningHours, ScheduleInputError, SiteCalendar, SlotLoad, plan_course
+from ketaclinic.clinical.schedule import (
+    OpeningHours,
+    PlannedSession,
+    ScheduleInputError,
+    SiteCalendar,
+    SlotLoad,
+    plan_course,
+)
+from ketaclinic.clinical.schedule_rules import second_course_problem
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import visible_patients
-from ketaclinic.treatment import library
+from ketaclinic.treatment import library, rules
 from ketaclinic.treatment.models import Plan, PlanSession, PlanStatus, ProtocolVersion, SessionStatus
 
 CATEGORY = "treatment-plan"
@@ -135,25 +144,27 @@ def booked_load(
         scheduled_at__gt=since - timedelta(hours=4),
     )
     for session in unplanned:
-        minutes = _chair_minutes_for(session.protocol_id)
+        minutes = chair_minutes_for(session.protocol_id)
         for key in _slot_keys(session.scheduled_at, session.scheduled_at + timedelta(minutes=minutes)):
             counts[key] += 1
     return {key: SlotLoad(chairs=n, nurses=n) for key, n in counts.items()}
 
 
-def chair_bookings(chair: Chair, start: datetime, end: datetime) -> list[str]:
+def chair_bookings(
+    chair: Chair, start: datetime, end: datetime, *, exclude: PlanSession | None = None
+) -> list[str]:
     """What already holds ``chair`` during [start, end): booked course sessions, and chair sessions outside
     a plan that are scheduled or under way (their length: their protocol's chair time), as texts in site
     time without names ("10:00–11:10 course session"). Empty when the chair is free."""
     from ketaclinic.chairside.models import ACTIVE_STATUSES, Status, TreatmentSession
 
     zone = chair.site.zone
-    held: list[tuple[datetime, datetime, str]] = [
-        (b.start, b.end, "course session")
-        for b in PlanSession.objects.filter(
-            chair=chair, status=SessionStatus.BOOKED, start__lt=end, end__gt=start
-        )
-    ]
+    booked = PlanSession.objects.filter(
+        chair=chair, status=SessionStatus.BOOKED, start__lt=end, end__gt=start
+    )
+    if exclude is not None:
+        booked = booked.exclude(pk=exclude.pk)
+    held: list[tuple[datetime, datetime, str]] = [(b.start, b.end, "course session") for b in booked]
     for row in TreatmentSession.objects.filter(
         chair=chair,
         planned_session_id__isnull=True,
@@ -161,13 +172,13 @@ def chair_bookings(chair: Chair, start: datetime, end: datetime) -> list[str]:
         scheduled_at__lt=end,
         scheduled_at__gt=start - timedelta(hours=6),
     ):
-        row_end = row.scheduled_at + timedelta(minutes=_chair_minutes_for(row.protocol_id))
+        row_end = row.scheduled_at + timedelta(minutes=chair_minutes_for(row.protocol_id))
         if row_end > start:
             held.append((row.scheduled_at, row_end, "session at the chair"))
     return [f"{a.astimezone(zone):%H:%M}–{b.astimezone(zone):%H:%M} {what}" for a, b, what in sorted(held)]
 
 
-def _chair_minutes_for(protocol_id: str) -> int:
+def chair_minutes_for(protocol_id: str) -> int:
     from ketaclinic.clinical.protocol_library import PROTOCOLS
 
     protocol = PROTOCOLS.get(protocol_id)
@@ -187,13 +198,51 @@ def site_calendar(site: Site, since: datetime, *, exclude: PlanSession | None = 
     )
 
 
-def _free_chair(site: Site, chairs: list[Chair], start: datetime, end: datetime) -> Chair | None:
-    busy = set(
-        PlanSession.objects.filter(
-            site=site, status=SessionStatus.BOOKED, start__lt=end, end__gt=start, chair__isnull=False
-        ).values_list("chair_id", flat=True)
-    )
-    return next((c for c in chairs if c.pk not in busy), None)
+def _free_chair(
+    site: Site, chairs: list[Chair], start: datetime, end: datetime, *, exclude: PlanSession | None = None
+) -> Chair | None:
+    """The first chair that no booked course session and no chair session outside a plan holds then."""
+    for chair in chairs:
+        if not chair_bookings(chair, start, end, exclude=exclude):
+            return chair
+    return None
+
+
+def book_sessions(*, plan: Plan, sessions: Sequence[PlannedSession], site: Site) -> list[str]:
+    """Create the booked rows of ``sessions`` for ``plan`` (each in the first free chair) and queue each
+    one's self-report link; returns the sessions that found no free chair."""
+    chairs = active_chairs(site)
+    missing: list[str] = []
+    for s in sessions:
+        chair = _free_chair(site, chairs, s.start, s.end)
+        if chair is None:
+            missing.append(f"session {s.number}: no chair free at {s.start:%Y-%m-%d %H:%M}")
+        row = PlanSession.objects.create(
+            organization_id=plan.organization_id,
+            plan=plan,
+            patient=plan.patient,
+            site=site,
+            chair=chair,
+            number=s.number,
+            phase_name=s.phase_name,
+            phase_kind=s.phase_kind.value,
+            week=s.week,
+            start=s.start,
+            end=s.end,
+            dose_text=s.dose_text,
+            notes=list(s.notes),
+        )
+        schedule_pre_session_link(row)
+    return missing
+
+
+def first_phases(protocol: Any) -> list[int]:
+    """The phases booked when a course is planned: its induction (not an optional phase). Maintenance and
+    optional phases are proposed and booked at the end-of-induction review (clinical/schedule_review.py)."""
+    from ketaclinic.clinical.protocols import PhaseKind
+
+    chosen = [i for i, p in enumerate(protocol.phases) if p.kind is PhaseKind.INDUCTION and not p.optional]
+    return chosen or [0]
 
 
 # --- plans ---------------------------------------------------------------------------------------------
@@ -313,6 +362,11 @@ def create_plan(
     chairs = active_chairs(site)
     if not chairs:
         errors["site"] = f"{site.name} has no active chairs: an administrator adds them first"
+    concurrent_reason = str(data.get("concurrent_course_reason") or "").strip()
+    active = rules.active_courses(patient)
+    second = second_course_problem(active=rules.course_summaries(active), reason=concurrent_reason)
+    if second:
+        errors["concurrent_course_reason"] = second
     if errors or inputs is None or protocol is None or clearance is None:
         raise PlanValidationError(errors or {"protocol": "could not be read"})
     sex = body.Sex(patient.sex) if patient.sex in ("female", "male") else None
@@ -342,6 +396,8 @@ def create_plan(
             site=site_calendar(site, now),
             preferred_time=inputs.preferred_time,
             open_ended_sessions=OPEN_ENDED_SESSIONS,
+            phases=first_phases(protocol),
+            busy_days=rules.busy_days(patient, inputs.start, inputs.start + timedelta(days=366)),
         )
     except ScheduleInputError as exc:
         raise PlanValidationError({f"site.{k}": v for k, v in exc.errors.items()}) from None
@@ -375,29 +431,11 @@ def create_plan(
         conflicts=list(course.conflicts),
         notes=list(course.notes),
         unscheduled=list(course.unscheduled),
+        proposals=_jsonable(course.proposals),
+        concurrent_reason=concurrent_reason if active else "",
         created_by=user,
     )
-    extra_conflicts: list[str] = []
-    for s in course.sessions:
-        chair = _free_chair(site, chairs, s.start, s.end)
-        if chair is None:
-            extra_conflicts.append(f"session {s.number}: no chair free at {s.start:%Y-%m-%d %H:%M}")
-        row = PlanSession.objects.create(
-            organization_id=patient.organization_id,
-            plan=plan,
-            patient=patient,
-            site=site,
-            chair=chair,
-            number=s.number,
-            phase_name=s.phase_name,
-            phase_kind=s.phase_kind.value,
-            week=s.week,
-            start=s.start,
-            end=s.end,
-            dose_text=s.dose_text,
-            notes=list(s.notes),
-        )
-        schedule_pre_session_link(row)
+    extra_conflicts = book_sessions(plan=plan, sessions=course.sessions, site=site)
     if extra_conflicts:
         plan.conflicts = [*plan.conflicts, *extra_conflicts]
         plan.save(update_fields=["conflicts"])
@@ -417,7 +455,14 @@ def create_plan(
             "screening_override": clearance.override.reason if clearance.override else None,
             "sessions": len(course.sessions),
             "first": course.sessions[0].start.isoformat(),
-        },
+            "dropped": list(course.unscheduled),
+            "proposed_phases": [p.name for p in course.proposals],
+        }
+        | (
+            {"concurrent_course_reason": concurrent_reason, "concurrent_with": [str(p.pk) for p in active]}
+            if active
+            else {}
+        ),
         request=request,
         client=client,
     )
@@ -650,7 +695,7 @@ def _unplanned_entries(user: User, site: Site, begin: datetime, finish: datetime
     ).select_related("patient")
     out = []
     for row in rows:
-        end = row.scheduled_at + timedelta(minutes=_chair_minutes_for(row.protocol_id))
+        end = row.scheduled_at + timedelta(minutes=chair_minutes_for(row.protocol_id))
         if end > begin:
             out.append(CalendarEntry(row.scheduled_at, end, row.patient, row.chair_id, treatment=row))
     return out
@@ -772,7 +817,9 @@ def reschedule_session(
     if clash is not None:
         raise PlanValidationError({"start": f"overlaps session {clash.number} of the same course"})
     calendar = site_calendar(session.site, timezone.now(), exclude=session)  # its own booking is not a clash
-    problem = slot_problem(calendar, new_start, new_start + length)
+    problem = slot_problem(calendar, new_start, new_start + length) or rules.same_day_problem_for(
+        session.patient, new_start, exclude_plan_session=session.pk
+    )
     if problem:
         raise PlanValidationError({"start": problem})
     spacing = spacing_problems(
@@ -787,7 +834,9 @@ def reschedule_session(
         raise PlanValidationError(
             {"spacing_override_reason": "; ".join(spacing) + ". To move it anyway, give the reason."}
         )
-    chair = _free_chair(session.site, active_chairs(session.site), new_start, new_start + length)
+    chair = _free_chair(
+        session.site, active_chairs(session.site), new_start, new_start + length, exclude=session
+    )
     before = {"start": session.start.isoformat(), "chair": session.chair.label if session.chair else None}
     after: dict[str, Any] = {"start": new_start.isoformat(), "chair": chair.label if chair else None}
     session.start, session.end, session.chair = new_start, new_start + length, chair
