@@ -50,7 +50,7 @@ from ketaclinic.treatment.services import (
 class ReviewState:
     """What the plan page and the API show about the review."""
 
-    due: bool  # the induction's last session is done and no review is recorded yet
+    due: bool  # the induction's last session is done and no review decided to continue or stop yet
     responses: list[InductionResponse]  # one per scale of the protocol that has a response rule
     maintenance: list[dict[str, Any]]  # maintenance phases not yet booked: index, name, optional, cadences
     extendable: list[int]  # induction slots that may be made up
@@ -145,7 +145,10 @@ def review_state(
         detail=f"end-of-induction review: {len(responses)} scale(s), {len(reviews)} review(s)",
     )
     return ReviewState(
-        due=plan.status == PlanStatus.ACTIVE and not reviews and not pending and bool(plan.sessions.exists()),
+        due=plan.status == PlanStatus.ACTIVE
+        and not pending
+        and plan.sessions.exists()
+        and (latest is None or latest.decision == ReviewDecision.EXTEND.value),
         responses=responses,
         maintenance=_maintenance_open(plan, protocol),
         extendable=extendable,
