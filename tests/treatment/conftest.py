@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -146,3 +148,24 @@ def madrs_answers(total: int) -> dict[str, int]:
         answers[str(item)] = min(6, total)
         total -= answers[str(item)]
     return answers
+
+
+# A frozen clinic for the course-rule tests (issue 14): the site's zone, a Wednesday, and the Monday after it
+# on which new courses start.
+NY = ZoneInfo("America/New_York")
+NOW = datetime(2026, 12, 9, 10, 0, tzinfo=NY)
+MONDAY = datetime(2026, 12, 14, tzinfo=NY).date()
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    """``day`` days after the course's first Monday, at ``hour``:``minute`` site time."""
+    return datetime.combine(MONDAY + timedelta(days=day), time(hour, minute), tzinfo=NY)
+
+
+@pytest.fixture
+def clinic(time_machine: Any, nurse: Any, prescriber: Any, patient: Any, site: Any) -> list[Any]:
+    """Time frozen at ``NOW``; the site open Monday to Friday with chairs C1 and C2; the patient screened."""
+    time_machine.move_to(NOW, tick=False)
+    chairs = open_site(site)
+    screened(nurse, prescriber, patient)
+    return chairs

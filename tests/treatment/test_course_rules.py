@@ -10,9 +10,8 @@ check-in, and the refusal names the chair, not the other patient. From an empty 
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -23,25 +22,8 @@ from ketaclinic.treatment import services
 from ketaclinic.treatment.models import Plan, PlanSession
 from ketaclinic.treatment.opening import open_course_session
 
-from .conftest import FormClient
+from .conftest import MONDAY, NY, FormClient, at
 from .test_plans import plan_data
-
-NY = ZoneInfo("America/New_York")
-NOW = datetime(2026, 12, 9, 10, 0, tzinfo=NY)  # a Wednesday; courses start on Monday 14 December
-MONDAY = datetime(2026, 12, 14, tzinfo=NY).date()
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(MONDAY + timedelta(days=day), time(hour, minute), tzinfo=NY)
-
-
-@pytest.fixture
-def clinic(time_machine: Any, nurse: Any, prescriber: Any, patient: Any, site: Any, setup: Any) -> Any:
-    time_machine.move_to(NOW, tick=False)
-    chairs = setup.open_site(site)
-    setup.screened(nurse, prescriber, patient)
-    return chairs
-
 
 REASON = "Esketamine started while the IV course winds down, agreed with the patient"
 
@@ -213,9 +195,7 @@ def test_a_chair_holds_one_patient_at_a_time(
     time_machine.move_to(at(0, 8, 30), tick=False)
     nurse_page = FormClient(sign_in, nurse)
     page = nurse_page.post(f"/plan-sessions/{first.pk}/start/", {"chair": str(c1.pk)}).content.decode()
-    assert (
-        "Not opened: chair: C1 is occupied by a session under way (since 08:00, expected until 10:00)" in page
-    )
+    assert "Not opened: C1 is occupied by a session under way (since 08:00, expected until 10:00)" in page
     assert "Inman" not in page.split('class="msg', 1)[1].split("</", 1)[0]  # the chair, not the patient
     assert not TreatmentSession.objects.filter(planned_session_id=first.pk).exists()
     # In the other chair it opens, and the booking follows it.

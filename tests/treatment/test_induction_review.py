@@ -10,10 +10,9 @@ open only after a review that continues. From an empty clinic, time frozen; view
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -27,24 +26,8 @@ from ketaclinic.treatment.models import InductionReview, PlanSession
 from ketaclinic.treatment.opening import open_course_session
 from ketaclinic.treatment.review import record_review, review_state
 
-from .conftest import FormClient, madrs_answers, qids_answers
+from .conftest import MONDAY, NOW, NY, FormClient, at, madrs_answers, qids_answers
 from .test_plans import plan_data
-
-NY = ZoneInfo("America/New_York")
-NOW = datetime(2026, 12, 9, 10, 0, tzinfo=NY)  # a Wednesday; courses start on Monday 14 December
-MONDAY = datetime(2026, 12, 14, tzinfo=NY).date()
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime.combine(MONDAY + timedelta(days=day), time(hour, minute), tzinfo=NY)
-
-
-@pytest.fixture
-def clinic(time_machine: Any, nurse: Any, prescriber: Any, patient: Any, site: Any, setup: Any) -> Any:
-    time_machine.move_to(NOW, tick=False)
-    chairs = setup.open_site(site)
-    setup.screened(nurse, prescriber, patient)
-    return chairs
 
 
 def _scale(nurse: Any, patient: Any, instrument: str, answers: dict[str, int], when: datetime) -> None:

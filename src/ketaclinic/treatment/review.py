@@ -275,12 +275,6 @@ def record_review(
     }
     if errors:
         raise PlanValidationError(errors)
-    locked = Plan.objects.filter(pk=plan.pk, version=plan.version, status=PlanStatus.ACTIVE).update(
-        version=plan.version + 1
-    )
-    if locked != 1:
-        raise TreatmentError("Someone changed this plan at the same moment; reload it.")
-    plan.refresh_from_db()
     notes: list[str] = []
     if choice is ReviewDecision.CONTINUE:
         sessions, course = _book(
@@ -316,6 +310,12 @@ def record_review(
         notes = [*course.conflicts, *course.unscheduled]
     else:
         sessions = []
+    locked = Plan.objects.filter(pk=plan.pk, version=plan.version, status=PlanStatus.ACTIVE).update(
+        version=plan.version + 1
+    )
+    if locked != 1:
+        raise TreatmentError("Someone changed this plan at the same moment; reload it.")
+    plan.refresh_from_db()
     review = InductionReview.objects.create(
         organization_id=plan.organization_id,
         plan=plan,

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -523,14 +524,19 @@ def plan_session_start(request: HttpRequest, session_id: Any) -> HttpResponse:
     )
     try:
         session, _new = open_course_session(user=_user(request), session=row, chair=chair, request=request)
-    except services.PlanValidationError as exc:
-        for reason in exc.errors.values():
-            messages.error(request, f"Not opened: {reason}")
-        return redirect("treatment:plan", plan_id=row.plan_id)
     except (services.TreatmentError, chairside.SessionError) as exc:
-        messages.error(request, f"Not opened: {exc}")
+        _refused(request, "Not opened", exc)
         return redirect("treatment:plan", plan_id=row.plan_id)
     return redirect("chairside:session", session_id=session.pk)
+
+
+def _refused(request: HttpRequest, what: str, exc: Exception) -> None:
+    """A refusal on the plan page: nothing the service wrote stays (the request's transaction rolls back)
+    and each reason is shown, prefixed with what did not happen."""
+    transaction.set_rollback(True)
+    reasons = getattr(exc, "errors", None) or {"": str(exc)}
+    for reason in reasons.values():
+        messages.error(request, f"{what}: {reason}")
 
 
 @allow(PRESCRIBER)
@@ -555,11 +561,8 @@ def plan_session_dose(request: HttpRequest, session_id: Any) -> HttpResponse:
             later=request.POST.get("later") == "yes",
             request=request,
         )
-    except services.PlanValidationError as exc:
-        for field, reason in exc.errors.items():
-            messages.error(request, f"Dose not changed ({field}): {reason}")
     except services.TreatmentError as exc:
-        messages.error(request, exc.message)
+        _refused(request, "Dose not changed", exc)
     else:
         numbers = ", ".join(str(r.number) for r in changed)
         messages.success(
@@ -593,11 +596,8 @@ def plan_review(request: HttpRequest, plan_id: Any) -> HttpResponse:
             extra_sessions=int(extra) if extra.isdigit() else (0 if not extra else -1),
             request=request,
         )
-    except services.PlanValidationError as exc:
-        for field, reason in exc.errors.items():
-            messages.error(request, f"Review not recorded ({field}): {reason}")
     except services.TreatmentError as exc:
-        messages.error(request, exc.message)
+        _refused(request, "Review not recorded", exc)
     else:
         booked = (
             f" Sessions booked: {', '.join(map(str, result.sessions_booked))}."
