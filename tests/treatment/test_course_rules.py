@@ -146,6 +146,8 @@ def test_a_course_session_opens_only_within_its_window(
         "before its booked time to the end of its booked day (clinic setting, unconfirmed))"
     )
     nurse_page = FormClient(sign_in, nurse)
+    plan_page = nurse_page.get(f"/plans/{plan.pk}/").content.decode()
+    assert "opens Mon 14 Dec 07:00" in plan_page and f"/plan-sessions/{first.pk}/start/" not in plan_page
     page = nurse_page.post(f"/plan-sessions/{last.pk}/start/").content.decode()
     assert "Not opened: Session 6 is booked for Mon 10 May 2027 09:00" in page
     refused_api = nurse_page.api(f"/api/treatment/plan-sessions/{first.pk}/open")

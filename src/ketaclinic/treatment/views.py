@@ -345,8 +345,32 @@ def plan_detail(request: HttpRequest, plan_id: Any) -> HttpResponse:
             "decisions": REVIEW_DECISIONS,
             "chairs": services.active_chairs(plan.site),
             "open_window": rules.open_window().describe(),
+            "window": _window_notes(sessions, plan),
         },
     )
+
+
+def _window_notes(sessions: list[Any], plan: Any) -> dict[Any, str]:
+    """For each booked session that cannot be opened now, why (its window opens later, or its day is over):
+    the plan page shows that instead of the *Open session* button."""
+    from ketaclinic.clinical.schedule_rules import open_window_problem
+    from ketaclinic.treatment import rules
+
+    now, window, zone = timezone.now(), rules.open_window(), plan.site.zone
+    out: dict[Any, str] = {}
+    for s in sessions:
+        if s.status != "booked":
+            continue
+        problem = open_window_problem(
+            number=s.number, booked_start=s.start, now=now, zone=zone, window=window
+        )
+        if problem is None:
+            continue
+        local = timezone.localtime(s.start - timedelta(minutes=window.before_minutes), zone)
+        out[s.pk] = (
+            f"opens {local:%a %d %b %H:%M}" if now < s.start else "day over: mark it missed or move it"
+        )
+    return out
 
 
 REVIEW_DECISIONS = [
