@@ -171,6 +171,11 @@ KETACLINIC_SELF_REPORT_MAX_FAILURES = config.env_int("KETACLINIC_SELF_REPORT_MAX
 KETACLINIC_SAFETY_ALERT_ESCALATE_HOURS = config.env_int(
     "KETACLINIC_SAFETY_ALERT_ESCALATE_HOURS", 2, minimum=1, maximum=24
 )
+# A booked course session can be opened from this many minutes before its booked time until the end of its
+# booked day (clinical/schedule_rules.py): the reference gives no window, so a clinic default, unconfirmed.
+KETACLINIC_COURSE_OPEN_BEFORE_MIN = config.env_int(
+    "KETACLINIC_COURSE_OPEN_BEFORE_MIN", 120, minimum=0, maximum=12 * 60
+)
 
 # Pre-dose gate (issue 14). A pregnancy test counts when taken within KETACLINIC_PREGNANCY_TEST_DAYS before the
 # first session of the course ("course") or before each session ("session"); clinical.md §11 gives no interval

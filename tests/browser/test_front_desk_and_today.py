@@ -4,7 +4,7 @@ session from the home page's Today list and lands on the chairside record with t
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -59,7 +59,8 @@ def test_nurse_opens_todays_course_session_from_the_home_page(
     screened(nurse, prescriber, patient)
     plan = services.create_plan(user=prescriber, patient=patient, data=plan_data())
     services.verify_dose(user=nurse, plan=plan)
-    at = datetime.combine(timezone.localdate(timezone.now(), site.zone), time(23, 0), tzinfo=site.zone)
+    # Booked for now: a course session opens from 2 h before its time to the end of its day (issue 14).
+    at = timezone.localtime(timezone.now(), site.zone).replace(second=0, microsecond=0)
     row = plan.sessions.get(number=2)
     PlanSession.objects.filter(pk=row.pk).update(start=at, end=at + timedelta(minutes=70), chair=chairs[1])
     page = browser_page

@@ -116,8 +116,18 @@ def test_api_and_chart_form_name_the_field(
         content_type="application/json",
     )
     assert ok.status_code == 201
+    # The same patient again that day: one session a day (issue 14), whatever the chair.
+    again = client.post(
+        "/api/sessions",
+        data=json.dumps({**body, "chair_id": _c2.pk, "scheduled_at": _monday(site, 14).isoformat()}),
+        content_type="application/json",
+    )
+    assert again.status_code == 422
+    assert again.json()["detail"][0]["loc"] == ["body", "scheduled_at"]
+    assert "already has a session on Mon" in again.json()["detail"][0]["msg"]
+    other = make_patient(nurse, given_name="Olga", family_name="Otherly")
     page = client.post(
-        f"/patients/{walk_in.pk}/sessions/new/",
+        f"/patients/{other.pk}/sessions/new/",
         {
             "protocol_id": "esk-trd-label",
             "planned_dose_mg": "56",

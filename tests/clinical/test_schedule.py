@@ -1,5 +1,6 @@
-"""Course scheduling: label schedule for every start weekday, closures, capacity, DST, adjuncts, missed
-sessions. 2 March 2026 is a Monday; UK clocks go forward on Sunday 29 March 2026."""
+"""Course scheduling: label schedule for every start weekday, closures (moved within the phase's spacing or
+dropped, never packed), capacity, DST, adjuncts, optional phases proposed, missed sessions. 2 March 2026 is a
+Monday; UK clocks go forward on Sunday 29 March 2026."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ketaclinic.clinical.schedule import (
     SlotLoad,
     default_site,
     plan_course,
+    rhythm_problems,
 )
 from ketaclinic.clinical.schedule_missed import (
     MissedAction,
@@ -52,10 +54,13 @@ def test_esketamine_label_schedule_for_every_start_weekday(weekday: int) -> None
     start = MON + timedelta(days=weekday)
     plan = plan_course(protocol=ESK, start=start, site=every_day_site())
     assert plan.sessions[0].start.date() == start and plan.conflicts == ()
-    # weeks 1–4 twice weekly (days 0,3 of each week); weeks 5–8 weekly; week 9 on every 2 weeks (4 shown)
-    assert day_offsets(plan) == [0, 3, 7, 10, 14, 17, 21, 24, 28, 35, 42, 49, 56, 70, 84, 98]
+    # weeks 1–4 twice weekly (days 0,3 of each week); weeks 5–8 weekly, the first a week after the last
+    # induction dose (the maintenance cadence, issue 14); then every 2 weeks, 2 weeks after the last weekly
+    # dose (4 shown)
+    assert day_offsets(plan) == [0, 3, 7, 10, 14, 17, 21, 24, 31, 38, 45, 52, 66, 80, 94, 108]
     assert [s.week for s in plan.sessions[:12]] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 6, 7, 8]
-    assert plan.sessions[12].week == 9
+    assert plan.sessions[12].week == 10
+    assert rhythm_problems(ESK, [(s.number, s.start.date()) for s in plan.sessions]) == []
     assert plan.sessions[0].dose_text == "56 mg"  # day 1: 56 mg
     assert all(s.dose_text == "56 or 84 mg" for s in plan.sessions[1:])
     assert [s.phase_kind for s in plan.sessions[7:9]] == [PhaseKind.INDUCTION, PhaseKind.MAINTENANCE]
@@ -72,16 +77,18 @@ def test_esketamine_label_weeks_hold_at_a_weekday_clinic(weekday: int) -> None:
     offsets = day_offsets(plan)
     per_week = [sum(1 for o in offsets if 7 * w <= o < 7 * (w + 1)) for w in range(8)]
     assert per_week == [2, 2, 2, 2, 1, 1, 1, 1]  # label: twice weekly weeks 1–4, weekly weeks 5–8
-    assert 56 <= offsets[12] < 63  # week 9 starts the every-2-weeks phase
+    assert offsets[8] - offsets[7] == 7  # the first weekly dose a week after the last induction dose
+    assert offsets[12] - offsets[11] == 14  # every 2 weeks from the last weekly dose
     gaps = [b - a for a, b in pairwise(offsets[:8])]
     assert min(gaps) >= 2  # derived twice-weekly spacing
+    assert rhythm_problems(ESK, [(s.number, s.start.date()) for s in plan.sessions]) == []
 
 
 def test_week_9_can_be_weekly() -> None:
     plan = plan_course(
         protocol=ESK, start=MON, site=every_day_site(), cadence_choices={2: Cadence(every_days=7)}
     )
-    assert day_offsets(plan)[12:] == [56, 63, 70, 77]
+    assert day_offsets(plan)[12:] == [59, 66, 73, 80]
 
 
 def test_cadence_choice_must_be_allowed() -> None:
@@ -95,13 +102,30 @@ def test_cadence_choice_must_be_allowed() -> None:
 def test_elektd_twice_weekly_then_maintenance() -> None:
     plan = plan_course(protocol=ELEKTD, start=MON, site=default_site())
     dates = [s.start.date().isoformat() for s in plan.sessions]
-    # Mon/Thu for 3 weeks, then weekly ×4 from Mon 23 Mar, every 2 weeks ×4, every 28 days ×3
+    # Mon/Thu for 3 weeks, then weekly ×4 from Thu 26 Mar (a week after the last infusion), every 2 weeks ×4,
+    # every 28 days ×3, each phase one of its own intervals after the last session of the one before
     assert dates[:6] == ["2026-03-02", "2026-03-05", "2026-03-09", "2026-03-12", "2026-03-16", "2026-03-19"]
-    assert dates[6:10] == ["2026-03-23", "2026-03-30", "2026-04-06", "2026-04-13"]
-    assert dates[10:14] == ["2026-04-20", "2026-05-04", "2026-05-18", "2026-06-01"]
-    assert dates[14:] == ["2026-06-15", "2026-07-13", "2026-08-10"]
+    assert dates[6:10] == ["2026-03-26", "2026-04-02", "2026-04-09", "2026-04-16"]
+    assert dates[10:14] == ["2026-04-30", "2026-05-14", "2026-05-28", "2026-06-11"]
+    assert dates[14:] == ["2026-07-09", "2026-08-06", "2026-09-03"]
     assert all(s.start.tzinfo == LONDON and s.start.hour == 8 for s in plan.sessions)
-    assert any("optional" in n for n in plan.notes)
+    assert plan.proposals == ()
+
+
+def test_optional_and_later_phases_are_proposed_not_booked() -> None:
+    plan = plan_course(protocol=ELEKTD, start=MON, site=default_site(), phases=[0])
+    assert len(plan.sessions) == 6 and [s.number for s in plan.sessions] == [1, 2, 3, 4, 5, 6]
+    assert [(p.index, p.optional, p.cadence, p.sessions) for p in plan.proposals] == [
+        (1, True, "weekly", 4),
+        (2, True, "every 2 weeks", 4),
+        (3, True, "every 4 weeks", 3),
+    ]
+    assert all("PMC7265624" in p.source for p in plan.proposals)
+    esk = plan_course(protocol=ESK, start=MON, site=default_site(), phases=[0])
+    assert [(p.index, p.optional, p.sessions, p.alternatives) for p in esk.proposals] == [
+        (1, False, 4, ()),
+        (2, False, None, ("weekly",)),
+    ]
 
 
 def test_maintenance_can_be_left_out() -> None:
@@ -118,21 +142,42 @@ def test_closure_moves_a_session_and_says_why() -> None:
     )
     plan = plan_course(protocol=murrough, start=MON, site=site, include_optional=False)
     days = [s.start.day for s in plan.sessions]
-    # Mon 2, (Wed 4 closed → Thu 5), Fri 6, Mon 9, Wed 11, Fri 13: 12 days, within Murrough's 12
-    assert days == [2, 5, 6, 9, 11, 13]
-    assert plan.conflicts == ("Wed 4 Mar: clinic closed (closure); moved to Thu 5 Mar 08:00",)
+    # Mon 2, (Wed 4 closed → Tue 3: Thu 5 would make 5, 6, 9, 11 four sessions in 7 days), Fri 6, Mon 9,
+    # Wed 11, Fri 13: 12 days, within Murrough's 12
+    assert days == [2, 3, 6, 9, 11, 13]
+    assert plan.conflicts == ("Wed 4 Mar: clinic closed (closure); moved to Tue 3 Mar 08:00",)
+    assert rhythm_problems(murrough, [(s.number, s.start.date()) for s in plan.sessions]) == []
 
 
-def test_span_and_week_overflow_are_reported() -> None:
+def test_a_closed_week_drops_its_sessions_instead_of_packing_them() -> None:
+    # Issue 14: the old layout pushed the week-2 sessions into week 3 (Mon 16, Tue 17, Wed 18: three days in
+    # a row). Now they cannot move within the phase's spacing, so they are dropped and the course continues.
     murrough = get_protocol("iv-trd-murrough")
     closed = frozenset(date(2026, 3, d) for d in range(9, 14))  # the whole second week
     site = SiteCalendar(
         zone=LONDON, opening_hours={d: OpeningHours(time(8), time(18)) for d in range(5)}, closures=closed
     )
     plan = plan_course(protocol=murrough, start=MON, site=site, include_optional=False)
-    assert [s.start.day for s in plan.sessions] == [2, 4, 6, 16, 17, 18]
-    assert any("outside week 2" in c for c in plan.conflicts)
-    assert any("span 17 days" in c and "up to 12 days" in c for c in plan.conflicts)  # 2 → 18 March
+    assert [s.start.day for s in plan.sessions] == [2, 4, 6]
+    assert [u.split(" (")[0] for u in plan.unscheduled] == ["Session 4", "Session 5", "Session 6"]
+    assert plan.unscheduled[0].startswith(
+        "Session 4 (Induction: up to 6 infusions 3× weekly over 12 days) on Mon 9 Mar dropped: clinic closed "
+        "(closure). Every day it could move to without crowding the sessions around it (Mon 9 Mar – Tue 10 Mar)"
+    )
+    assert all("continue the current schedule" in u and "§2.1" in u for u in plan.unscheduled)
+
+
+def test_span_and_week_overflow_are_reported() -> None:
+    elektd = get_protocol("iv-trd-elektd")
+    # A clinic open on Mondays only: twice weekly cannot be kept, so the sessions go to the next Mondays
+    # that keep the rhythm, each week's second session outside its week.
+    site = SiteCalendar(zone=LONDON, opening_hours={0: OpeningHours(time(8), time(18))})
+    plan = plan_course(protocol=elektd, start=MON, site=site, include_optional=False)
+    assert [s.start.date() for s in plan.sessions] == [MON + timedelta(days=7 * k) for k in range(6)]
+    assert any("outside week 1" in c for c in plan.conflicts)
+    murrough = get_protocol("iv-trd-murrough")
+    plan = plan_course(protocol=murrough, start=MON, site=site, include_optional=False)
+    assert any("span 36 days" in c and "up to 12 days" in c for c in plan.conflicts)  # 2 Mar → 6 Apr
 
 
 def test_full_chairs_move_the_time_the_same_day() -> None:
@@ -307,17 +352,17 @@ def test_racemic_missed_handling_is_by_analogy() -> None:
 
 
 def test_revert_to_twice_weekly_then_resume() -> None:
-    plan = esk_plan()  # weekly maintenance on 30 Mar, 6, 13, 20 Apr
+    plan = esk_plan()  # weekly maintenance on Thu 2, 9, 16, 23 Apr
     reverted = revert_to_previous_frequency(
-        protocol=ESK, plan=plan, site=every_day_site(), from_date=date(2026, 4, 6), weeks=2
+        protocol=ESK, plan=plan, site=every_day_site(), from_date=date(2026, 4, 9), weeks=2
     )
     dates = [s.start.date().isoformat() for s in reverted.sessions]
-    assert dates[:9] == [s.start.date().isoformat() for s in plan.sessions[:9]]  # up to 30 Mar kept
-    # 2 weeks twice weekly from Mon 6 Apr (days 0, 3, 7, 10), then the 3 remaining weekly sessions,
-    # then every 2 weeks
-    assert dates[9:13] == ["2026-04-06", "2026-04-09", "2026-04-13", "2026-04-16"]
-    assert dates[13:16] == ["2026-04-20", "2026-04-27", "2026-05-04"]
-    assert dates[16] == "2026-05-11"
+    assert dates[:9] == [s.start.date().isoformat() for s in plan.sessions[:9]]  # up to 2 Apr kept
+    # 2 weeks twice weekly from Thu 9 Apr (days 0, 3, 7, 10), then the 3 remaining weekly sessions a week
+    # after the last twice-weekly one, then every 2 weeks
+    assert dates[9:13] == ["2026-04-09", "2026-04-12", "2026-04-16", "2026-04-19"]
+    assert dates[13:16] == ["2026-04-26", "2026-05-03", "2026-05-10"]
+    assert dates[16] == "2026-05-24"
     assert [s.number for s in reverted.sessions[9:11]] == [10, 11]
     assert all(s.dose_text == "56 or 84 mg" for s in reverted.sessions[9:])
     assert "back to twice weekly" in reverted.sessions[9].phase_name

@@ -106,14 +106,16 @@ def _infusion(nurse: Any, prescriber: Any, session: Any, at: datetime, dose: int
 
 def build(nurse: Any, prescriber: Any, make_patient: Any, outsider: Any, outsider_prescriber: Any) -> Clinic:
     now = timezone.now().replace(second=0, microsecond=0)
-    t0 = now - timedelta(hours=6)
+    # Ann's esketamine session the day before her IV session: one session a day (issue 14); 27 hours apart,
+    # so always on different days.
+    t0 = now - timedelta(hours=30)
     today = timezone.localdate()
     ann = make_patient(nurse, given_name="Ann")
     ben = make_patient(nurse, given_name="Ben", sex="male")
     theirs = make_patient(outsider, given_name="Other", family_name="Orgpatient")
     c = Clinic(
         t0=t0,
-        t1=t0 + timedelta(minutes=180),
+        t1=now - timedelta(hours=3),
         t2=now - timedelta(minutes=20),
         ann=ann,
         ben=ben,

@@ -108,7 +108,7 @@ def test_token_parameters(clinic: Any, h: dict[str, str], query: str, expected: 
 
 def test_patient_date_and_sort(clinic: Any, h: dict[str, str]) -> None:
     assert ids(h, f"/fhir/Encounter?patient=Patient/{clinic.ben.pk}") == enc(clinic, "running")
-    # Starts: cancelled t0-1 d (scheduled), esk t0-25, iv t1-15 = t0+165, running t2-10 (now-30),
+    # Starts: cancelled t0-1 d (scheduled), esk t0-25 (the day before), iv t1-15, running t2-10 (now-30),
     # planned now+2 d.
     everything = ["cancelled", "esk", "iv", "running", "planned"]
     assert ids(h, "/fhir/Encounter?_sort=date") == enc(clinic, *everything)

@@ -39,7 +39,10 @@ def test_missed_in_the_first_four_weeks_continues_the_schedule(esk_plan: Any, nu
     assert second.status == "missed" and "Flu" in second.notes[-1]
 
 
-def test_missed_maintenance_with_worsening_suggests_the_previous_frequency(esk_plan: Any, nurse: Any) -> None:
+def test_missed_maintenance_with_worsening_suggests_the_previous_frequency(
+    esk_plan: Any, nurse: Any, prescriber: Any, setup: Any
+) -> None:
+    setup.continue_into_maintenance(prescriber, esk_plan)
     maintenance = esk_plan.sessions.filter(phase_kind="maintenance").order_by("number").last()
     advice = services.mark_session_missed(user=nurse, session=maintenance, worsening=True, reason="Away")
     assert str(advice.action) == "consider_revert_frequency"
@@ -79,48 +82,67 @@ def test_a_session_moves_only_into_open_free_time(esk_plan: Any, nurse: Any, sit
 
 
 def test_a_move_closer_than_the_phase_spacing_needs_a_reason(esk_plan: Any, nurse: Any, site: Any) -> None:
-    """Induction is twice weekly (sessions at least 2 days apart, protocols.py): moving session 3 to the
-    afternoon of session 2's day is refused with the rule, then done with a reason that is audited and
-    noted on the session."""
+    """Induction is twice weekly (sessions at least 2 days apart, protocols.py; at most 2 in any 7 days):
+    moving session 3 to the day after session 2 is refused with the rules, then done with a reason that is
+    audited and noted on the session."""
     from ketaclinic.audit.models import AuditEntry
 
     second, third = esk_plan.sessions.get(number=2), esk_plan.sessions.get(number=3)
-    afternoon = second.start + timedelta(hours=4)
+    next_day = second.start + timedelta(days=1)
     with pytest.raises(services.PlanValidationError) as refused:
-        services.reschedule_session(user=nurse, session=third, new_start=afternoon)
+        services.reschedule_session(user=nurse, session=third, new_start=next_day)
     message = refused.value.errors["spacing_override_reason"]
-    assert "session 3 would be 4 h after session 2" in message
+    assert "session 3 would be 1 d after session 2" in message
     assert "at least 2 days apart" in message and "give the reason" in message
+    assert "would make 3 sessions in the 7 days" in message and "allows 2 in any 7 days" in message
     third.refresh_from_db()
-    assert third.start != afternoon  # nothing changed
+    assert third.start != next_day  # nothing changed
 
     services.reschedule_session(
-        user=nurse, session=third, new_start=afternoon, spacing_override_reason="Travelling from Friday"
+        user=nurse, session=third, new_start=next_day, spacing_override_reason="Travelling from Saturday"
     )
     third.refresh_from_db()
-    assert third.start == afternoon
-    assert any("Travelling from Friday" in n and "at least 2 days apart" in n for n in third.notes)
+    assert third.start == next_day
+    assert any("Travelling from Saturday" in n and "at least 2 days apart" in n for n in third.notes)
     entry = (
         AuditEntry.objects.filter(object_type="PlanSession", object_id=str(third.pk)).order_by("-seq").first()
     )
     assert entry is not None
-    assert json.loads(entry.after)["spacing_override_reason"] == "Travelling from Friday"
+    assert json.loads(entry.after)["spacing_override_reason"] == "Travelling from Saturday"
+
+
+def test_a_move_onto_a_day_the_patient_has_a_session_is_refused_whatever_the_reason(
+    esk_plan: Any, nurse: Any
+) -> None:
+    second, third = esk_plan.sessions.get(number=2), esk_plan.sessions.get(number=3)
+    afternoon = second.start + timedelta(hours=4)
+    with pytest.raises(services.PlanValidationError) as refused:
+        services.reschedule_session(
+            user=nurse, session=third, new_start=afternoon, spacing_override_reason="Travelling from Friday"
+        )
+    assert "already has a session on" in refused.value.errors["start"]
+    assert (
+        "course session 2" in refused.value.errors["start"]
+        and "one session a day" in refused.value.errors["start"]
+    )
+    third.refresh_from_db()
+    assert third.start != afternoon
 
 
 def test_the_plan_page_moves_a_session_with_the_spacing_reason(
     esk_plan: Any, nurse: Any, sign_in: Any
 ) -> None:
     second, third = esk_plan.sessions.get(number=2), esk_plan.sessions.get(number=3)
-    afternoon = second.start.astimezone(esk_plan.site.zone) + timedelta(hours=4)
+    next_day = second.start.astimezone(esk_plan.site.zone) + timedelta(days=1)
     url = f"/plan-sessions/{third.pk}/move/"
     client = sign_in(Client(), nurse)
-    refused = client.post(url, {"start": afternoon.strftime("%Y-%m-%dT%H:%M")}, follow=True)
+    refused = client.post(url, {"start": next_day.strftime("%Y-%m-%dT%H:%M")}, follow=True)
     assert "at least 2 days apart" in refused.content.decode()
     third.refresh_from_db()
-    assert third.start != afternoon
-    client.post(url, {"start": afternoon.strftime("%Y-%m-%dT%H:%M"), "spacing_override_reason": "Travelling"})
+    assert third.start != next_day
+    client.post(url, {"start": next_day.strftime("%Y-%m-%dT%H:%M"), "spacing_override_reason": "Travelling"})
     third.refresh_from_db()
-    assert third.start == afternoon
+    assert third.start == next_day
 
 
 def test_closures_and_nurse_capacity_shape_a_new_course(
@@ -145,8 +167,11 @@ def test_closures_and_nurse_capacity_shape_a_new_course(
         assert all(not (s.start < end and s.end > start) for start, end in mine)
 
 
-def test_a_booked_session_opens_its_chairside_session_once(esk_plan: Any, nurse: Any, sign_in: Any) -> None:
+def test_a_booked_session_opens_its_chairside_session_once(
+    esk_plan: Any, nurse: Any, sign_in: Any, time_machine: Any
+) -> None:
     first = esk_plan.sessions.get(number=1)
+    time_machine.move_to(first.start - timedelta(hours=1), tick=False)
     client = sign_in(Client(), nurse)
     response = client.post(f"/plan-sessions/{first.pk}/start/")
     session = TreatmentSession.objects.get(planned_session_id=first.pk)

@@ -74,11 +74,15 @@ def test_not_eligible_needs_a_prescriber_override_then_the_plan_records_it(
     # Esketamine day 1 = 56 mg = 2 devices of 28 mg (clinical.md §2.1); no second person for a nasal spray.
     assert plan.dose_mg == 56 and plan.dose["devices"] == 2 and not plan.second_person_required
     sessions = list(plan.sessions.order_by("number"))
-    # Label weeks 1–4 twice weekly (8), weeks 5–8 weekly (4), week 9+ open-ended (4 shown) = 16.
-    assert len(sessions) == 16
+    # Label weeks 1–4 twice weekly (8) are booked; weeks 5–8 weekly and week 9+ are proposed, booked at
+    # the end-of-induction review (clinical.md §2.1: evaluate benefit at the end of induction).
+    assert len(sessions) == 8 and {s.phase_kind for s in sessions} == {"induction"}
+    assert [p["name"] for p in plan.proposals] == [
+        "Maintenance (weeks 5–8): weekly",
+        "Maintenance (week 9 onward): every 2 weeks or weekly",
+    ]
     assert sessions[0].start.astimezone(site.zone).date() == next_monday()
     assert sessions[1].start.astimezone(site.zone).date() == next_monday() + timedelta(days=3)  # days 0 and 3
-    assert sessions[8].start.astimezone(site.zone).date() == next_monday() + timedelta(days=28)  # week 5
     entry = AuditEntry.objects.get(object_type="Plan", action="add")
     assert "cardiology agrees" in entry.after
 
@@ -275,8 +279,10 @@ def test_api_intake_screening_plan_round_trip_and_422s(
     assert made.status_code == 201
     body = made.json()
     assert body["protocol"] == {"id": "iv-trd-elektd", "version": 1} and body["dose_mg"] == 35.0
-    # ELEKT-D induction 6 + the maintenance example (clinical.md §1.4): weekly 4, every 2 weeks 4, monthly 3.
-    assert len(body["sessions"]) == 6 + 4 + 4 + 3
+    # ELEKT-D induction 6 is booked; the optional maintenance example (clinical.md §1.4: weekly 4, every
+    # 2 weeks 4, monthly 3) is proposed for the end-of-induction review, not booked (issue 14).
+    assert len(body["sessions"]) == 6
+    assert [(p["optional"], p["sessions"]) for p in body["proposals"]] == [(True, 4), (True, 4), (True, 3)]
     assert nurse_api.get(f"/api/treatment/plans/{body['id']}").status_code == 200
     assert _post(nurse_api, f"/api/treatment/patients/{patient.pk}/plans", plan_data()).status_code == 403
 

@@ -38,7 +38,10 @@ def test_today_lists_course_and_chair_sessions_and_opens_a_booked_one(
     second_site: Any,
     setup: Any,
     sign_in: Any,
+    time_machine: Any,
 ) -> None:
+    # 13:00 on a Wednesday: the course session booked for 14:00 today can be opened (from 2 h before).
+    time_machine.move_to(datetime(2027, 3, 3, 13, 0, tzinfo=site.zone), tick=False)
     chairs = setup.open_site(site)
     setup.screened(nurse, prescriber, patient)
     plan = services.create_plan(user=prescriber, patient=patient, data=plan_data())

@@ -290,7 +290,12 @@ def schedule_session(
     a hard limit refuses it; outside the usual range a prescriber's reason (``dose_override_reason``) is
     needed — the scheduling prescriber's, or the plan's prescriber's (``dose_decided_by``). Outside a plan,
     a chair already held at that time (treatment/services.chair_bookings) is refused unless
-    ``chair_override_reason`` says why; the override is audited with what it overlaps."""
+    ``chair_override_reason`` says why; the override is audited with what it overlaps.
+
+    The course rules (clinical/schedule_rules.py, through treatment/rules.py) hold on every path and no
+    one decides past them: one session a day for the patient (a course session counts; the course session
+    this one carries out does not), and a chair holds one patient at a time (a chair with a session under
+    way that is expected to hold it past ``scheduled_at`` is refused, naming the chair, not the patient)."""
     errors: dict[str, str] = {}
     protocol: Protocol | None = None
     try:
@@ -330,6 +335,16 @@ def schedule_session(
             )
         )
     needed_reason = any(f.decision is Decision.PRESCRIBER_REASON for f in verdict.findings)
+    from ketaclinic.treatment import rules as course_rules
+
+    rule_errors: dict[str, str] = {}
+    day = course_rules.same_day_problem_for(patient, scheduled_at, exclude_plan_session=planned_session_id)
+    if day:
+        rule_errors["scheduled_at"] = day
+    if chair is not None and (occupied := course_rules.chair_problem_for(chair, scheduled_at)):
+        rule_errors["chair"] = occupied
+    if rule_errors:
+        raise SessionInputError(rule_errors)
     clashes: list[str] = []
     if chair is not None and planned_session_id is None:
         from ketaclinic.treatment.services import chair_bookings
@@ -432,6 +447,12 @@ def transition(
         )
     if to == Status.DISCHARGED:
         raise SessionError("Use the discharge checklist to discharge the patient.")
+    if to == Status.CHECKED_IN and session.chair is not None:
+        from ketaclinic.treatment.rules import chair_problem_for
+
+        occupied = chair_problem_for(session.chair, now, now=now, exclude_session=session.pk)
+        if occupied:
+            raise SessionError(f"Not checked in: {occupied}")
     previous = session.status
     fields: dict[str, Any] = {"status": to, "status_changed_at": now}
     if to == Status.STOPPED:

@@ -4,25 +4,18 @@ Pure: no Django, no I/O. Times are aware datetimes in the site's zone (zoneinfo)
 UTC so a clock change never stretches or shrinks a session, and a wall-clock time that does not exist on a
 clock-change day is skipped.
 
-How a course is laid out (``plan_course``):
+This module holds the shapes (site calendar, planned sessions, the course plan), the slot finder (opening
+hours, closures, chair and nurse capacity) and the checks used when staff move a session by hand
+(``slot_problem``, ``spacing_problems``). How a course is laid out on the calendar — never compressed, a
+session on a closure moved within its phase's spacing or dropped per the missed-session rule, optional
+phases proposed rather than booked — is ``schedule_layout.py`` (``plan_course``, ``continue_course``),
+re-exported here.
 
-* The first session goes on the start date, or the first open day with a free slot after it. Course
-  weeks (and esketamine label weeks) count from that first session: week 1 = days 0–6.
-* A per-week phase ("twice weekly") fills each 7-day week of the phase with its sessions at target
-  offsets floor(i × 7 / n) days (twice weekly: days 0 and 3; three times: 0, 2, 4). An interval phase
-  ("every 2 weeks") targets anchor + j × interval. Each phase starts where the previous one's weeks end,
-  so esketamine weeks 5–8 begin on day 28 and week 9 on day 56 whatever the weekday of the first session.
-* A target that falls on a closed day, or whose preferred time is full, moves forward to the next free
-  slot, never closer to the previous session than the phase's ``min_spacing_days`` (derived rule, see
-  protocols.py); at a phase boundary the shorter of the two phases' spacings applies. Every move is explained ("Tue 3 Mar 09:00: all 4 chairs booked; moved to 11:00").
-* Capacity per slot: ``chairs`` and ``nurse_capacity`` (patients the nurses can monitor at once); existing
-  bookings give the load per slot. ``None`` means unlimited. A session occupies every slot its chair time
-  (dose + observation, ``Protocol.chair_minutes``) touches, and must end by closing time.
-* Adjunct sessions (e.g. Written Exposure Therapy after the 4th infusion, on non-infusion days) go on open
-  non-dosing days at the preferred time; rooms/therapists are not capacity-checked.
+The rhythm of a phase (derived rules, ``PER_SEVEN_DAYS_SOURCE``): two sessions of a phase are at least its
+``min_spacing_days`` apart, and no 7 consecutive days hold more sessions than the phase's cadence gives
+(twice weekly: 2; three times: 3; every N days: ceil(7 / N), so weekly and every 2 weeks: 1).
 
-Missed sessions (J&J guidance, clinical.md §2.1) are handled in ``schedule_missed.py``, which reuses
-``PhaseRun``, ``SlotFinder`` and ``run_phases`` from here (internal to the two modules).
+Missed sessions (J&J guidance, clinical.md §2.1) are handled in ``schedule_missed.py``.
 """
 
 from __future__ import annotations
@@ -36,16 +29,21 @@ from types import MappingProxyType
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from ketaclinic.clinical.protocols import (
-    Cadence,
-    DoseRule,
-    Phase,
-    PhaseKind,
-    Protocol,
-    derived_min_spacing_days,
+from ketaclinic.clinical.protocols import Cadence, DoseRule, PhaseKind, Protocol
+
+SEARCH_DAYS: Final = 60  # how far ahead a course's first session may move before it is reported unscheduled
+PER_SEVEN_DAYS_SOURCE: Final = (
+    "derived rule: no 7 consecutive days hold more of a phase's sessions than its cadence gives (twice "
+    "weekly = 2, every N days = ceil(7/N)); the schedules of clinical.md §1.3, §1.4, §2.1 and §4 are "
+    "stated per week or per interval, and a closure never packs them closer"
 )
 
-SEARCH_DAYS: Final = 60  # how far ahead a session may move before it is reported as unscheduled
+
+def per_seven_days(cadence: Cadence) -> int:
+    """The most sessions of a phase with this cadence in any 7 consecutive days (``PER_SEVEN_DAYS_SOURCE``)."""
+    if cadence.per_week:
+        return cadence.per_week
+    return math.ceil(7 / (cadence.every_days or 7))
 
 
 class ScheduleInputError(ValueError):
@@ -140,6 +138,23 @@ class AdjunctAppointment:
 
 
 @dataclass(frozen=True)
+class PhaseProposal:
+    """A phase of the protocol that is proposed, not booked (maintenance, optional phases): the prescriber
+    books it at the end-of-induction review."""
+
+    index: int
+    name: str
+    kind: PhaseKind
+    cadence: str
+    sessions: int | None  # None: open-ended
+    dose_text: str
+    optional: bool
+    source: str
+    note: str = ""
+    alternatives: tuple[str, ...] = ()  # other cadences the phase allows (e.g. "weekly")
+
+
+@dataclass(frozen=True)
 class CoursePlan:
     protocol_id: str
     protocol_version: int
@@ -149,6 +164,7 @@ class CoursePlan:
     conflicts: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     unscheduled: tuple[str, ...] = ()
+    proposals: tuple[PhaseProposal, ...] = ()  # phases not booked: offered at the end-of-induction review
 
     @property
     def first_date(self) -> date | None:
@@ -161,16 +177,6 @@ def day_text(d: date) -> str:
 
 def moment_text(dt: datetime) -> str:
     return f"{day_text(dt.date())} {dt:%H:%M}"
-
-
-@dataclass(frozen=True)
-class PhaseRun:
-    index: int
-    phase: Phase
-    cadence: Cadence
-    count: int
-    min_spacing: int
-    first_dose: bool = True
 
 
 def slot_problem(site: SiteCalendar, start: datetime, end: datetime) -> str | None:
@@ -221,7 +227,41 @@ def spacing_problems(
             f"{other[0]} ({when}); {phases} keep{'s' if a.name == b.name else ''} sessions at least "
             f"{days} day{'s' if days != 1 else ''} apart (derived rule, editable per phase)"
         )
+    crowded = seven_day_problem(protocol, number, start, others, zone)
+    if crowded:
+        out.append(crowded)
     return out
+
+
+def seven_day_problem(
+    protocol: Protocol,
+    number: int,
+    start: datetime,
+    others: Sequence[tuple[int, datetime]],
+    zone: ZoneInfo | None = None,
+) -> str | None:
+    """Why session ``number`` at ``start`` would put more sessions in some 7 consecutive days than the phase
+    ending those days allows (``per_seven_days``; None when it would not). Days are counted in ``zone``."""
+
+    def local(dt: datetime) -> date:
+        return (dt.astimezone(zone) if zone else dt).date()
+
+    moved = local(start)
+    entries = sorted([(local(s), n) for n, s in others] + [(moved, number)])
+    for day, n in entries:
+        if not moved <= day <= moved + timedelta(days=6):
+            continue
+        inside = [e for e in entries if day - timedelta(days=6) <= e[0] <= day]
+        phase = protocol.dose_for_session(n)[0]
+        limit = per_seven_days(phase.cadence)
+        if len(inside) > limit:
+            first = inside[0][0]
+            return (
+                f"session {number} would make {len(inside)} sessions in the 7 days {day_text(first)} – "
+                f"{day_text(first + timedelta(days=6))}; '{phase.name}' ({phase.cadence.describe()}) allows "
+                f"{limit} in any 7 days ({PER_SEVEN_DAYS_SOURCE})"
+            )
+    return None
 
 
 def _gap_text(gap: timedelta) -> str:
@@ -233,8 +273,15 @@ def _gap_text(gap: timedelta) -> str:
 
 
 class SlotFinder:
-    def __init__(self, site: SiteCalendar, chair_minutes: int, preferred_time: time | None) -> None:
+    def __init__(
+        self,
+        site: SiteCalendar,
+        chair_minutes: int,
+        preferred_time: time | None,
+        busy_days: Mapping[date, str] | None = None,
+    ) -> None:
         self.site = site
+        self.busy_days: Mapping[date, str] = busy_days or {}  # the patient's days taken, with why
         self.zone = site.zone
         self.chair_minutes = chair_minutes
         self.preferred_time = preferred_time
@@ -291,6 +338,8 @@ class SlotFinder:
         closed = self.closed_reason(d)
         if closed:
             return closed
+        if d in self.busy_days:
+            return self.busy_days[d]
         first_problem: str | None = None
         first_time: time | None = None
         for t in self._candidates(d):
@@ -335,140 +384,6 @@ class SlotFinder:
         return None
 
 
-def _dose_rule(run: PhaseRun, position: int) -> DoseRule:
-    if position == 0 and run.first_dose and run.phase.first_dose is not None:
-        return run.phase.first_dose
-    return run.phase.dose
-
-
-def run_phases(
-    runs: Sequence[PhaseRun],
-    *,
-    sched: SlotFinder,
-    anchor: date,
-    prev: date | None,
-    next_number: int,
-    course_start: date | None,
-) -> tuple[list[PlannedSession], list[str], list[str]]:
-    sessions: list[PlannedSession] = []
-    unscheduled: list[str] = []
-    notes: list[str] = []
-    number = next_number
-
-    def add(run: PhaseRun, position: int, target: date, earliest: date) -> date | None:
-        nonlocal number, course_start, prev
-        placed = sched.place(target, earliest)
-        if placed is None:
-            unscheduled.append(
-                f"Session {number} ({run.phase.name}): no free slot within {SEARCH_DAYS} days of {day_text(target)}"
-            )
-            number += 1
-            return None
-        start, end = placed
-        if course_start is None:
-            course_start = start.date()
-        rule = _dose_rule(run, position)
-        sessions.append(
-            PlannedSession(
-                number=number,
-                phase_index=run.index,
-                phase_name=run.phase.name,
-                phase_kind=run.phase.kind,
-                start=start,
-                end=end,
-                week=(start.date() - course_start).days // 7 + 1,
-                dose=rule,
-                dose_text=rule.describe(),
-            )
-        )
-        number += 1
-        prev = start.date()
-        return prev
-
-    previous_spacing: int | None = None
-    for run in runs:
-        # At a phase boundary the shorter of the two spacings applies (twice weekly -> weekly keeps the
-        # label's week 5 on day 28 even when the last induction session was late in week 4).
-        boundary = timedelta(days=min(run.min_spacing, previous_spacing or run.min_spacing))
-        previous_spacing = run.min_spacing
-        placed_dates: list[date] = []
-
-        within = timedelta(days=run.min_spacing)
-
-        if run.cadence.per_week:
-            per_week = run.cadence.per_week
-            offsets = [math.floor(i * 7 / per_week) for i in range(per_week)]
-            for w in range(math.ceil(run.count / per_week)):
-                for i in range(min(per_week, run.count - w * per_week)):
-                    target = anchor + timedelta(days=7 * w + offsets[i])
-                    earliest = target if prev is None else prev + (within if placed_dates else boundary)
-                    got = add(run, len(placed_dates), target, earliest)
-                    if got is None:
-                        continue
-                    if len(sessions) == 1 and got != target:
-                        anchor = got  # weeks count from the first session actually given
-                    placed_dates.append(got)
-                    if got >= anchor + timedelta(days=7 * (w + 1)):
-                        sched.conflicts.append(
-                            f"{day_text(got)}: session {number - 1} falls outside week {w + 1} of "
-                            f"'{run.phase.name}' (no earlier free slot)"
-                        )
-            anchor = anchor + timedelta(days=7 * math.ceil(run.count / per_week))
-        else:
-            every = run.cadence.every_days or 1
-            for j in range(run.count):
-                target = anchor + timedelta(days=j * every)
-                earliest = target if prev is None else prev + (within if placed_dates else boundary)
-                got = add(run, len(placed_dates), target, earliest)
-                if got is None:
-                    continue
-                if len(sessions) == 1 and got != target:
-                    anchor = got  # the grid starts at the first session actually given
-                placed_dates.append(got)
-            anchor = anchor + timedelta(days=run.count * every)
-        span = run.phase.max_span_days
-        if span is not None and placed_dates and (placed_dates[-1] - placed_dates[0]).days + 1 > span:
-            sched.conflicts.append(
-                f"'{run.phase.name}': the sessions span {(placed_dates[-1] - placed_dates[0]).days + 1} days; "
-                f"the protocol allows up to {span} days"
-            )
-        if run.phase.sessions is None:
-            notes.append(
-                f"'{run.phase.name}' continues until stopped; the first {run.count} sessions are shown."
-            )
-        if run.phase.optional:
-            notes.append(f"'{run.phase.name}': optional. {run.phase.note}".strip())
-        if run.phase.may_stop_early:
-            notes.append(
-                f"'{run.phase.name}': up to {run.count} sessions; may stop early ({run.phase.source})."
-            )
-    return sessions, unscheduled, notes
-
-
-def _runs_for(
-    protocol: Protocol,
-    *,
-    cadence_choices: Mapping[int, Cadence],
-    include_optional: bool,
-    open_ended_sessions: int,
-) -> list[PhaseRun]:
-    errors: dict[str, str] = {}
-    runs: list[PhaseRun] = []
-    for i, phase in enumerate(protocol.phases):
-        if phase.optional and not include_optional:
-            continue
-        cadence = cadence_choices.get(i, phase.cadence)
-        if cadence != phase.cadence and cadence not in phase.alternative_cadences:
-            allowed = ", ".join(c.describe() for c in (phase.cadence, *phase.alternative_cadences))
-            errors[f"cadence_choices[{i}]"] = f"'{phase.name}' can be scheduled {allowed}"
-            continue
-        spacing = phase.min_spacing_days if cadence == phase.cadence else derived_min_spacing_days(cadence)
-        runs.append(PhaseRun(i, phase, cadence, phase.sessions or open_ended_sessions, spacing))
-    if errors:
-        raise ScheduleInputError(errors)
-    return runs
-
-
 def check_common(site: SiteCalendar, open_ended_sessions: int) -> None:
     errors = validate_site(site)
     if open_ended_sessions < 1:
@@ -477,7 +392,7 @@ def check_common(site: SiteCalendar, open_ended_sessions: int) -> None:
         raise ScheduleInputError(errors)
 
 
-def _adjuncts(
+def adjunct_appointments(
     protocol: Protocol, sessions: Sequence[PlannedSession], sched: SlotFinder
 ) -> list[AdjunctAppointment]:
     out: list[AdjunctAppointment] = []
@@ -509,41 +424,12 @@ def _adjuncts(
     return out
 
 
-def plan_course(
-    *,
-    protocol: Protocol,
-    start: date,
-    site: SiteCalendar,
-    preferred_time: time | None = None,
-    cadence_choices: Mapping[int, Cadence] | None = None,
-    include_optional: bool = True,
-    open_ended_sessions: int = 4,
-    chair_minutes: int | None = None,
-) -> CoursePlan:
-    """Dated sessions for ``protocol`` from ``start`` at ``site`` (see module docstring for the rules).
-
-    ``cadence_choices`` maps a phase index to one of its allowed cadences (e.g. esketamine week 9+: weekly
-    instead of every 2 weeks). ``open_ended_sessions`` is how many sessions of an open-ended phase to show
-    (a display choice, not a clinical number).
-    """
-    check_common(site, open_ended_sessions)
-    runs = _runs_for(
-        protocol,
-        cadence_choices=cadence_choices or {},
-        include_optional=include_optional,
-        open_ended_sessions=open_ended_sessions,
-    )
-    sched = SlotFinder(site, chair_minutes or protocol.chair_minutes(), preferred_time)
-    sessions, unscheduled, notes = run_phases(
-        runs, sched=sched, anchor=start, prev=None, next_number=1, course_start=None
-    )
-    return CoursePlan(
-        protocol_id=protocol.id,
-        protocol_version=protocol.version,
-        zone=site.zone.key,
-        sessions=tuple(sessions),
-        adjuncts=tuple(_adjuncts(protocol, sessions, sched)),
-        conflicts=tuple(sched.conflicts),
-        notes=tuple(notes),
-        unscheduled=tuple(unscheduled),
-    )
+# The layout engine builds on the shapes above; re-exported so callers keep one entry point.
+from ketaclinic.clinical.schedule_layout import (  # noqa: E402
+    PhaseRun as PhaseRun,
+)
+from ketaclinic.clinical.schedule_layout import continue_course as continue_course  # noqa: E402
+from ketaclinic.clinical.schedule_layout import plan_course as plan_course  # noqa: E402
+from ketaclinic.clinical.schedule_layout import proposals_for as proposals_for  # noqa: E402
+from ketaclinic.clinical.schedule_layout import rhythm_problems as rhythm_problems  # noqa: E402
+from ketaclinic.clinical.schedule_layout import run_phases as run_phases  # noqa: E402

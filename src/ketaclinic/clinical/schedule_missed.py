@@ -163,15 +163,18 @@ def revert_to_previous_frequency(
             PhaseRun(i, later, later.cadence, later.sessions or open_ended_sessions, later.min_spacing_days)
         )
     kept = [s for s in plan.sessions if s not in upcoming]
-    given = [s.start.date() for s in kept if s.status is SessionStatus.PLANNED]
+    given = [s for s in kept if s.status is SessionStatus.PLANNED]
     sched = SlotFinder(site, protocol.chair_minutes(), preferred_time)
     new_sessions, unscheduled, notes = run_phases(
         runs,
         sched=sched,
         anchor=from_date,
-        prev=max(given) if given else None,
+        prev=None,
         next_number=max((s.number for s in kept), default=0) + 1,
         course_start=plan.first_date,
+        history=[s.start.date() for s in given],
+        prev_number=given[-1].number if given else None,
+        not_before=from_date,
     )
     note = f"From {day_text(from_date)}: back to {prev_cad.describe()} for {weeks} week(s) ({MISSED_SOURCE})."
     return replace(

@@ -1,4 +1,5 @@
-"""Treatment API: protocols (list), plans (create, read, stop). Mounted at /api/treatment."""
+"""Treatment API: protocols (list), plans (create, read, stop), the end-of-induction review (read, record),
+course sessions (open at the chair, titrate the dose). Mounted at /api/treatment."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class PlanIn(Schema):
     concentration_mg_ml: float | None = None
     container_volume_ml: float | None = None
     dose_override_reason: str | None = None
+    concurrent_course_reason: str | None = None
 
 
 class SessionOut(Schema):
@@ -39,6 +41,9 @@ class SessionOut(Schema):
     end: datetime
     chair: str | None
     dose_text: str
+    dose_mg: float
+    dose_reason: str
+    phase_kind: str
     status: str
 
 
@@ -64,6 +69,8 @@ class PlanOut(Schema):
     stopped_at: datetime | None
     stopped_by: str | None
     stop_reason: str
+    concurrent_reason: str
+    proposals: list[dict[str, Any]]
 
 
 class StopIn(Schema):
@@ -113,15 +120,20 @@ def _out(plan: Plan) -> dict[str, Any]:
                 "end": s.end,
                 "chair": s.chair.label if s.chair else None,
                 "dose_text": s.dose_text,
+                "dose_mg": s.planned_dose_mg,
+                "dose_reason": s.dose_reason,
+                "phase_kind": s.phase_kind,
                 "status": s.status,
             }
-            for s in plan.sessions.select_related("chair").order_by("number")
+            for s in plan.sessions.select_related("chair", "plan").order_by("start", "number")
         ],
         "created_at": plan.created_at,
         "status": plan.status,
         "stopped_at": plan.stopped_at,
         "stopped_by": plan.stopped_by.get_username() if plan.stopped_by else None,
         "stop_reason": plan.stop_reason,
+        "concurrent_reason": plan.concurrent_reason,
+        "proposals": plan.proposals,
     }
 
 
@@ -197,3 +209,187 @@ def stop_plan(request: HttpRequest, plan_id: UUID, body: StopIn) -> dict[str, An
         "sessions_open_at_chair": result.open_at_chair,
         "sessions_past_unrecorded": result.past_unrecorded,
     }
+
+
+# --- the end-of-induction review, opening and titrating course sessions -------------------------------------
+
+
+class ReviewIn(Schema):
+    decision: str  # continue | stop | extend
+    reason: str = ""
+    scale: str = ""
+    phases: list[int] = []  # optional maintenance phases to book (the others are always booked)
+    cadences: dict[int, str] = {}  # phase index -> cadence text, e.g. {"2": "weekly"}
+    extra_sessions: int = 0
+
+
+def _response(r: Any) -> dict[str, Any]:
+    return {
+        "scale": r.scale,
+        "instrument": r.instrument,
+        "name": r.name,
+        "baseline": {"at": r.baseline.at, "total": r.baseline.total} if r.baseline else None,
+        "latest": {"at": r.latest.at, "total": r.latest.total} if r.latest else None,
+        "percent_change": r.percent_change,
+        "rule": r.rule_label,
+        "rule_source": r.rule_source,
+        "rule_confirmed": r.rule_confirmed,
+        "met": r.met,
+        "remission": r.remission,
+        "summary": r.summary,
+    }
+
+
+def _review(v: Any) -> dict[str, Any]:
+    return {
+        "id": str(v.pk),
+        "decision": v.decision,
+        "scale": v.scale,
+        "summary": v.summary,
+        "response_met": v.response_met,
+        "rule": v.rule,
+        "rule_source": v.rule_source,
+        "reason": v.reason,
+        "phases": v.phases,
+        "sessions_booked": v.sessions_booked,
+        "decided_by": v.decided_by.get_username(),
+        "decided_at": v.decided_at,
+    }
+
+
+def _plan(request: HttpRequest, plan_id: UUID) -> Plan:
+    try:
+        return services.get_plan(user=signed_in_user(request), plan_id=plan_id, request=request, client="api")
+    except services.NotFound:
+        raise HttpError(404, "No such plan.") from None
+
+
+@router.get("/plans/{plan_id}/review", response=dict[str, Any], auth=api_roles(*CLINICIANS))
+def read_review(request: HttpRequest, plan_id: UUID) -> dict[str, Any]:
+    """Whether the review is due, the response on each of the protocol's scales by its own rule, the
+    maintenance phases proposed and not booked, the induction sessions that may be made up, past reviews."""
+    from ketaclinic.treatment.review import review_state
+
+    plan = _plan(request, plan_id)
+    state = review_state(user=signed_in_user(request), plan=plan, request=request)
+    return {
+        "due": state.due,
+        "responses": [_response(r) for r in state.responses],
+        "maintenance": state.maintenance,
+        "extendable": state.extendable,
+        "reviews": [_review(v) for v in state.reviews],
+        "may_open_maintenance": state.may_open_maintenance,
+    }
+
+
+@router.post("/plans/{plan_id}/review", response={201: dict[str, Any]}, auth=api_roles(PRESCRIBER))
+def record_review(request: HttpRequest, plan_id: UUID, body: ReviewIn) -> Status[dict[str, Any]]:
+    """Record the end-of-induction review and carry out the decision: continue (books the maintenance),
+    stop the course, or extend the induction within the protocol's limits. 422 names the field."""
+    from ketaclinic.treatment.review import record_review as record
+
+    plan = _plan(request, plan_id)
+    try:
+        review = record(
+            user=signed_in_user(request),
+            plan=plan,
+            decision=body.decision,
+            reason=body.reason,
+            scale=body.scale,
+            phases=body.phases,
+            cadences=body.cadences,
+            extra_sessions=body.extra_sessions,
+            request=request,
+            client="api",
+        )
+    except services.PlanValidationError as exc:
+        raise FieldErrors(exc.errors) from None
+    except services.TreatmentError as exc:
+        raise HttpError(409, exc.message) from None
+    plan.refresh_from_db()
+    return Status(201, {"review": _review(review), "plan": _out(plan)})
+
+
+def _plan_session(request: HttpRequest, session_id: UUID) -> Any:
+    from ketaclinic.treatment.models import PlanSession
+
+    user = signed_in_user(request)
+    row = (
+        PlanSession.objects.filter(
+            pk=session_id, organization_id=user.org_id, patient__in=patients.visible_patients(user)
+        )
+        .select_related("plan", "site", "patient", "chair")
+        .first()
+    )
+    if row is None:
+        raise HttpError(404, "No such session.")
+    return row
+
+
+class DoseIn(Schema):
+    dose_mg: float
+    reason: str
+    later: bool = False
+
+
+@router.post("/plan-sessions/{session_id}/dose", response=list[SessionOut], auth=api_roles(PRESCRIBER))
+def titrate(request: HttpRequest, session_id: UUID, body: DoseIn) -> list[dict[str, Any]]:
+    """Set a booked session's dose (and every later one's with ``later``) with a reason: the one dose check
+    for the session's dose rule; 422 names the limit."""
+    from ketaclinic.treatment.titration import set_session_dose
+
+    row = _plan_session(request, session_id)
+    try:
+        changed = set_session_dose(
+            user=signed_in_user(request),
+            session=row,
+            dose_mg=body.dose_mg,
+            reason=body.reason,
+            later=body.later,
+            request=request,
+            client="api",
+        )
+    except services.PlanValidationError as exc:
+        raise FieldErrors(exc.errors) from None
+    except services.TreatmentError as exc:
+        raise HttpError(409, exc.message) from None
+    by_id = {s["id"]: s for s in _out(row.plan)["sessions"]}
+    return [by_id[r.pk] for r in changed]
+
+
+class OpenIn(Schema):
+    chair_id: int | None = None
+
+
+@router.post(
+    "/plan-sessions/{session_id}/open",
+    response={200: dict[str, Any], 201: dict[str, Any]},
+    auth=api_roles(*CLINICIANS),
+)
+def open_session(request: HttpRequest, session_id: UUID, body: OpenIn) -> Status[dict[str, Any]]:
+    """Open the chairside session of a booked course session (within its window, after the review for a
+    maintenance session, in a chair that holds no one else); 200 when it was already open."""
+    from ketaclinic.accounts.models import Chair
+    from ketaclinic.chairside import services as chairside
+    from ketaclinic.treatment.opening import open_course_session
+
+    row = _plan_session(request, session_id)
+    chair = None
+    if body.chair_id is not None:
+        chair = Chair.objects.filter(pk=body.chair_id, site_id=row.site_id).first()
+        if chair is None:
+            raise FieldErrors({"chair_id": "is not a chair at the session's site"})
+    try:
+        session, new = open_course_session(
+            user=signed_in_user(request), session=row, chair=chair, request=request
+        )
+    except services.PlanValidationError as exc:
+        raise FieldErrors(exc.errors) from None
+    except chairside.SessionInputError as exc:
+        raise FieldErrors(exc.errors) from None
+    except (services.TreatmentError, chairside.SessionError) as exc:
+        raise HttpError(409, str(exc)) from None
+    return Status(
+        201 if new else 200,
+        {"session_id": str(session.pk), "chair": session.chair.label if session.chair else None},
+    )

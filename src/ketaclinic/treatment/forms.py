@@ -15,6 +15,7 @@ PLAN_FIELDS = (
     "concentration_mg_ml",
     "container_volume_ml",
     "dose_override_reason",
+    "concurrent_course_reason",
 )
 
 
@@ -46,6 +47,12 @@ class PlanForm(forms.Form):
     container_volume_ml = forms.CharField(label="Final bag/syringe volume, mL (IV)", required=False)
     dose_override_reason = forms.CharField(
         label="Reason for a dose outside the usual range (only when asked)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    concurrent_course_reason = forms.CharField(
+        label="Reason for a second course at the same time (only when the patient is on another course)",
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
     )

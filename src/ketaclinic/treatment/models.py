@@ -95,6 +95,12 @@ class Plan(models.Model):
     )
     stopped_at = models.DateTimeField(null=True, blank=True)
     stop_reason = models.TextField(blank=True)
+    # A second course while another is active needs a prescriber's reason (clinical/schedule_rules.py).
+    concurrent_reason = models.TextField(blank=True)
+    proposals = models.JSONField(
+        default=list,
+        help_text="Phases proposed, not booked (maintenance, optional): booked at the end-of-induction review.",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     version = models.PositiveIntegerField(default=1, help_text="Optimistic lock: bumped on every change.")
@@ -128,6 +134,13 @@ class PlanSession(models.Model):
     start = models.DateTimeField()
     end = models.DateTimeField()
     dose_text = models.CharField(max_length=300)
+    # This session's dose when a prescriber titrated it (empty: the plan's dose), with why, who and when.
+    dose_mg = models.FloatField(null=True, blank=True)
+    dose_reason = models.TextField(blank=True)
+    dose_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    dose_set_at = models.DateTimeField(null=True, blank=True)
     notes = models.JSONField(default=list)
     status = models.CharField(max_length=12, choices=SessionStatus.choices, default=SessionStatus.BOOKED)
     # The patient is here (front desk or nurse, from Today: treatment/arrivals.py). Not a clinical check-in:
@@ -138,12 +151,62 @@ class PlanSession(models.Model):
     )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["plan", "number"], name="plan_session_number_unique")]
+        # A slot missed or cancelled may be made up (end-of-induction review): one *booked* session per slot.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "number"],
+                condition=models.Q(status="booked"),
+                name="plan_session_booked_number_unique",
+            )
+        ]
         indexes = [models.Index(fields=["site", "start"])]
         ordering = ["start"]
 
     def __str__(self) -> str:
         return f"session {self.number} of {self.plan_id}"
+
+    @property
+    def planned_dose_mg(self) -> float:
+        """The dose this session opens with: a prescriber's titrated dose, or the plan's."""
+        return self.dose_mg if self.dose_mg is not None else self.plan.dose_mg
+
+
+class ReviewDecision(models.TextChoices):
+    CONTINUE = "continue", "Continue into maintenance"
+    STOP = "stop", "Stop the course"
+    EXTEND = "extend", "Extend the induction"
+
+
+class InductionReview(models.Model):
+    """A prescriber's end-of-induction review: the response on the protocol's scale by the scale's own rule
+    (clinical/schedule_review.py), and the decision — continue into maintenance, stop, or extend."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="reviews")
+    scale = models.CharField(max_length=30, blank=True)
+    baseline_total = models.FloatField(null=True, blank=True)
+    baseline_at = models.DateTimeField(null=True, blank=True)
+    latest_total = models.FloatField(null=True, blank=True)
+    latest_at = models.DateTimeField(null=True, blank=True)
+    percent_change = models.FloatField(null=True, blank=True)
+    rule = models.CharField(max_length=300, blank=True)
+    rule_source = models.CharField(max_length=300, blank=True)
+    response_met = models.BooleanField(null=True, help_text="Empty: the rule could not be evaluated.")
+    remission = models.BooleanField(null=True)
+    summary = models.CharField(max_length=500, blank=True)
+    decision = models.CharField(max_length=10, choices=ReviewDecision.choices)
+    phases = models.JSONField(default=list, help_text="Phase indexes booked (continue) or extended.")
+    sessions_booked = models.JSONField(default=list, help_text="Course numbers of the sessions it booked.")
+    reason = models.TextField(blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["decided_at"]
+
+    def __str__(self) -> str:
+        return f"review of {self.plan_id}: {self.decision}"
 
 
 class ProtocolSessionSettings(models.Model):

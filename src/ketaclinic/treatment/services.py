@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
@@ -35,11 +36,19 @@ from ketaclinic.clinical.dosing import (
     WeightBasis,
     calculate_dose,
 )
-from ketaclinic.clinical.schedule import OpeningHours, ScheduleInputError, SiteCalendar, SlotLoad, plan_course
+from ketaclinic.clinical.schedule import (
+    OpeningHours,
+    PlannedSession,
+    ScheduleInputError,
+    SiteCalendar,
+    SlotLoad,
+    plan_course,
+)
+from ketaclinic.clinical.schedule_rules import second_course_problem
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import visible_patients
-from ketaclinic.treatment import library
+from ketaclinic.treatment import library, rules
 from ketaclinic.treatment.models import Plan, PlanSession, PlanStatus, ProtocolVersion, SessionStatus
 
 CATEGORY = "treatment-plan"
@@ -190,13 +199,51 @@ def site_calendar(site: Site, since: datetime, *, exclude: PlanSession | None = 
     )
 
 
-def _free_chair(site: Site, chairs: list[Chair], start: datetime, end: datetime) -> Chair | None:
-    busy = set(
-        PlanSession.objects.filter(
-            site=site, status=SessionStatus.BOOKED, start__lt=end, end__gt=start, chair__isnull=False
-        ).values_list("chair_id", flat=True)
-    )
-    return next((c for c in chairs if c.pk not in busy), None)
+def _free_chair(
+    site: Site, chairs: list[Chair], start: datetime, end: datetime, *, exclude: PlanSession | None = None
+) -> Chair | None:
+    """The first chair that no booked course session and no chair session outside a plan holds then."""
+    for chair in chairs:
+        if not chair_bookings(chair, start, end, exclude=exclude):
+            return chair
+    return None
+
+
+def book_sessions(*, plan: Plan, sessions: Sequence[PlannedSession], site: Site) -> list[str]:
+    """Create the booked rows of ``sessions`` for ``plan`` (each in the first free chair) and queue each
+    one's self-report link; returns the sessions that found no free chair."""
+    chairs = active_chairs(site)
+    missing: list[str] = []
+    for s in sessions:
+        chair = _free_chair(site, chairs, s.start, s.end)
+        if chair is None:
+            missing.append(f"session {s.number}: no chair free at {s.start:%Y-%m-%d %H:%M}")
+        row = PlanSession.objects.create(
+            organization_id=plan.organization_id,
+            plan=plan,
+            patient=plan.patient,
+            site=site,
+            chair=chair,
+            number=s.number,
+            phase_name=s.phase_name,
+            phase_kind=s.phase_kind.value,
+            week=s.week,
+            start=s.start,
+            end=s.end,
+            dose_text=s.dose_text,
+            notes=list(s.notes),
+        )
+        schedule_pre_session_link(row)
+    return missing
+
+
+def first_phases(protocol: Any) -> list[int]:
+    """The phases booked when a course is planned: its induction (not an optional phase). Maintenance and
+    optional phases are proposed and booked at the end-of-induction review (clinical/schedule_review.py)."""
+    from ketaclinic.clinical.protocols import PhaseKind
+
+    chosen = [i for i, p in enumerate(protocol.phases) if p.kind is PhaseKind.INDUCTION and not p.optional]
+    return chosen or [0]
 
 
 # --- plans ---------------------------------------------------------------------------------------------
@@ -316,6 +363,11 @@ def create_plan(
     chairs = active_chairs(site)
     if not chairs:
         errors["site"] = f"{site.name} has no active chairs: an administrator adds them first"
+    concurrent_reason = str(data.get("concurrent_course_reason") or "").strip()
+    active = rules.active_courses(patient)
+    second = second_course_problem(active=rules.course_summaries(active), reason=concurrent_reason)
+    if second:
+        errors["concurrent_course_reason"] = second
     if errors or inputs is None or protocol is None or clearance is None:
         raise PlanValidationError(errors or {"protocol": "could not be read"})
     sex = body.Sex(patient.sex) if patient.sex in ("female", "male") else None
@@ -345,6 +397,8 @@ def create_plan(
             site=site_calendar(site, now),
             preferred_time=inputs.preferred_time,
             open_ended_sessions=OPEN_ENDED_SESSIONS,
+            phases=first_phases(protocol),
+            busy_days=rules.busy_days(patient, inputs.start, inputs.start + timedelta(days=366)),
         )
     except ScheduleInputError as exc:
         raise PlanValidationError({f"site.{k}": v for k, v in exc.errors.items()}) from None
@@ -378,29 +432,11 @@ def create_plan(
         conflicts=list(course.conflicts),
         notes=list(course.notes),
         unscheduled=list(course.unscheduled),
+        proposals=_jsonable(course.proposals),
+        concurrent_reason=concurrent_reason if active else "",
         created_by=user,
     )
-    extra_conflicts: list[str] = []
-    for s in course.sessions:
-        chair = _free_chair(site, chairs, s.start, s.end)
-        if chair is None:
-            extra_conflicts.append(f"session {s.number}: no chair free at {s.start:%Y-%m-%d %H:%M}")
-        row = PlanSession.objects.create(
-            organization_id=patient.organization_id,
-            plan=plan,
-            patient=patient,
-            site=site,
-            chair=chair,
-            number=s.number,
-            phase_name=s.phase_name,
-            phase_kind=s.phase_kind.value,
-            week=s.week,
-            start=s.start,
-            end=s.end,
-            dose_text=s.dose_text,
-            notes=list(s.notes),
-        )
-        schedule_pre_session_link(row)
+    extra_conflicts = book_sessions(plan=plan, sessions=course.sessions, site=site)
     if extra_conflicts:
         plan.conflicts = [*plan.conflicts, *extra_conflicts]
         plan.save(update_fields=["conflicts"])
@@ -420,7 +456,14 @@ def create_plan(
             "screening_override": clearance.override.reason if clearance.override else None,
             "sessions": len(course.sessions),
             "first": course.sessions[0].start.isoformat(),
-        },
+            "dropped": list(course.unscheduled),
+            "proposed_phases": [p.name for p in course.proposals],
+        }
+        | (
+            {"concurrent_course_reason": concurrent_reason, "concurrent_with": [str(p.pk) for p in active]}
+            if active
+            else {}
+        ),
         request=request,
         client=client,
     )
@@ -834,7 +877,9 @@ def reschedule_session(
     if clash is not None:
         raise PlanValidationError({"start": f"overlaps session {clash.number} of the same course"})
     calendar = site_calendar(session.site, timezone.now(), exclude=session)  # its own booking is not a clash
-    problem = slot_problem(calendar, new_start, new_start + length)
+    problem = slot_problem(calendar, new_start, new_start + length) or rules.same_day_problem_for(
+        session.patient, new_start, exclude_plan_session=session.pk
+    )
     if problem:
         raise PlanValidationError({"start": problem})
     spacing = spacing_problems(
@@ -850,7 +895,9 @@ def reschedule_session(
             {"spacing_override_reason": "; ".join(spacing) + ". To move it anyway, give the reason."}
         )
     if chair is None:
-        chair = _free_chair(session.site, active_chairs(session.site), new_start, new_start + length)
+        chair = _free_chair(
+            session.site, active_chairs(session.site), new_start, new_start + length, exclude=session
+        )
     else:
         if chair.site_id != session.site_id or not chair.active:
             raise PlanValidationError(

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -292,6 +293,8 @@ def plan_new(request: HttpRequest, patient_id: Any) -> HttpResponse:
         }
     field_errors = {k: v for k, v in errors.items() if k in form.fields}
     other_errors = {k: v for k, v in errors.items() if k not in form.fields}
+    from ketaclinic.treatment import rules
+
     return render(
         request,
         "treatment/plan_form.html",
@@ -301,6 +304,7 @@ def plan_new(request: HttpRequest, patient_id: Any) -> HttpResponse:
             "field_errors": field_errors,
             "other_errors": other_errors,
             "gate": gate,
+            "active_courses": rules.course_summaries(rules.active_courses(patient)),
         },
         status=422 if errors else 200,
     )
@@ -315,8 +319,13 @@ def _plan_or_404(request: HttpRequest, plan_id: Any) -> Any:
 
 @allow(*CLINICIANS)
 def plan_detail(request: HttpRequest, plan_id: Any) -> HttpResponse:
+    from ketaclinic.treatment import review, rules
+
     plan = _plan_or_404(request, plan_id)
     user = _user(request)
+    state = review.review_state(user=user, plan=plan, request=request)
+    sessions = list(plan.sessions.select_related("chair", "dose_set_by", "plan").order_by("start", "number"))
+    prescriber = user.role == PRESCRIBER and plan.status == "active"
     return render(
         request,
         "treatment/plan.html",
@@ -324,15 +333,51 @@ def plan_detail(request: HttpRequest, plan_id: Any) -> HttpResponse:
             "exposure": plan_exposure(plan),
             "plan": plan,
             "patient": plan.patient,
-            "sessions": plan.sessions.select_related("chair").order_by("number"),
+            "sessions": sessions,
             "zone": plan.site.time_zone,
             "can_verify": plan.second_person_required
             and plan.verified_at is None
             and plan.created_by_id != user.pk,
-            "can_stop": plan.status == "active" and user.role == PRESCRIBER,
+            "can_stop": prescriber,
+            "can_decide": prescriber,
             "opened": _opened_sessions(plan),
+            "review": state,
+            "decisions": REVIEW_DECISIONS,
+            "chairs": services.active_chairs(plan.site),
+            "open_window": rules.open_window().describe(),
+            "window": _window_notes(sessions, plan),
         },
     )
+
+
+def _window_notes(sessions: list[Any], plan: Any) -> dict[Any, str]:
+    """For each booked session that cannot be opened now, why (its window opens later, or its day is over):
+    the plan page shows that instead of the *Open session* button."""
+    from ketaclinic.clinical.schedule_rules import open_window_problem
+    from ketaclinic.treatment import rules
+
+    now, window, zone = timezone.now(), rules.open_window(), plan.site.zone
+    out: dict[Any, str] = {}
+    for s in sessions:
+        if s.status != "booked":
+            continue
+        problem = open_window_problem(
+            number=s.number, booked_start=s.start, now=now, zone=zone, window=window
+        )
+        if problem is None:
+            continue
+        local = timezone.localtime(s.start - timedelta(minutes=window.before_minutes), zone)
+        out[s.pk] = (
+            f"opens {local:%a %d %b %H:%M}" if now < s.start else "day over: mark it missed or move it"
+        )
+    return out
+
+
+REVIEW_DECISIONS = [
+    ("continue", "Continue into maintenance (books it)"),
+    ("extend", "Extend the induction (make up sessions not given)"),
+    ("stop", "Stop the course"),
+]
 
 
 def _opened_sessions(plan: Any) -> set[Any]:
@@ -490,39 +535,101 @@ def plan_session_move(request: HttpRequest, session_id: Any) -> HttpResponse:
 @allow(*CLINICIANS)
 @require_POST
 def plan_session_start(request: HttpRequest, session_id: Any) -> HttpResponse:
-    """Open the treatment session (chairside) for a booked course session, with the plan's dose."""
+    """Open the treatment session (chairside) for a booked course session, with its dose, in its booked
+    chair or the one chosen (treatment/opening.py: the window, the review, the chair and day rules)."""
+    from ketaclinic.accounts.models import Chair
     from ketaclinic.chairside import services as chairside
-    from ketaclinic.chairside.models import TreatmentSession
+    from ketaclinic.treatment.opening import open_course_session
 
     row = _plan_session(request, session_id)
-    existing = TreatmentSession.objects.filter(planned_session_id=row.pk).first()
-    if existing is not None:
-        return redirect("chairside:session", session_id=existing.pk)
-    if row.status != "booked":
-        messages.error(request, f"Session {row.number} is {row.get_status_display().lower()}.")
-        return redirect("treatment:plan", plan_id=row.plan_id)
-    if row.plan.status != "active":
-        messages.error(request, "The course was stopped: its sessions are not opened.")
-        return redirect("treatment:plan", plan_id=row.plan_id)
+    raw_chair = request.POST.get("chair", "")
+    chair = (
+        Chair.objects.filter(pk=int(raw_chair), site_id=row.site_id).first() if raw_chair.isdigit() else None
+    )
     try:
-        session = chairside.schedule_session(
-            user=_user(request),
-            patient=row.patient,
-            protocol_id=row.plan.protocol_key,
-            scheduled_at=row.start,
-            planned_dose_mg=row.plan.dose_mg,
-            chair=row.chair,
-            planned_session_id=row.pk,
-            dose_basis=str((row.plan.inputs or {}).get("basis") or "actual"),
-            dose_override_reason=row.plan.dose_override_reason,
-            dose_decided_by=row.plan.created_by,
-            session_number=row.number,
-            request=request,
-        )
-    except chairside.SessionError as exc:
-        messages.error(request, str(exc))
+        session, _new = open_course_session(user=_user(request), session=row, chair=chair, request=request)
+    except (services.TreatmentError, chairside.SessionError) as exc:
+        _refused(request, "Not opened", exc)
         return redirect("treatment:plan", plan_id=row.plan_id)
     return redirect("chairside:session", session_id=session.pk)
+
+
+def _refused(request: HttpRequest, what: str, exc: Exception) -> None:
+    """A refusal on the plan page: nothing the service wrote stays (the request's transaction rolls back)
+    and each reason is shown, prefixed with what did not happen."""
+    transaction.set_rollback(True)
+    reasons = getattr(exc, "errors", None) or {"": str(exc)}
+    for reason in reasons.values():
+        messages.error(request, f"{what}: {reason}")
+
+
+@allow(PRESCRIBER)
+@require_POST
+def plan_session_dose(request: HttpRequest, session_id: Any) -> HttpResponse:
+    """A prescriber titrates a booked session's dose (and, if asked, every later one) with a reason."""
+    from ketaclinic.treatment.titration import set_session_dose
+
+    row = _plan_session(request, session_id)
+    raw = request.POST.get("dose_mg", "").strip()
+    try:
+        dose = float(raw)
+    except ValueError:
+        messages.error(request, f"Dose not changed: {raw!r} is not a number of mg.")
+        return redirect("treatment:plan", plan_id=row.plan_id)
+    try:
+        changed = set_session_dose(
+            user=_user(request),
+            session=row,
+            dose_mg=dose,
+            reason=request.POST.get("reason", ""),
+            later=request.POST.get("later") == "yes",
+            request=request,
+        )
+    except services.TreatmentError as exc:
+        _refused(request, "Dose not changed", exc)
+    else:
+        numbers = ", ".join(str(r.number) for r in changed)
+        messages.success(
+            request, f"Dose {dose:g} mg set for session{'s' if len(changed) > 1 else ''} {numbers}."
+        )
+    return redirect("treatment:plan", plan_id=row.plan_id)
+
+
+@allow(PRESCRIBER)
+@require_POST
+def plan_review(request: HttpRequest, plan_id: Any) -> HttpResponse:
+    """The end-of-induction review: the response by the scale's own rule and the decision."""
+    from ketaclinic.treatment.review import record_review
+
+    plan = _plan_or_404(request, plan_id)
+    extra = request.POST.get("extra_sessions", "").strip()
+    cadences = {
+        int(k.split("_", 1)[1]): str(request.POST.get(k, ""))
+        for k in request.POST
+        if k.startswith("cadence_") and k.split("_", 1)[1].isdigit() and request.POST.get(k)
+    }
+    try:
+        result = record_review(
+            user=_user(request),
+            plan=plan,
+            decision=request.POST.get("decision", ""),
+            reason=request.POST.get("reason", ""),
+            scale=request.POST.get("scale", ""),
+            phases=[int(p) for p in request.POST.getlist("phases") if p.isdigit()],
+            cadences=cadences,
+            extra_sessions=int(extra) if extra.isdigit() else (0 if not extra else -1),
+            request=request,
+        )
+    except services.TreatmentError as exc:
+        _refused(request, "Review not recorded", exc)
+    else:
+        booked = (
+            f" Sessions booked: {', '.join(map(str, result.sessions_booked))}."
+            if result.sessions_booked
+            else ""
+        )
+        messages.success(request, f"Review recorded: {result.get_decision_display()}.{booked}")
+    return redirect("treatment:plan", plan_id=plan.pk)
 
 
 @allow(PRESCRIBER)
