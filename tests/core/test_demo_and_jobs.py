@@ -43,7 +43,12 @@ def test_demo_sessions_pass_the_gate_on_signed_screenings_and_courses_are_booked
     assert checks.count() == 2 and all(c.passed and c.overrides == [] for c in checks)
     plans = Plan.objects.filter(organization__slug="demo")
     assert sorted(plans.values_list("patient__mrn", flat=True)) == ["DEMO-0002", "DEMO-0007", "DEMO-0009"]
-    assert all(p.sessions.filter(status="booked").count() >= 6 for p in plans)
+    # Each course's induction is booked, except a session that falls on a closure (the demo closes the sites
+    # on public holidays) with no day it could move to: that one is listed as not booked, with why.
+    for plan in plans:
+        induction = plan.protocol.data["phases"][0]["sessions"]
+        assert plan.sessions.filter(status="booked").count() + len(plan.unscheduled) == induction
+        assert all("closed" in note for note in plan.unscheduled)
     first = min(p.sessions.order_by("start").first().start for p in plans)  # type: ignore[union-attr]
     assert first > timezone.now() and first.weekday() < 5
     client = Client()

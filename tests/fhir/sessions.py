@@ -75,7 +75,9 @@ def _reading(user: Any, session: Any, at: datetime, **values: Any) -> Any:
 
 
 def _open_gate(nurse: Any, prescriber: Any, session: Any, answers: dict[str, Any], at: datetime) -> None:
-    """The gate opens at ``at`` (the morning is replayed through the services with ``now``)."""
+    """The gate opens at ``at`` (the morning is replayed through the services with ``now``); the pregnancy
+    test was taken that day (in the site's zone), not on the day the test suite runs."""
+    answers = answers | {"pregnancy_test_on": timezone.localdate(at, session.site.zone)}
     services.evaluate_gate(user=nurse, session=session, answers=answers, now=at)
     services.override_gate_item(
         user=prescriber,
