@@ -34,17 +34,24 @@ def today(patient: Any) -> Any:
 
 
 def gate_consent(nurse: Any, patient: Any, protocol_id: str) -> dict[str, Any]:
-    """Schedule a session of ``protocol_id`` now, check in, and return the gate's consent item."""
-    protocol = PROTOCOLS[protocol_id]
-    dose = calculate_dose(protocol=protocol, weight_kg=70, height_cm=165).dose_mg
-    session = chairside.schedule_session(
-        user=nurse,
-        patient=patient,
-        protocol_id=protocol_id,
-        scheduled_at=timezone.now(),
-        planned_dose_mg=dose,
-    )
-    chairside.transition(user=nurse, session=session, to="checked_in")
+    """The gate's consent item for a session of ``protocol_id`` today: today's checked-in session of that
+    protocol if there is one (a patient has one session a day), else one scheduled now and checked in."""
+    from ketaclinic.chairside.models import TreatmentSession
+
+    session = TreatmentSession.objects.filter(
+        patient=patient, protocol_id=protocol_id, status__in=("checked_in", "pre_dose")
+    ).first()
+    if session is None:
+        protocol = PROTOCOLS[protocol_id]
+        dose = calculate_dose(protocol=protocol, weight_kg=70, height_cm=165).dose_mg
+        session = chairside.schedule_session(
+            user=nurse,
+            patient=patient,
+            protocol_id=protocol_id,
+            scheduled_at=timezone.now(),
+            planned_dose_mg=dose,
+        )
+        chairside.transition(user=nurse, session=session, to="checked_in")
     check = chairside.evaluate_gate(user=nurse, session=session, answers={})
     return next(i for i in check.items if i["key"] == "consent")
 
