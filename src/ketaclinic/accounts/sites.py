@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from ketaclinic.accounts.models import WEEKDAYS, Site, SiteClosure, User
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
+from ketaclinic.core.limits import too_long
 
 
 class SiteSettingsError(Exception):
@@ -95,10 +96,13 @@ def add_closure(
 ) -> SiteClosure:
     if not reason.strip():
         raise SiteSettingsError({"reason": "say why the site is closed"})
+    limit = SiteClosure._meta.get_field("reason").max_length or 0
+    if (problem := too_long(reason.strip(), label="The reason", limit=limit)) is not None:
+        raise SiteSettingsError({"reason": problem})
     if SiteClosure.objects.filter(site=site, day=day).exists():
         raise SiteSettingsError({"day": f"{day.isoformat()} is already closed"})
     closure = SiteClosure.objects.create(
-        organization_id=site.organization_id, site=site, day=day, reason=reason.strip()[:200]
+        organization_id=site.organization_id, site=site, day=day, reason=reason.strip()
     )
     audit.record(
         user=admin,
