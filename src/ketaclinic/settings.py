@@ -81,7 +81,9 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "ketaclinic.core.context_processors.clinic",
-            ]
+            ],
+            # ``{{ code|label:"gate_status" }}`` in every template: the words staff read for a stored code.
+            "builtins": ["ketaclinic.core.templatetags.labels"],
         },
     }
 ]

@@ -53,6 +53,7 @@ from ketaclinic.clinical.dose_check import (
 )
 from ketaclinic.clinical.dose_types import ESKETAMINE_DEVICE_MG
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER
+from ketaclinic.core.limits import too_long, too_many_places
 
 # --- administrations ----------------------------------------------------------------------------------
 
@@ -69,7 +70,22 @@ def _decimal(value: Any, name: str, errors: dict[str, str], *, low: Decimal, hig
     if not number.is_finite() or not low <= number <= high:
         errors[name] = f"{value} is outside {low}–{high}"
         return None
+    label, unit = _NUMBER_LABELS.get(name, (name, ""))
+    if (problem := too_many_places(number, label=label, places=_PLACES, unit=unit)) is not None:
+        errors[name] = problem  # the column keeps 2 places: never round a dose without a word
+        return None
     return number
+
+
+#: What the record keeps of a typed dose, strength, volume or rate (Administration's decimal columns).
+_PLACES = 2
+_NUMBER_LABELS: dict[str, tuple[str, str]] = {
+    "dose_mg": ("Dose", "mg"),
+    "concentration_mg_ml": ("Concentration", "mg/mL"),
+    "container_volume_ml": ("Final volume", "mL"),
+    "rate_ml_per_h": ("Pump rate", "mL/h"),
+    "rate_mg_per_h": ("Rate", "mg/h"),
+}
 
 
 _KINDS_BY_ROUTE: dict[str, frozenset[str]] = {
@@ -162,6 +178,12 @@ def record_administration(
             errors["product"] = "is required"
         if not lot.strip():
             errors["lot"] = "is required"
+        for name, value, limit in (
+            ("product", product, Administration._meta.get_field("product").max_length),
+            ("lot", lot, Administration._meta.get_field("lot").max_length),
+        ):
+            if (problem := too_long(value.strip(), label=name.capitalize(), limit=limit or 0)) is not None:
+                errors[name] = problem
         if expiry is None:
             errors["expiry"] = "is required"
         elif expiry < timezone.localdate(stated, session.site.zone):
@@ -266,8 +288,8 @@ def record_administration(
         device_number=measured.device_number,
         given_by=user,
         verified_by=signed_verifier,
-        warning=warning[:300],
-        note=note.strip()[:300],
+        warning=warning,
+        note=note.strip(),
         recorded_at=entered,
         clock_at=timing.clock_at,
         late_entry_reason=late_entry_reason.strip() if timing.late else "",
