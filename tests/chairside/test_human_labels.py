@@ -24,11 +24,13 @@ from tests.treatment.conftest import open_site, screened
 from ketaclinic.chairside.models import AdministrationKind, SessionAlert, Status
 from ketaclinic.clinical.alerts import AlertCode, Emergency
 from ketaclinic.clinical.discharge import Criterion
+from ketaclinic.clinical.dose_types import DoseKind
 from ketaclinic.clinical.dosing import calculate_dose
 from ketaclinic.clinical.gate import GateItemKey, GateStatus
 from ketaclinic.clinical.protocol_library import PROTOCOLS
 from ketaclinic.clinical.screening_model import Decision, TrialOutcome
 from ketaclinic.core import labels
+from ketaclinic.treatment import library
 from ketaclinic.treatment import services as treatment
 from ketaclinic.treatment.models import PlanStatus, SessionStatus
 
@@ -46,6 +48,7 @@ CODES = sorted(
             GateItemKey,
             Decision,
             Criterion,
+            DoseKind,
             AlertCode,
             Emergency,
             Status,
@@ -85,7 +88,7 @@ class Pages:
 
 
 def test_a_whole_course_shows_clinicians_no_raw_code(
-    nurse: Any, prescriber: Any, site: Any, make_patient: Any, sign_in: Any, tmp_path: Any
+    nurse: Any, prescriber: Any, admin: Any, site: Any, make_patient: Any, sign_in: Any, tmp_path: Any
 ) -> None:
     assert {"needs_decision", "eligible_with_cautions", "min_monitoring", "supplier_dea"} <= set(CODES)
     with time_machine.travel(T0 - 60 * M, tick=False) as clock:
@@ -172,6 +175,13 @@ def test_a_whole_course_shows_clinicians_no_raw_code(
         nurse_pages.read("sessions", "/sessions/")
         nurse_pages.read("calendar", f"/calendar/?site={site.pk}")
         rx_pages.read("alert limits", f"/accounts/sites/{site.pk}/alerts/")
+        assert "Ketamine (racemic), IV" in rx_pages.read("protocols", "/protocols/")
+        library.copy_protocol(
+            user=admin, source=library.get_version(admin, PROTOCOL.id), new_id="iv-ours", name="Our IV"
+        )
+        page = Pages(admin, sign_in).read("protocol editor", "/protocols/iv-ours/edit/")
+        assert "Dose as mg/kg" in page
+        rx_pages.seen["protocol editor"] = page
         page = nurse_pages.read(
             "stock receipt refused",
             "/ledger/receive/",

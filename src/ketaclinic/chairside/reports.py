@@ -512,7 +512,7 @@ def session_report_pdf(*, session: TreatmentSession, printed_by: User, now: date
         rows += [
             [
                 _local(session, s.administered_at),
-                s.instrument,
+                label(s.instrument, "instrument"),
                 f"{s.total:g}" if s.total is not None else "",
                 s.band,
                 "; ".join(_generic(f) for f in s.flags),

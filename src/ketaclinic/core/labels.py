@@ -15,8 +15,11 @@ from collections.abc import Mapping
 from functools import cache
 
 from ketaclinic.clinical.alerts import ALERT_LABELS
+from ketaclinic.clinical.conditions import DRUG_LABELS, ROUTE_LABELS
 from ketaclinic.clinical.discharge import CRITERION_LABELS
+from ketaclinic.clinical.dose_types import DOSE_UNITS
 from ketaclinic.clinical.gate import GATE_STATUS_LABELS
+from ketaclinic.clinical.instruments import INSTRUMENTS
 from ketaclinic.clinical.screening_model import DECISION_LABELS, TRIAL_OUTCOME_LABELS
 
 #: The controlled-substance forms' fields, as the receipt, use and count forms label them (errors name them).
@@ -64,6 +67,10 @@ def vocabularies() -> Mapping[str, Mapping[str, str]]:
         "discharge_criterion": CRITERION_LABELS,
         "alert": {str(code): text for code, text in ALERT_LABELS.items()},
         "trial_outcome": TRIAL_OUTCOME_LABELS,
+        "drug": {str(drug): text for drug, text in DRUG_LABELS.items()},
+        "route": {str(route): text for route, text in ROUTE_LABELS.items()},
+        "dose_kind": {str(kind): unit for kind, unit in DOSE_UNITS.items()},
+        "instrument": {code: instrument.name for code, instrument in INSTRUMENTS.items()},
         "session_status": dict(Status.choices),
         "administration": dict(AdministrationKind.choices),
         "plan_status": dict(PlanStatus.choices),
