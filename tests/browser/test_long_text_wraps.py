@@ -8,14 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
-from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ketaclinic.chairside.models import Administration, Observation, SessionAlert, TreatmentSession
 
 
 def test_twenty_thousand_characters_wrap_on_the_session_page(
-    browser_page: Any, nurse: Any, site: Any, patient: Any
+    browser_sign_in: Any, nurse: Any, site: Any, patient: Any
 ) -> None:
     now = timezone.now()
     session = TreatmentSession.objects.create(
@@ -70,17 +68,8 @@ def test_twenty_thousand_characters_wrap_on_the_session_page(
         acknowledged_at=now - timedelta(minutes=19),
         note=long_word,
     )
-    page = browser_page
+    page = browser_sign_in(nurse)
     page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto("/accounts/login/")
-    page.fill("#id_username", nurse.username)
-    page.fill("#id_password", "correct horse battery staple")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/accounts/mfa/")
-    page.fill("#id_token", f"{TOTP(TOTPDevice.objects.get(user=nurse).bin_key).token():06d}")
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/" not in url)
-
     page.goto(f"/sessions/{session.pk}/")
     page.wait_for_selector("#observations")
     width = page.evaluate("document.documentElement.scrollWidth")
