@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from ketaclinic import config
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -82,7 +84,9 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "ketaclinic.core.context_processors.clinic",
-            ]
+            ],
+            # ``{{ code|label:"gate_status" }}`` in every template: the words staff read for a stored code.
+            "builtins": ["ketaclinic.core.templatetags.labels"],
         },
     }
 ]
@@ -160,6 +164,16 @@ KETACLINIC_AUDIT_ANCHOR_PATH = Path(
     config.env_str("KETACLINIC_AUDIT_ANCHOR_PATH", str(VAR_DIR / "audit-anchor.json"))
 )
 KETACLINIC_AUDIT_ANCHOR_KEY = config.env_str("KETACLINIC_AUDIT_ANCHOR_KEY", "")
+
+# The ages this clinic treats (clinical/age_range.py): a registration outside them needs a reason. The
+# default, 18 and over, is a clinic default, unconfirmed; 0 as the maximum means no upper limit.
+KETACLINIC_PATIENT_MIN_AGE = config.env_int("KETACLINIC_PATIENT_MIN_AGE", 18, minimum=0, maximum=120)
+KETACLINIC_PATIENT_MAX_AGE = config.env_int("KETACLINIC_PATIENT_MAX_AGE", 0, minimum=0, maximum=130) or None
+if KETACLINIC_PATIENT_MAX_AGE is not None and KETACLINIC_PATIENT_MAX_AGE < KETACLINIC_PATIENT_MIN_AGE:
+    raise ImproperlyConfigured(
+        f"KETACLINIC_PATIENT_MAX_AGE={KETACLINIC_PATIENT_MAX_AGE} is below "
+        f"KETACLINIC_PATIENT_MIN_AGE={KETACLINIC_PATIENT_MIN_AGE}."
+    )
 
 # Patient self-report links (issue: rating scales): lifetime and failed opens allowed per address per hour.
 KETACLINIC_SELF_REPORT_HOURS = config.env_int("KETACLINIC_SELF_REPORT_HOURS", 72, minimum=1, maximum=24 * 14)

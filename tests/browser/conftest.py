@@ -45,3 +45,24 @@ def browser_page(_browser: Any, live_server: Any) -> Iterator[Any]:
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def browser_sign_in(browser_page: Any) -> Any:
+    """``browser_sign_in(user)``: sign ``user`` in on ``browser_page`` with password and authenticator code."""
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    def do(user: Any) -> Any:
+        page = browser_page
+        page.goto("/accounts/login/")
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", "correct horse battery staple")
+        page.click("button[type=submit]")
+        page.wait_for_url("**/accounts/mfa/")
+        page.fill("#id_token", f"{TOTP(TOTPDevice.objects.get(user=user).bin_key).token():06d}")
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda url: "/accounts/" not in url)
+        return page
+
+    return do

@@ -242,7 +242,7 @@ def test_session_report_holds_the_whole_session(iv_session: Any, nurse: Any, tmp
         "minutes from first dose",
         "182/104",
         # the scale of this session only
-        "cadss",
+        "CADSS 6",  # the scale given in this session, by name
         # alert with its acknowledgement
         "SBP 182 at 40 min is at or above 180",
         "Rechecked, infusion already stopped",
@@ -259,7 +259,7 @@ def test_session_report_holds_the_whole_session(iv_session: Any, nurse: Any, tmp
         "Patient oriented and calm",
     ):
         assert expected in text, expected
-    assert "phq9" not in text
+    assert "PHQ-9" not in text and "phq9" not in text
     entry = AuditEntry.objects.get(action="print", object_type="TreatmentSession")
     assert entry.patient_id == iv_session.patient_id
 

@@ -19,6 +19,7 @@ from ketaclinic.assessment.intake_data import (
     OTHER_ANSWERS,
     SCALE_KEYS,
     SCALE_LABELS,
+    TEXT_LIMITS,
     TRIAL_LINE_HELP,
     medication_lines,
     parse_medication_lines,
@@ -192,9 +193,17 @@ class IntakeForm(forms.Form):
     ecg_date = _date_field("ECG date")
     labs_tested_on = _date_field("Labs taken on")
     cardiac_history_notes = forms.CharField(
-        label="Cardiac history notes", required=False, widget=forms.Textarea(attrs={"rows": 2})
+        label="Cardiac history notes",
+        required=False,
+        help_text=f"Up to {TEXT_LIMITS['cardiac_history_notes']:,} characters.",
+        widget=forms.Textarea(attrs={"rows": 2}),
     )
-    notes = forms.CharField(label="Notes", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    notes = forms.CharField(
+        label="Notes",
+        required=False,
+        help_text=f"Up to {TEXT_LIMITS['notes']:,} characters.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -251,10 +260,12 @@ class IntakeForm(forms.Form):
                 "hepatic_impairment",
                 "childbearing_potential",
                 "childbearing_potential_reason",
-                *INT_FIELDS,
             )
         }
         data["childbearing_potential_note"] = c.get("childbearing_potential_note") or ""
+        # A number is kept as typed: 0 is a value (MoCA 0, or a heart rate 0 that the intake then refuses
+        # with its range), never a blank (issue 14).
+        data.update({name: c.get(name) for name in INT_FIELDS})
         for name in ("assessed_on", "cardiovascular_event_date", "ecg_date", "labs_tested_on"):
             data[name] = c[name].isoformat() if c.get(name) else None
         data["cardiac_history_notes"] = c.get("cardiac_history_notes") or ""

@@ -32,6 +32,7 @@ from ketaclinic.clinical.screening_model import (
     NotChildbearingReason,
     TrialOutcome,
 )
+from ketaclinic.core.limits import too_long
 
 HISTORY_ANSWERS: Final = tuple(f.name for f in fields(MedicalHistory) if f.type in ("Answer", Answer))
 #: Yes/no/unknown items outside the medical history.
@@ -60,6 +61,10 @@ INT_FIELDS: Final[Mapping[str, tuple[int, int]]] = {
 #: Childbearing potential: yes / no with the reason / unknown. "Other" needs a short note saying which.
 CHILDBEARING_REASONS: Final = tuple(r.value for r in NotChildbearingReason)
 CHILDBEARING_NOTE_MAX_CHARS: Final = 200
+
+#: Free-text notes and the most each may hold: a longer note is refused with this limit, never cut.
+TEXT_LIMITS: Final[Mapping[str, int]] = {"cardiac_history_notes": 2000, "notes": 4000}
+TEXT_LABELS: Final[Mapping[str, str]] = {"cardiac_history_notes": "Cardiac history notes", "notes": "Notes"}
 
 #: Baseline scale keys the screening engine reads (screening_model: DEPRESSION_SCALES, PTSD_SCALES,
 #: PAIN_SCALES, MANIA_SCALE) -> the instrument whose score range bounds them (clinical.md §8).
@@ -337,8 +342,11 @@ def clean_intake(data: Mapping[str, Any], *, today: date) -> dict[str, Any]:
         out[key] = int(number) if number is not None and number.is_integer() else None
     _blood_pressures(out, errors)
     out.update(_childbearing(data, errors))
-    out["cardiac_history_notes"] = str(data.get("cardiac_history_notes") or "").strip()[:2000]
-    out["notes"] = str(data.get("notes") or "").strip()[:4000]
+    for key, limit in TEXT_LIMITS.items():
+        text = str(data.get(key) or "").strip()
+        if (problem := too_long(text, label=TEXT_LABELS[key], limit=limit)) is not None:
+            errors[key] = problem
+        out[key] = text
     out["baseline_scales"] = _scales(data.get("baseline_scales"), errors)
     out["medications"] = _medications(data.get("medications"), errors)
     out["prior_trials"] = _trials(data.get("prior_trials"), errors)

@@ -31,6 +31,7 @@ from ketaclinic.assessment.intake_data import (
 from ketaclinic.assessment.models import Intake, Screening, ScreeningOverride
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
+from ketaclinic.clinical import screening_model
 from ketaclinic.clinical.conditions import DRUG_LABELS, Drug, Route
 from ketaclinic.clinical.gate import ChildbearingRecord
 from ketaclinic.clinical.screening import (
@@ -50,12 +51,7 @@ from ketaclinic.patients.services import visible_patients
 
 CATEGORY = "assessment"
 MIN_REASON_CHARS = 10  # an override reason is a sentence, not "ok"
-DECISION_LABELS = {
-    Decision.ELIGIBLE.value: "Eligible",
-    Decision.ELIGIBLE_WITH_CAUTIONS.value: "Eligible with cautions",
-    Decision.NOT_ELIGIBLE.value: "Not eligible",
-    Decision.INCOMPLETE.value: "Incomplete: information missing",
-}
+DECISION_LABELS = screening_model.DECISION_LABELS  # one mapping, next to the enum
 SEVERITY_LABELS = {
     Severity.CONTRAINDICATED.value: "Contraindicated",
     Severity.CAUTION.value: "Caution",

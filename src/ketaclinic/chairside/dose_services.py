@@ -61,6 +61,7 @@ from ketaclinic.clinical.dose_check import (
 from ketaclinic.clinical.dose_types import ESKETAMINE_DEVICE_MG
 from ketaclinic.clinical.stock import ML
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER
+from ketaclinic.core.limits import too_many_places
 from ketaclinic.ledger import draws
 from ketaclinic.ledger.models import StockLot
 from ketaclinic.ledger.services import witness_signs
@@ -80,7 +81,22 @@ def _decimal(value: Any, name: str, errors: dict[str, str], *, low: Decimal, hig
     if not number.is_finite() or not low <= number <= high:
         errors[name] = f"{value} is outside {low}–{high}"
         return None
+    label, unit = _NUMBER_LABELS.get(name, (name, ""))
+    if (problem := too_many_places(number, label=label, places=_PLACES, unit=unit)) is not None:
+        errors[name] = problem  # the column keeps 2 places: never round a dose without a word
+        return None
     return number
+
+
+#: What the record keeps of a typed dose, strength, volume or rate (Administration's decimal columns).
+_PLACES = 2
+_NUMBER_LABELS: dict[str, tuple[str, str]] = {
+    "dose_mg": ("Dose", "mg"),
+    "concentration_mg_ml": ("Concentration", "mg/mL"),
+    "container_volume_ml": ("Final volume", "mL"),
+    "rate_ml_per_h": ("Pump rate", "mL/h"),
+    "rate_mg_per_h": ("Rate", "mg/h"),
+}
 
 
 _KINDS_BY_ROUTE: dict[str, frozenset[str]] = {
@@ -392,8 +408,8 @@ def _store(
         device_number=measured.device_number,
         given_by=user,
         verified_by=signed_verifier,
-        warning=warning[:300],
-        note=note.strip()[:300],
+        warning=warning,
+        note=note.strip(),
         recorded_at=entered,
         clock_at=timing_clock,
         late_entry_reason=late_entry_reason,

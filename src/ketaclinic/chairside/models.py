@@ -177,8 +177,9 @@ class Administration(models.Model):
     verified_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    warning = models.CharField(max_length=300, blank=True)
-    note = models.CharField(max_length=300, blank=True)
+    # Text (not a 300-character column): a warning or a note is kept whole, never cut to fit (issue 14).
+    warning = models.TextField(blank=True)
+    note = models.TextField(blank=True)
     recorded_at = models.DateTimeField(default=timezone.now, editable=False, help_text="When it was entered.")
     clock_at = models.DateTimeField(null=True, blank=True, help_text="Entry-checked time clocks run from.")
     late_entry_reason = models.TextField(blank=True)
@@ -211,7 +212,7 @@ class Observation(models.Model):
     temp_c = models.DecimalField(max_digits=4, decimal_places=1, null=True, blank=True)
     moaas = models.PositiveSmallIntegerField(null=True, blank=True)
     cadss_total = models.PositiveSmallIntegerField(null=True, blank=True)
-    mental_status = models.CharField(max_length=500, blank=True)
+    mental_status = models.TextField(blank=True)  # kept whole, never cut to fit a column (issue 14)
     source = models.CharField(max_length=10, default="manual")
     entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     batch = models.ForeignKey("IngestBatch", on_delete=models.PROTECT, null=True, blank=True)
@@ -248,8 +249,10 @@ class SessionAlert(models.Model):
     session = models.ForeignKey(TreatmentSession, on_delete=models.PROTECT, related_name="alerts")
     code = models.CharField(max_length=40)
     severity = models.CharField(max_length=10)
-    message = models.CharField(max_length=400)
-    source = models.CharField(max_length=300)
+    # Whole texts: an overdue alert's source is the cadence's source and the rule's (a clinic's may be 300
+    # characters), so neither is cut to fit a column.
+    message = models.TextField()
+    source = models.TextField()
     confirmed = models.BooleanField(default=True)
     dedup_key = models.CharField(max_length=200)
     raised_at = models.DateTimeField()

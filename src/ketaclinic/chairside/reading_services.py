@@ -79,7 +79,7 @@ def record_observation(
         temp_c=Decimal(str(reading.temp_c)) if reading.temp_c is not None else None,
         moaas=reading.moaas,
         cadss_total=reading.cadss_total,
-        mental_status=mental_status[:500],
+        mental_status=mental_status.strip(),
         source=source,
         entered_by=user,
         batch=batch,
@@ -178,6 +178,14 @@ def alert_rules_for(session: TreatmentSession) -> dict[Any, Any]:
     return dict(resolved.rules)
 
 
+def temperature_rules(session: TreatmentSession) -> list[tuple[str, str, bool]]:
+    """The session's temperature alert rules as (text, source, confirmed), shown beside the readings and in
+    the report (issue 14: a temperature was accepted and never shown, and 45 °C raised nothing)."""
+    rules = alert_rules_for(session)
+    codes = (alert_rules.AlertCode.TEMP_HIGH, alert_rules.AlertCode.TEMP_LOW)
+    return [(alert_rules.rule_text(rules[c]), rules[c].source, rules[c].confirmed) for c in codes]
+
+
 def evaluate_alerts(*, session: TreatmentSession, observation: Observation) -> list[SessionAlert]:
     """Run the pure rules on a new reading; keep one open alert per dedup key."""
     reading = as_reading(observation)
@@ -203,8 +211,8 @@ def _store_alert(session: TreatmentSession, found: alert_rules.Alert) -> Session
             "organization_id": session.organization_id,
             "code": str(found.code),
             "severity": str(found.severity),
-            "message": found.message[:400],
-            "source": found.source[:300],
+            "message": found.message,
+            "source": found.source,
             "confirmed": found.confirmed,
             "raised_at": found.observed_at,
         },
@@ -357,6 +365,8 @@ def complete_step(
 
 
 AE_SEVERITIES = ("mild", "moderate", "severe")
+#: The event's name (a label term is at most 34 characters); the description holds the rest, uncut.
+AE_TERM_MAX_CHARS = AdverseEvent._meta.get_field("term").max_length or 80
 AE_OUTCOMES = ("resolved", "resolving", "ongoing", "referred", "unknown")
 
 
@@ -377,6 +387,11 @@ def record_adverse_event(
     known = {r.term.lower() for r in LABEL_ADVERSE_REACTIONS}
     if not term.strip():
         errors["term"] = "choose a label term or write the event"
+    elif len(term.strip()) > AE_TERM_MAX_CHARS:
+        errors["term"] = (
+            f"Event is {len(term.strip())} characters, more than the {AE_TERM_MAX_CHARS} a term may have: "
+            "name the event in a few words and describe it under Description"
+        )
     elif term.strip().lower() not in known and not description.strip():
         errors["description"] = "describe an event that is not one of the label's terms"
     if severity not in AE_SEVERITIES:
@@ -391,7 +406,7 @@ def record_adverse_event(
     event = AdverseEvent.objects.create(
         organization_id=session.organization_id,
         session=session,
-        term=term.strip()[:80],
+        term=term.strip(),
         description=description.strip(),
         severity=severity,
         serious=serious,

@@ -33,8 +33,9 @@ from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Space
 
 from ketaclinic.accounts.models import User
 from ketaclinic.chairside import rems_fields
-from ketaclinic.chairside.models import RemsMonitoringForm, Status, TreatmentSession
+from ketaclinic.chairside.models import RemsMonitoringForm, TreatmentSession
 from ketaclinic.clinical import rems
+from ketaclinic.core.labels import label
 
 # --- fonts and styles ----------------------------------------------------------------------------------
 
@@ -89,7 +90,7 @@ def _table(
     rows: Sequence[Sequence[Any]], widths: Sequence[float], *, header: bool = True, shade: Iterable[int] = ()
 ) -> Table:
     cells = [[c if isinstance(c, Paragraph) else _p(c, CELL) for c in row] for row in rows]
-    table = Table(cells, colWidths=list(widths), repeatRows=1 if header else 0, hAlign="LEFT")
+    table = Table(cells, colWidths=list(widths), repeatRows=1 if header else 0, hAlign="LEFT", splitInRow=1)
     style = [
         ("GRID", (0, 0), (-1, -1), 0.4, GRID),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -319,8 +320,19 @@ def vitals_drawing(points: Sequence[tuple[float, dict[str, int | None]]], width:
     return drawing
 
 
+def _or(value: Any, missing: str) -> str:
+    """A number as recorded (0 is a value, shown as 0), or ``missing`` when none was recorded."""
+    return missing if value is None else str(value)
+
+
 def _status(code: str) -> str:
-    return str(dict(Status.choices).get(code, code))
+    return label(code, "session_status")
+
+
+def _override_text(what: str, override: dict[str, Any], *, by: str) -> str:
+    """'Override of Pre-dose vitals by Dr A: BP rechecked' (a stored override, in words)."""
+    who = f" by {override[by]}" if override.get(by) else ""
+    return f"Override of {what}{who}: {override.get('reason', '')}"
 
 
 def _generic(value: Any) -> str:
@@ -394,14 +406,16 @@ def session_report_pdf(*, session: TreatmentSession, printed_by: User, now: date
         )
         rows = [["Item", "Status", "Reason"]]
         rows += [
-            [i.get("title", i.get("key", "")), i.get("status", ""), i.get("reason", "")]
+            [i.get("title", i.get("key", "")), label(i.get("status", ""), "gate_status"), i.get("reason", "")]
             if isinstance(i, dict)
             else [str(i), "", ""]
             for i in gate.items
         ]
         story.append(_table(rows, [50 * mm, 26 * mm, WIDTH - 76 * mm]))
+        titles = {i.get("key"): i.get("title") for i in gate.items if isinstance(i, dict)}
         for override in gate.overrides:
-            story.append(_p(f"Override: {_generic(override)}"))
+            what = titles.get(override.get("item_key")) or label(override.get("item_key"), "gate_status")
+            story.append(_p(_override_text(what, override, by="prescriber")))
 
     story.append(_p("Doses", H2))
     if administrations:
@@ -457,9 +471,13 @@ def session_report_pdf(*, session: TreatmentSession, printed_by: User, now: date
     ]
     story.append(vitals_drawing(points))
     if observations:
-        rows = [["Time", "Min", "BP", "HR", "SpO2", "RR", "MOAA/S", "CADSS", "Mental status · by"]]
+        rows = [["Time", "Min", "BP", "HR", "SpO2", "RR", "Temp °C", "MOAA/S", "CADSS", "Mental status · by"]]
         for o in observations:
-            bp = f"{o.sbp_mmhg or '?'}/{o.dbp_mmhg or '?'}" if o.sbp_mmhg or o.dbp_mmhg else ""
+            bp = (
+                f"{_or(o.sbp_mmhg, '?')}/{_or(o.dbp_mmhg, '?')}"
+                if o.sbp_mmhg is not None or o.dbp_mmhg is not None
+                else ""
+            )
             rows.append(
                 [
                     _local(session, o.observed_at),
@@ -468,18 +486,24 @@ def session_report_pdf(*, session: TreatmentSession, printed_by: User, now: date
                     o.hr_bpm,
                     o.spo2_pct,
                     o.rr_per_min,
+                    o.temp_c,
                     o.moaas,
                     o.cadss_total,
                     " · ".join(x for x in (o.mental_status, _who(o.entered_by)) if x),
                 ]
             )
         rows = [[("" if c is None else c) for c in r] for r in rows]
-        story.append(
-            _table(
-                rows,
-                [14 * mm, 11 * mm, 18 * mm, 12 * mm, 13 * mm, 10 * mm, 15 * mm, 15 * mm, WIDTH - 108 * mm],
-            )
+        widths = [14 * mm, 11 * mm, 18 * mm, 11 * mm, 11 * mm, 9 * mm, 13 * mm, 14 * mm, 13 * mm]
+        story.append(_table(rows, [*widths, WIDTH - sum(widths)]))
+    from ketaclinic.chairside.reading_services import temperature_rules
+
+    story.append(
+        _p(
+            "Temperature alerts: "
+            + "; ".join(f"{text} ({source})" for text, source, _ in temperature_rules(session)),
+            SMALL,
         )
+    )
 
     scales = list(ScaleAdministration.objects.filter(session_id=session.pk, patient=session.patient))
     story.append(_p("Rating scales in this session", H2))
@@ -488,7 +512,7 @@ def session_report_pdf(*, session: TreatmentSession, printed_by: User, now: date
         rows += [
             [
                 _local(session, s.administered_at),
-                s.instrument,
+                label(s.instrument, "instrument"),
                 f"{s.total:g}" if s.total is not None else "",
                 s.band,
                 "; ".join(_generic(f) for f in s.flags),
@@ -564,14 +588,19 @@ def session_report_pdf(*, session: TreatmentSession, printed_by: User, now: date
         )
         rows = [["Criterion", "Met", "Reason"]]
         rows += [
-            [c.get("criterion", ""), "Yes" if c.get("met") else "No", c.get("reason", "")]
+            [
+                label(c.get("criterion", ""), "discharge_criterion"),
+                "Yes" if c.get("met") else "No",
+                c.get("reason", ""),
+            ]
             if isinstance(c, dict)
             else [str(c), "", ""]
             for c in record.criteria
         ]
         story.append(_table(rows, [36 * mm, 12 * mm, WIDTH - 48 * mm]))
         for override in record.overrides:
-            story.append(_p(f"Override: {_generic(override)}"))
+            what = label(override.get("criterion"), "discharge_criterion")
+            story.append(_p(_override_text(what, override, by="by")))
 
     form = getattr(session, "rems_form", None)
     if form is not None:

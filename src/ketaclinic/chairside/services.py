@@ -522,4 +522,5 @@ from ketaclinic.chairside.reading_services import (  # noqa: E402, F401
     record_line,
     record_observation,
     start_checklist,
+    temperature_rules,
 )

@@ -3,6 +3,7 @@ calls one use case in ``chairside.services`` and comes back to the session page.
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from typing import Any
 
@@ -167,6 +168,7 @@ def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
         "infusion_running": any(a.kind == "infusion_start" for a in administrations)
         and not any(a.kind == "infusion_stop" for a in administrations),
         "observations": list(session.observations.select_related("entered_by")),
+        "temperature_rules": services.temperature_rules(session),
         "due": services.next_due(session, now),
         "alerts": list(session.alerts.all()),
         "checklists": alert_rules.EMERGENCY_CHECKLISTS,
@@ -221,10 +223,19 @@ def _float(request: HttpRequest, name: str, errors: dict[str, str]) -> float | N
     except ValueError:
         errors[name] = f"{raw!r} is not a number"
         return None
-    if value < 0 or value > 24 * 60 * 7:
-        errors[name] = f"{raw} is out of range"
+    if not math.isfinite(value) or not 0 <= value <= _GATE_NUMBER_MAX:
+        errors[name] = f"{_GATE_NUMBER_LABELS.get(name, name)} {raw} is outside 0–{_GATE_NUMBER_MAX:,}"
         return None
     return value
+
+
+#: Hours or minutes typed at the gate: a week's worth at most (a typing-error bound, not a clinical one).
+_GATE_NUMBER_MAX = 24 * 60 * 7
+_GATE_NUMBER_LABELS = {
+    "hours_since_food": "Hours since food",
+    "minutes_since_liquids": "Minutes since liquids",
+    "minutes_since_nasal_steroid_or_decongestant": "Minutes since the nasal steroid or decongestant",
+}
 
 
 @allow(*CLINICIANS)

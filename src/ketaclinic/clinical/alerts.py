@@ -6,7 +6,7 @@ Severity mapping (each rule's severity is configurable per site and per protocol
   Defaults: SBP/DBP absolute highs, SpO2 low, RR low, loss of consciousness (MOAA/S 0), PHQ-9 item 9 > 0
   (clinical.md §8: "needs immediate follow-up regardless of total").
 * ``WARNING``: an abnormal finding that needs the nurse's attention and closer watching. Defaults: SBP/DBP
-  rise from baseline, HR high or low, sedation (any MOAA/S drop from pre-dose).
+  rise from baseline, HR high or low, temperature high or low, sedation (any MOAA/S drop from pre-dose).
 * ``INFO``: a reminder with no abnormal finding. Default: a vital-sign reading is overdue.
 
 Which numbers the reference supports (clinical.md):
@@ -18,6 +18,10 @@ Which numbers the reference supports (clinical.md):
   HR <50: not in the reference. SpO2 <92 % and RR <10: §7.3 says none were found in ketamine-psychiatry
   sources and to use the institutional sedation policy [U]. All three are unconfirmed defaults.
 * Sedation = any MOAA/S decrease from pre-dose; MOAA/S 0 = loss of consciousness (§8, Spravato label).
+* Temperature ≥38 °C and <35 °C: not in the reference (no source gives a temperature rule for a ketamine
+  session); clinic defaults, unconfirmed, at the usual definitions of fever and hypothermia. A clinic may
+  move them within 38–39 °C and 34–36 °C, in whole degrees like every threshold here (issue 14: a reading
+  of 45 °C was stored and raised nothing).
 * The escalation delay is not in the reference (unconfirmed default).
 
 Where a rule needs the baseline (rises, sedation) it is skipped for pre-dose readings.
@@ -76,6 +80,8 @@ class AlertCode(StrEnum):
     LOSS_OF_CONSCIOUSNESS = "loss_of_consciousness"
     READING_OVERDUE = "reading_overdue"
     PHQ9_ITEM9 = "phq9_item9"
+    TEMP_HIGH = "temp_high"
+    TEMP_LOW = "temp_low"
 
 
 #: The codes and severities as plain strings, for checking stored or posted text (``"x" in AlertCode`` raises
@@ -126,6 +132,16 @@ class AlertConfigError(ValueError):
 
 
 _TABLE6: Final = "clinical.md §2.6: label Table 6 reported category of BP increase"
+#: Temperature (issue 14: "45 °C raises nothing"). The reference has no temperature number for ketamine
+#: sessions: both rules are clinic defaults, unconfirmed, at the usual definitions of fever and hypothermia.
+_TEMP_HIGH_SOURCE: Final = (
+    "clinic default, unconfirmed: clinical.md gives no temperature rule; 38.0 °C is the usual definition of "
+    "fever"
+)
+_TEMP_LOW_SOURCE: Final = (
+    "clinic default, unconfirmed: clinical.md gives no temperature rule; below 35.0 °C is the usual "
+    "definition of hypothermia"
+)
 _UNCONFIRMED_SEDATION_POLICY: Final = (
     "not in reference: clinical.md §7.3 found no SpO2/RR thresholds in ketamine-psychiatry sources "
     "(use institutional sedation policy) [U]"
@@ -211,6 +227,8 @@ DEFAULT_ALERT_RULES: Final[Mapping[AlertCode, AlertRule]] = {
             "clinical.md §8: PHQ-9 item 9 >0 needs immediate follow-up regardless of total (Kroenke 2001)",
             True,
         ),
+        _rule(AlertCode.TEMP_HIGH, "Temperature ≥ threshold", 38, Severity.WARNING, _TEMP_HIGH_SOURCE, False),
+        _rule(AlertCode.TEMP_LOW, "Temperature < threshold", 35, Severity.WARNING, _TEMP_LOW_SOURCE, False),
     )
 }
 
@@ -234,14 +252,16 @@ ALERT_LABELS: Final[Mapping[AlertCode, str]] = {
     AlertCode.LOSS_OF_CONSCIOUSNESS: "Loss of consciousness (MOAA/S 0)",
     AlertCode.READING_OVERDUE: "Reading overdue",
     AlertCode.PHQ9_ITEM9: "PHQ-9 item 9 (thoughts of death or self-harm)",
+    AlertCode.TEMP_HIGH: "Temperature high",
+    AlertCode.TEMP_LOW: "Temperature low",
 }
 
 
 class Sooner(StrEnum):
     """Which way a threshold moves to make its alert fire sooner (more sensitive)."""
 
-    LOWER = "lower"  # "value ≥/> threshold" rules (BP, rises, HR high, sedation, PHQ-9 item 9)
-    HIGHER = "higher"  # "value < threshold" rules (HR low, SpO2 low, RR low)
+    LOWER = "lower"  # "value ≥/> threshold" rules (BP, rises, HR high, temperature high, sedation, PHQ-9)
+    HIGHER = "higher"  # "value < threshold" rules (HR low, SpO2 low, RR low, temperature low)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -398,6 +418,20 @@ THRESHOLD_BOUNDS: Final[Mapping[AlertCode, ThresholdBounds]] = {
             (0, "clinical.md §8: any answer above 0 needs immediate follow-up (Kroenke 2001)", True),
             (0, "clinical.md §8: 0 is the lowest answer", True),
         ),
+        _bounds(
+            AlertCode.TEMP_HIGH,
+            "°C",
+            Sooner.LOWER,
+            (39, f"{_UNCONFIRMED}: a fever past 39 °C is too late to hear of first", False),
+            (38, f"{_UNCONFIRMED}: below 38 °C the alert would sound on ordinary readings", False),
+        ),
+        _bounds(
+            AlertCode.TEMP_LOW,
+            "°C",
+            Sooner.HIGHER,
+            (34, f"{_UNCONFIRMED}: below 34 °C the alert would come late", False),
+            (36, f"{_UNCONFIRMED}: above 36 °C it would sound on ordinary readings", False),
+        ),
     )
 }
 
@@ -493,6 +527,23 @@ def override_problems(
             f"{change.severity.value}"
         )
     return problems
+
+
+def rule_text(rule: AlertRule) -> str:
+    """A rule as staff read it beside the readings: 'Temperature ≥ 38 °C (warning)', or that a clinic
+    switched it off. Its source (which says whether it is confirmed) is shown beside it."""
+    label = ALERT_LABELS[rule.code]
+    if not rule.enabled:
+        return f"{label}: switched off by the clinic"
+    bounds = THRESHOLD_BOUNDS.get(rule.code)
+    unit = _unit(bounds) if bounds is not None else ""
+    condition = (
+        rule.condition
+        if rule.threshold is None
+        else rule.condition.replace("threshold", f"{rule.threshold}{unit}")
+    )
+    who = {RuleOrigin.SITE: ", the site's setting", RuleOrigin.PROTOCOL: ", the protocol's setting"}
+    return f"{condition} ({rule.severity.value}{who.get(rule.origin, '')})"
 
 
 def _problem_text(origin: RuleOrigin, code: AlertCode, problems: list[str]) -> str:
@@ -635,6 +686,11 @@ def evaluate_reading(
         found.append((AlertCode.SPO2_LOW, f"SpO2 {spo2}% {when}: below {t}%"))
     if rr is not None and (t := limit(AlertCode.RR_LOW)) is not None and rr < t:
         found.append((AlertCode.RR_LOW, f"Breathing rate {rr}/min {when}: below {t}"))
+    temp = reading.temp_c
+    if temp is not None and (t := limit(AlertCode.TEMP_HIGH)) is not None and temp >= t:
+        found.append((AlertCode.TEMP_HIGH, f"Temperature {temp:g} °C {when}: at or above {t} °C"))
+    if temp is not None and (t := limit(AlertCode.TEMP_LOW)) is not None and temp < t:
+        found.append((AlertCode.TEMP_LOW, f"Temperature {temp:g} °C {when}: below {t} °C"))
     loc = moaas == 0 and rules[AlertCode.LOSS_OF_CONSCIOUSNESS].enabled
     if loc:
         found.append(

@@ -46,6 +46,19 @@ class Criterion(StrEnum):
     DRIVING_ADVICE = "driving_advice"
 
 
+#: What staff read for each criterion (pages, the session report; core/labels.py).
+CRITERION_LABELS: Final[Mapping[str, str]] = {
+    Criterion.CRITICAL_ALERTS: "Critical alerts acknowledged",
+    Criterion.EMERGENCY_CHECKLISTS: "Emergency checklists closed",
+    Criterion.MIN_MONITORING: "Minimum observation time",
+    Criterion.VITALS: "Vital signs",
+    Criterion.SEDATION: "Sedation",
+    Criterion.DISSOCIATION: "Dissociation",
+    Criterion.CLINICALLY_STABLE: "Clinically stable",
+    Criterion.ESCORT: "Escort present",
+    Criterion.DRIVING_ADVICE: "Driving advice given",
+}
+
 PHYSIOLOGICAL: Final = (Criterion.VITALS, Criterion.SEDATION, Criterion.DISSOCIATION)
 _ABSOLUTE_CODES: Final = frozenset(
     {

@@ -54,6 +54,15 @@ class GateStatus(StrEnum):
     NOT_APPLICABLE = "not_applicable"
 
 
+#: What staff read for each status (pages, the session report; core/labels.py).
+GATE_STATUS_LABELS: Final[Mapping[str, str]] = {
+    GateStatus.PASS: "Passed",
+    GateStatus.FAIL: "Not passed",
+    GateStatus.NEEDS_DECISION: "Needs a prescriber's decision",
+    GateStatus.NOT_APPLICABLE: "Not applicable",
+}
+
+
 class GateItemKey(StrEnum):
     CONSENT = "consent"
     SCREENING = "screening"

@@ -104,6 +104,17 @@ class TrialOutcome(StrEnum):
     UNKNOWN = "unknown"
 
 
+#: What staff read for each outcome (core/labels.py).
+TRIAL_OUTCOME_LABELS: Final[Mapping[str, str]] = {
+    TrialOutcome.NO_RESPONSE: "No response",
+    TrialOutcome.PARTIAL_RESPONSE: "Partial response (<50 %)",
+    TrialOutcome.RESPONSE: "Response",
+    TrialOutcome.REMISSION: "Remission",
+    TrialOutcome.STOPPED_INTOLERANCE: "Stopped: not tolerated",
+    TrialOutcome.UNKNOWN: "Unknown",
+}
+
+
 @dataclass(frozen=True)
 class AntidepressantTrial:
     drug: str
@@ -222,6 +233,15 @@ class Decision(StrEnum):
     ELIGIBLE_WITH_CAUTIONS = "eligible_with_cautions"
     NOT_ELIGIBLE = "not_eligible"
     INCOMPLETE = "incomplete"
+
+
+#: What staff read for each decision (screening page, chart, plan; core/labels.py).
+DECISION_LABELS: Final[Mapping[str, str]] = {
+    Decision.ELIGIBLE: "Eligible",
+    Decision.ELIGIBLE_WITH_CAUTIONS: "Eligible with cautions",
+    Decision.NOT_ELIGIBLE: "Not eligible",
+    Decision.INCOMPLETE: "Incomplete: information missing",
+}
 
 
 class ScreeningConfigError(ValueError):

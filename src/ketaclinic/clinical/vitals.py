@@ -177,6 +177,10 @@ DEFAULT_PLAUSIBILITY: Final[Mapping[VitalField, PlausibleRange]] = {
 }
 
 
+#: A temperature is kept to 0.1 °C; a reading with more decimals is refused, never rounded without a word.
+TEMP_PLACES: Final = 1
+
+
 class VitalsValidationError(ValueError):
     """A reading (or a chairside line) has problems. ``errors`` names every bad field at once."""
 
@@ -209,6 +213,11 @@ def reading_errors(
             unit = f" {bounds.unit}" if bounds.unit else ""
             errors[which.value] = (
                 f"{label} {_fmt(value)} is outside {_fmt(bounds.low)}–{_fmt(bounds.high)}{unit}"
+            )
+        elif which is VitalField.TEMP and round(value, TEMP_PLACES) != value:
+            errors[which.value] = (
+                f"{label} {_fmt(value)} °C has more decimals than the record keeps ({TEMP_PLACES}): "
+                f"round it yourself, e.g. {round(value, TEMP_PLACES):.{TEMP_PLACES}f}"
             )
     sbp, dbp = reading.sbp_mmhg, reading.dbp_mmhg
     if sbp is not None and dbp is not None and dbp >= sbp and VitalField.DBP.value not in errors:

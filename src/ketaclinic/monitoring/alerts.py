@@ -34,6 +34,8 @@ _ALERT_KIND: Mapping[engine.AlertCode, tuple[str, ...]] = {
     engine.AlertCode.HR_LOW: (VitalKind.HR, VitalKind.PULSE),
     engine.AlertCode.SPO2_LOW: (VitalKind.SPO2,),
     engine.AlertCode.RR_LOW: (VitalKind.RR,),
+    engine.AlertCode.TEMP_HIGH: (VitalKind.TEMP_C,),
+    engine.AlertCode.TEMP_LOW: (VitalKind.TEMP_C,),
 }
 
 

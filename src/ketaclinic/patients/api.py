@@ -39,6 +39,9 @@ class PatientOut(Schema):
     weight_kg: float | None
     height_cm: float | None
     bmi: float | None
+    age_range_reason: str = Field(
+        description="Why the clinic treats this patient outside its age range, if so"
+    )
     version: int
 
 
@@ -64,6 +67,11 @@ class PatientIn(Schema):
         description="Needed only when a patient with the same date of birth and matching names exists: why "
         "this is a different person (otherwise 422 on this field, naming the patients you may open)",
     )
+    outside_age_range_reason: str = Field(
+        default="",
+        description="Needed only when the patient is outside the clinic's age range (default 18 and over): why "
+        "the clinic treats this patient (otherwise 422 on this field, naming the range)",
+    )
 
 
 class PatientPatch(Schema):
@@ -72,6 +80,10 @@ class PatientPatch(Schema):
         default=None,
         description="Needed only when a changed name or birth date matches another patient: why this is a "
         "different person (otherwise 422 on this field)",
+    )
+    outside_age_range_reason: str | None = Field(
+        default=None,
+        description="Needed only when a changed birth date is outside the clinic's age range (otherwise 422)",
     )
     given_name: str | None = None
     family_name: str | None = None
@@ -161,6 +173,7 @@ def search(request: HttpRequest, body: SearchIn) -> dict[str, Any]:
 def create(request: HttpRequest, body: PatientIn) -> Status[dict[str, Any]]:
     data = body.model_dump()
     reason = data.pop("not_a_duplicate_reason")
+    age_reason = data.pop("outside_age_range_reason")
     user = signed_in_user(request)
     site = _site_ref(user, data.pop("site"))
     if site is not None:
@@ -170,6 +183,7 @@ def create(request: HttpRequest, body: PatientIn) -> Status[dict[str, Any]]:
             user=user,
             data=data,
             not_a_duplicate_reason=reason,
+            outside_age_range_reason=age_reason,
             request=request,
         )
     except services.PatientValidationError as exc:
@@ -188,6 +202,7 @@ def update(request: HttpRequest, patient_id: UUID, body: PatientPatch) -> dict[s
     data = body.model_dump(exclude_unset=True)
     version = data.pop("version")
     reason = data.pop("not_a_duplicate_reason", "")
+    age_reason = data.pop("outside_age_range_reason", "")
     user = signed_in_user(request)
     if "site" in data:
         data["site"] = _site_ref(user, data["site"])
@@ -198,6 +213,7 @@ def update(request: HttpRequest, patient_id: UUID, body: PatientPatch) -> dict[s
             data=data,
             expected_version=version,
             not_a_duplicate_reason=reason or "",
+            outside_age_range_reason=age_reason or "",
             request=request,
         )
     except services.PatientValidationError as exc:

@@ -50,6 +50,11 @@ class Patient(models.Model):
     )
     weight_kg = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
     height_cm = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    age_range_reason = models.TextField(
+        blank=True,
+        help_text="Why the patient is treated outside the clinic's age range (clinical/age_range.py), as given "
+        "when the birth date was entered; shown on the chart while the patient is outside it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)

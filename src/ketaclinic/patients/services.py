@@ -24,7 +24,10 @@ from ketaclinic.accounts.models import BreakGlassGrant, Site, User
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.clinical import body
+from ketaclinic.clinical.age_range import MIN_REASON_CHARS as MIN_AGE_REASON_CHARS
+from ketaclinic.clinical.age_range import AgeRange, age_in_years, clinic_age_range, outside_range
 from ketaclinic.core.access import ADMIN, PRESCRIBER
+from ketaclinic.core.limits import too_many_places
 from ketaclinic.patients.matching import (
     duplicate_reason,
     mrn_key,
@@ -109,6 +112,24 @@ class PossibleDuplicate(PatientValidationError):
         self.candidates = candidates
         self.visible = [c.patient for c in candidates]
         self.elsewhere = elsewhere
+
+
+OUTSIDE_AGE_RANGE_FIELD = "outside_age_range_reason"
+
+
+class OutsideAgeRange(PatientValidationError):
+    """Registration (or a changed birth date) held back: the patient is outside the clinic's age range
+    (clinical/age_range.py). Going ahead needs the reason why this clinic treats this patient."""
+
+    def __init__(self, problem: str, age_range: AgeRange) -> None:
+        self.message = f"{problem} ({age_range.source})"
+        super().__init__(
+            {
+                OUTSIDE_AGE_RANGE_FIELD: f"{self.message}: to register this patient, say why this clinic treats "
+                f"them (at least {MIN_AGE_REASON_CHARS} characters)"
+            }
+        )
+        self.age_range = age_range
 
 
 class OutsideYourSites(PatientError):
@@ -306,6 +327,9 @@ def _clean_field(user: User, name: str, value: Any, today: date) -> Any:
         )
         if problems:
             raise bad(problems[name])
+        unit = "kg" if name == "weight_kg" else "cm"
+        if (problem := too_many_places(number, label="", places=1, unit=unit)) is not None:
+            raise bad(problem)  # the record keeps 0.1: a dose is computed from it, never rounded
         return number.quantize(Decimal("0.1"))
     if name == "prescriber":
         prescriber_id = value.pk if isinstance(value, User) else value
@@ -431,18 +455,63 @@ def _duplicate_check(
     raise PossibleDuplicate(shown, len(found) - len(shown))
 
 
+def age_range() -> AgeRange:
+    """The ages this clinic treats (settings KETACLINIC_PATIENT_MIN_AGE / _MAX_AGE; default 18 and over)."""
+    return clinic_age_range(
+        min_years=settings.KETACLINIC_PATIENT_MIN_AGE, max_years=settings.KETACLINIC_PATIENT_MAX_AGE
+    )
+
+
+@dataclass(frozen=True)
+class AgeOnChart:
+    """The patient's age today, and when outside the clinic's range, why and the reason given."""
+
+    years: int
+    outside: str | None
+    age_range: AgeRange
+    reason: str
+
+
+def age_on_chart(patient: Patient, today: date | None = None) -> AgeOnChart:
+    today = today or timezone.localdate()
+    rng = age_range()
+    return AgeOnChart(
+        years=age_in_years(patient.date_of_birth, today),
+        outside=outside_range(patient.date_of_birth, today, rng),
+        age_range=rng,
+        reason=patient.age_range_reason,
+    )
+
+
+def _age_check(born: date, reason: str, today: date) -> str:
+    """The reason to keep on the record: empty inside the clinic's age range; outside it, ``reason`` when
+    it says why (else :class:`OutsideAgeRange`, nothing is written)."""
+    rng = age_range()
+    problem = outside_range(born, today, rng)
+    if problem is None:
+        return ""
+    if len(reason.strip()) < MIN_AGE_REASON_CHARS:
+        raise OutsideAgeRange(problem, rng)
+    return reason.strip()
+
+
 def create_patient(
     *,
     user: User,
     data: dict[str, Any],
     not_a_duplicate_reason: str = "",
+    outside_age_range_reason: str = "",
     request: HttpRequest | None = None,
 ) -> Patient:
     """Register a patient. A registration that may duplicate an existing patient (same date of birth,
     matching names: :func:`possible_duplicates`) is refused with those patients named unless
-    ``not_a_duplicate_reason`` says why this is a different person; the reason and the patients it
-    overrode are audited with the registration."""
-    cleaned = _clean(user, data, partial=False, today=timezone.localdate())
+    ``not_a_duplicate_reason`` says why this is a different person; one outside the clinic's age range
+    (:func:`age_range`) is refused unless ``outside_age_range_reason`` says why the clinic treats this
+    patient. The reasons (and the patients overridden) are audited with the registration; the age reason
+    is kept on the record and shown on the chart."""
+    today = timezone.localdate()
+    cleaned = _clean(user, data, partial=False, today=today)
+    cleaned["age_range_reason"] = _age_check(cleaned["date_of_birth"], outside_age_range_reason, today)
     overridden = _duplicate_check(user, cleaned, not_a_duplicate_reason, request)
     if "site" not in cleaned:
         default_site = user.sites.first() if not covers_all_sites(user) else None
@@ -466,6 +535,10 @@ def create_patient(
     if overridden:
         after[NOT_A_DUPLICATE_FIELD] = not_a_duplicate_reason.strip()
         after["possible_duplicates"] = [str(p.pk) for p in overridden]
+    notes = ["registered despite possible duplicates"] if overridden else []
+    if patient.age_range_reason:
+        after[OUTSIDE_AGE_RANGE_FIELD] = patient.age_range_reason
+        notes.append(f"registered outside the clinic's age range ({age_range().describe()})")
     audit.record(
         user=user,
         action=Action.ADD,
@@ -475,7 +548,7 @@ def create_patient(
         object_id=patient.pk,
         after=after,
         request=request,
-        detail="registered despite possible duplicates" if overridden else "",
+        detail="; ".join(notes),
     )
     return patient
 
@@ -487,12 +560,17 @@ def update_patient(
     data: dict[str, Any],
     expected_version: int | None,
     not_a_duplicate_reason: str = "",
+    outside_age_range_reason: str = "",
     request: HttpRequest | None = None,
 ) -> Patient:
     """Apply a partial change. ``expected_version`` guards against overwriting a colleague's edit. A change
     of name or birth date that makes the record look like another patient's is held back as at
     registration (PossibleDuplicate) unless ``not_a_duplicate_reason`` says why; the reason is audited."""
-    cleaned = _clean(user, data, partial=True, today=timezone.localdate())
+    today = timezone.localdate()
+    cleaned = _clean(user, data, partial=True, today=today)
+    if cleaned.get("date_of_birth", patient.date_of_birth) != patient.date_of_birth:
+        # A corrected birth date is checked against the age range as at registration.
+        cleaned["age_range_reason"] = _age_check(cleaned["date_of_birth"], outside_age_range_reason, today)
     if "mrn" in cleaned and not cleaned["mrn"]:
         raise PatientValidationError({"mrn": "is required"})
     if cleaned.get("mrn") and cleaned["mrn"] != patient.mrn:
@@ -531,6 +609,8 @@ def update_patient(
     if overridden:
         changed_after[NOT_A_DUPLICATE_FIELD] = not_a_duplicate_reason.strip()
         changed_after["possible_duplicates"] = [str(p.pk) for p in overridden]
+    if cleaned.get("age_range_reason"):
+        changed_after[OUTSIDE_AGE_RANGE_FIELD] = cleaned["age_range_reason"]
     audit.record(
         user=user,
         action=Action.CHANGE,

@@ -71,14 +71,23 @@ def patient_create(request: HttpRequest) -> HttpResponse:
     form = PatientForm(request.POST or None, sites=_sites_for(user), prescribers=_prescribers_for(user))
     duplicates: services.PossibleDuplicate | None = None
     reason = request.POST.get(services.NOT_A_DUPLICATE_FIELD, "")
+    age_reason = request.POST.get(services.OUTSIDE_AGE_RANGE_FIELD, "")
+    outside_age: services.OutsideAgeRange | None = None
     if request.method == "POST" and form.is_valid():
         try:
             patient = services.create_patient(
-                user=user, data=form.service_data(), not_a_duplicate_reason=reason, request=request
+                user=user,
+                data=form.service_data(),
+                not_a_duplicate_reason=reason,
+                outside_age_range_reason=age_reason,
+                request=request,
             )
         except services.PossibleDuplicate as exc:
             duplicates = exc
             form.add_error(None, "Nothing was saved: this may be a patient who is already registered.")
+        except services.OutsideAgeRange as exc:
+            outside_age = exc
+            form.add_error(None, f"Nothing was saved: {exc.message}.")
         except services.PatientValidationError as exc:
             _form_errors(form, exc)
         else:
@@ -87,7 +96,14 @@ def patient_create(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "patients/form.html",
-        {"form": form, "creating": True, "duplicates": duplicates, "not_a_duplicate_reason": reason},
+        {
+            "form": form,
+            "creating": True,
+            "duplicates": duplicates,
+            "not_a_duplicate_reason": reason,
+            "outside_age": outside_age,
+            "outside_age_range_reason": age_reason,
+        },
         status=422 if form.errors else 200,
     )
 
@@ -121,6 +137,8 @@ def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
     conflict = None
     duplicates: services.PossibleDuplicate | None = None
     reason = request.POST.get(services.NOT_A_DUPLICATE_FIELD, "")
+    age_reason = request.POST.get(services.OUTSIDE_AGE_RANGE_FIELD, "")
+    outside_age: services.OutsideAgeRange | None = None
     if request.method == "POST" and form.is_valid():
         try:
             services.update_patient(
@@ -129,6 +147,7 @@ def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
                 data=form.service_data(),
                 expected_version=form.cleaned_data.get("version"),
                 not_a_duplicate_reason=reason,
+                outside_age_range_reason=age_reason,
                 request=request,
             )
         except services.PossibleDuplicate as exc:
@@ -136,6 +155,9 @@ def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
             form.add_error(
                 None, "Nothing was saved: with this name and birth date it may be another patient."
             )
+        except services.OutsideAgeRange as exc:
+            outside_age = exc
+            form.add_error(None, f"Nothing was saved: {exc.message}.")
         except services.PatientValidationError as exc:
             _form_errors(form, exc)
         except services.PatientConflict as exc:
@@ -154,6 +176,8 @@ def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
             "creating": False,
             "duplicates": duplicates,
             "not_a_duplicate_reason": reason,
+            "outside_age": outside_age,
+            "outside_age_range_reason": age_reason,
         },
         status=status,
     )
@@ -174,7 +198,12 @@ def patient_chart(request: HttpRequest, patient_id: str) -> HttpResponse:
         .select_related("user")
         .order_by("-seq")[:50]
     )
-    context: dict[str, object] = {"patient": patient, "body": services.body_size(patient), "history": history}
+    context: dict[str, object] = {
+        "patient": patient,
+        "body": services.body_size(patient),
+        "age": services.age_on_chart(patient),
+        "history": history,
+    }
     if _user(request).role in CLINICIANS:
         context["trajectories"] = trajectories_for(request, patient)
         context["open_alerts"] = patient.safety_alerts.filter(acknowledged_at__isnull=True)

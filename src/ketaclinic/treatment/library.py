@@ -20,6 +20,7 @@ from ketaclinic.audit.models import Action
 from ketaclinic.clinical import protocols as engine
 from ketaclinic.clinical.protocol_library import PROTOCOLS
 from ketaclinic.core.access import ADMIN
+from ketaclinic.core.limits import too_long
 from ketaclinic.treatment.models import ProtocolVersion
 
 CATEGORY = "protocol-library"
@@ -194,6 +195,9 @@ def edit_protocol(
         raise LibraryValidationError({"protocol": "must be a JSON object"})
     changes = {k: v for k, v in data.items() if k not in ("schema", "id", "version", "based_on")}
     errors: dict[str, str] = {}
+    limit = ProtocolVersion._meta.get_field("change_note").max_length or 0
+    if (problem := too_long(change_note.strip(), label="What changed and why", limit=limit)) is not None:
+        errors["change_note"] = problem
     for k in ("id", "based_on"):
         if k in data and data[k] != current.data.get(k):
             errors[k] = "cannot be edited (copy the protocol instead)"
@@ -213,7 +217,7 @@ def edit_protocol(
                 drug=edited.drug.value,
                 route=edited.route.value,
                 data=engine.protocol_to_dict(edited),
-                change_note=change_note.strip()[:300],
+                change_note=change_note.strip(),
                 created_by=user,
             )
     except IntegrityError:
@@ -229,6 +233,6 @@ def edit_protocol(
         before={"protocol": str(current), "data": current.data},
         after={"protocol": str(row), "data": row.data},
         request=request,
-        detail=change_note[:200],
+        detail=change_note.strip(),
     )
     return row
