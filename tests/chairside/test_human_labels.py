@@ -18,6 +18,8 @@ from django.conf import settings
 from django.test import Client
 from tests.chairside.journey import Api
 from tests.chairside.test_report_pdf import pdf_text
+from tests.consent.helpers import consent_body
+from tests.ledger.stock import ketamine_ml
 from tests.pages import visible
 from tests.treatment.conftest import open_site, screened
 
@@ -105,7 +107,7 @@ def test_a_whole_course_shows_clinicians_no_raw_code(
         desk, rx = Api(nurse, sign_in), Api(prescriber, sign_in)
         nurse_pages, rx_pages = Pages(nurse, sign_in), Pages(prescriber, sign_in)
         desk.ok(
-            f"/patients/{patient.pk}/consents", {"drug": "ketamine", "signed_on": "2026-12-01"}, status=201
+            f"/patients/{patient.pk}/consents", consent_body("ketamine", T0.date().isoformat()), status=201
         )
         dose = calculate_dose(protocol=PROTOCOL, weight_kg=80, height_cm=180).dose_mg
         session = desk.ok(
@@ -138,7 +140,8 @@ def test_a_whole_course_shows_clinicians_no_raw_code(
                 )
 
         clock.move_to(T0)
-        desk.start_infusion(sid, prescriber, dose=f"{dose:.2f}", rate="150")
+        lot = ketamine_ml(nurse, patient.site, "10", lot="K-LBL")
+        desk.start_infusion(sid, prescriber, dose=f"{dose:.2f}", rate="150", lot=lot)
         clock.move_to(T0 + 10 * M)
         desk.reading(sid, T0 + 10 * M, "fever", temp_c=45.0)
         alerts = {a.code: a for a in SessionAlert.objects.filter(session_id=sid)}

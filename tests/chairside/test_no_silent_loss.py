@@ -22,6 +22,8 @@ from django.conf import settings
 from django.test import Client
 from tests.chairside.journey import Api
 from tests.chairside.test_report_pdf import pdf_text
+from tests.consent.helpers import consent_body
+from tests.ledger.stock import ketamine_ml
 from tests.pages import visible
 
 from ketaclinic.chairside.models import Administration, AdverseEvent, Observation, SessionAlert
@@ -61,9 +63,7 @@ def infusing(nurse: Any, prescriber: Any, make_patient: Any, sign_in: Any) -> It
     with time_machine.travel(T0 - 30 * M, tick=False) as clock:
         patient = make_patient(nurse, sex="male", weight_kg=80, height_cm=180)
         desk, rx = Api(nurse, sign_in), Api(prescriber, sign_in)
-        desk.ok(
-            f"/patients/{patient.pk}/consents", {"drug": "ketamine", "signed_on": "2026-12-01"}, status=201
-        )
+        desk.ok(f"/patients/{patient.pk}/consents", consent_body("ketamine", "2026-12-07"), status=201)
         session = desk.ok(
             "/sessions",
             {
@@ -80,14 +80,20 @@ def infusing(nurse: Any, prescriber: Any, make_patient: Any, sign_in: Any) -> It
         desk.reading(sid, T0 - 20 * M, "base")
         desk.ok(
             f"/sessions/{sid}/gate",
-            {"escort_confirmed": True, "ride_home_confirmed": True, "pregnancy_test": "not_indicated"},
+            {
+                "escort_confirmed": True,
+                "ride_home_confirmed": True,
+                "pregnancy_test": "negative",
+                "pregnancy_test_on": "2026-12-07",
+            },
         )
         rx.ok(
             f"/sessions/{sid}/gate/overrides",
             {"item_key": "screening", "reason": "Screening signed on paper"},
         )
         clock.move_to(T0)
-        desk.start_infusion(sid, prescriber, dose="40.00", rate="150")
+        lot = ketamine_ml(nurse, patient.site, "10", lot="K-NSL")
+        desk.start_infusion(sid, prescriber, dose="40.00", rate="150", lot=lot)
         clock.move_to(T0 + 5 * M)
         yield Chair(sid=sid, desk=desk, rx=rx, clock=clock, nurse=nurse, sign_in=sign_in)
 
@@ -129,12 +135,19 @@ def test_an_adverse_event_term_longer_than_a_term_is_refused_with_the_limit(infu
     assert not AdverseEvent.objects.filter(session_id=infusing.sid).exists()
 
 
-def test_a_product_name_longer_than_the_record_keeps_is_refused(infusing: Chair, nurse: Any) -> None:
-    refused = infusing.desk.refused(
-        f"/sessions/{infusing.sid}/administrations",
-        {"kind": "infusion_start", "product": "K" * 130, "lot": "L1", "expiry": "2030-01-01"},
-    )
-    assert refused["product"] == "Product is 130 characters, more than the 120 it may have: nothing was saved"
+def test_a_product_name_longer_than_the_register_keeps_is_refused(infusing: Chair, nurse: Any) -> None:
+    """Product, lot and expiry come from the stock lot at the chair (nothing is typed there): a product name
+    too long for the register is refused when the stock is received, and nothing is received."""
+    from ketaclinic.ledger.models import StockLot
+    from ketaclinic.ledger.services import LedgerInputError
+
+    session = Administration.objects.filter(session_id=infusing.sid).first()
+    assert session is not None
+    before = StockLot.objects.count()
+    with pytest.raises(LedgerInputError) as refused:
+        ketamine_ml(nurse, session.session.site, "10", lot="K-LONG", product="K" * 230)
+    assert refused.value.errors["product"] == "is longer than 200 characters"
+    assert StockLot.objects.count() == before
 
 
 # --- numbers: never rounded without a word -------------------------------------------------------------

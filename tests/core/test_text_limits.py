@@ -38,7 +38,7 @@ def test_the_refusals_name_the_field_the_length_and_the_limit() -> None:
 
 def test_a_closure_reason_past_its_limit_is_refused_not_cut(admin: Any, site: Any, sign_in: Any) -> None:
     day = (date.today() + timedelta(days=10)).isoformat()
-    url = f"/accounts/sites/{site.pk}/"
+    url = f"/accounts/sites/{site.pk}/closures/"  # the site calendar's page
     reason = "Staff training day and the annual inspection of the emergency equipment in every room. " * 3
     response = _post(sign_in, admin, url, {"action": "closure", "day": day, "reason": reason})
     assert response.status_code == 422
