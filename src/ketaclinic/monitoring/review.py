@@ -41,6 +41,7 @@ from ketaclinic.monitoring.services import (
     check_device_fields,
     device_snapshot,
     page_bounds,
+    record_device,
 )
 from ketaclinic.monitoring.trust import SourceError, host_network
 
@@ -196,20 +197,14 @@ def release_held(
         sources.append(network)
     device.allowed_sources = sources
     if before is None or before["allowed_sources"] != sources:
-        device.save()
-        audit.record(
+        record_device(
             user=user,
-            action=Action.ADD if before is None else Action.CHANGE,
-            category=CATEGORY,
-            organization=device.organization,
-            object_type="MonitorDevice",
-            object_id=device.pk,
+            device=device,
             before=before,
-            after=device_snapshot(device),
             request=request,
             detail=f"accepted under Unknown senders: messages from {address or 'this system'}",
         )
-    read = _read_into_unmatched(user=user, device=device, messages=messages)
+    read, unreadable = _read_into_unmatched(user=user, device=device, messages=messages)
     audit.record(
         user=user,
         action=Action.CHANGE,
@@ -221,14 +216,18 @@ def release_held(
         after={"review_status": "released", "readings": read},
         request=request,
         detail=f"{len(messages)} held message(s) of monitor {identifier} from {address or 'this system'} "
-        f"accepted; {read} reading(s) added to unmatched readings",
+        f"accepted; {read} reading(s) added to unmatched readings"
+        + (f"; {unreadable} message(s) could not be read again and have no readings" if unreadable else ""),
     )
     return device, len(messages)
 
 
-def _read_into_unmatched(*, user: User, device: MonitorDevice, messages: Sequence[HL7Message]) -> int:
+def _read_into_unmatched(
+    *, user: User, device: MonitorDevice, messages: Sequence[HL7Message]
+) -> tuple[int, int]:
     """Read held messages into unbound readings of ``device`` (no patient, no session, no alert: a nurse
-    attaches them, and the alerts run then) and mark them released."""
+    attaches them, and the alerts run then) and mark them released. Returns (readings, messages that could
+    not be read again: none expected, since each was read when it arrived; counted in the audit entry)."""
     site_id = device.chair.site_id if device.chair is not None else device.site_id
     zone: Any = UTC
     if site_id is not None:
@@ -236,10 +235,11 @@ def _read_into_unmatched(*, user: User, device: MonitorDevice, messages: Sequenc
 
         zone = zoneinfo.ZoneInfo(Site.objects.get(pk=site_id).time_zone)
     now = timezone.now()
-    count = 0
+    count = unreadable = 0
     for message in messages:
         parsed = _parsed(message)
         if parsed is None:
+            unreadable += 1
             continue
         rows = reading_rows(
             parsed,
@@ -257,7 +257,7 @@ def _read_into_unmatched(*, user: User, device: MonitorDevice, messages: Sequenc
     HL7Message.objects.filter(pk__in=[m.pk for m in messages]).update(
         review_status=ReviewStatus.RELEASED, reviewed_by=user, reviewed_at=now, device=device
     )
-    return count
+    return count, unreadable
 
 
 def discard_held(*, user: User, identifier: str, address: str, request: HttpRequest | None = None) -> int:

@@ -320,6 +320,19 @@ def save_device(
     device.active = active
     if sources is not None:
         device.allowed_sources = sources
+    record_device(user=user, device=device, before=before, request=request)
+    return device
+
+
+def record_device(
+    *,
+    user: User,
+    device: MonitorDevice,
+    before: dict[str, Any] | None,
+    request: HttpRequest | None = None,
+    detail: str = "",
+) -> None:
+    """Save a monitor registered (``before`` None) or changed, and audit it with its before and after."""
     device.save()
     audit.record(
         user=user,
@@ -331,5 +344,5 @@ def save_device(
         before=before,
         after=device_snapshot(device),
         request=request,
+        detail=detail,
     )
-    return device
