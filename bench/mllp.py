@@ -114,6 +114,10 @@ def start_listener(
             str(parse_workers),
             "--processes",
             str(processes),
+            # Every simulated monitor connects from this computer: the per-address cap (64 by default,
+            # issue 15) would close all but 64 of them.
+            "--max-connections-per-address",
+            "100000",
         ],
         env=env,
         stdout=subprocess.PIPE,

@@ -211,6 +211,34 @@ FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "upload-tmp")
 (VAR_DIR / "upload-tmp").mkdir(mode=0o700, exist_ok=True)
 FILE_UPLOAD_PERMISSIONS = 0o600
 
+# The monitor feed (`ketaclinic mllp`, issue 15 H4/M2; docs/operations.md "Monitor feed limits"):
+# interface limits, not clinical values. A message over a limit is answered AE and nothing of it is stored.
+KETACLINIC_HL7_MAX_MESSAGE_BYTES = config.env_int(
+    "KETACLINIC_HL7_MAX_MESSAGE_BYTES", 256 * 1024, minimum=4096, maximum=1024 * 1024
+)
+KETACLINIC_HL7_MAX_OBX = config.env_int("KETACLINIC_HL7_MAX_OBX", 500, minimum=10, maximum=10000)
+KETACLINIC_HL7_MAX_READINGS = config.env_int("KETACLINIC_HL7_MAX_READINGS", 200, minimum=5, maximum=5000)
+# Times in a message: not before 1 January of this year, not more than this many minutes after receipt.
+KETACLINIC_HL7_EARLIEST_YEAR = config.env_int(
+    "KETACLINIC_HL7_EARLIEST_YEAR", 2000, minimum=1900, maximum=2100
+)
+KETACLINIC_HL7_CLOCK_SKEW_MIN = config.env_int("KETACLINIC_HL7_CLOCK_SKEW_MIN", 5, minimum=0, maximum=1440)
+# A connection that delivers no complete message for this long is closed (the monitor reconnects).
+KETACLINIC_HL7_IDLE_TIMEOUT_S = config.env_int(
+    "KETACLINIC_HL7_IDLE_TIMEOUT_S", 600, minimum=10, maximum=86400
+)
+KETACLINIC_HL7_MAX_CONNECTIONS_PER_ADDRESS = config.env_int(
+    "KETACLINIC_HL7_MAX_CONNECTIONS_PER_ADDRESS", 64, minimum=1, maximum=100000
+)
+# Messages from unknown monitors or addresses waiting for review; past this many, such messages are refused AR.
+KETACLINIC_HL7_REVIEW_QUEUE_MAX = config.env_int(
+    "KETACLINIC_HL7_REVIEW_QUEUE_MAX", 10000, minimum=100, maximum=1000000
+)
+# MLLP over TLS with client certificates (IHE ATNA node authentication): on when a certificate is set.
+KETACLINIC_HL7_TLS_CERT = config.env_str("KETACLINIC_HL7_TLS_CERT", "")
+KETACLINIC_HL7_TLS_KEY = config.env_str("KETACLINIC_HL7_TLS_KEY", "")
+KETACLINIC_HL7_TLS_CA = config.env_str("KETACLINIC_HL7_TLS_CA", "")
+
 # Outgoing email (self-report links, staff invitations and password resets). Default: written as files under
 # var/outbox for the operator to inspect;
 # set KETACLINIC_EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and the KETACLINIC_SMTP_* values.

@@ -26,16 +26,41 @@ def sample(name: str) -> str:
     return text.replace("\r\n", "\r").replace("\n", "\r").rstrip("\r")
 
 
+def register_monitor(
+    org: Any, identifier: str, *, sources: tuple[str, ...] | None = None, **fields: Any
+) -> Any:
+    """A monitor registered by an administrator; by default allowed from this computer only (where the
+    test's MLLP peers connect from)."""
+    from ketaclinic.monitoring.models import MonitorDevice
+    from ketaclinic.monitoring.trust import LOCAL_ONLY
+
+    return MonitorDevice.objects.create(
+        organization=org, identifier=identifier, allowed_sources=list(sources or LOCAL_ONLY), **fields
+    )
+
+
+def device_of(message: str) -> str:
+    """The monitor identifier the parser reads from a message (OBX-18 or the MSH-3 EUI-64)."""
+    from ketaclinic.interop.hl7.parse import parse_oru
+
+    found = parse_oru(message).device_id
+    assert found
+    return found
+
+
 class ThreadedListener:
-    def __init__(self, parse_workers: int = 0, **store_options: Any) -> None:
+    def __init__(
+        self, parse_workers: int = 0, listener_options: dict[str, Any] | None = None, **store_options: Any
+    ) -> None:
         from ketaclinic.monitoring.feed import FeedStore
         from ketaclinic.monitoring.listener import MLLPListener
 
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
+        options: dict[str, Any] = {"max_frame_bytes": 64 * 1024} | (listener_options or {})
         self.listener = MLLPListener(
-            lambda: FeedStore(**store_options), port=0, max_frame_bytes=64 * 1024, parse_workers=parse_workers
+            lambda: FeedStore(**store_options), port=0, parse_workers=parse_workers, **options
         )
         asyncio.run_coroutine_threadsafe(self.listener.start(), self.loop).result(20)
         self.serving = asyncio.run_coroutine_threadsafe(self.listener.serve_forever(), self.loop)

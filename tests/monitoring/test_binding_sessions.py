@@ -9,6 +9,7 @@ from typing import Any
 from ketaclinic.accounts.models import Chair
 from ketaclinic.monitoring.binding import BindingCache, _active_session
 
+from .conftest import register_monitor
 from .test_session_feed import _dosing_session
 
 
@@ -56,6 +57,7 @@ def test_alerts_of_one_batch_point_at_their_own_readings(
 
     make_patient(nurse, mrn="M1")
     make_patient(nurse, mrn="M2", given_name="Other")
+    register_monitor(org, "0123456789ABCDEF")
     at = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
     def msg(mrn: str, cid: str, sbp: int, spo2: int) -> bytes:

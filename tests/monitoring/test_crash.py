@@ -111,7 +111,10 @@ def test_sigkill_mid_stream_loses_no_acknowledged_reading(tmp_path: Path) -> Non
         "-c",
         "from ketaclinic.accounts.models import Organization, Site;"
         "o=Organization.objects.create(name='Crash', slug='crash');"
-        "Site.objects.create(organization=o, code='main', name='Main', time_zone='UTC')",
+        "Site.objects.create(organization=o, code='main', name='Main', time_zone='UTC');"
+        # The streaming monitor, registered (allowed from this computer by default).
+        "from ketaclinic.monitoring.models import MonitorDevice;"
+        "MonitorDevice.objects.create(organization=o, identifier='00112233445566AA')",
     )
     proc, port = _start(env)
     acked: list[str] = []

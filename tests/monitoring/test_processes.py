@@ -52,7 +52,10 @@ def _setup(tmp_path: Path) -> dict[str, str]:
         "-c",
         "from ketaclinic.accounts.models import Organization, Site;"
         "o=Organization.objects.create(name='Multi', slug='multi');"
-        "Site.objects.create(organization=o, code='main', name='Main', time_zone='UTC')",
+        "Site.objects.create(organization=o, code='main', name='Main', time_zone='UTC');"
+        # The streaming monitor, registered (allowed from this computer by default).
+        "from ketaclinic.monitoring.models import MonitorDevice;"
+        "MonitorDevice.objects.create(organization=o, identifier='00112233445566AA')",
     )
     return env
 

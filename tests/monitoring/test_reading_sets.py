@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .conftest import register_monitor
+
 
 def _message(mrn: str, cid: str, at: datetime, sbp: int) -> bytes:
     from ketaclinic.interop.hl7.simulator import make_vitals_message
@@ -27,6 +29,7 @@ def test_latest_sets_show_every_value_newest_first(
     from ketaclinic.monitoring.services import recent_for_patient
 
     patient = make_patient(nurse, mrn="M1")
+    register_monitor(org, "0123456789ABCDEF")
     t0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
     # The third message carries its respiratory rate measured a minute after the rest: two sets.
     late = _message("M1", "C3", t0 + timedelta(minutes=10), 141)
@@ -73,6 +76,7 @@ def test_migration_marks_the_first_row_of_each_stored_set(
     from ketaclinic.monitoring.prepare import Inbound
 
     make_patient(nurse, mrn="M1")
+    register_monitor(org, "0123456789ABCDEF")
     t0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
     store = FeedStore(organization=org, default_site=site)
     store.process([Inbound(_message("M1", f"C{i}", t0 + timedelta(minutes=i), 120 + i)) for i in range(3)])

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from tests.monitoring.conftest import ThreadedListener
+from tests.monitoring.conftest import ThreadedListener, register_monitor
 
 from ketaclinic.monitoring.simulate import device_eui64, main, parse_duration, read_ack_code
 
@@ -37,10 +37,12 @@ def test_ack_code_is_read_for_the_right_control_id() -> None:
 
 
 def test_streams_chairs_over_persistent_connections(
-    running_listener: ThreadedListener, capsys: pytest.CaptureFixture[str]
+    running_listener: ThreadedListener, org: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from ketaclinic.monitoring.models import HL7Message, MonitorDevice, VitalReading
 
+    for chair in (1, 2, 3):
+        register_monitor(org, device_eui64(chair))  # allowed from this computer, where the simulator runs
     code = main(
         [
             "--chairs", "3", "--interval", "20ms", "--count", "4", "--style", "mixed",

@@ -28,6 +28,7 @@ from django.db.models.options import Options
 from ketaclinic.interop.hl7.model import PatientIdentifier
 from ketaclinic.monitoring.models import MonitorDevice
 from ketaclinic.monitoring.rows import column, fetch
+from ketaclinic.monitoring.trust import Network, as_sources, networks
 from ketaclinic.patients.models import Patient
 
 
@@ -38,6 +39,19 @@ class DeviceInfo:
     chair_id: int | None
     chair_site_id: int | None
     active: bool
+    allowed: tuple[Network, ...] = ()  # the networks it may send from (trust.py)
+
+    @classmethod
+    def from_row(
+        cls,
+        pk: uuid.UUID,
+        site: int | None,
+        chair: int | None,
+        chair_site: int | None,
+        active: Any,
+        sources: Any,
+    ) -> DeviceInfo:
+        return cls(pk, site, chair, chair_site, bool(active), networks(as_sources(sources)))
 
 
 @dataclass(frozen=True)
@@ -135,10 +149,10 @@ class BindingCache:
             return hit[1]
         row = (
             MonitorDevice.objects.filter(organization_id=organization_id, identifier=identifier)
-            .values_list("id", "site_id", "chair_id", "chair__site_id", "active")
+            .values_list("id", "site_id", "chair_id", "chair__site_id", "active", "allowed_sources")
             .first()
         )
-        info = DeviceInfo(*row) if row else None
+        info = DeviceInfo.from_row(*row) if row else None
         self._devices[key] = (now, info)
         return info
 
@@ -170,7 +184,7 @@ class BindingCache:
                 self._devices.pop((organization_id, key), None)
                 self._devices[(organization_id, key)] = (now, None)  # moved to the end: newest
             for ident, *rest in self._query(_DEVICES_SQL, organization_id, want_devices):
-                self._devices[(organization_id, ident)] = (now, DeviceInfo(*rest))
+                self._devices[(organization_id, ident)] = (now, DeviceInfo.from_row(*rest))
         want_mrns = {m for m in mrns if stale(self._patients, m)}
         want_mrns |= self._due(self._patients, organization_id, "p", now)
         if want_mrns:
@@ -225,9 +239,6 @@ class BindingCache:
             out += [convert(row) for row in fetch(text, [organization_id, *part])]
         return out
 
-    def remember_device(self, organization_id: int, identifier: str, info: DeviceInfo) -> None:
-        self._devices[(organization_id, identifier)] = (time.monotonic(), info)
-
     def patient(self, organization_id: int, mrn: str) -> tuple[uuid.UUID, int] | None:
         key = (organization_id, mrn)
         hit = self._patients.get(key)
@@ -266,15 +277,16 @@ def _lookup_sql(which: str) -> tuple[str, Any]:
 
         sql = (
             f"SELECT {col(dev, d, 'identifier')}, {col(dev, d, 'id')}, {col(dev, d, 'site')}, "  # noqa: S608
-            f"{col(dev, d, 'chair')}, {col(chair, c, 'site')}, {col(dev, d, 'active')} FROM {d} "
+            f"{col(dev, d, 'chair')}, {col(chair, c, 'site')}, {col(dev, d, 'active')}, "
+            f"{col(dev, d, 'allowed_sources')} FROM {d} "
             f"LEFT OUTER JOIN {c} ON {col(dev, d, 'chair')} = {col(chair, c, 'id')} "
             f"WHERE {col(dev, d, 'organization')} = %s AND {col(dev, d, 'identifier')} IN (%%KEYS%%)"
         )
         to_uuid = dev.get_field("id").to_python
 
         def convert(row: tuple[Any, ...]) -> tuple[Any, ...]:
-            ident, pk, site, chair_id, chair_site, active = row
-            return (ident, to_uuid(pk), site, chair_id, chair_site, bool(active))
+            ident, pk, site, chair_id, chair_site, active, sources = row
+            return (ident, to_uuid(pk), site, chair_id, chair_site, bool(active), sources)
 
     else:
         pat = Patient._meta
@@ -305,6 +317,18 @@ def _candidates(ids: Iterable[PatientIdentifier], authorities: frozenset[str] | 
     return out
 
 
+def known_device(
+    cache: BindingCache, organization_id: int, device_identifier: str | None, location: str | None
+) -> DeviceInfo | None:
+    """The registered monitor a message names: by its device identifier, else its PV1-3 location."""
+    for ident in (device_identifier, location):
+        if ident:
+            device = cache.device(organization_id, ident)
+            if device is not None:
+                return device
+    return None
+
+
 def bind_reading(
     *,
     organization_id: int,
@@ -317,12 +341,7 @@ def bind_reading(
 ) -> Binding:
     """Bind one message's readings. ``observed_at`` is for the session app (active session at that time)."""
     c = cache or BindingCache(ttl=0)
-    device = None
-    for ident in (device_identifier, location):
-        if ident:
-            device = c.device(organization_id, ident)
-            if device is not None:
-                break
+    device = known_device(c, organization_id, device_identifier, location)
     chair_id = device.chair_id if device is not None and device.active else None
     site_id = None
     if device is not None:

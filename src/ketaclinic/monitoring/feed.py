@@ -21,7 +21,19 @@ unbound readings to a patient is audited per patient (services.py).
 Times: an observation time without a UTC offset is the device's local time, read in the zone of the
 chair's site, else the monitor's site, else the patient's site, else the listener's ``--site``, else UTC
 (design.md: aware UTC in storage). A message with no time at all gets its receipt time
-(``time_source="received"``).
+(``time_source="received"``). A time outside the plausible window (interop/hl7/bounds.py: not before
+``KETACLINIC_HL7_EARLIEST_YEAR``, not more than ``KETACLINIC_HL7_CLOCK_SKEW_MIN`` after receipt) makes
+the message an AE naming the field: stored as received, without readings (issue 15 H2).
+
+Limits (bounds.py, checked in prepare.py): a message over the size, OBX or reading limit is answered AE
+and nothing of it is stored (issue 15 H4).
+
+Senders (trust.py, issue 15 M2): readings are stored and charted only for a registered monitor sending
+from one of its allowed addresses. Any other message with readings is stored *held* — its text only, no
+reading rows, nothing forwarded to a session, no alert — and acknowledged AA (it is safely kept) until an
+administrator accepts or discards it (services.release_held / discard_held). At most
+``KETACLINIC_HL7_REVIEW_QUEUE_MAX`` messages wait; past that they are refused AR and not stored, so an
+unknown sender cannot fill the database. Monitors are no longer registered by the feed on first sight.
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
@@ -42,14 +55,14 @@ from ketaclinic.accounts.models import Organization, Site, User
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.interop.hl7.ack import AckError, build_aa, build_ack, errors_from, new_control_id
-from ketaclinic.interop.hl7.errors import AckCode, HL7ErrorCode
-from ketaclinic.interop.hl7.mdc import VitalKind
+from ketaclinic.interop.hl7.bounds import FeedLimits, implausible_time, time_error, time_location
+from ketaclinic.interop.hl7.errors import AckCode, HL7ErrorCode, HL7ParseError
 from ketaclinic.interop.hl7.mllp import encode_frame
-from ketaclinic.interop.hl7.model import TimeSource, is_device_feed
+from ketaclinic.interop.hl7.model import ParsedMessage, TimeSource, is_device_feed
 from ketaclinic.interop.hl7.parse import python_codec
 from ketaclinic.monitoring.alerts import evaluate_alerts, raises_nothing
-from ketaclinic.monitoring.binding import BindingCache, DeviceInfo, bind_reading
-from ketaclinic.monitoring.models import MonitorDevice, ReadingSource
+from ketaclinic.monitoring.binding import BindingCache, DeviceInfo, bind_reading, known_device
+from ketaclinic.monitoring.models import HL7Message, ReviewStatus
 from ketaclinic.monitoring.prepare import Inbound, Outcome, Prepared, prepare
 from ketaclinic.monitoring.rows import (
     READING_MESSAGE_ID,
@@ -59,18 +72,16 @@ from ketaclinic.monitoring.rows import (
     insert_reading_params,
     message_params,
     reading_params,
+    reading_rows,
     stored_keys,
     touch_devices,
 )
+from ketaclinic.monitoring.trust import address_allowed, feed_limits
 
 log = logging.getLogger(__name__)
 AUDIT_CATEGORY = "monitoring"
 RAW_LIMIT = 1 << 20  # characters of a message kept in HL7Message.raw
 LAST_SEEN_EVERY = 30.0  # seconds between updates of MonitorDevice.last_seen_at
-# Plain strings of the enums a reading row stores (an enum member's ``.value`` is a slow attribute).
-_KIND_TEXT: dict[Any, str] = {k: k.value for k in VitalKind}
-_TIME_SOURCE_TEXT: dict[Any, str] = {t: t.value for t in TimeSource}
-_HL7_SOURCE = str(ReadingSource.HL7.value)
 
 
 @dataclass
@@ -141,8 +152,16 @@ class FeedStore:
         audit_every: float = 1.0,
         write_lock: Callable[[], AbstractContextManager[Any]] = nullcontext,
         label: str = "",
+        limits: FeedLimits | None = None,
+        review_queue_max: int | None = None,
     ) -> None:
         self.organization = organization
+        # What one message may carry and when its times are plausible (KETACLINIC_HL7_*, trust.feed_limits).
+        self.limits = limits if limits is not None else feed_limits()
+        self.review_queue_max = (
+            review_queue_max if review_queue_max is not None else settings.KETACLINIC_HL7_REVIEW_QUEUE_MAX
+        )
+        self._held_now: int | None = None  # messages waiting for review, counted once per batch
         self.default_site = default_site
         self.mrn_authorities = mrn_authorities
         self.run_alerts = run_alerts
@@ -163,7 +182,7 @@ class FeedStore:
     # ------------------------------------------------------------------ public
 
     def process(self, items: Sequence[Inbound]) -> list[Outcome]:
-        return self.process_prepared([prepare(item) for item in items])
+        return self.process_prepared([prepare(item, self.limits) for item in items])
 
     def process_prepared(self, preps: Sequence[Prepared]) -> list[Outcome]:
         """Store messages already run through :func:`prepare` (here or in a worker process).
@@ -230,23 +249,6 @@ class FeedStore:
             self._service_user = user
         return self._service_user
 
-    def _device(self, identifier: str, now: datetime) -> DeviceInfo:
-        """The registered device, or a new unassigned one (an administrator assigns it to a chair)."""
-        org = self.organization.pk
-        found = self.cache.device(org, identifier)
-        if found is not None:
-            return found
-        dev, _ = MonitorDevice.objects.get_or_create(
-            organization_id=org,
-            identifier=identifier,
-            defaults={"site": self.default_site, "first_seen_at": now, "last_seen_at": now},
-        )
-        info = DeviceInfo(
-            dev.id, dev.site_id, dev.chair_id, dev.chair.site_id if dev.chair else None, dev.active
-        )
-        self.cache.remember_device(org, identifier, info)
-        return info
-
     def _outcome(self, p: Prepared) -> Outcome:
         now = timezone.now()
         cid = new_control_id()
@@ -264,32 +266,37 @@ class FeedStore:
             code = AckCode.ACCEPT
             text = build_ack(p.header, control_id=cid, now=now)
         codec = python_codec(p.header.charset if p.header else "")
+        # In the sender's character set (MSH-18), so that MSA-2 comes back byte for byte; a character of
+        # our own ERR text that the set lacks (an ellipsis in 8859/1) becomes "?". Escaping keeps the MLLP
+        # block characters out of the text (er7.escape).
         try:
-            frame = encode_frame(text, codec)
-        except (UnicodeEncodeError, ValueError):
-            frame = encode_frame(text.encode("utf-8", "replace"))
+            frame = encode_frame(text.encode(codec, "replace"))
+        except ValueError:  # never expected (escaped); an answer all the same, for this message alone
+            log.exception("ACK for %r could not be framed", p.control_id)
+            err = AckError(HL7ErrorCode.APPLICATION_INTERNAL_ERROR, "The message could not be answered.")
+            code = AckCode.REJECT
+            frame = encode_frame(build_ack(None, code=code, errors=[err], control_id=cid, now=now))
         return Outcome(frame, code, p.control_id, p.stored, p.duplicate, p.readings)
 
     # ------------------------------------------------------------------ the transaction
 
     def _store(self, preps: Sequence[Prepared]) -> None:
         now = timezone.now()
-        plan = self._plan(preps, now, locked=False)
+        plan = self._plan(preps)
         with self.write_lock(), transaction.atomic():
-            if plan is None:  # a monitor seen for the first time: it is registered in the transaction
-                plan = self._plan(preps, now, locked=True)
-                assert plan is not None
             self._write(now, plan)
 
-    def _plan(self, preps: Sequence[Prepared], now: datetime, *, locked: bool) -> list[_Planned] | None:
-        """Everything about a batch that needs no write: repeats within the batch, the message and reading
-        rows (with the message id left open), bindings and sessions, which messages the alert engine must
-        see. ``None`` when a monitor must be registered first (only under the lock: ``locked=True``)."""
+    def _plan(self, preps: Sequence[Prepared]) -> list[_Planned]:
+        """Everything about a batch that needs no write: repeats within the batch, the time window, who
+        sent it (a registered monitor from an allowed address, else held for review), the message and
+        reading rows (with the message id left open), bindings and sessions, which messages the alert
+        engine must see."""
         org = self.organization.pk
         plan: list[_Planned] = []
-        storable = [p for p in preps if not p.item.oversized]
+        storable = [p for p in preps if not p.refused]
         parsed = [p.parsed for p in storable if p.parsed is not None]
         self.cache.load_sessions(org)  # one query per batch, not two per message
+        self._held_now = None
         try:
             self.cache.prefetch(
                 org,
@@ -306,25 +313,97 @@ class FeedStore:
                     p.issues.append(_reused(p))
                 seen.add(p.key)
                 used.add((p.sender, p.control_id))
-                msg = self._message_row(p, now, locked)
-                if msg is None:
-                    return None
-                readings, session_id = self._reading_rows(p, msg)
-                bound = bool(readings) and readings[0].bound
-                plan.append(
-                    _Planned(
-                        p,
-                        msg,
-                        message_params(msg),
-                        readings,
-                        reading_params(readings),
-                        session_id,
-                        bound and (session_id is not None or not raises_nothing(readings)),
-                    )
-                )
+                planned = self._plan_one(p)
+                if planned is not None:
+                    plan.append(planned)
         finally:
             self.cache.forget_sessions()
         return plan
+
+    def _plan_one(self, p: Prepared) -> _Planned | None:
+        """One message's rows; None when it is refused without being stored (the review queue is full)."""
+        parsed = p.parsed
+        feed = parsed is not None and is_device_feed(parsed)
+        device = None
+        if parsed is not None and feed:
+            location = parsed.location.text if parsed.location else None
+            device = known_device(self.cache, self.organization.pk, parsed.device_id, location)
+        if parsed is not None and p.error is None:
+            site = (device.chair_site_id or device.site_id) if device is not None else None
+            p.error = self._time_error(p, parsed, self._zone(site))
+        held = ""
+        if parsed is not None and feed and p.error is None and parsed.observations:
+            held = self._untrusted(p, parsed, device)
+            if held and not self._queue_has_room():
+                p.error, p.refused = self._queue_full(p), True
+                log.warning("monitor feed: review queue full; refused %s from %s", p.control_id, p.item.peer)
+                return None
+        msg = self._message_row(p, device, held)
+        readings, session_id = ([], None) if held or p.error is not None else self._reading_rows(p, msg)
+        bound = bool(readings) and readings[0].bound
+        return _Planned(
+            p,
+            msg,
+            message_params(msg),
+            readings,
+            reading_params(readings),
+            session_id,
+            bound and (session_id is not None or not raises_nothing(readings)),
+        )
+
+    def _time_error(self, p: Prepared, parsed: ParsedMessage, zone: tzinfo) -> HL7ParseError | None:
+        """The AE for the first time in the message outside the plausible window (bounds.py): MSH-7 and
+        each observation's time, a device's local time read in its site's zone. Each distinct time is
+        judged once (a message repeats one time in every OBX)."""
+        received, limits = p.item.received_at, self.limits
+        checked: set[datetime] = set()
+        header_time = parsed.header.timestamp
+        times = [(header_time, TimeSource.MSH, 1)] if header_time is not None else []
+        times += [
+            (o.observed_at, o.time_source, o.obx_sequence) for o in parsed.observations if o.observed_at
+        ]
+        for moment, source, sequence in times:
+            if moment in checked:
+                continue
+            checked.add(moment)
+            aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+            why = implausible_time(aware, received, limits)
+            if why is not None:
+                location = time_location(source, sequence)
+                return time_error(aware, why, location=location, header=parsed.header)
+        return None
+
+    def _untrusted(self, p: Prepared, parsed: ParsedMessage, device: DeviceInfo | None) -> str:
+        """Why the message's readings must wait for review (trust.py), or "" when its sender is trusted:
+        a registered monitor, sending from one of its allowed addresses."""
+        named = parsed.device_id or (parsed.location.text if parsed.location else "") or "no monitor named"
+        address = p.item.address
+        if device is None:
+            where = f" from {address}" if address else ""
+            return f"Unknown monitor ({named}){where}: not registered on the Bedside monitors page."
+        if address is not None and not address_allowed(address, device.allowed):
+            return f"Monitor {named} sent from {address}, which is not one of its allowed addresses."
+        return ""
+
+    def _queue_has_room(self) -> bool:
+        if self._held_now is None:
+            self._held_now = HL7Message.objects.filter(
+                organization_id=self.organization.pk, review_status=ReviewStatus.HELD
+            ).count()
+        if self._held_now >= self.review_queue_max:
+            return False
+        self._held_now += 1
+        return True
+
+    def _queue_full(self, p: Prepared) -> HL7ParseError:
+        return HL7ParseError(
+            HL7ErrorCode.APPLICATION_INTERNAL_ERROR,
+            f"This monitor or its address is not registered, and {self.review_queue_max} messages from "
+            "unregistered senders already wait for review; the message was not stored. Ask the clinic to "
+            "register the monitor, then send it again.",
+            fields={"MSH-3": "sender not registered; review queue full"},
+            header=p.header,
+        )
 
     def _write(self, now: datetime, plan: list[_Planned]) -> None:
         """The batch's writes, in the caller's transaction under the write lock."""
@@ -358,7 +437,11 @@ class FeedStore:
         # "Last message" on the monitors page: updated at most every LAST_SEEN_EVERY seconds per monitor,
         # not in every batch (one UPDATE less per commit).
         mono = time.monotonic()
-        devices = {e.message.device_id for e in plan if e.message.device_id is not None}
+        devices = {
+            e.message.device_id
+            for e in plan
+            if e.message.device_id is not None and not e.message.review_status
+        }
         due = {d for d in devices if mono - self._last_seen.get(d, -1e9) >= LAST_SEEN_EVERY}
         if due:
             touch_devices(due, now)
@@ -432,17 +515,10 @@ class FeedStore:
             log.exception("writing the monitor feed audit entry failed; will retry")
             self._recover()
 
-    def _message_row(self, p: Prepared, now: datetime, locked: bool) -> MessageRow | None:
-        """The message's row; ``None`` when its monitor is new and ``locked`` is false (it is registered
-        in the write transaction)."""
+    def _message_row(self, p: Prepared, device: DeviceInfo | None, held: str) -> MessageRow:
+        """The message's row: ``held`` (the reason) when it waits for review instead of being read."""
         parsed = p.parsed
-        device_id = None
         feed = parsed is not None and is_device_feed(parsed)
-        if parsed is not None and feed and parsed.device_id:
-            known = self.cache.device(self.organization.pk, parsed.device_id)
-            if known is None and not locked:
-                return None
-            device_id = (known or self._device(parsed.device_id, now)).id
         error_text = ""
         if p.error is not None:
             error_text = str(p.error)
@@ -458,9 +534,14 @@ class FeedStore:
             ack_code=(p.error.ack_code if p.error else AckCode.ACCEPT).value,
             ack_error=error_text,
             device_feed=feed,
-            device_id=device_id,
+            device_id=device.id if device is not None else None,
             location=(parsed.location.text[:200] if parsed and parsed.location else ""),
             issues=p.issues,
+            device_identifier=(parsed.device_id or "")[:120] if parsed is not None else "",
+            source_address=(p.item.address or "")[:45],
+            peer_certificate=p.item.certificate[:200],
+            review_status=ReviewStatus.HELD.value if held else "",
+            held_reason=held[:300],
         )
 
     def _forward_to_sessions(
@@ -533,41 +614,15 @@ class FeedStore:
             mrn_authorities=self.mrn_authorities,
         )
         site_id = binding.site_id if binding.site_id is not None else getattr(self.default_site, "pk", None)
-        zone = self._zone(site_id)
-        device_id = binding.device.id if binding.device else msg.device_id
-        rows: list[ReadingRow] = []
-        org, received, bound = self.organization.pk, p.item.received_at, binding.bound
-        patient_id, chair_id = binding.patient_id, binding.chair_id
-        times: set[datetime] = set()  # the first row of each observation time leads its reading set
-        for obs in parsed.observations:
-            observed = obs.observed_at
-            if observed is None:
-                observed, time_source = received, "received"
-            else:
-                time_source = _TIME_SOURCE_TEXT[obs.time_source]
-                if observed.tzinfo is None:
-                    observed = observed.replace(tzinfo=zone)  # = obs.observed_at_in(zone)
-            rows.append(
-                ReadingRow(
-                    org,
-                    site_id,
-                    patient_id,
-                    chair_id,
-                    device_id,
-                    None,
-                    observed,
-                    received,
-                    time_source,
-                    _KIND_TEXT[obs.kind],
-                    obs.value,
-                    obs.unit,
-                    _HL7_SOURCE,
-                    bound,
-                    obs.confirmed,
-                    obs.source_code[:120],
-                    obs.source_unit[:120],
-                    observed not in times,
-                )
-            )
-            times.add(observed)
+        rows = reading_rows(
+            parsed,
+            organization_id=self.organization.pk,
+            site_id=site_id,
+            patient_id=binding.patient_id,
+            chair_id=binding.chair_id,
+            device_id=binding.device.id if binding.device else msg.device_id,
+            received=p.item.received_at,
+            bound=binding.bound,
+            zone=self._zone(site_id),
+        )
         return rows, binding.session_id

@@ -25,6 +25,12 @@ class DeviceForm(forms.Form):
     label = forms.CharField(label="Label", required=False)
     chair = forms.ModelChoiceField(label="Chair", queryset=Chair.objects.none(), required=False)
     active = forms.BooleanField(label="In use", required=False, initial=True)
+    allowed_sources = forms.CharField(
+        label="Allowed addresses",
+        required=False,
+        help_text="The monitor's IP address, or its network such as 10.0.4.0/24; several separated by commas. "
+        "Readings from any other address wait under Unknown senders. Empty: this computer only.",
+    )
 
     def __init__(self, *args: Any, chairs: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -32,3 +38,19 @@ class DeviceForm(forms.Form):
         assert isinstance(chair_field, forms.ModelChoiceField)
         chair_field.queryset = chairs
         chair_field.empty_label = "(not on a chair)"
+
+
+class ReviewForm(forms.Form):
+    """An administrator's decision on held messages (one monitor, one address)."""
+
+    decision = forms.ChoiceField(choices=[("accept", "Accept"), ("discard", "Discard")])
+    identifier = forms.CharField(max_length=200)
+    address = forms.CharField(max_length=45, required=False)
+    label = forms.CharField(label="Label", required=False)
+    chair = forms.ModelChoiceField(label="Chair", queryset=Chair.objects.none(), required=False)
+
+    def __init__(self, *args: Any, chairs: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        chair_field = self.fields["chair"]
+        assert isinstance(chair_field, forms.ModelChoiceField)
+        chair_field.queryset = chairs

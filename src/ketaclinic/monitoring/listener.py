@@ -11,8 +11,15 @@ runs N of these on one listening socket (management/commands/mllp.py); on SQLite
 write through :class:`ProcessLock`.
 
 Malformed input never stalls a connection: junk between frames is logged and skipped, an oversized
-frame is answered AR, a message that cannot be parsed AE/AR, and decoding resumes at the next start
-block. A connection that drops mid-frame loses only that unacknowledged frame.
+frame is answered AE without being buffered (the framing keeps at most the size limit of it), a message
+that cannot be parsed AE/AR, and decoding resumes at the next start block. A connection that drops
+mid-frame loses only that unacknowledged frame.
+
+Bounds on connections (issue 15 M2): a connection that has delivered no complete message for
+``idle_timeout`` seconds is closed (a monitor reconnects when it next sends; a half-sent frame dribbled
+byte by byte does not count as activity), and one address may hold at most
+``max_connections_per_address`` connections to this process (more are closed at once). With
+``ssl_context`` the listener speaks MLLP over TLS and requires a client certificate (trust.py).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import os
 import queue
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -40,6 +48,7 @@ from django.utils import timezone
 from ketaclinic.interop.hl7.mllp import DEFAULT_MAX_FRAME_BYTES, Frame, FrameDecoder, Junk, Oversized
 from ketaclinic.monitoring.feed import FeedStore
 from ketaclinic.monitoring.prepare import Inbound, Outcome, Prepared, prepare, prepare_many
+from ketaclinic.monitoring.trust import certificate_subject
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +76,8 @@ class ListenerStats:
     messages: int = 0
     batches: int = 0
     junk_events: int = 0
+    idle_closed: int = 0
+    refused_connections: int = 0  # over the per-address cap
     by_code: dict[str, int] = field(default_factory=dict)
 
 
@@ -202,7 +213,7 @@ class Writer:
                 pool = ProcessPoolExecutor(
                     self.parse_workers, mp_context=multiprocessing.get_context("spawn")
                 )
-                pool.submit(prepare_many, []).result(60)  # fail now, not on the first message
+                pool.submit(prepare_many, [], store.limits).result(60)  # fail now, not on the first message
         except BaseException as exc:  # surfaced by start()
             self.failed = exc
             self.ready.set()
@@ -223,7 +234,7 @@ class Writer:
                 if parsing is not None:
                     pending = parsing
                 elif batch:
-                    preps = [prepare(j.item) for j in batch]
+                    preps = [prepare(j.item, store.limits) for j in batch]
                     self._process(store, batch, preps)
                 elif not stop:
                     store.flush_audit()  # idle: close the audit range of what was stored
@@ -242,14 +253,18 @@ class Writer:
     def _submit_parse(self, pool: ProcessPoolExecutor, batch: list[_Job]) -> list[Future[list[Prepared]]]:
         items = [j.item for j in batch]
         size = max(1, -(-len(items) // self.parse_workers))
-        return [pool.submit(prepare_many, items[i : i + size]) for i in range(0, len(items), size)]
+        limits = self.store.limits if self.store is not None else None
+        return [
+            pool.submit(prepare_many, items[i : i + size], *([limits] if limits else []))
+            for i in range(0, len(items), size)
+        ]
 
     def _store_parsed(self, store: FeedStore, batch: list[_Job], parts: list[Future[list[Prepared]]]) -> None:
         try:
             preps = [p for part in parts for p in part.result()]
         except Exception:  # a worker died: parse here rather than lose the batch
             log.exception("parse worker failed; parsing in the listener")
-            preps = [prepare(j.item) for j in batch]
+            preps = [prepare(j.item, store.limits) for j in batch]
         self._process(store, batch, preps)
 
     def _process(self, store: FeedStore, batch: list[_Job], preps: list[Prepared]) -> None:
@@ -431,7 +446,11 @@ class _Connection(asyncio.Protocol):
         self.decoder = FrameDecoder(listener.max_frame_bytes)
         self.transport: asyncio.Transport | None = None
         self.peer = ""
+        self.address = ""
+        self.certificate = ""
         self.outstanding = 0
+        self.last_message = self.loop.time()  # when the last complete frame arrived (idle timeout)
+        self._counted = False
         self._paused_reading = False
         self._write_blocked = False
         self._closing = False
@@ -442,28 +461,61 @@ class _Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         peername = transport.get_extra_info("peername")
-        self.peer = f"{peername[0]}:{peername[1]}" if isinstance(peername, tuple) else str(peername or "")
-        stats = self.listener.stats
+        if isinstance(peername, tuple):
+            self.address = str(peername[0])
+            self.peer = f"{peername[0]}:{peername[1]}"
+        else:
+            self.peer = str(peername or "")
+        listener = self.listener
+        stats = listener.stats
         stats.connections += 1
         stats.open_connections += 1
-        self.listener.connections.add(self)
+        listener.connections.add(self)
+        per_address = listener.by_address.get(self.address, 0)
+        if per_address >= listener.max_connections_per_address:
+            stats.refused_connections += 1
+            log.warning(
+                "MLLP %s: %d connections from this address already open (the most allowed); closed",
+                self.peer,
+                per_address,
+            )
+            transport.abort()
+            return
+        listener.by_address[self.address] = per_address + 1
+        self._counted = True
+        if listener.ssl_context is not None:
+            ssl_object = transport.get_extra_info("ssl_object")
+            self.certificate = certificate_subject(ssl_object.getpeercert() if ssl_object else None)
 
     def data_received(self, data: bytes) -> None:
         listener = self.listener
         now = timezone.now()
         for event in self.decoder.feed(data):
             if isinstance(event, Frame):
-                inbound = Inbound(event.payload, self.peer, now)
+                inbound = Inbound(
+                    event.payload, self.peer, now, address=self.address, certificate=self.certificate
+                )
                 self.outstanding += 1
                 listener.writer.submit(inbound, self)
             elif isinstance(event, Oversized):
                 log.warning("MLLP %s: %s", self.peer, event.reason)
                 self.outstanding += 1
                 listener.writer.submit(
-                    Inbound(event.head, self.peer, now, oversized=True, limit=event.limit), self
+                    Inbound(
+                        event.head,
+                        self.peer,
+                        now,
+                        oversized=True,
+                        limit=event.limit,
+                        address=self.address,
+                        certificate=self.certificate,
+                    ),
+                    self,
                 )
             else:
                 listener.junk(self.peer, event)
+                continue
+            self.last_message = self.loop.time()
         self._flow()
 
     def eof_received(self) -> bool | None:
@@ -479,8 +531,16 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None:
             log.info("MLLP %s: connection lost (%s)", self.peer, exc)
-        self.listener.stats.open_connections -= 1
-        self.listener.connections.discard(self)
+        listener = self.listener
+        listener.stats.open_connections -= 1
+        listener.connections.discard(self)
+        if self._counted:
+            self._counted = False
+            left = listener.by_address.get(self.address, 1) - 1
+            if left > 0:
+                listener.by_address[self.address] = left
+            else:
+                listener.by_address.pop(self.address, None)
         self.transport = None
 
     def pause_writing(self) -> None:
@@ -490,6 +550,16 @@ class _Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._write_blocked = False
         self._flow()
+
+    def idle_for(self, now: float) -> float:
+        """Seconds since the last complete message (0 while ACKs are still owed to it)."""
+        return 0.0 if self.outstanding else now - self.last_message
+
+    def close_idle(self) -> None:
+        log.info("MLLP %s: no message for %.0f s; connection closed", self.peer, self.listener.idle_timeout)
+        self.listener.stats.idle_closed += 1
+        if self.transport is not None:
+            self.transport.close()
 
     # ---------------------------------------------------------------- from the writer
 
@@ -540,10 +610,16 @@ class MLLPListener:
         max_outstanding: int = 1000,
         sock: socket.socket | None = None,
         checkpoints: bool = True,
+        idle_timeout: float = 600.0,
+        max_connections_per_address: int = 64,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.max_frame_bytes = max_frame_bytes
         self.max_outstanding = max_outstanding
+        self.idle_timeout = idle_timeout
+        self.max_connections_per_address = max_connections_per_address
+        self.ssl_context = ssl_context
         self.writer = Writer(
             make_store,
             max_batch=max_batch,
@@ -552,19 +628,48 @@ class MLLPListener:
         )
         self.stats = ListenerStats()
         self.connections: set[_Connection] = set()
+        self.by_address: dict[str, int] = {}  # open connections per peer address
         self._sock = sock  # a listening socket shared with other listener processes (--processes)
         self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await asyncio.to_thread(self.writer.start)
         loop = asyncio.get_running_loop()
+        # A TLS handshake that does not finish in time is dropped too (a connection cannot idle in it).
+        context = self.ssl_context
+        handshake = min(30.0, self.idle_timeout) if context is not None else None
         if self._sock is not None:
-            self._server = await loop.create_server(lambda: _Connection(self), sock=self._sock, backlog=4096)
+            self._server = await loop.create_server(
+                lambda: _Connection(self),
+                sock=self._sock,
+                backlog=4096,
+                ssl=context,
+                ssl_handshake_timeout=handshake,
+            )
         else:
             self._server = await loop.create_server(
-                lambda: _Connection(self), self.host, self.port, backlog=4096
+                lambda: _Connection(self),
+                self.host,
+                self.port,
+                backlog=4096,
+                ssl=context,
+                ssl_handshake_timeout=handshake,
             )
         self.port = self._server.sockets[0].getsockname()[1]
+        self._sweeper = loop.create_task(self._close_idle())
+
+    async def _close_idle(self) -> None:
+        """Every few seconds (a quarter of the timeout, at most 5 s): close the connections that have
+        delivered no complete message for ``idle_timeout`` seconds. One pass over the connections, not a
+        timer per message."""
+        loop = asyncio.get_running_loop()
+        every = max(0.05, min(5.0, self.idle_timeout / 4))
+        while True:
+            await asyncio.sleep(every)
+            now = loop.time()
+            for conn in [c for c in self.connections if c.idle_for(now) >= self.idle_timeout]:
+                conn.close_idle()
 
     async def serve_forever(self) -> None:
         assert self._server is not None
@@ -574,6 +679,8 @@ class MLLPListener:
     async def close(self) -> None:
         """Stop accepting, close the connections (unacknowledged messages are sent again by the monitors
         when they reconnect), then let the writer finish its queue."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):

@@ -14,13 +14,15 @@ from django.conf import settings
 from django.db import models
 
 from ketaclinic.interop.hl7.mdc import VitalKind
+from ketaclinic.monitoring.trust import default_sources
 
 
 class MonitorDevice(models.Model):
     """A bedside monitor or gateway, known by its EUI-64 (MSH-3/OBX-18) or a name/PV1-3 location.
 
-    Devices that send before anyone registered them are added automatically (``chair`` empty) so an
-    administrator can assign them to a chair.
+    A monitor's readings are taken only from its ``allowed_sources`` (IP addresses or networks); a
+    monitor nobody registered, or one sending from another address, waits under "Unknown senders" for an
+    administrator (trust.py, issue 15 M2).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -34,6 +36,11 @@ class MonitorDevice(models.Model):
         "accounts.Chair", on_delete=models.SET_NULL, null=True, blank=True, related_name="monitors"
     )
     active = models.BooleanField(default=True)
+    allowed_sources = models.JSONField(
+        default=default_sources,
+        blank=True,
+        help_text="IP addresses or networks (CIDR) the monitor may send from; this computer only by default.",
+    )
     first_seen_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -56,9 +63,19 @@ class AckCodeChoice(models.TextChoices):
     REJECT = "AR", "Rejected"
 
 
+class ReviewStatus(models.TextChoices):
+    """A message from an unknown monitor or address (trust.py) waits for an administrator."""
+
+    NONE = "", "Not held"
+    HELD = "held", "Waiting for review"
+    RELEASED = "released", "Accepted after review"
+    DISCARDED = "discarded", "Discarded after review"
+
+
 class HL7Message(models.Model):
     """One message received over MLLP, as sent. A repeat (same sender, MSH-10 and content) is not stored
-    again; a reused MSH-10 with different content is stored and flagged (see feed.py)."""
+    again; a reused MSH-10 with different content is stored and flagged (see feed.py). A message from an
+    unknown monitor or address is kept with ``review_status`` held and no readings until reviewed."""
 
     id = models.BigAutoField(primary_key=True)
     # organization: the unique constraint's index starts with it.
@@ -78,6 +95,26 @@ class HL7Message(models.Model):
     )
     location = models.CharField(max_length=200, blank=True, help_text="PV1-3 as sent.")
     issues = models.JSONField(default=list, blank=True, help_text="What the parser skipped or doubted.")
+    device_identifier = models.CharField(
+        max_length=120, blank=True, help_text="The monitor the message names (OBX-18 or MSH-3 EUI-64)."
+    )
+    source_address = models.CharField(
+        max_length=45, blank=True, help_text="The sender's IP address as the listener saw it."
+    )
+    peer_certificate = models.CharField(
+        max_length=200, blank=True, help_text="Subject of the sender's TLS client certificate."
+    )
+    review_status = models.CharField(max_length=10, choices=ReviewStatus.choices, default="", blank=True)
+    held_reason = models.CharField(max_length=300, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -85,6 +122,14 @@ class HL7Message(models.Model):
                 # control_id first after organization: the repeat check looks up a batch of MSH-10s.
                 fields=["organization", "control_id", "sender", "digest"],
                 name="hl7_message_once",
+            )
+        ]
+        indexes = [
+            # The review queue: only held messages are in it, so the feed's accepted majority costs nothing.
+            models.Index(
+                fields=["organization", "received_at"],
+                condition=models.Q(review_status="held"),
+                name="hl7message_held",
             )
         ]
         # No index on received_at: nothing lists messages by time, and every index is one more page

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ketaclinic.interop.hl7.bounds import DEFAULT_LIMITS, FeedLimits, obx_problem, readings_problem, too_large
 from ketaclinic.interop.hl7.errors import AckCode, HL7ErrorCode, HL7ParseError
 from ketaclinic.interop.hl7.model import MessageHeader, ParsedMessage
 from ketaclinic.interop.hl7.parse import decode_message, parse_oru, read_header_only
@@ -28,13 +29,19 @@ def _now() -> datetime:
 
 @dataclass
 class Inbound:
-    """One frame from a connection. ``oversized`` frames carry only their head (for the ACK)."""
+    """One frame from a connection. ``oversized`` frames carry only their head (for the ACK).
+
+    ``address`` is the sender's IP address as the listener saw it (compared with the monitor's allowed
+    addresses, feed.py); None for a message handed over in-process (tests, imports), which skips that
+    check but not the others. ``certificate`` names the client certificate of a TLS connection."""
 
     payload: bytes
     peer: str = ""
     received_at: datetime = field(default_factory=_now)
     oversized: bool = False
     limit: int = 0
+    address: str | None = None
+    certificate: str = ""
 
 
 @dataclass
@@ -58,6 +65,8 @@ class Prepared:
     error: HL7ParseError | None = None
     error_state: tuple[Any, ...] | None = None
     internal_error: str = ""
+    # Over a limit of bounds.FeedLimits: answered AE, and nothing of it stored (issue 15 H4).
+    refused: bool = False
     issues: list[str] = field(default_factory=list)
     duplicate: bool = False
     stored: bool = False
@@ -75,13 +84,16 @@ class Prepared:
         """Replace the exception by its parts (to cross a process boundary)."""
         if self.error is not None:
             e = self.error
-            self.error_state = (e.code, e.message, e.location, dict(e.fields), e.header)
+            ack = e.ack_code
+            self.error_state = (e.code, e.message, e.location, dict(e.fields), e.header, ack)
             self.error = None
 
     def unpack(self) -> None:
         if self.error_state is not None:
-            code, message, location, fields, header = self.error_state
-            self.error = HL7ParseError(code, message, location=location, fields=fields, header=header)
+            code, message, location, fields, header, ack = self.error_state
+            self.error = HL7ParseError(
+                code, message, location=location, fields=fields, header=header, ack_code=ack
+            )
             self.error_state = None
 
 
@@ -98,26 +110,37 @@ def sender_of(header: MessageHeader | None) -> str:
     return f"{app}@{fac}" if fac else app
 
 
-def prepare(item: Inbound) -> Prepared:
-    """Pure part: decode, parse, key. Runs before the transaction."""
+def prepare(item: Inbound, limits: FeedLimits = DEFAULT_LIMITS) -> Prepared:
+    """Pure part: decode, check the limits, parse, key. Runs before the transaction."""
     p = Prepared(item)
     if item.oversized:
-        p.header = read_header_only(item.payload)
-        p.error = HL7ParseError(
-            HL7ErrorCode.APPLICATION_INTERNAL_ERROR,
-            f"The message is larger than {item.limit} bytes, the most this listener accepts; it was not read.",
-            fields={"message": f"over {item.limit} bytes"},
-            header=p.header,
-        )
+        p.header = read_header_only(item.payload.split(b"\r", 1)[0])
+        p.error = too_large(item.limit or limits.max_message_bytes, p.header)
+        p.refused = True
+        return p
+    if len(item.payload) > limits.max_message_bytes:  # handed over in-process, not through the framing
+        p.header = read_header_only(item.payload.split(b"\r", 1)[0])
+        p.error = too_large(limits.max_message_bytes, p.header)
+        p.refused = True
         return p
     text, decode_issues = decode_message(item.payload)
     p.text = normalise(text)
     p.issues = [i.message for i in decode_issues]
     p.digest = hashlib.sha256(p.text.encode("utf-8", "surrogatepass")).hexdigest()
+    too_many = obx_problem(p.text, limits, None)
+    if too_many is not None:
+        # Counted before parsing: the header alone is read, for the ACK.
+        p.header = too_many.header = read_header_only(p.text.split("\r", 1)[0])
+        p.error, p.refused = too_many, True
+        p.sender = sender_of(p.header)
+        return p
     try:
         p.parsed = parse_oru(p.text)
         p.header = p.parsed.header
         p.issues += [i.message for i in p.parsed.issues]
+        p.error = readings_problem(len(p.parsed.observations), limits, p.header)
+        if p.error is not None:
+            p.parsed, p.refused = None, True
     except HL7ParseError as exc:
         p.error = exc
         p.header = exc.header if exc.header is not None else read_header_only(p.text)
@@ -134,9 +157,9 @@ def prepare(item: Inbound) -> Prepared:
     return p
 
 
-def prepare_many(items: Sequence[Inbound]) -> list[Prepared]:
+def prepare_many(items: Sequence[Inbound], limits: FeedLimits = DEFAULT_LIMITS) -> list[Prepared]:
     """:func:`prepare` for a worker process: the results with their errors in picklable form."""
-    out = [prepare(item) for item in items]
+    out = [prepare(item, limits) for item in items]
     for p in out:
         p.pack()
     return out

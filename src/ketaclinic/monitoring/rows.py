@@ -12,14 +12,21 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any, NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field
 from django.db.models.options import Options
 
-from ketaclinic.monitoring.models import HL7Message, MonitorDevice, VitalReading
+from ketaclinic.interop.hl7.mdc import VitalKind
+from ketaclinic.interop.hl7.model import ParsedMessage, TimeSource
+from ketaclinic.monitoring.models import HL7Message, MonitorDevice, ReadingSource, VitalReading
+
+# Plain strings of the enums a reading row stores (an enum member's ``.value`` is a slow attribute).
+_KIND_TEXT: dict[Any, str] = {k: k.value for k in VitalKind}
+_TIME_SOURCE_TEXT: dict[Any, str] = {t: t.value for t in TimeSource}
+_HL7_SOURCE = str(ReadingSource.HL7.value)
 
 
 def db() -> Any:
@@ -92,6 +99,11 @@ class MessageRow(NamedTuple):
     device_id: uuid.UUID | None
     location: str
     issues: list[str]
+    device_identifier: str = ""
+    source_address: str = ""
+    peer_certificate: str = ""
+    review_status: str = ""
+    held_reason: str = ""
 
 
 def _columns(model: Any, names: Sequence[str]) -> list[str]:
@@ -234,6 +246,11 @@ def message_params(m: MessageRow) -> tuple[Any, ...]:
         p.uuid(m.device_id),
         m.location,
         json.dumps(m.issues) if m.issues else "[]",
+        m.device_identifier,
+        m.source_address,
+        m.peer_certificate,
+        m.review_status,
+        m.held_reason,
     )
 
 
@@ -325,3 +342,54 @@ def stored_keys(
 
 
 _STORED_KEYS: dict[str, str] = {}
+
+
+def reading_rows(
+    parsed: ParsedMessage,
+    *,
+    organization_id: int,
+    site_id: int | None,
+    patient_id: Any,
+    chair_id: int | None,
+    device_id: Any,
+    received: datetime,
+    bound: bool,
+    zone: tzinfo,
+) -> list[ReadingRow]:
+    """A message's reading rows (``message_id`` left ``None``): one per observation, a device's local
+    time read in ``zone``, the first row of each observation time leading its reading set. Used for the
+    feed and for a held message accepted after review (review.py)."""
+    rows: list[ReadingRow] = []
+    times: set[datetime] = set()
+    for obs in parsed.observations:
+        observed = obs.observed_at
+        if observed is None:
+            observed, time_source = received, "received"
+        else:
+            time_source = _TIME_SOURCE_TEXT[obs.time_source]
+            if observed.tzinfo is None:
+                observed = observed.replace(tzinfo=zone)  # = obs.observed_at_in(zone)
+        rows.append(
+            ReadingRow(
+                organization_id,
+                site_id,
+                patient_id,
+                chair_id,
+                device_id,
+                None,
+                observed,
+                received,
+                time_source,
+                _KIND_TEXT[obs.kind],
+                obs.value,
+                obs.unit,
+                _HL7_SOURCE,
+                bound,
+                obs.confirmed,
+                obs.source_code[:120],
+                obs.source_unit[:120],
+                observed not in times,
+            )
+        )
+        times.add(observed)
+    return rows

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -18,11 +18,13 @@ from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.monitoring.alerts import evaluate_alerts
 from ketaclinic.monitoring.models import MonitorDevice, VitalReading
+from ketaclinic.monitoring.trust import LOCAL_ONLY, SourceError, parse_sources
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import covers_all_sites, visible_patients
 
 CATEGORY = "monitoring"
-UNBOUND_PAGE = 200  # message groups listed at once
+T = TypeVar("T")
+UNBOUND_PAGE = 50  # messages (reading sets) listed per page
 
 
 class MonitoringError(Exception):
@@ -54,7 +56,7 @@ class UnboundGroup:
     """One message's unbound readings, shown as one line."""
 
     message_id: int | None
-    reading_ids: list[int]
+    readings: int
     observed_at: datetime
     received_at: datetime
     device: str
@@ -63,41 +65,85 @@ class UnboundGroup:
     location: str
     values: list[str] = field(default_factory=list)
 
+    @property
+    def more(self) -> int:
+        """Values not shown on the line (a message may carry up to KETACLINIC_HL7_MAX_READINGS)."""
+        return self.readings - len(self.values)
+
+
+@dataclass
+class Page(Generic[T]):
+    """One page of a listing that never loads everything (unmatched readings, unknown senders)."""
+
+    groups: list[T]
+    number: int
+    pages: int
+    total: int  # groups in the whole listing
+
+    @property
+    def previous(self) -> int | None:
+        return self.number - 1 if self.number > 1 else None
+
+    @property
+    def next(self) -> int | None:
+        return self.number + 1 if self.number < self.pages else None
+
 
 _ORDER = ["sbp", "dbp", "map", "hr", "pulse", "spo2", "rr", "etco2", "temp_c"]
+VALUES_SHOWN = 12  # values listed per message; the rest are counted
 
 
-def unbound_groups(*, user: User, site: Site | None = None, limit: int = UNBOUND_PAGE) -> list[UnboundGroup]:
-    """Newest first. ``site`` None: the user's sites and monitors without a site."""
-    rows = (
-        _unbound_scope(user, site)
-        .select_related("device", "chair", "site", "message")
-        .order_by("-observed_at", "message_id", "id")[: limit * 12]
+def page_bounds(total: int, page: int, size: int) -> tuple[int, int, slice]:
+    """(page number clamped to the pages there are, number of pages, the slice of rows it shows)."""
+    pages = max(1, -(-total // size))
+    number = min(max(page, 1), pages)
+    return number, pages, slice((number - 1) * size, number * size)
+
+
+def unbound_page(*, user: User, site: Site | None = None, page: int = 1) -> Page[UnboundGroup]:
+    """One page of messages with unbound readings, newest first. ``site`` None: the user's sites and
+    monitors without a site. Bounded whatever waits (issue 15 H4: one message of 10,586 readings once
+    stalled the server): the page is counted and chosen over message ids, then only that page's readings
+    are read, as plain values — never a message's text."""
+    scope = _unbound_scope(user, site)
+    by_message = (
+        scope.values("message_id")
+        .annotate(latest=Max("observed_at"), n=Count("id"))
+        .order_by("-latest", "-message_id")
     )
-    groups: dict[Any, UnboundGroup] = {}
-    for r in rows:
-        key = r.message_id if r.message_id is not None else f"r{r.pk}"
-        g = groups.get(key)
-        if g is None:
-            if len(groups) >= limit:
-                break
-            g = groups[key] = UnboundGroup(
-                message_id=r.message_id,
-                reading_ids=[],
-                observed_at=r.observed_at,
-                received_at=r.received_at,
-                device=str(r.device) if r.device else "",
-                chair=r.chair.label if r.chair else "",
-                site=r.site.name if r.site else "",
-                location=r.message.location if r.message else "",
-            )
-        g.reading_ids.append(r.pk)
-        g.values.append(f"{r.kind.upper()} {r.value:g} {r.unit}")
-    for g in groups.values():
-        g.values.sort(
-            key=lambda v: _ORDER.index(v.split()[0].lower()) if v.split()[0].lower() in _ORDER else 99
+    total = by_message.count()
+    number, pages, rows_shown = page_bounds(total, page, UNBOUND_PAGE)
+    chunk = list(by_message[rows_shown])
+    groups = {
+        r["message_id"]: UnboundGroup(r["message_id"], r["n"], r["latest"], r["latest"], "", "", "", "")
+        for r in chunk
+    }
+    rows = (
+        scope.filter(message_id__in=list(groups))
+        .order_by("message_id", "observed_at", "id")
+        .values_list(
+            "message_id",
+            "kind",
+            "value",
+            "unit",
+            "received_at",
+            "device__identifier",
+            "device__label",
+            "chair__label",
+            "site__name",
+            "message__location",
         )
-    return list(groups.values())
+    )
+    for message_id, kind, value, unit, received, ident, label, chair, site_name, location in rows:
+        g = groups[message_id]
+        if not g.values:
+            g.received_at, g.device, g.chair = received, label or ident or "", chair or ""
+            g.site, g.location = site_name or "", location or ""
+        if len(g.values) < VALUES_SHOWN:
+            g.values.append(f"{kind.upper()} {value:g} {unit}")
+    for g in groups.values():
+        g.values.sort(key=_order_key)
+    return Page(list(groups.values()), number, pages, total)
 
 
 @dataclass
@@ -198,17 +244,18 @@ def org_chairs(*, user: User) -> QuerySet[Chair]:
     return Chair.objects.filter(organization_id=user.org_id, active=True).select_related("site")
 
 
-def _snapshot(device: MonitorDevice) -> dict[str, Any]:
+def device_snapshot(device: MonitorDevice) -> dict[str, Any]:
     return {
         "identifier": device.identifier,
         "label": device.label,
         "chair": device.chair_id,
         "site": device.site_id,
         "active": device.active,
+        "allowed_sources": list(device.allowed_sources or []),
     }
 
 
-def _check_device_fields(identifier: str, label: str, chair: Chair | None, user: User) -> dict[str, str]:
+def check_device_fields(identifier: str, label: str, chair: Chair | None, user: User) -> dict[str, str]:
     errors: dict[str, str] = {}
     if not identifier or len(identifier) > 120:
         errors["identifier"] = (
@@ -229,13 +276,25 @@ def save_device(
     label: str,
     chair: Chair | None,
     active: bool,
+    allowed_sources: str | None = None,
     request: HttpRequest | None = None,
 ) -> MonitorDevice:
-    """Register a monitor (``device`` None) or change its label, chair and whether it is in use."""
+    """Register a monitor (``device`` None) or change its label, chair, whether it is in use and the
+    addresses it may send from (``allowed_sources`` as typed; None keeps them, and a new monitor gets this
+    computer only: trust.py)."""
     identifier = identifier.strip()
     if identifier and all(c in "0123456789abcdefABCDEF" for c in identifier) and len(identifier) == 16:
         identifier = identifier.upper()  # EUI-64 as the parser reports it
-    errors = _check_device_fields(identifier, label.strip(), chair, user)
+    errors = check_device_fields(identifier, label.strip(), chair, user)
+    sources: list[str] | None = None
+    if allowed_sources is not None:
+        if len(allowed_sources) > 2000:
+            errors["allowed_sources"] = "Keep the allowed addresses under 2,000 characters."
+        else:
+            try:
+                sources = parse_sources(allowed_sources) or list(LOCAL_ONLY)
+            except SourceError as exc:
+                errors["allowed_sources"] = str(exc)
     if device is not None and device.organization_id != user.organization_id:
         raise MonitoringError("No such monitor.")
     clash = MonitorDevice.objects.filter(organization_id=user.org_id, identifier=identifier)
@@ -251,7 +310,7 @@ def save_device(
             errors["chair"] = f"Chair {chair} already has a monitor; take that one off the chair first."
     if errors:
         raise MonitoringValidationError(errors)
-    before = _snapshot(device) if device is not None else None
+    before = device_snapshot(device) if device is not None else None
     if device is None:
         device = MonitorDevice(organization_id=user.org_id)
     device.identifier = identifier
@@ -259,6 +318,21 @@ def save_device(
     device.chair = chair
     device.site = chair.site if chair is not None else device.site
     device.active = active
+    if sources is not None:
+        device.allowed_sources = sources
+    record_device(user=user, device=device, before=before, request=request)
+    return device
+
+
+def record_device(
+    *,
+    user: User,
+    device: MonitorDevice,
+    before: dict[str, Any] | None,
+    request: HttpRequest | None = None,
+    detail: str = "",
+) -> None:
+    """Save a monitor registered (``before`` None) or changed, and audit it with its before and after."""
     device.save()
     audit.record(
         user=user,
@@ -268,7 +342,7 @@ def save_device(
         object_type="MonitorDevice",
         object_id=device.pk,
         before=before,
-        after=_snapshot(device),
+        after=device_snapshot(device),
         request=request,
+        detail=detail,
     )
-    return device

@@ -6,4 +6,5 @@ app_name = "monitoring"
 urlpatterns = [
     path("monitoring/unbound/", views.unbound, name="unbound"),
     path("monitoring/devices/", views.devices, name="devices"),
+    path("monitoring/senders/", views.senders, name="senders"),
 ]

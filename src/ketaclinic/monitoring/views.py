@@ -1,9 +1,11 @@
-"""Staff pages of the monitor feed: unbound readings (attach to a patient) and monitor placement."""
+"""Staff pages of the monitor feed: unbound readings (attach to a patient), monitor placement and allowed
+addresses, and the messages of unknown senders waiting for review (administrators)."""
 
 from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -11,13 +13,21 @@ from django.views.decorators.http import require_http_methods
 
 from ketaclinic.accounts.models import User
 from ketaclinic.core.access import ADMIN, NURSE, PRESCRIBER, allow
-from ketaclinic.monitoring import services
-from ketaclinic.monitoring.forms import AttachForm, DeviceForm
+from ketaclinic.monitoring import review, services
+from ketaclinic.monitoring.forms import AttachForm, DeviceForm, ReviewForm
 
 
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)
     return request.user
+
+
+def _page(request: HttpRequest) -> int:
+    """``?page=N`` (1 when absent); anything but a whole number is not a page."""
+    raw = request.GET.get("page", "1")
+    if not raw.isdigit() or len(raw) > 6:
+        raise Http404("No such page.")
+    return int(raw)
 
 
 @allow(NURSE, PRESCRIBER)
@@ -55,11 +65,14 @@ def unbound(request: HttpRequest) -> HttpResponse:
         else:
             errors = {name: " ".join(str(e) for e in errs) for name, errs in form.errors.items()}
             failed_message = form.data.get("message")
-    groups = services.unbound_groups(user=user, site=site)
+    listing = services.unbound_page(user=user, site=site, page=_page(request))
+    groups = listing.groups
     if failed_message is not None and str(failed_message) not in {str(g.message_id) for g in groups}:
         failed_message = None  # the set is gone from the list: show the reason at the top
     context = {
         "groups": groups,
+        "listing": listing,
+        "page_size": services.UNBOUND_PAGE,
         "sites": sites,
         "site": site,
         "errors": errors,
@@ -94,6 +107,7 @@ def devices(request: HttpRequest) -> HttpResponse:
                 label=data["label"],
                 chair=data["chair"],
                 active=data["active"],
+                allowed_sources=data["allowed_sources"] if "allowed_sources" in request.POST else None,
                 request=request,
             )
         except services.MonitoringValidationError as exc:
@@ -107,5 +121,54 @@ def devices(request: HttpRequest) -> HttpResponse:
         "chairs": chairs,
         "form": form,
         "editing": editing,
+        "held": review.held_count(user=user),
     }
     return render(request, "monitoring/devices.html", context, status=422 if form.errors else 200)
+
+
+@allow(ADMIN)
+@require_http_methods(["GET", "POST"])
+def senders(request: HttpRequest) -> HttpResponse:
+    """Unknown senders: accept (register the monitor or allow its address) or discard held messages."""
+    user = _user(request)
+    chairs = services.org_chairs(user=user)
+    form = ReviewForm(request.POST or None, chairs=chairs)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                if data["decision"] == "accept":
+                    device, count = review.release_held(
+                        user=user,
+                        identifier=data["identifier"],
+                        address=data["address"],
+                        label=data["label"],
+                        chair=data["chair"],
+                        request=request,
+                    )
+                    messages.success(
+                        request,
+                        f"Accepted {count} message(s) from monitor {device}; its readings are under Unmatched "
+                        f"readings for a nurse to attach, and its next messages are charted as usual.",
+                    )
+                else:
+                    count = review.discard_held(
+                        user=user, identifier=data["identifier"], address=data["address"], request=request
+                    )
+                    messages.success(request, f"Discarded {count} message(s) unread.")
+            except services.MonitoringValidationError as exc:
+                errors = exc.errors
+            else:
+                return redirect(request.get_full_path())
+        else:
+            errors = {name: " ".join(str(e) for e in errs) for name, errs in form.errors.items()}
+    context = {
+        "listing": review.held_groups(user=user, page=_page(request)),
+        "chairs": chairs,
+        "errors": errors,
+        "posted": form.data if request.method == "POST" else {},
+        "queue_max": settings.KETACLINIC_HL7_REVIEW_QUEUE_MAX,
+        "held": review.held_count(user=user),
+    }
+    return render(request, "monitoring/senders.html", context, status=422 if errors else 200)

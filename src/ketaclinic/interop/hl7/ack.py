@@ -183,13 +183,12 @@ def _aa_template(
         charset="",
         profiles=profiles,
     )
-    # Markers that cannot occur in an escaped HL7 text (control characters are never written by escape).
-    text = build_ack(request, control_id="\x01", now=_MARK_TIME, application=DEFAULT_APPLICATION)
-    stamp = format_dtm(_MARK_TIME)
-    before, rest = text.split("|" + stamp + "|", 1)
-    middle, after = rest.split("|\x01|", 1)
-    msh = after.split("\r", 1)[0]
-    return before + "|", "|" + middle + "|", "|" + msh + "\rMSA|AA|"
+    # Cut by field position, not by searching for marker values: every value is escaped, so a field
+    # separator only ever separates fields, whereas a sender's MSH-3 could equal any marker text (an
+    # earlier version searched for the marker time and could be misled into a broken template).
+    text = build_ack(request, control_id="0", now=_MARK_TIME, application=DEFAULT_APPLICATION)
+    msh = text.split("\r", 1)[0].split("|")  # msh[n - 1] is MSH-n (MSH-1 is the separator itself)
+    return "|".join(msh[:6]) + "|", "|" + "|".join(msh[7:9]) + "|", "|" + "|".join(msh[10:]) + "\rMSA|AA|"
 
 
 _MARK_TIME: Final = datetime(1901, 1, 1, 1, 1, 1)
@@ -209,7 +208,7 @@ def build_aa(request: MessageHeader, *, control_id: str, now: datetime) -> str:
     return f"{before}{_stamp(now)}{middle}{_escaped(control_id)}{after}{_escaped(request.control_id)}"
 
 
-_PLAIN_TEXT: Final = re.compile(r"[^|^~\\&\r\n]*")
+_PLAIN_TEXT: Final = re.compile(r"[^|^~\\&\x00-\x1f\x7f]*")
 _STAMPS: dict[datetime, str] = {}
 
 

@@ -156,13 +156,21 @@ def unescape(text: str, encoding: Encoding = DEFAULT_ENCODING) -> str:
     return "".join(out)
 
 
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def escape(text: str, encoding: Encoding = DEFAULT_ENCODING) -> str:
-    """Escape delimiters so ``text`` can sit inside one component; CR/LF become spaces."""
+    """Escape delimiters so ``text`` can sit inside one component; CR/LF become spaces, and other control
+    characters hex escapes (``\\X0B\\``): an echoed value holding the MLLP block characters 0x0B/0x1C
+    would otherwise break the frame of the ACK (found by tests/interop/test_hl7_properties.py)."""
     e = encoding
     out = text.replace(e.escape, f"{e.escape}E{e.escape}")
     for char, code in ((e.field, "F"), (e.component, "S"), (e.subcomponent, "T"), (e.repetition, "R")):
         out = out.replace(char, f"{e.escape}{code}{e.escape}")
-    return out.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+    out = out.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+    if _CONTROL.search(out):
+        out = _CONTROL.sub(lambda m: f"{e.escape}X{ord(m.group()):02X}{e.escape}", out)
+    return out
 
 
 # ---------------------------------------------------------------- time (DTM / TS)

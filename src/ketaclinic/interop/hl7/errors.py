@@ -112,6 +112,9 @@ class HL7ParseError(Exception):
 
     ``fields`` names every bad field at once (e.g. ``{"MSH-9": "missing", "MSH-10": "missing"}``);
     ``header`` is whatever of MSH could be read, so the ACK can name the sender and control id.
+    ``ack_code`` overrides the MSA-1 code the error code implies (:func:`default_ack_code`): a message over
+    a size limit is answered AE (do not send it again as it is) although table 0357 has no code for it
+    but 207.
     """
 
     def __init__(
@@ -122,8 +125,10 @@ class HL7ParseError(Exception):
         location: ErrorLocation | None = None,
         fields: Mapping[str, str] | None = None,
         header: MessageHeader | None = None,
+        ack_code: AckCode | None = None,
     ) -> None:
         super().__init__(message)
+        self._ack_code = ack_code
         self.code: HL7ErrorCode = code
         self.message: str = message
         self.location: ErrorLocation | None = location
@@ -132,7 +137,7 @@ class HL7ParseError(Exception):
 
     @property
     def ack_code(self) -> AckCode:
-        return default_ack_code(self.code)
+        return self._ack_code if self._ack_code is not None else default_ack_code(self.code)
 
     def __str__(self) -> str:
         return f"{self.message} (HL7 error {int(self.code)} {self.code.display})"

@@ -4,7 +4,7 @@
 (part of a frame, several frames, noise between frames) and returns events — a complete
 :class:`Frame`, :class:`Junk` (bytes outside a frame, or a frame cut short by a new start block, or
 left over at end of stream) or :class:`Oversized` (a frame past the size limit, dropped without
-buffering the rest). Monitors keep one connection open and stream (§3.4), so nothing here stalls:
+buffering the rest: the buffer never holds more than the limit, issue 15 H4). Monitors keep one connection open and stream (§3.4), so nothing here stalls:
 after junk or an oversized frame, decoding resumes at the next start block.
 
 A frame is delivered as soon as its EB arrives; the CR that should follow is consumed when it comes
@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Final
 
+from ketaclinic.interop.hl7.bounds import DEFAULT_MAX_MESSAGE_BYTES
+
 SB: Final = b"\x0b"
 EB: Final = b"\x1c"
 CR: Final = b"\x0d"
-DEFAULT_MAX_FRAME_BYTES: Final = 1 << 20  # 1 MiB; vitals messages are a few kB (waveforms more)
+DEFAULT_MAX_FRAME_BYTES: Final = DEFAULT_MAX_MESSAGE_BYTES  # vitals messages are a few kB
 HEAD_BYTES: Final = 4096  # kept from an oversized frame so its MSH can be read for an ACK
 
 log = logging.getLogger(__name__)
@@ -143,24 +145,31 @@ class FrameDecoder:
         end = len(data) if j_eb == -1 else j_eb
         if j_sb != -1 and j_sb < end:
             # A new frame starts before this one ended: the sender restarted mid-message.
-            self._buf += data[i:j_sb]
-            if self._check_size(out):
+            if self._over_limit(data, i, j_sb, out):
                 return j_sb
+            self._buf += data[i:j_sb]
             out.append(Junk(bytes(self._buf), "frame cut short by a new start block"))
             self._start_frame(out)
             return j_sb + 1
-        self._buf += data[i:end]
-        if self._check_size(out):
+        if self._over_limit(data, i, end, out):
             return end
+        self._buf += data[i:end]
         if j_eb == -1:
             return len(data)
         self._finish_frame(out)
         return j_eb + 1
 
-    def _check_size(self, out: list[Event]) -> bool:
-        if len(self._buf) <= self.max_frame_bytes:
+    def _over_limit(self, data: bytes, start: int, end: int, out: list[Event]) -> bool:
+        """Whether ``data[start:end]`` would take the frame past the limit; if so the frame is reported
+        :class:`Oversized` (with its head) and the rest of it discarded. The buffer never holds more than
+        ``max_frame_bytes``: the bytes past the limit are never copied into it."""
+        size = len(self._buf) + (end - start)
+        if size <= self.max_frame_bytes:
             return False
-        out.append(Oversized(len(self._buf), self.max_frame_bytes, bytes(self._buf[:HEAD_BYTES])))
+        head = bytes(self._buf[:HEAD_BYTES])
+        if len(head) < HEAD_BYTES:
+            head += data[start : min(end, start + HEAD_BYTES - len(head))]
+        out.append(Oversized(size, self.max_frame_bytes, head))
         self._buf.clear()
         self._state = _State.DISCARD
         return True

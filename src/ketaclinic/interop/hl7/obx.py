@@ -10,6 +10,7 @@ there because the parser was two thirds of the listener's CPU per message (bench
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -165,6 +166,11 @@ def read_obx(
         issue(IssueKind.UNIT_MISMATCH, f"unit {unit.ucum} does not measure {term.kind.value}; skipped.")
         return None, issues
 
+    value = float(unit.to_canonical(number))
+    if not math.isfinite(value):  # 1E+400: a finite decimal, but no measurement (and no float)
+        issue(IssueKind.BAD_VALUE, f"value {seg.text(5)!r} is out of any measurable range; skipped.")
+        return None, issues
+
     ancestors = Group.ancestors(containment) if containment else []
     observed_at, source = own_time, TimeSource.OBX
     if observed_at is None:
@@ -180,7 +186,7 @@ def read_obx(
 
     return VitalObservation(
         kind=term.kind,
-        value=float(unit.to_canonical(number)),
+        value=value,
         unit=spec.unit,
         observed_at=observed_at,
         time_source=source,
@@ -297,6 +303,8 @@ def _canonical(unit: UnitDef, value_text: str) -> float | None:
     except InvalidOperation:
         number = None
     found = float(unit.to_canonical(number)) if number is not None and number.is_finite() else None
+    if found is not None and not math.isfinite(found):
+        found = None  # the full reader reports it
     if len(_VALUES) >= _CACHE_LIMIT:
         _VALUES.clear()
     _VALUES[key] = found

@@ -460,7 +460,7 @@ def _parse_plain(data: str) -> ParsedMessage | None:
         return None
     raws = [r for r in text.split("\r") if r.strip()]
     for raw in raws:
-        if not (len(raw) == 3 or raw[3] == "|") or not _SEGMENT_NAME.match(raw[:3]):
+        if len(raw) < 3 or not (len(raw) == 3 or raw[3] == "|") or not _SEGMENT_NAME.match(raw[:3]):
             return None
     msh = ["MSH", *raws[0].split("|")]
     msh[1] = "|"  # fields numbered as HL7 does: MSH-1 is the separator, MSH-2 the encoding characters

@@ -13,12 +13,14 @@ import sys
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from ketaclinic.accounts.models import Organization, Site
 from ketaclinic.monitoring.feed import FeedStore
 from ketaclinic.monitoring.listener import MLLPListener, run
+from ketaclinic.monitoring.trust import server_context
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,9 @@ class Command(BaseCommand):
     help = (
         "Receive vital signs from bedside monitors and gateways (HL7 v2 ORU^R01, IHE PCD-01, over MLLP). "
         "Monitors keep their connection open and stream; each message is stored, then acknowledged. "
-        "Readings that cannot be matched to a chair or patient are kept for staff to attach. "
+        "Readings that cannot be matched to a chair or patient are kept for staff to attach; messages from "
+        "monitors that are not registered, or from addresses not allowed for them, wait for an administrator "
+        "under Unknown senders and are never charted. Limits and TLS: docs/operations.md. "
         "`kill -USR1 PID` prints a 'feed stats' line per listener process (messages, batches, write-lock "
         "and checkpoint timings since the last one; no patient data); stopping prints the last."
     )
@@ -48,7 +52,43 @@ class Command(BaseCommand):
             default=None,
             help="only match PID-3 identifiers from this assigning authority (repeatable; empty always matches)",
         )
-        parser.add_argument("--max-frame-bytes", type=int, default=1 << 20, help="largest message accepted")
+        parser.add_argument(
+            "--max-frame-bytes",
+            type=int,
+            default=settings.KETACLINIC_HL7_MAX_MESSAGE_BYTES,
+            help="largest message accepted, in bytes (default KETACLINIC_HL7_MAX_MESSAGE_BYTES, "
+            f"{settings.KETACLINIC_HL7_MAX_MESSAGE_BYTES}); larger ones are answered AE and not read",
+        )
+        parser.add_argument(
+            "--idle-timeout",
+            type=int,
+            default=settings.KETACLINIC_HL7_IDLE_TIMEOUT_S,
+            help="close a connection that delivers no complete message for this many seconds (default "
+            f"KETACLINIC_HL7_IDLE_TIMEOUT_S, {settings.KETACLINIC_HL7_IDLE_TIMEOUT_S})",
+        )
+        parser.add_argument(
+            "--max-connections-per-address",
+            type=int,
+            default=settings.KETACLINIC_HL7_MAX_CONNECTIONS_PER_ADDRESS,
+            help="most open connections from one address, per listener process (default "
+            f"KETACLINIC_HL7_MAX_CONNECTIONS_PER_ADDRESS, {settings.KETACLINIC_HL7_MAX_CONNECTIONS_PER_ADDRESS})",
+        )
+        parser.add_argument(
+            "--tls-cert",
+            default=settings.KETACLINIC_HL7_TLS_CERT,
+            help="PEM certificate of the listener: MLLP over TLS, with client certificates required "
+            "(default KETACLINIC_HL7_TLS_CERT; off when empty)",
+        )
+        parser.add_argument(
+            "--tls-key",
+            default=settings.KETACLINIC_HL7_TLS_KEY,
+            help="its PEM private key (KETACLINIC_HL7_TLS_KEY)",
+        )
+        parser.add_argument(
+            "--tls-ca",
+            default=settings.KETACLINIC_HL7_TLS_CA,
+            help="PEM file of the CA that signs the monitors' client certificates (KETACLINIC_HL7_TLS_CA)",
+        )
         parser.add_argument(
             "--max-batch", type=int, default=1000, help="most messages stored per transaction"
         )
@@ -96,6 +136,26 @@ class Command(BaseCommand):
         processes = options["processes"]
         if processes < 1:
             raise CommandError("--processes must be 1 or more.")
+        bad = [
+            f"{flag} must be between {low} and {high}"
+            for flag, key, low, high in (
+                ("--max-frame-bytes", "max_frame_bytes", 4096, 1024 * 1024),
+                ("--idle-timeout", "idle_timeout", 10, 86400),
+                ("--max-connections-per-address", "max_connections_per_address", 1, 100000),
+            )
+            if not low <= options[key] <= high
+        ]
+        if bad:
+            raise CommandError("; ".join(bad) + ".")
+        context = None
+        if options["tls_cert"] or options["tls_key"] or options["tls_ca"]:
+            try:
+                context = server_context(
+                    cert=options["tls_cert"], key=options["tls_key"], ca=options["tls_ca"]
+                )
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
+        self._tls = context is not None
 
         def make_store(label: str = "") -> FeedStore:
             return FeedStore(
@@ -116,6 +176,9 @@ class Command(BaseCommand):
                 parse_workers=max(0, options["parse_workers"]),
                 sock=sock,
                 checkpoints=checkpoints,
+                idle_timeout=float(options["idle_timeout"]),
+                max_connections_per_address=options["max_connections_per_address"],
+                ssl_context=context,
             )
 
         if processes == 1:
@@ -129,6 +192,8 @@ class Command(BaseCommand):
     def _announce(self, host: str, port: int) -> None:
         # Tests and scripts wait for this line.
         self.stdout.write(f"listening on {host}:{port}")
+        if self._tls:
+            self.stdout.write("MLLP over TLS: every monitor must present a certificate signed by the CA")
         self.stdout.flush()
         sys.stdout.flush()
 
