@@ -39,7 +39,7 @@ def test_a_nurse_records_a_new_patients_consent_on_the_tablet_and_the_gate_passe
     page.click("#check-gate")
     page.wait_for_selector("#gate-items")
     row = consent_row(page)
-    assert "fail" in row and "No signed consent for Ketamine (racemic) by intravenous infusion" in row
+    assert "Not passed" in row and "No signed consent for Ketamine (racemic) by intravenous infusion" in row
 
     # The tablet: the form's words, the typed name, a drawn signature, the nurse's confirmation.
     page.goto(f"/patients/{patient.pk}/")
@@ -75,4 +75,4 @@ def test_a_nurse_records_a_new_patients_consent_on_the_tablet_and_the_gate_passe
     page.wait_for_selector("#gate-items")
     row = consent_row(page)
     signed = timezone.localdate(timezone.now(), patient.site.zone).isoformat()
-    assert "pass" in row and f"version 1, signed {signed} (today)" in row and "witnessed by Nurse1" in row
+    assert "Passed" in row and f"version 1, signed {signed} (today)" in row and "witnessed by Nurse1" in row
