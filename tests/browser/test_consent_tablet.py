@@ -62,6 +62,10 @@ def test_a_nurse_records_a_new_patients_consent_on_the_tablet_and_the_gate_passe
     page.wait_for_selector("#consent-record")
     assert page.inner_text("#consent-status") == "current"
     assert page.inner_text("#signer-name") == "Testa Examplesson"
+    # The signature image comes from the access-checked document view; wait for it to load.
+    page.wait_for_function(
+        "(() => { const i = document.querySelector('img.consent-image'); return i && i.complete; })()"
+    )
     assert page.evaluate("document.querySelector('img.consent-image').naturalWidth") > 0
     # Nothing of the consent is kept in the browser (htmx keeps only the current path for its history).
     stored = page.evaluate("JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
