@@ -135,7 +135,7 @@ def test_the_rules_refuse_the_front_desk_and_say_why(
     )
     same_day = refused(_at(site, WED_23, 8), chair=c1)
     assert (
-        "the patient already has a session that day (15:00 session at the chair); one session a day"
+        "The patient already has a session on Wed 23 Dec 2026 (15:00 session at the chair): one session a day"
         in (same_day["start"])
     )
     # Closer than the course's spacing (a day after session 1): the front desk cannot decide past it …

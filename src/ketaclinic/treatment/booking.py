@@ -11,7 +11,7 @@ books its sessions. Every role that books (front desk, nurses, prescribers) is h
   calendar the scheduler reads) and has chair and nurse capacity left (clinical.schedule.slot_problem);
 - the chair is free then (treatment.services.chair_bookings: course sessions and chair sessions outside a
   plan) — one patient per chair;
-- the patient has no other session that day (``same_day_bookings``);
+- the patient has no other session that day (``rules.same_day_problem_for``, the course rules' own check);
 - the course's sessions keep their order (``order_problem``: each session's dose is its number's);
 - the course's spacing (clinical.schedule.spacing_problems): the front desk cannot book closer than the
   phase allows; a nurse or prescriber may, with the reason, as on the plan page.
@@ -34,11 +34,11 @@ from django.utils import timezone
 
 from ketaclinic.accounts.models import Chair, Site, User
 from ketaclinic.accounts.services import covered_sites
-from ketaclinic.clinical.schedule import SiteCalendar, day_text, slot_problem, spacing_problems
+from ketaclinic.clinical.schedule import SiteCalendar, slot_problem, spacing_problems
 from ketaclinic.core.access import FRONT_DESK, NURSE, PATIENT_REGISTRY
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import visible_patients
-from ketaclinic.treatment import library
+from ketaclinic.treatment import library, rules
 from ketaclinic.treatment.models import PlanSession, PlanStatus, SessionStatus
 from ketaclinic.treatment.services import (
     SLOT_MINUTES,
@@ -144,42 +144,6 @@ def free_spans(
 # --- booking a course session into a slot ------------------------------------------------------------------
 
 
-def _patient_bookings(session: PlanSession, begin: datetime, finish: datetime) -> list[tuple[datetime, str]]:
-    """The patient's other sessions starting in [begin, finish): booked course sessions of any course, and
-    chair sessions outside a plan that are scheduled, under way or done; (start, what) without names."""
-    from ketaclinic.chairside.models import ACTIVE_STATUSES, Status, TreatmentSession
-
-    found = [
-        (start, f"course session {number}")
-        for start, number in PlanSession.objects.filter(
-            patient_id=session.patient_id, status=SessionStatus.BOOKED, start__gte=begin, start__lt=finish
-        )
-        .exclude(pk=session.pk)
-        .values_list("start", "number")
-    ]
-    found += [
-        (at, "session at the chair")
-        for at in TreatmentSession.objects.filter(
-            patient_id=session.patient_id,
-            planned_session_id__isnull=True,
-            status__in=[Status.SCHEDULED, *ACTIVE_STATUSES, Status.DISCHARGED],
-            scheduled_at__gte=begin,
-            scheduled_at__lt=finish,
-        ).values_list("scheduled_at", flat=True)
-    ]
-    return sorted(found)
-
-
-def same_day_bookings(session: PlanSession, start: datetime) -> list[str]:
-    """The patient's other sessions on the local day of ``start`` (one session a day), as times."""
-    zone = session.site.zone
-    begin = datetime.combine(start.astimezone(zone).date(), time.min, tzinfo=zone)
-    return [
-        f"{at.astimezone(zone):%H:%M} {what}"
-        for at, what in _patient_bookings(session, begin, begin + timedelta(days=1))
-    ]
-
-
 def _not_bookable(session: PlanSession) -> str | None:
     from ketaclinic.chairside.models import TreatmentSession
 
@@ -259,13 +223,9 @@ def check_slot(
     taken = chair_bookings(chair, start, end, exclude=session)
     if taken:
         problems["chair"] = f"{chair.label} is taken then ({'; '.join(taken)})"
-    that_day = same_day_bookings(session, start)
+    that_day = rules.same_day_problem_for(session.patient, start, exclude_plan_session=session.pk)
     if that_day:
-        problems.setdefault(
-            "start",
-            f"{day_text(start.astimezone(site.zone).date())}: the patient already has a session that day "
-            f"({'; '.join(that_day)}); one session a day",
-        )
+        problems.setdefault("start", that_day)
     spacing = spacing_problems(
         library.as_protocol(session.plan.protocol), session.number, start, others, site.zone
     )
@@ -403,7 +363,10 @@ def suggest_slots(session: PlanSession, *, limit: int = 3, now: datetime | None 
         .values_list("number", "start")
     )
     protocol = library.as_protocol(session.plan.protocol)
-    patient_days = {at.astimezone(zone).date() for at, _ in _patient_bookings(session, *window)}
+    patient_days = {
+        s.start.astimezone(zone).date()
+        for s in rules.patient_sessions(session.patient, *window, exclude_plan_session=session.pk)
+    }
     offsets = sorted((o for o in range(-SUGGEST_DAYS, SUGGEST_DAYS + 1) if o), key=lambda o: (abs(o), o < 0))
     found: list[Suggestion] = []
     for offset in offsets:
