@@ -63,9 +63,13 @@ def test_a_nurse_records_a_new_patients_consent_on_the_tablet_and_the_gate_passe
     assert page.inner_text("#consent-status") == "current"
     assert page.inner_text("#signer-name") == "Testa Examplesson"
     # The signature image comes from the access-checked document view; wait for it to load.
-    page.wait_for_function(
-        "(() => { const i = document.querySelector('img.consent-image'); return i && i.complete; })()"
-    )
+    # (Polled from here: wait_for_function evaluates a string, which the page's CSP rightly forbids.)
+    for _ in range(150):
+        if page.evaluate(
+            "(() => { const i = document.querySelector('img.consent-image'); return !!(i && i.complete); })()"
+        ):
+            break
+        page.wait_for_timeout(100)
     assert page.evaluate("document.querySelector('img.consent-image').naturalWidth") > 0
     # Nothing of the consent is kept in the browser (htmx keeps only the current path for its history).
     stored = page.evaluate("JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
