@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import socketserver
+import ssl
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,15 +51,25 @@ class _Udp(socketserver.BaseRequestHandler):
 class _ThreadingTcp(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True)
+        return sock, address
 
 
 class Collector:
-    def __init__(self, path: Path, protocol: str = "tcp") -> None:
+    def __init__(self, path: Path, protocol: str = "tcp", tls: ssl.SSLContext | None = None) -> None:
+        """``protocol``: tcp (RFC 6587 octet counting), udp, or tls (RFC 5425: TCP framing inside ``tls``)."""
         self.store = _Store(path)
         self.path = path
-        server_class: Any = _ThreadingTcp if protocol == "tcp" else socketserver.ThreadingUDPServer
-        self.server = server_class(("127.0.0.1", 0), _Tcp if protocol == "tcp" else _Udp)
+        stream = protocol in ("tcp", "tls")
+        server_class: Any = _ThreadingTcp if stream else socketserver.ThreadingUDPServer
+        self.server = server_class(("127.0.0.1", 0), _Tcp if stream else _Udp)
         self.server.store = self.store
+        self.server.tls = tls
         self.url = f"{protocol}://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

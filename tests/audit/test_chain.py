@@ -6,7 +6,10 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import shutil
+import ssl
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -134,6 +137,43 @@ def test_the_collector_can_listen_on_udp(
         assert [(r.seq, r.hash) for r in records][-1] == (head.seq, head.entry_hash)
     finally:
         udp.close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_the_collector_can_listen_on_tls(
+    settings: Any, tmp_path: Path, nurse: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """RFC 5425: the anchors go over TLS to a collector whose certificate the clinic's CA file vouches for."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test-ca")
+    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=collector")
+    (tmp_path / "server.ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    openssl(
+        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "2", "-extfile", "server.ext",
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
+    tls = Collector(tmp_path / "tls.log", protocol="tls", tls=context)
+    try:
+        settings.KETACLINIC_ANCHOR_SYSLOG = tls.url
+        settings.KETACLINIC_ANCHOR_SYSLOG_CA = str(tmp_path / "ca.pem")
+        entry = _committed(
+            django_capture_on_commit_callbacks,
+            lambda: services.record(user=nurse, action="query", category="x"),
+        )
+        anchoring.reset(services.AUDIT_CHAIN)
+        tls.wait_for(1)
+        assert (entry.seq, entry.entry_hash) in [(r.seq, r.hash) for r in publish.read_published(tls.path)]
+        # A collector the CA file does not vouch for gets nothing.
+        settings.KETACLINIC_ANCHOR_SYSLOG_CA = ""
+        assert not publish.publish("audit", entry.seq, entry.entry_hash, "0" * 64)
+    finally:
+        tls.close()
 
 
 def test_a_collector_that_is_down_does_not_stop_the_clinic(
