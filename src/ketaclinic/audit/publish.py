@@ -16,6 +16,7 @@ rather than RFC 6587 octet counting, which RFC 5424 collectors misread; the few 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import socket
 import ssl
@@ -60,8 +61,6 @@ def record_text(chain: str, seq: int, head_hash: str, mac: str, *, reset: bool =
 
 def rfc5424(text: str, *, now: datetime | None = None) -> bytes:
     """``<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG`` (RFC 5424 §6), no structured data."""
-    import os
-
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     host = (socket.gethostname() or "-")[:255].replace(" ", "-")
     pri = FACILITY_LOG_AUDIT * 8 + SEVERITY_NOTICE
