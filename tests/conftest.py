@@ -30,16 +30,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _isolated_anchor(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[None]:
-    """Each test has its own audit anchor file (the test database is emptied between tests)."""
+    """Each test has its own anchor file and anchor key (the test database is emptied between tests)."""
     if "django_db_setup" not in request.fixturenames and not request.node.get_closest_marker("db"):
         yield
         return
     from django.conf import settings
 
-    old = settings.KETACLINIC_AUDIT_ANCHOR_PATH
-    settings.KETACLINIC_AUDIT_ANCHOR_PATH = tmp_path / "audit-anchor.json"
+    old = settings.KETACLINIC_AUDIT_ANCHOR_PATH, settings.KETACLINIC_ANCHOR_KEY_FILE
+    settings.KETACLINIC_AUDIT_ANCHOR_PATH = tmp_path / "data" / "audit-anchor.json"
+    # The anchor key is kept apart from the data (issue 15 H3): a private file outside the data directories.
+    key_dir = tmp_path / "secrets"
+    key_dir.mkdir(mode=0o700)
+    key_file = key_dir / "anchor.key"
+    key_file.write_text(os.urandom(32).hex())
+    key_file.chmod(0o600)
+    settings.KETACLINIC_ANCHOR_KEY_FILE = str(key_file)
     yield
-    settings.KETACLINIC_AUDIT_ANCHOR_PATH = old
+    settings.KETACLINIC_AUDIT_ANCHOR_PATH, settings.KETACLINIC_ANCHOR_KEY_FILE = old
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -22,6 +22,23 @@ def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def syslog_url(name: str, raw: str) -> tuple[str, str, int]:
+    """``udp://host:port``, ``tcp://host:port`` or ``tls://host:port`` as (scheme, host, port)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(raw)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("udp", "tcp", "tls") or not parts.hostname or port is None:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a syslog collector address; use udp://host:514, tcp://host:601 or "
+            "tls://host:6514."
+        )
+    return parts.scheme, parts.hostname, port
+
+
 def env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None:

@@ -5,6 +5,7 @@ Operators set ``KETACLINIC_*`` variables (see docs/operations.md); nothing here 
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -163,7 +164,22 @@ KETACLINIC_BREAK_GLASS_MINUTES = config.env_int("KETACLINIC_BREAK_GLASS_MINUTES"
 KETACLINIC_AUDIT_ANCHOR_PATH = Path(
     config.env_str("KETACLINIC_AUDIT_ANCHOR_PATH", str(VAR_DIR / "audit-anchor.json"))
 )
-KETACLINIC_AUDIT_ANCHOR_KEY = config.env_str("KETACLINIC_AUDIT_ANCHOR_KEY", "")
+# The key that signs the anchors is kept apart from the data (issue 15 H3; audit/anchor_keys.py): a file
+# outside the var directory (mode 0600/0400), an environment secret, or a KMS-style provider.
+KETACLINIC_ANCHOR_KEY_PROVIDER = config.env_str("KETACLINIC_ANCHOR_KEY_PROVIDER", "")
+KETACLINIC_ANCHOR_KEY_FILE = config.env_str("KETACLINIC_ANCHOR_KEY_FILE", "")
+KETACLINIC_ANCHOR_KEY_VARIABLE = (
+    "KETACLINIC_ANCHOR_KEY" if "KETACLINIC_ANCHOR_KEY" in os.environ else "KETACLINIC_AUDIT_ANCHOR_KEY"
+)
+KETACLINIC_ANCHOR_KEY = config.env_str(KETACLINIC_ANCHOR_KEY_VARIABLE, "")
+# Anchors are also published off the host (audit/publish.py): RFC 5424 syslog to a collector,
+# udp://host:514, tcp://host:601 or tls://host:6514 (KETACLINIC_ANCHOR_SYSLOG_CA: the collector's CA file).
+KETACLINIC_ANCHOR_SYSLOG = config.env_str("KETACLINIC_ANCHOR_SYSLOG", "")
+KETACLINIC_ANCHOR_SYSLOG_CA = config.env_str("KETACLINIC_ANCHOR_SYSLOG_CA", "")
+if KETACLINIC_ANCHOR_SYSLOG:
+    config.syslog_url("KETACLINIC_ANCHOR_SYSLOG", KETACLINIC_ANCHOR_SYSLOG)  # fails start-up when malformed
+# The collector's received records (or an export of them), which `audit verify` and `check` compare with.
+KETACLINIC_ANCHOR_PUBLISHED_FILE = config.env_str("KETACLINIC_ANCHOR_PUBLISHED_FILE", "")
 
 # The ages this clinic treats (clinical/age_range.py): a registration outside them needs a reason. The
 # default, 18 and over, is a clinic default, unconfirmed; 0 as the maximum means no upper limit.

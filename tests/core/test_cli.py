@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.audit.collector import Collector
 
 pytestmark = pytest.mark.postgres  # also runs in the PostgreSQL pass
 
@@ -29,6 +32,7 @@ def _run(
         input=stdin,
         check=False,
     )
+    _settle(env)
     if check and result.returncode != 0:
         raise AssertionError(
             f"ketaclinic {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
@@ -36,11 +40,31 @@ def _run(
     return result
 
 
+def _settle(env: dict[str, str]) -> None:
+    """Wait until the collector has written every anchor the command sent (its file stops growing)."""
+    path = Path(env.get("KETACLINIC_ANCHOR_PUBLISHED_FILE", "/nonexistent"))
+    last = -1
+    for _ in range(40):
+        size = path.stat().st_size if path.exists() else 0
+        if size == last:
+            return
+        last = size
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def cli_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     var = tmp_path_factory.mktemp("var")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KETACLINIC_", "DJANGO_"))}
     env["KETACLINIC_VAR_DIR"] = str(var)
+    # The anchor key lives apart from the data (0600, outside var/), and anchors go to a real syslog collector.
+    key = tmp_path_factory.mktemp("secrets") / "anchor.key"
+    key.write_text(secrets.token_hex(32))
+    key.chmod(0o600)
+    env["KETACLINIC_ANCHOR_KEY_FILE"] = str(key)
+    collector = Collector(tmp_path_factory.mktemp("collector") / "anchors.log")
+    env["KETACLINIC_ANCHOR_SYSLOG"] = collector.url
+    env["KETACLINIC_ANCHOR_PUBLISHED_FILE"] = str(collector.path)
     created_db = None
     if os.environ.get("KETACLINIC_TEST_DB") == "postgres":
         import psycopg
@@ -52,6 +76,7 @@ def cli_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         env["KETACLINIC_DATABASE_URL"] = base.rsplit("/", 1)[0] + "/" + created_db
     _run(env, "migrate", "--no-input")
     yield env
+    collector.close()
     if created_db:
         import psycopg
 
@@ -91,8 +116,45 @@ def test_check_and_audit_verify_pass_on_a_fresh_install(cli_env: dict[str, str])
         report["integrity"] == "ok" and report["audit"]["ok"] and report["audit_maintenance_switch"] == "off"
     )
     assert report["controlled_substance_register"] == "ok"
+    assert report["anchor_key"].startswith("ok (file ") and report["anchor_sink"].startswith(
+        "publishing to tcp://"
+    )
     verify = json.loads(_run(cli_env, "audit", "verify", "--json").stdout)
-    assert verify["ok"] and verify["entries"] == verify["anchor_seq"] > 40
+    assert verify["ok"] and verify["entries"] == verify["anchor_seq"] == verify["published_seq"] > 40
+    assert verify["registers"] and all(r["ok"] and r["published_seq"] for r in verify["registers"])
+
+
+def test_check_fails_when_the_anchor_key_sits_beside_the_database(cli_env: dict[str, str]) -> None:
+    beside = Path(cli_env["KETACLINIC_VAR_DIR"]) / "anchor.key"
+    beside.write_bytes(Path(cli_env["KETACLINIC_ANCHOR_KEY_FILE"]).read_bytes())
+    beside.chmod(0o600)
+    try:
+        checked = _run(dict(cli_env, KETACLINIC_ANCHOR_KEY_FILE=str(beside)), "check", "--json", check=False)
+        assert checked.returncode == 1
+        assert "inside the data directory" in json.loads(checked.stdout)["anchor_key"]
+    finally:
+        beside.unlink()
+    unset = {k: v for k, v in cli_env.items() if k != "KETACLINIC_ANCHOR_KEY_FILE"}
+    checked = _run(unset, "check", check=False)
+    assert checked.returncode == 1 and "derived from the data directory" in checked.stdout
+
+
+def test_a_restore_without_the_anchor_key_is_not_reported_intact(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 15 (Low): restored on a machine without the key, the restore fails and `audit verify` says the
+    log cannot be verified instead of intact."""
+    _run(cli_env, "demo")
+    backup = tmp_path / "keyless.backup"
+    _run(cli_env, "backup", str(backup))
+    keyless = dict(cli_env, KETACLINIC_ANCHOR_KEY_FILE=str(tmp_path / "not-copied.key"))
+    restored = _run(keyless, "restore", str(backup), "--yes", "--json", check=False)
+    assert restored.returncode == 1 and json.loads(restored.stdout)["audit"]["status"] == "unverifiable"
+    verify = _run(keyless, "audit", "verify", check=False)
+    assert verify.returncode == 1 and "CANNOT BE VERIFIED" in verify.stderr and "intact" not in verify.stdout
+    # With the key back, the restore verifies and re-anchors, and the log verifies again.
+    _run(cli_env, "restore", str(backup), "--yes")
+    assert json.loads(_run(cli_env, "audit", "verify", "--json").stdout)["ok"]
 
 
 def test_createuser_reads_the_password_and_enforces_length(cli_env: dict[str, str]) -> None:

@@ -7,29 +7,36 @@ by a transaction-scoped advisory lock, on SQLite by the write lock that ``BEGIN 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from ketaclinic.audit import chain
+from ketaclinic.audit import anchoring, chain
 from ketaclinic.audit.models import Action, AuditEntry, Outcome
 
 ADVISORY_LOCK_ID = 727_001  # arbitrary, fixed: "audit append" on PostgreSQL
 
 
-def anchor_key() -> bytes:
-    configured = settings.KETACLINIC_AUDIT_ANCHOR_KEY
-    if configured:
-        return configured.encode()
-    # Derived from the secret key when no separate key is configured; docs/operations.md recommends a
-    # separate key kept off the database host.
-    return hashlib.sha256(f"ketaclinic-audit-anchor:{settings.SECRET_KEY}".encode()).digest()
+class AuditChain:
+    """The audit log as a ``ChainSource`` for ``anchoring``."""
+
+    name = "audit"
+
+    def head(self) -> tuple[int, str] | None:
+        return AuditEntry.objects.order_by("-seq").values_list("seq", "entry_hash").first()
+
+    def rows(self, from_seq: int = 1) -> Iterator[chain.Row]:
+        for row in AuditEntry.objects.filter(seq__gte=from_seq).order_by("seq").iterator(chunk_size=2000):
+            fields = {name: getattr(row, name) for name in chain.HASHED_FIELDS}
+            yield chain.Row(row.seq, row.prev_hash, row.entry_hash, chain.entry_hash(row.prev_hash, fields))
+
+
+AUDIT_CHAIN = AuditChain()
 
 
 def client_ip(request: HttpRequest | None) -> str:
@@ -89,15 +96,13 @@ def record(
         }
         digest = chain.entry_hash(prev_hash, fields)
         entry = AuditEntry.objects.create(prev_hash=prev_hash, entry_hash=digest, **fields)
-        transaction.on_commit(anchor_head)
+        transaction.on_commit(partial(anchoring.advance, AUDIT_CHAIN, began_here=seq == 1))
         return entry
 
 
 def anchor_head() -> None:
-    """Move the external anchor to the committed chain head."""
-    head = AuditEntry.objects.order_by("-seq").values_list("seq", "entry_hash").first()
-    if head is not None:
-        chain.write_anchor(settings.KETACLINIC_AUDIT_ANCHOR_PATH, anchor_key(), head[0], head[1])
+    """Move the external anchor to the committed chain head (only over a chain that extends it)."""
+    anchoring.advance(AUDIT_CHAIN)
 
 
 def record_denied(request: HttpRequest, *, what: str, patient: Any = None) -> None:
@@ -116,75 +121,27 @@ def record_denied(request: HttpRequest, *, what: str, patient: Any = None) -> No
     )
 
 
-@dataclass(frozen=True)
-class VerifyResult:
-    ok: bool
-    entries: int
-    head_seq: int
-    first_bad_seq: int | None
-    problem: str
-    anchor_seq: int | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "entries": self.entries,
-            "head_seq": self.head_seq,
-            "first_bad_seq": self.first_bad_seq,
-            "problem": self.problem,
-            "anchor_seq": self.anchor_seq,
-        }
+VerifyResult = chain.ChainCheck
 
 
-def _rows() -> Iterator[AuditEntry]:
-    return AuditEntry.objects.order_by("seq").iterator(chunk_size=2000)
+def verify(
+    *,
+    use_anchor: bool = True,
+    anchor: chain.Anchor | None = None,
+    published: Path | None = None,
+    published_limit: int | None = None,
+) -> VerifyResult:
+    """Walk the chain from the genesis; compare it with the signed anchor and with every checkpoint the
+    collector received (``published`` or ``KETACLINIC_ANCHOR_PUBLISHED_FILE``); name the first bad entry.
 
-
-def verify(*, use_anchor: bool = True, anchor: chain.Anchor | None = None) -> VerifyResult:
-    """Walk the chain from the genesis; report the first bad sequence number.
-
-    Detects an edited row (hash mismatch), a deleted middle row (gap), reordered rows (hash mismatch at the
-    first moved row), a truncated tail and a replaced chain (both against the signed external anchor).
+    Detects an edited row (hash mismatch), a deleted middle row (gap), reordered rows (link), a truncated
+    tail and a replaced chain (the anchor and the published checkpoints), a forged anchor (signature), and
+    reports a chain nothing outside the database vouches for as ``unverifiable`` rather than intact.
     """
-    prev = chain.GENESIS
-    expected = 1
-    count = 0
-    hash_at: dict[int, str] = {}
-    if use_anchor and anchor is None:
-        try:
-            anchor = chain.read_anchor(settings.KETACLINIC_AUDIT_ANCHOR_PATH)
-        except chain.AnchorError as exc:
-            return VerifyResult(False, 0, 0, None, str(exc), None)
-    anchor_seq = anchor.seq if anchor else None
-    for row in _rows():
-        count += 1
-        if row.seq != expected:
-            problem = f"sequence gap: expected #{expected}, found #{row.seq} (rows deleted or renumbered)"
-            return VerifyResult(False, count, row.seq, expected, problem, anchor_seq)
-        fields = {name: getattr(row, name) for name in chain.HASHED_FIELDS}
-        if row.prev_hash != prev:
-            return VerifyResult(
-                False, count, row.seq, row.seq, f"#{row.seq} does not link to #{row.seq - 1}", anchor_seq
-            )
-        digest = chain.entry_hash(prev, fields)
-        if digest != row.entry_hash:
-            return VerifyResult(
-                False, count, row.seq, row.seq, f"#{row.seq} was altered (hash mismatch)", anchor_seq
-            )
-        if anchor is not None and row.seq == anchor.seq:
-            hash_at[row.seq] = digest
-        prev = digest
-        expected += 1
-    head = expected - 1
-    if anchor is not None:
-        if not chain.anchor_is_authentic(anchor, anchor_key()):
-            return VerifyResult(
-                False, count, head, anchor.seq, "the external anchor's signature is invalid", anchor_seq
-            )
-        if head < anchor.seq:
-            problem = f"entries #{head + 1}–#{anchor.seq} are missing (the log was truncated)"
-            return VerifyResult(False, count, head, head + 1, problem, anchor_seq)
-        if hash_at.get(anchor.seq) != anchor.hash:
-            problem = f"#{anchor.seq} differs from the anchored head (the chain was rewritten)"
-            return VerifyResult(False, count, head, anchor.seq, problem, anchor_seq)
-    return VerifyResult(True, count, head, None, "", anchor_seq)
+    return anchoring.check(
+        AUDIT_CHAIN,
+        anchors={"audit": anchor} if anchor is not None else None,
+        use_anchor=use_anchor,
+        published=anchoring.load_published(published),
+        published_limit=published_limit,
+    )

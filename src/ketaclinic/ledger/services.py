@@ -14,9 +14,11 @@ Services never commit.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
@@ -26,8 +28,9 @@ from django.utils import timezone
 from ketaclinic.accounts.cosign import Signature, signature_errors
 from ketaclinic.accounts.models import Site, User
 from ketaclinic.accounts.services import covered_sites as sites_for
+from ketaclinic.audit import anchoring
 from ketaclinic.audit import services as audit
-from ketaclinic.audit.chain import canonical_json
+from ketaclinic.audit.chain import ChainCheck, Row, canonical_json, check_chain
 from ketaclinic.audit.models import Action
 from ketaclinic.clinical.stock import ML, UNITS_BY_DRUG, amount_problem, unit_problem, words
 from ketaclinic.core.access import ADMIN, CLINICIANS
@@ -214,19 +217,47 @@ def entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
+class RegisterChain:
+    """One organization's register as a ``ChainSource`` (audit.anchoring): anchored, published and
+    compared exactly like the audit log, as chain ``register:<organization id>``."""
+
+    def __init__(self, organization_id: int) -> None:
+        self.organization_id = organization_id
+        self.name = f"register:{organization_id}"
+
+    def head(self) -> tuple[int, str] | None:
+        return (
+            LedgerEntry.objects.filter(organization_id=self.organization_id)
+            .order_by("-seq")
+            .values_list("seq", "entry_hash")
+            .first()
+        )
+
+    def rows(self, from_seq: int = 1) -> Iterator[Row]:
+        entries = LedgerEntry.objects.filter(organization_id=self.organization_id, seq__gte=from_seq)
+        for row in entries.order_by("seq").values().iterator(chunk_size=2000):
+            fields = {name: row.get(name) for name in (*HASHED, *HASHED_WHEN_SET)}
+            yield Row(
+                int(row["seq"]), row["prev_hash"], row["entry_hash"], entry_hash(row["prev_hash"], fields)
+            )
+
+
 def verify_chain(organization_id: int) -> int | None:
-    """The seq of the first entry whose number, link or hash does not check out; None when all do."""
-    prev, expected = GENESIS, 1
-    for row in LedgerEntry.objects.filter(organization_id=organization_id).order_by("seq").values():
-        fields = {name: row.get(name) for name in (*HASHED, *HASHED_WHEN_SET)}
-        if (
-            row["seq"] != expected
-            or row["prev_hash"] != prev
-            or entry_hash(prev, fields) != row["entry_hash"]
-        ):
-            return int(row["seq"])
-        prev, expected = row["entry_hash"], expected + 1
-    return None
+    """The seq of the first entry whose number, link or hash does not check out; None when all do. (The
+    rows only; ``check_register`` also compares the anchor and the published checkpoints.)"""
+    result = check_chain(
+        f"register:{organization_id}",
+        RegisterChain(organization_id).rows(),
+        signer=None,
+        anchor=None,
+        use_anchor=False,
+    )
+    return result.first_bad_seq
+
+
+def check_register(organization_id: int, **options: Any) -> ChainCheck:
+    """The register's rows, its signed anchor and its published checkpoints (as ``audit.verify``)."""
+    return anchoring.check(RegisterChain(organization_id), **options)
 
 
 def _append(
@@ -280,6 +311,9 @@ def _append(
             prev, {name: getattr(entry, name) for name in (*HASHED, *HASHED_WHEN_SET)}
         )
         entry.save(force_insert=True)
+        transaction.on_commit(
+            partial(anchoring.advance, RegisterChain(lot.organization_id), began_here=seq == 1)
+        )
         audit.record(
             user=user,
             action=Action.ADD,

@@ -10,14 +10,18 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from ketaclinic.audit import anchoring
 from ketaclinic.audit import services as audit
+from ketaclinic.audit.chain import UNVERIFIABLE, ChainCheck
 from ketaclinic.core import backup
 
 
 class Command(BaseCommand):
     help = (
         "Check that this installation is fit to run: Django's system checks, unapplied migrations, the "
-        "database integrity check, the audit chain against its anchor, the controlled-substance register chain, and the audit "
+        "database integrity check, where the anchor key is kept (fails when it sits in the data directory or other "
+        "users can read it), whether anchors are published off the host, the audit chain and every "
+        "controlled-substance register chain against their anchors and the published checkpoints, and the audit "
         "maintenance switch (must be off), and every signed consent document against its fingerprint. Exits 1 if "
         "anything fails."
     )
@@ -42,6 +46,8 @@ class Command(BaseCommand):
             results["audit_maintenance_switch"] = (
                 "off" if cursor.fetchone()[0] == 0 else "ON (audit rows deletable!)"
             )
+        key_ok, results["anchor_key"] = anchoring.key_status()
+        results["anchor_sink"] = anchoring.sink_status()
         verify = audit.verify()
         results["audit"] = verify.as_dict()
         results["controlled_substance_register"] = _ledger_chains()
@@ -53,6 +59,7 @@ class Command(BaseCommand):
             results["migrations"] == "ok"
             and results["integrity"] == "ok"
             and verify.ok
+            and key_ok
             and results["audit_maintenance_switch"] == "off"
             and results["controlled_substance_register"] == "ok"
             and results["consent_documents"].startswith("ok")
@@ -61,23 +68,35 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(results))
         else:
             for key, value in results.items():
-                self.stdout.write(
-                    f"{key:<26} {value if key != 'audit' else ('ok' if verify.ok else verify.problem)}"
-                )
+                self.stdout.write(f"{key:<26} {value if key != 'audit' else _audit_words(verify)}")
         if not ok:
             raise CommandError("checks failed", returncode=1)
 
 
-def _ledger_chains() -> str:
-    """Every organization's controlled-substance register chain (ledger.services.verify_chain)."""
-    from ketaclinic.accounts.models import Organization
-    from ketaclinic.ledger.services import verify_chain
+def _audit_words(verify: ChainCheck) -> str:
+    if verify.ok:
+        return "ok"
+    if verify.status == UNVERIFIABLE:
+        return f"CANNOT BE VERIFIED: {verify.problem}"
+    return f"FAILED at #{verify.first_bad_seq}: {verify.problem}"
 
-    broken = [
-        f"{org.slug}: entry {seq} does not check out"
-        for org in Organization.objects.all()
-        if (seq := verify_chain(org.pk)) is not None
-    ]
+
+def _ledger_chains() -> str:
+    """Every organization's controlled-substance register chain, compared with its anchor and the published
+    checkpoints like the audit log (ledger.services.check_register)."""
+    from ketaclinic.accounts.models import Organization
+    from ketaclinic.ledger.services import check_register
+
+    published = anchoring.load_published()
+    broken = []
+    for org in Organization.objects.order_by("pk"):
+        result = check_register(org.pk, published=published)
+        if result.ok:
+            continue
+        if result.status == UNVERIFIABLE:
+            broken.append(f"{org.slug}: cannot be verified ({result.problem})")
+        else:
+            broken.append(f"{org.slug}: entry {result.first_bad_seq} does not check out ({result.problem})")
     return "; ".join(broken) if broken else "ok"
 
 

@@ -4,21 +4,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from ketaclinic.audit import chain
+from ketaclinic.audit import anchoring, chain
 from ketaclinic.audit import services as audit
-from ketaclinic.audit.models import AuditEntry
 from ketaclinic.core import backup
+from ketaclinic.ledger.services import RegisterChain
 
 
 class Command(BaseCommand):
     help = (
         "Replace the current database with the backup at PATH, then run the database integrity check and verify "
-        "the audit chain against the anchor saved with the backup, and every signed consent document (copied back "
-        "from PATH.documents) against its fingerprint. When all pass, the live anchor is moved to "
-        "the restored head. This overwrites everything entered since the backup: stop the server first."
+        "the audit chain and every controlled-substance register against the anchors saved with the backup (and the "
+        "published checkpoints up to them), and every signed consent document (copied back "
+        "from PATH.documents) against its fingerprint. When all pass, the live anchors are moved to "
+        "the restored heads and a reset is published. A backup without its anchor file cannot be verified. "
+        "This overwrites everything entered since the backup: stop the server first."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -41,12 +42,33 @@ class Command(BaseCommand):
 
         consent_documents = check_document_store()
         anchor_file = backup.anchor_copy_path(path.resolve())
-        saved_anchor = chain.read_anchor(anchor_file) if anchor_file.exists() else None
-        result = audit.verify(use_anchor=saved_anchor is not None, anchor=saved_anchor)
+        try:
+            saved = chain.read_anchors(anchor_file) or {}
+        except chain.AnchorError:
+            saved = {}
+        # Compared with the anchors saved with the backup, and with the published checkpoints up to them (the
+        # collector also holds the later, now abandoned, history; a reset is published once all passes).
+        published = anchoring.load_published()
+        result = anchoring.check(
+            audit.AUDIT_CHAIN,
+            anchors=saved,
+            published=published,
+            published_limit=saved["audit"].seq if "audit" in saved else 0,
+        )
+        registers = [
+            anchoring.check(
+                source,
+                anchors=saved,
+                published=published,
+                published_limit=saved[source.name].seq if source.name in saved else 0,
+            )
+            for source in _registers()
+        ]
         report = {
             "restored": str(path),
             "integrity": integrity,
             "audit": result.as_dict(),
+            "registers": [r.as_dict() for r in registers],
             "consent_documents": consent_documents,
         }
         if options["json"]:
@@ -56,19 +78,22 @@ class Command(BaseCommand):
             if result.ok:
                 self.stdout.write(f"Audit log intact: {result.entries} entries (head #{result.head_seq}).")
             self.stdout.write(f"Signed consent documents: {consent_documents}.")
-        if integrity != "ok" or not result.ok or not consent_documents.startswith("ok"):
+        bad_registers = [r for r in registers if not r.ok]
+        if integrity != "ok" or not result.ok or bad_registers or not consent_documents.startswith("ok"):
             if not options["json"]:
                 self.stderr.write(
                     f"RESTORE CHECK FAILED: integrity={integrity}; audit at #{result.first_bad_seq}: "
-                    f"{result.problem}; consent documents: {consent_documents}"
+                    f"{result.problem or 'ok'}; registers: "
+                    f"{'; '.join(f'{r.chain} #{r.first_bad_seq}: {r.problem}' for r in bad_registers) or 'ok'}; "
+                    f"consent documents: {consent_documents}"
                 )
             raise CommandError("restore verification failed", returncode=1)
-        if result.head_seq:
-            head = AuditEntry.objects.get(seq=result.head_seq)
-            chain.write_anchor(
-                settings.KETACLINIC_AUDIT_ANCHOR_PATH,
-                audit.anchor_key(),
-                head.seq,
-                head.entry_hash,
-                force=True,
-            )
+        sources: list[anchoring.ChainSource] = [audit.AUDIT_CHAIN, *_registers()]
+        for source in sources:
+            anchoring.reset(source)
+
+
+def _registers() -> list[RegisterChain]:
+    from ketaclinic.accounts.models import Organization
+
+    return [RegisterChain(pk) for pk in Organization.objects.order_by("pk").values_list("pk", flat=True)]
