@@ -33,7 +33,9 @@ def _walk(patterns: list[Any], prefix: str = "", namespace: str = "") -> list[tu
             ns = f"{namespace}:{pattern.namespace}".strip(":") if pattern.namespace else namespace
             found += _walk(pattern.url_patterns, prefix + str(pattern.pattern), ns)
         elif isinstance(pattern, URLPattern):
-            found.append((prefix + str(pattern.pattern), f"{namespace}:{pattern.name or ''}", pattern.callback))
+            found.append(
+                (prefix + str(pattern.pattern), f"{namespace}:{pattern.name or ''}", pattern.callback)
+            )
     return found
 
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-
-from ketaclinic.core.access import ADMIN, FRONT_DESK, NURSE, PRESCRIBER
 from tests.security.routes import Route, all_routes, url_for
 from tests.security.world import ROLES, World, build_world, signed_in
+
+from ketaclinic.core.access import ADMIN, FRONT_DESK, NURSE, PRESCRIBER
 
 pytestmark = pytest.mark.django_db
 
@@ -328,7 +328,9 @@ def _login_redirect(response: Any) -> bool:
     return response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
 
-def _judge(route: Route, method: str, place: str, role: str | None, response: Any, world: World) -> str | None:
+def _judge(
+    route: Route, method: str, place: str, role: str | None, response: Any, world: World
+) -> str | None:
     """What is wrong with ``response`` (None: as expected)."""
     status = response.status_code
     if status >= 500:

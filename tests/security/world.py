@@ -97,7 +97,9 @@ def build_world() -> World:
     harbor = Site.objects.get(organization=org_a, code="harbor")
     juniper = Site.objects.get(organization=org_a, code="juniper")
     org_b = Organization.objects.create(name="Elsewhere Clinics", slug="elsewhere")
-    elsewhere = Site.objects.create(organization=org_b, code="harbor", name="Elsewhere Harbor", time_zone="UTC")
+    elsewhere = Site.objects.create(
+        organization=org_b, code="harbor", name="Elsewhere Harbor", time_zone="UTC"
+    )
     users: dict[tuple[str, str], Any] = {}
     for place, org, site in (
         ("owner", org_a, harbor),
@@ -134,9 +136,9 @@ def build_world() -> World:
     plan_session = PlanSession.objects.filter(plan=plan).first() if plan else None
     intake = Intake.objects.filter(patient__site=harbor).first()
     screening = Screening.objects.filter(patient__site=harbor).first()
-    consent = Consent.objects.filter(patient=target).first() or Consent.objects.filter(
-        patient__site=harbor
-    ).first()
+    consent = (
+        Consent.objects.filter(patient=target).first() or Consent.objects.filter(patient__site=harbor).first()
+    )
     template = ConsentTemplate.objects.filter(organization=org_a).first()
     lot = StockLot.objects.filter(site=harbor).first()
     entry = LedgerEntry.objects.filter(lot__site=harbor).first()
