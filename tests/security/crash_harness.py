@@ -54,7 +54,13 @@ class Acked:
     hl7: list[str] = field(default_factory=list)
     batches: list[str] = field(default_factory=list)
     lots: list[str] = field(default_factory=list)
+    unanswered: dict[str, int] = field(default_factory=dict)  # status (or "no answer") → count, not acked
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def miss(self, status: object) -> None:
+        with self.lock:
+            key = str(status)
+            self.unanswered[key] = self.unanswered.get(key, 0) + 1
 
     def add(self, kind: str, key: str) -> None:
         with self.lock:
@@ -213,6 +219,87 @@ class Clinic:
         return http
 
 
+# --------------------------------------------------------------------------- a private PostgreSQL
+
+
+def postgres_bin() -> Path | None:
+    """The newest PostgreSQL server binaries on this computer (/usr/lib/postgresql/*/bin), if any."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else None
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of its own (initdb into a temporary directory, a free port): the harness may
+    crash it with ``pg_ctl stop -m immediate``. Never the shared server. Run as the ``postgres`` account
+    when this process is root (initdb refuses root)."""
+
+    def __init__(self, bindir: Path) -> None:
+        import tempfile
+
+        self.bindir = bindir
+        self.dir = Path(tempfile.mkdtemp(prefix="ketaclinic-pg-", dir="/tmp"))
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            import shutil
+
+            shutil.chown(self.dir, "postgres", "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120)
+
+    def init(self) -> str:
+        self._run(
+            str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
+        )
+        self.start()
+        self._run(
+            str(self.bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "clinic"
+        )
+        return f"postgresql://postgres@127.0.0.1:{self.port}/clinic"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=on"
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "start",
+        )
+
+    def crash(self) -> None:
+        """Stop at once, without a checkpoint: the next start recovers from the write-ahead log."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+
+    def destroy(self) -> None:
+        import shutil
+
+        try:
+            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+        except subprocess.CalledProcessError:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def crash_everything(pg: PrivatePostgres) -> Callable[[Clinic, str], None]:
+    """The PostgreSQL variant's kill: the database stops immediately under load, then the processes die."""
+
+    def kill(clinic: Clinic, which: str) -> None:
+        pg.crash()
+        time.sleep(0.2)  # the writers meet a database that is gone
+        clinic.kill(which)
+        pg.start()
+
+    return kill
+
+
 # --------------------------------------------------------------------------- writers
 
 
@@ -277,12 +364,15 @@ def readings_writer(clinic: Clinic, http: requests.Session, acked: Acked, stop: 
                 timeout=15,
             )
         except requests.RequestException:
+            acked.miss("no answer")
             time.sleep(0.05)
             continue
         if r.status_code in (200, 201):
             acked.add("batches", key)
-        elif r.status_code not in (502, 503):
+        elif r.status_code in (401, 403, 422):  # the harness's own mistake, not a crash
             raise AssertionError(f"readings refused: {r.status_code} {r.text[:300]}")
+        else:  # the process or the database was going down: nothing acknowledged
+            acked.miss(r.status_code)
 
 
 def ledger_writer(clinic: Clinic, http: requests.Session, acked: Acked, stop: threading.Event) -> None:
@@ -310,12 +400,17 @@ def ledger_writer(clinic: Clinic, http: requests.Session, acked: Acked, stop: th
         try:
             r = http.post(f"{clinic.base}/ledger/receive/", data=data, allow_redirects=False, timeout=15)
         except requests.RequestException:
+            acked.miss("no answer")
             time.sleep(0.05)
             continue
         if r.status_code == 302 and "/ledger/lots/" in r.headers.get("Location", ""):
             acked.add("lots", lot)
-        elif r.status_code not in (502, 503):
+        elif r.status_code in (200, 403) or (
+            r.status_code == 302 and "login" in r.headers.get("Location", "")
+        ):
             raise AssertionError(f"receipt refused: {r.status_code} {r.text[:300]}")
+        else:
+            acked.miss(r.status_code)
 
 
 # --------------------------------------------------------------------------- the run

@@ -8,9 +8,12 @@ there afterwards, whole, and the audit and register chains must verify.
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
-from tests.security.crash_harness import run
+import pytest
+from tests.security.crash_harness import PrivatePostgres, crash_everything, postgres_bin, run
 
 KILLS = 4
 
@@ -18,6 +21,25 @@ KILLS = 4
 def test_sigkill_under_load_loses_no_acknowledged_write(tmp_path: Path) -> None:
     result = run(tmp_path, kills=KILLS, seed=15)
     assert result.kills == KILLS
+    assert len(result.acked.hl7) > 20 and result.acked.batches and result.acked.lots, "writes went through"
+    assert result.missing == {"hl7": [], "batches": [], "lots": []}
+    assert result.partial == {"hl7": [], "batches": [], "lots": []}
+    assert result.audit_ok, result.details
+    assert result.check_ok, result.details
+
+
+def test_postgres_crash_under_load_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    """The same on a private PostgreSQL cluster stopped with ``pg_ctl stop -m immediate`` at each kill."""
+    bindir = postgres_bin()
+    if bindir is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) or no runuser to run them as postgres")
+    pg = PrivatePostgres(bindir)
+    try:
+        url = pg.init()
+        result = run(tmp_path, kills=2, seed=5, database_url=url, killer=crash_everything(pg))
+    finally:
+        pg.destroy()
+    assert result.kills == 2
     assert len(result.acked.hl7) > 20 and result.acked.batches and result.acked.lots, "writes went through"
     assert result.missing == {"hl7": [], "batches": [], "lots": []}
     assert result.partial == {"hl7": [], "batches": [], "lots": []}
