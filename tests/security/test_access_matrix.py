@@ -211,7 +211,8 @@ ORG_PARAMS = {"site_id", "user_id", "template_id"}
 #: (Protocol keys name the built-in protocol library, the same in every organization.)
 
 #: The answers that refuse: not found, forbidden, method not allowed (refused before the record is read)
-#: and, for the JSON API, a body refused before the record is read (writes nothing).
+#: and, for a JSON API write sent without a valid body, a body refused before the record is read (writes
+#: nothing); the writes in BODIES send a valid body, so their refusal must come from the scope check.
 REFUSED_PAGE = {403, 404, 405}
 REFUSED_API = {403, 404, 405, 422}
 
@@ -230,14 +231,53 @@ OWNER_MAY_404 = {"chairside:rems_pdf"}
 KNOWN_OPEN: dict[tuple[str, str, str], str] = {}
 KNOWN_OPEN_STATE = {"on-duty": "issue 15 M1: a nurse may set herself on duty at a site she does not cover"}
 
-#: Bodies for writes whose form is validated before the record is read: with a valid body the refusal
-#: must come from the scope check.
-BODIES: dict[str, dict[str, Any]] = {
+#: Bodies for writes whose input is validated before the record is read: with a valid body the refusal
+#: must come from the scope check ("{name}" is a record of the world; "{now}" the time of the request).
+PHQ9_ZERO = {str(i): 0 for i in range(1, 10)}
+BODIES: dict[str, Any] = {
     "measures:acknowledge": {"note": "Called the patient; safe at home."},
     "chairside:acknowledge": {"note": "Repeated the reading; settled."},
-    "api:POST /sessions/{session_id}/alerts/{alert_id}/acknowledge": {"note": "Repeated the reading."},
     "measures:on_duty": {"site": "{site_id}"},
+    "api:POST /sessions/{session_id}/alerts/{alert_id}/acknowledge": {"note": "Repeated the reading."},
+    "api:PATCH /patients/{patient_id}": {"version": 1, "phone": "555-0199"},
+    "api:POST /patients/{patient_id}/scales": {"instrument": "phq9", "answers": PHQ9_ZERO},
+    "api:POST /patients/{patient_id}/consents/{consent_id}/withdraw": {
+        "withdrawn_on": "{today}",
+        "reason": "Matrix test: must be refused",
+    },
+    "api:POST /treatment/plans/{plan_id}/stop": {"reason": "Matrix test: must be refused"},
+    "api:POST /treatment/plans/{plan_id}/review": {"decision": "continue"},
+    "api:POST /treatment/plan-sessions/{session_id}/dose": {"dose_mg": 30, "reason": "Matrix test"},
+    "api:POST /sessions": {
+        "patient_id": "{patient_id}",
+        "protocol_id": "esk-trd-label",
+        "planned_dose_mg": 56,
+        "scheduled_at": "{now}",
+    },
+    "api:POST /sessions/{session_id}/transition": {"to": "stopped", "version": 1, "reason": "Matrix test"},
+    "api:POST /sessions/{session_id}/gate/overrides": {"item_key": "screening", "reason": "Matrix test"},
+    "api:POST /sessions/{session_id}/administrations": {"kind": "nasal_device"},
+    "api:POST /sessions/{session_id}/observations": {
+        "readings": [{"observed_at": "{now}", "sbp_mmhg": 120, "dbp_mmhg": 80}]
+    },
+    "api:POST /sessions/{session_id}/discharge": {
+        "clinically_stable": True,
+        "escort_present": True,
+        "driving_advice_given": True,
+    },
 }
+#: Writes whose body (not their URL) names the target patient.
+BODY_SCOPED = {"api:POST /sessions"}
+
+
+def _filled(value: Any, names: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return value.format(**names)
+    if isinstance(value, dict):
+        return {k: _filled(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_filled(v, names) for v in value]
+    return value
 
 
 def _values(route: Route, world: World) -> dict[str, Any]:
@@ -255,7 +295,7 @@ def _values(route: Route, world: World) -> dict[str, Any]:
 
 def _scope(route: Route) -> str:
     params = set(route.params)
-    if params & SITE_PARAMS or "site_code" in params:
+    if params & SITE_PARAMS or "site_code" in params or route.key in BODY_SCOPED:
         return "site"
     if "site_id" in params and EXPECTED[route.key] != A:
         return "site"  # a clinician's view of a site's settings: their own sites only
@@ -301,10 +341,11 @@ def _csrf(client: Any, signed: bool) -> str:
 
 
 def _send(client: Any, route: Route, method: str, url: str, token: str, world: World) -> Any:
-    body = {
-        k: (v.format(**world.objects) if isinstance(v, str) else v)
-        for k, v in BODIES.get(route.key, {}).items()
-    }
+    from django.utils import timezone
+
+    now = timezone.now()
+    names = {**world.objects, "now": now.isoformat(), "today": now.date().isoformat()}
+    body = _filled(BODIES.get(route.key, {}), names)
     if method == "GET":
         return client.get(url)
     if route.kind == "api":
@@ -352,6 +393,8 @@ def _judge(
     scope = _scope(route)
     leaked = [w for w in world.phi if w in text]
     refused = REFUSED_API if route.kind == "api" else REFUSED_PAGE
+    if route.key in BODIES and method != "GET":
+        refused = refused - {422}  # a valid body: the refusal must come from the scope check
     if place == "owner" or (place == "colleague" and scope == "org"):
         if status in (401, 403) or _login_redirect(response):
             if route.key == "chairside:board_stream" and status == 403:
