@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export KETACLINIC_VAR_DIR ?= $(CURDIR)/var
 
-.PHONY: run test lint typecheck test-sqlite test-postgres bench install clean-venv
+.PHONY: run test lint typecheck test-sqlite test-postgres bench soak install clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,7 +53,17 @@ test: lint typecheck test-sqlite test-postgres
 
 ## make bench: run every benchmark (each prints a ratio against a baseline measured in the same run)
 bench: $(STAMP)
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in bench/*.py; do case $$b in bench/soak.py) continue;; esac; \
+	  echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+## make soak: 200 SIGKILLs of the server and the monitor listener under write load (HL7, readings, register
+##   receipts), on SQLite, then on a private PostgreSQL cluster crashed with `pg_ctl stop -m immediate`
+##   (skipped without PostgreSQL binaries); every acknowledged write must survive whole, chains must verify.
+##   SOAK_KILLS=500 for more.
+SOAK_KILLS ?= 200
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --kills $(SOAK_KILLS)
+	$(BIN)/python bench/soak.py --kills $(SOAK_KILLS) --postgres
 
 clean-venv:
 	rm -rf $(VENV)

@@ -121,9 +121,21 @@ def parse_date(text: str) -> DateRange:
         raise ValueError(f"not a real date: {exc}") from None
     if g["frac"]:
         start = start.replace(microsecond=int((g["frac"][1:] + "000000")[:6]))
-    if g["tz"] and g["tz"] != "Z":
-        sign = 1 if g["tz"][0] == "+" else -1
-        hours, minutes = int(g["tz"][1:3]), int(g["tz"][4:6])
+    try:
+        return DateRange(prefix, *_interval(start, match.groupdict()))
+    except (OverflowError, ValueError):
+        # Year 1 at +14:00 is before year 1 in UTC; a year-9999 interval ends in year 10000.
+        raise ValueError(
+            "is outside the dates this server can search (within years 0001-9999 in UTC)"
+        ) from None
+
+
+def _interval(start: datetime, g: Mapping[str, str | None]) -> tuple[datetime, datetime]:
+    """The value's interval in UTC: ``start`` moved by its offset, ``end`` one unit of precision later."""
+    tz = g["tz"]
+    if tz and tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        hours, minutes = int(tz[1:3]), int(tz[4:6])
         start -= sign * timedelta(hours=hours, minutes=minutes)
     if g["frac"]:
         end = start + timedelta(microseconds=1)
@@ -137,7 +149,7 @@ def parse_date(text: str) -> DateRange:
         end = _add_months(start, 1)
     else:
         end = _add_months(start, 12)
-    return DateRange(prefix, start, end)
+    return start, end
 
 
 def parse_token(text: str) -> Token:
