@@ -164,7 +164,8 @@ def intake(clinic: Clinic, patient: Patient, *, not_childbearing: str) -> None:
 def screen(clinic: Clinic, patient: Patient, drug_label: str) -> None:
     """The prescriber signs the intake, runs the screening and signs it: ``drug_label`` is eligible."""
     page = clinic.page(clinic.prescriber)
-    page.goto(f"/patients/{patient.pk}/intake/")
+    page.goto(f"/patients/{patient.pk}/")
+    page.click(".assessment-section a:has-text('Intake')")
     page.click("text=Sign intake version 1")
     page.click("text=Run eligibility screening")
     page.wait_for_selector("h1:has-text('Eligibility screening')")
@@ -205,7 +206,8 @@ def consent_on_tablet(clinic: Clinic, patient: Patient, form: str, signer: str) 
 def plan_course(clinic: Clinic, patient: Patient, protocol: str, dose_text: str) -> Plan:
     """The prescriber plans the course from today; the page shows the calculated dose (``dose_text``)."""
     page = clinic.page(clinic.prescriber)
-    page.goto(f"/patients/{patient.pk}/plans/new/")
+    page.goto(f"/patients/{patient.pk}/")
+    page.click("a.button:has-text('New plan')")
     page.select_option("#id_protocol", protocol)
     page.fill("#id_start", timezone.localdate(timezone.now(), clinic.site.zone).isoformat())
     later = timezone.localtime(timezone.now(), clinic.site.zone) + timedelta(minutes=90)
@@ -219,7 +221,8 @@ def plan_course(clinic: Clinic, patient: Patient, protocol: str, dose_text: str)
 def check_dose(clinic: Clinic, plan: Plan) -> None:
     """The nurse, a second person, checks the plan's dose on the plan page."""
     page = clinic.page(clinic.nurse)
-    page.goto(f"/plans/{plan.pk}/")
+    page.goto(f"/patients/{plan.patient_id}/")
+    page.click(f"a[href='/plans/{plan.pk}/']")
     assert "Awaiting second-person dose check" in page.inner_text("main")
     page.click("button:has-text('I have checked this dose')")
     page.wait_for_selector("text=Verified by Nurse1")
@@ -246,13 +249,15 @@ def receive_stock(
 
 
 def book_first_session(clinic: Clinic, plan: Plan) -> PlanSession:
-    """The front desk books session 1 into Chair 2 in a quarter of an hour, from the booking page."""
+    """The front desk books session 1 into Chair 2 in a quarter of an hour: Calendar → Move beside it."""
     first = plan.sessions.get(number=1)
     at = (timezone.localtime(timezone.now(), clinic.site.zone) + timedelta(minutes=15)).replace(
         second=0, microsecond=0
     )
     page = clinic.page(clinic.front_desk)
-    page.goto(f"/calendar/book/?session={first.pk}")
+    page.goto("/")
+    page.click("nav >> text=Calendar")
+    page.click(f"a.move-link[href$='session={first.pk}']")
     page.fill("#id_start", at.strftime("%Y-%m-%dT%H:%M"))
     page.select_option("#id_chair", str(clinic.chairs[1].pk))
     page.click("form:has(#id_start) button:has-text('Book')")
