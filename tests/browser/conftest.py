@@ -66,3 +66,17 @@ def browser_sign_in(browser_page: Any) -> Any:
         return page
 
     return do
+
+
+@pytest.fixture
+def clinic(
+    _browser: Any, live_server: Any, site: Any, admin: Any, front_desk: Any, nurse: Any, prescriber: Any
+) -> Iterator[Any]:
+    """An empty clinic (tests/browser/journey_steps.py): a site with two chairs and its staff, one signed-in
+    browser window each, and nothing else."""
+    from tests.browser.journey_steps import Clinic, empty_clinic
+
+    staff = {"admin": admin, "front_desk": front_desk, "nurse": nurse, "prescriber": prescriber}
+    clinic = Clinic(_browser, live_server.url, site, empty_clinic(site), **staff)
+    yield clinic
+    clinic.close()

@@ -22,7 +22,16 @@ def _code(user: Any) -> str:
     return f"{TOTP(TOTPDevice.objects.get(user=user).bin_key).token():06d}"
 
 
-def _receive(page: Any, drug: str, product: str, lot: str, unit: str, strength: str, quantity: str) -> None:
+def _receive(
+    page: Any,
+    drug: str,
+    product: str,
+    lot: str,
+    unit: str,
+    strength: str,
+    quantity: str,
+    containers: str = "5",
+) -> None:
     page.select_option("#r-drug", drug)
     page.fill("#r-product", product)
     page.fill("#r-lot", lot)
@@ -30,7 +39,7 @@ def _receive(page: Any, drug: str, product: str, lot: str, unit: str, strength: 
     page.select_option("#r-unit", unit)
     page.fill("#r-strength", strength)
     page.fill("#r-quantity", quantity)
-    page.fill("#r-containers", "5")
+    page.fill("#r-containers", containers)
     page.fill("#r-supplier", "Example Wholesale Inc.")
     page.fill("#r-address", "1 Depot Road, Springfield, IL")
     page.fill("#r-dea", "RE1234563")

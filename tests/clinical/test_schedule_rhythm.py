@@ -151,3 +151,24 @@ def test_a_christmas_closure_drops_esketamine_sessions_instead_of_packing_them()
     assert [u.split(" ")[1] for u in plan.unscheduled] == ["4", "5", "6"]
     first_weekly = next(d for n, d in days if n == 9)
     assert (first_weekly - induction[-1]).days == 7
+
+
+def test_a_christmas_closure_never_packs_elektd_into_january() -> None:
+    # Issue 14: after a closure the old layout gave ELEKT-D one session in 14 days, then three a week. Now the
+    # induction keeps twice a week: the sessions the closure swallows are dropped (the missed-session rule),
+    # never crowded into the days after it.
+    elektd = get_protocol("iv-trd-elektd")
+    closed = {date(2026, 12, d) for d in (24, 25, 28, 29, 30, 31)} | {date(2027, 1, 1)}
+    site = SiteCalendar(
+        zone=ZoneInfo("America/New_York"),
+        opening_hours={d: OpeningHours(time(8), time(18)) for d in range(5)},
+        closures=frozenset(closed),
+    )
+    plan = plan_course(protocol=elektd, start=date(2026, 12, 14), site=site, phases=[0])
+    days = [(s.number, s.start.date()) for s in plan.sessions]
+    assert days == [(1, date(2026, 12, 14)), (2, date(2026, 12, 17)), (3, date(2026, 12, 21))]
+    assert [u.split(" (")[0] for u in plan.unscheduled] == ["Session 4", "Session 5", "Session 6"]
+    assert all("dropped: clinic closed" in u and "The schedule continues" in u for u in plan.unscheduled)
+    assert rhythm_problems(elektd, days) == []
+    for _, day in days:  # never more than the phase's two sessions in any 7 days
+        assert sum(day <= d < day + timedelta(days=7) for _, d in days) <= 2
