@@ -140,12 +140,15 @@ def alert_recipients(patient: Patient) -> list[User]:
     people: dict[int, User] = {}
     if patient.prescriber_id and patient.prescriber and patient.prescriber.is_active:
         people[patient.prescriber.pk] = patient.prescriber
+    # Only clinicians who work at the site count as on duty there (a stale or forged on-duty site elsewhere
+    # brings no alerts; issue 15 M1).
     on_duty = User.objects.filter(
+        Q(sites=patient.site) | Q(all_sites=True) | Q(role="admin"),
         on_duty_site=patient.site,
         role__in=CLINICIANS,
         is_active=True,
         organization_id=patient.organization_id,
-    )
+    ).distinct()
     for user in on_duty:
         people[user.pk] = user
     if not people:

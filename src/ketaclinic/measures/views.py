@@ -166,25 +166,9 @@ def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
 @allow(*CLINICIANS)
 @require_POST
 def on_duty(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    from ketaclinic.accounts.models import Site
+    from ketaclinic.accounts.services import set_on_duty
 
-    site_id = request.POST.get("site")
-    site = Site.objects.filter(pk=site_id, organization_id=user.org_id).first() if site_id else None
-    user.on_duty_site = site
-    user.save(update_fields=["on_duty_site"])
-    from ketaclinic.audit.models import Action
-    from ketaclinic.audit.services import record
-
-    record(
-        user=user,
-        action=Action.CHANGE,
-        category="on-duty",
-        object_type="User",
-        object_id=user.pk,
-        after={"on_duty_site": site.code if site else None},
-        request=request,
-    )
+    site = set_on_duty(user=_user(request), site_id=request.POST.get("site"), request=request)
     messages.success(request, f"You are on duty at {site.name}." if site else "You are off duty.")
     return redirect("core:home")
 
