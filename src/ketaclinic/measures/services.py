@@ -451,7 +451,11 @@ def _fail(address: str) -> LinkUnavailable:
 
 
 def open_link(token: str, *, address: str) -> SelfReportLink:
-    _check_rate(address)
+    """The usable link of ``token``. The limits are per link, not per shared address (issue 15, Low): a
+    waiting room's patients share one address, so a valid, unused link always opens whatever that address
+    has failed before; a link is locked after 10 invalid submissions. Failed opens are still counted per
+    address and, past ``KETACLINIC_SELF_REPORT_MAX_FAILURES`` an hour, answered "too many attempts" — which
+    slows a scan; finding a link by guessing is out of reach anyway (256-bit tokens)."""
     link = (
         SelfReportLink.objects.filter(token_hash=_hash(token))
         .select_related("patient", "patient__site")
@@ -465,6 +469,7 @@ def open_link(token: str, *, address: str) -> SelfReportLink:
         or link.expires_at <= timezone.now()
         or link.invalid_submissions >= 10
     ):
+        _check_rate(address)
         raise _fail(address)
     return link
 

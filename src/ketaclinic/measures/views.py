@@ -176,6 +176,14 @@ def on_duty(request: HttpRequest) -> HttpResponse:
 @public
 @require_http_methods(["GET", "POST"])
 def self_report(request: HttpRequest, token: str) -> HttpResponse:
+    if request.user.is_authenticated:
+        # The answers are stored as the patient's own; a staff session (front desk, who may not enter
+        # scales, or a clinician) must not fill them in (issue 15, Low). Nothing about the link is read.
+        message = (
+            "You are signed in as staff. The patient fills in this questionnaire on their own device, or "
+            "on this one after you sign out. Staff enter scales from the patient's chart."
+        )
+        return render(request, "measures/self_report_closed.html", {"message": message}, status=403)
     address = client_ip(request)
     try:
         link = services.open_link(token, address=address)
