@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_otp import login as otp_login
 from django_otp import match_token
 
-from ketaclinic.accounts import services
+from ketaclinic.accounts import services, signin_limits
 from ketaclinic.accounts.forms import LoginForm, TokenForm
 from ketaclinic.accounts.models import Site, User
 from ketaclinic.core.access import ADMIN, NURSE, PRESCRIBER, allow, public, second_factor_verified, signed_in
@@ -33,9 +33,21 @@ def login_view(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request.POST or None)
     error = ""
     if request.method == "POST" and form.is_valid():
-        user = authenticate(
-            request, username=form.cleaned_data["username"], password=form.cleaned_data["password"]
-        )
+        username = form.cleaned_data["username"]
+        # The per-account limit across addresses (issue 15 M3): during its wait the password is not checked.
+        delay = signin_limits.account_delay(username)
+        if delay.wait_seconds:
+            services.record_failed_login(
+                request,
+                username,
+                step=f"refused during the account's sign-in delay ({delay.failures} failures)",
+            )
+            error = (
+                "Too many wrong passwords for this account in the last hour. "
+                f"Wait {delay.wait_seconds} seconds, then try again."
+            )
+            return render(request, "accounts/login.html", {"form": form, "error": error}, status=429)
+        user = authenticate(request, username=username, password=form.cleaned_data["password"])
         if getattr(request, "axes_locked_out", False):
             return render(request, "accounts/locked_out.html", status=429)
         if user is not None and isinstance(user, User) and user.is_active and not user.is_service:
@@ -46,6 +58,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             if services.has_confirmed_totp(user):
                 return redirect("accounts:mfa")
             return redirect("accounts:mfa_setup")
+        signin_limits.notify_if_delay_started(username)
         error = "Wrong username or password."
     expired = request.GET.get("expired") == "1"
     return render(request, "accounts/login.html", {"form": form, "error": error, "expired": expired})

@@ -33,9 +33,12 @@ def anchor_key() -> bytes:
 
 
 def client_ip(request: HttpRequest | None) -> str:
+    """The client's address, behind trusted proxies too (``core.client_address``)."""
     if request is None:
         return ""
-    return str(request.META.get("REMOTE_ADDR", ""))[:45]
+    from ketaclinic.core.client_address import client_address
+
+    return (client_address(request) or "")[:45]
 
 
 def record(
