@@ -51,6 +51,17 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _admin_connection(url: str) -> Any:
+    """A connection for CREATE/DROP DATABASE: to the test URL's database, or (when only pytest-django's
+    test_ copy of it exists) to the server's ``postgres`` database."""
+    import psycopg
+
+    try:
+        return psycopg.connect(url, autocommit=True)
+    except psycopg.OperationalError:
+        return psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True)
+
+
 @pytest.fixture
 def installs(tmp_path: Path) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
     """Two installations: the clinic, and an empty machine to restore onto."""
@@ -65,9 +76,7 @@ def installs(tmp_path: Path) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
         else None
     )
     if pg:
-        import psycopg
-
-        with psycopg.connect(pg, autocommit=True) as conn:
+        with _admin_connection(pg) as conn:
             for env in (clinic, spare):
                 name = f"ketaclinic_drill_{uuid.uuid4().hex[:8]}"
                 conn.execute(f'CREATE DATABASE "{name}"')
@@ -77,9 +86,7 @@ def installs(tmp_path: Path) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
         yield clinic, spare
     finally:
         if pg and created:
-            import psycopg
-
-            with psycopg.connect(pg, autocommit=True) as conn:
+            with _admin_connection(pg) as conn:
                 for name in created:
                     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
