@@ -150,3 +150,25 @@ def test_a_bad_trusted_proxy_setting_stops_start_up(monkeypatch: Any) -> None:
         config.env_networks("KETACLINIC_TRUSTED_PROXIES")
     monkeypatch.setenv("KETACLINIC_TRUSTED_PROXIES", "10.0.0.1, 10.1.0.0/16")
     assert config.env_networks("KETACLINIC_TRUSTED_PROXIES") == ("10.0.0.1/32", "10.1.0.0/16")
+
+
+def test_check_warns_when_behind_a_proxy_with_no_trusted_proxy(settings: Any) -> None:
+    import io
+    import json
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    def report() -> dict[str, Any]:
+        out = io.StringIO()
+        try:
+            call_command("clinic_check", "--json", stdout=out)
+        except CommandError:
+            pass  # other checks (an empty test database's anchor) do not matter here
+        return dict(json.loads(out.getvalue()))
+
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.KETACLINIC_TRUSTED_PROXIES = ()
+    assert report()["client_addresses"].startswith("WARNING: KETACLINIC_BEHIND_TLS_PROXY is set")
+    settings.KETACLINIC_TRUSTED_PROXIES = ("10.0.0.1/32",)
+    assert report()["client_addresses"] == "X-Forwarded-For from trusted proxies 10.0.0.1/32"
