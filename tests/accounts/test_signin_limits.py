@@ -172,3 +172,42 @@ def test_check_warns_when_behind_a_proxy_with_no_trusted_proxy(settings: Any) ->
     assert report()["client_addresses"].startswith("WARNING: KETACLINIC_BEHIND_TLS_PROXY is set")
     settings.KETACLINIC_TRUSTED_PROXIES = ("10.0.0.1/32",)
     assert report()["client_addresses"] == "X-Forwarded-For from trusted proxies 10.0.0.1/32"
+
+
+def test_the_holders_own_workstation_is_not_slowed_by_guesses_elsewhere(settings: Any, nurse: Any) -> None:
+    """A browser where she completed a sign-in (password and authenticator) keeps working during the
+    per-account delay that guesses from other addresses caused; any other browser waits."""
+    from django_otp.oath import TOTP
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    settings.KETACLINIC_TRUSTED_PROXIES = (f"{PROXY}/32",)
+    with time_machine.travel(datetime(2026, 12, 7, 15, 0, tzinfo=UTC), tick=False):
+        workstation = _browser(PROXY)
+        assert _sign_in(workstation, nurse.username, PASSWORD, "198.51.100.20").status_code == 302
+        device = TOTPDevice.objects.get(user=nurse)
+        mfa = workstation.get("/accounts/mfa/")
+        done = workstation.post(
+            "/accounts/mfa/",
+            {
+                "token": f"{TOTP(device.bin_key).token():06d}",
+                "csrfmiddlewaretoken": token_of(mfa.content.decode()),
+            },
+            HTTP_X_FORWARDED_FOR="198.51.100.20",
+        )
+        assert done.status_code == 302 and done["Location"] == "/"
+        home = workstation.get("/")
+        out = workstation.post(
+            "/accounts/logout/",
+            {"csrfmiddlewaretoken": token_of(home.content.decode())},
+            HTTP_X_FORWARDED_FOR="198.51.100.20",
+        )
+        assert out.status_code == 302
+        for guess in range(12):
+            _sign_in(_browser(PROXY), nurse.username, f"guess {guess}", f"203.0.113.{guess % 10 + 1}")
+        stranger = _sign_in(_browser(PROXY), nurse.username, PASSWORD, "198.51.100.21")
+        assert stranger.status_code == 429
+        again = _sign_in(workstation, nurse.username, PASSWORD, "198.51.100.20")
+        assert again.status_code == 302 and again["Location"] == "/accounts/mfa/"
+        # The cookie names no account in clear and is not valid for another account.
+        cookie = workstation.cookies["__Host-ketaclinic-device"]
+        assert nurse.username not in cookie.value and cookie["httponly"] and cookie["secure"]

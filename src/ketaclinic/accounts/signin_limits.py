@@ -9,6 +9,11 @@ password and does not lengthen the wait, so the real user can always sign in onc
 not a lockout an attacker can hold). When the delay starts, the account holder and the organization's
 administrators are told (home-page notification and e-mail), once an hour.
 
+A browser in which the account holder has completed a sign-in (password and second factor) carries a signed
+"known device" cookie for that account (OWASP's device-cookie defence against online guessing); it is not
+slowed by the per-account delay, so an attacker spreading guesses cannot keep the holder out of her own
+workstation. It is still subject to the per-address lockout, and the cookie names no account in clear.
+
 The failures counted are django-axes' own failure log (``AXES_ENABLE_ACCESS_FAILURE_LOG``), for every
 username typed, known or not, so the answer never tells whether an account exists.
 """
@@ -20,7 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core import signing
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from ketaclinic.accounts.models import User
 
@@ -28,6 +36,40 @@ log = logging.getLogger("ketaclinic.accounts.signin")
 WINDOW = timedelta(hours=1)
 FIRST_DELAY_S = 2
 NOTICE_KIND = "signin-delay"
+DEVICE_COOKIE_AGE = timedelta(days=90)
+DEVICE_SALT = "ketaclinic.accounts.known-device"
+
+
+def device_cookie_name() -> str:
+    return "__Host-ketaclinic-device" if settings.SECURE_COOKIES else "ketaclinic-device"
+
+
+def _account_tag(username: str) -> str:
+    return salted_hmac(DEVICE_SALT, username).hexdigest()[:32]
+
+
+def remember_device(response: HttpResponse, username: str) -> None:
+    """After a completed sign-in: this browser is a known device of the account."""
+    response.set_cookie(
+        device_cookie_name(),
+        signing.dumps({"a": _account_tag(username)}, salt=DEVICE_SALT),
+        max_age=int(DEVICE_COOKIE_AGE.total_seconds()),
+        secure=settings.SECURE_COOKIES,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+    )
+
+
+def known_device(request: HttpRequest, username: str) -> bool:
+    raw = request.COOKIES.get(device_cookie_name(), "")
+    if not raw:
+        return False
+    try:
+        value = signing.loads(raw, salt=DEVICE_SALT, max_age=DEVICE_COOKIE_AGE)
+    except signing.BadSignature:
+        return False
+    return isinstance(value, dict) and value.get("a") == _account_tag(username)
 
 
 @dataclass(frozen=True)

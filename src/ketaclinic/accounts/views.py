@@ -36,7 +36,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         username = form.cleaned_data["username"]
         # The per-account limit across addresses (issue 15 M3): during its wait the password is not checked.
         delay = signin_limits.account_delay(username)
-        if delay.wait_seconds:
+        if delay.wait_seconds and not signin_limits.known_device(request, username):
             services.record_failed_login(
                 request,
                 username,
@@ -80,7 +80,9 @@ def mfa_view(request: HttpRequest) -> HttpResponse:
             request.session.cycle_key()  # new session id once fully authenticated
             services.remember_session(request, user)
             services.record_login(request, user, step=f"second factor ({device.name})")
-            return redirect("core:home")
+            response = redirect("core:home")
+            signin_limits.remember_device(response, user.username)
+            return response
         services.record_failed_login(request, user.username, step="second factor")
         error = "That code is not valid. Codes change every 30 seconds; each can be used once."
     return render(request, "accounts/mfa.html", {"form": form, "error": error})
@@ -113,7 +115,9 @@ def mfa_setup_view(request: HttpRequest) -> HttpResponse:
             request.session.cycle_key()
             services.remember_session(request, user)
             services.record_login(request, user, step="second factor enrolled")
-            return render(request, "accounts/recovery_codes.html", {"codes": codes})
+            response = render(request, "accounts/recovery_codes.html", {"codes": codes})
+            signin_limits.remember_device(response, user.username)
+            return response
         error = "That code did not match. Check the time on your phone and try the current code."
     secret = base64.b32encode(device.bin_key).decode()
     return render(
