@@ -211,3 +211,40 @@ def test_the_holders_own_workstation_is_not_slowed_by_guesses_elsewhere(settings
         # The cookie names no account in clear and is not valid for another account.
         cookie = workstation.cookies["__Host-ketaclinic-device"]
         assert nurse.username not in cookie.value and cookie["httponly"] and cookie["secure"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_guesses_cannot_pass_the_account_limit_together(settings: Any, nurse: Any) -> None:
+    """Twenty guesses sent at the same instant from twenty addresses: only the first ten passwords are
+    checked; the others wait, as if they had come one after another."""
+    import threading
+
+    from axes.models import AccessFailureLog
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("on SQLite every request already takes the database's write lock at BEGIN IMMEDIATE")
+    settings.KETACLINIC_TRUSTED_PROXIES = (f"{PROXY}/32",)
+    start = threading.Barrier(20)
+    codes: dict[int, int] = {}
+
+    def guess(i: int) -> None:
+        try:
+            client = Client(REMOTE_ADDR=PROXY)
+            start.wait(timeout=60)
+            response = client.post(
+                "/accounts/login/",
+                {"username": nurse.username, "password": f"guess {i}"},
+                HTTP_X_FORWARDED_FOR=f"203.0.113.{i + 1}",
+            )
+            codes[i] = response.status_code
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert sorted(codes.values()) == [200] * 10 + [429] * 10
+    assert AccessFailureLog.objects.filter(username=nurse.username).count() == 10

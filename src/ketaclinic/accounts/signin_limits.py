@@ -20,6 +20,7 @@ username typed, known or not, so the answer never tells whether an account exist
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -86,6 +87,22 @@ def delay_after(failures: int) -> int:
     cap = int(settings.KETACLINIC_LOGIN_ACCOUNT_MAX_DELAY_S)
     step = failures - free
     return cap if step >= 12 else min(cap, FIRST_DELAY_S * 2**step)
+
+
+def hold_account(username: str) -> None:
+    """Serialise sign-in attempts for one username until the request's transaction ends, so simultaneous
+    guesses cannot all pass ``account_delay`` before any of their failures is recorded. PostgreSQL: a
+    transaction-level advisory lock on the username; SQLite needs none (every request's transaction takes the
+    database's write lock at BEGIN IMMEDIATE)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    key = int.from_bytes(
+        hashlib.sha256(f"ketaclinic-signin:{username}".encode()).digest()[:8], "big", signed=True
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 def account_delay(username: str, now: datetime | None = None) -> AccountDelay:

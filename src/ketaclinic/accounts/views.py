@@ -35,6 +35,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         username = form.cleaned_data["username"]
         # The per-account limit across addresses (issue 15 M3): during its wait the password is not checked.
+        signin_limits.hold_account(username)  # until this request's transaction ends
         delay = signin_limits.account_delay(username)
         if delay.wait_seconds and not signin_limits.known_device(request, username):
             services.record_failed_login(
