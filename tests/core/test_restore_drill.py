@@ -26,9 +26,10 @@ import requests
 
 pytestmark = pytest.mark.postgres  # also runs in the PostgreSQL pass, with pg_dump / pg_restore
 
-SECRET_KEY = (
-    "drill-secret-key-" + "k" * 40
-)  # kept with the backup, off the database host (docs/operations.md)
+# Kept with the backup but apart from it, never beside the database (docs/operations.md): the clinic's
+# secret key, and the audit anchor key (an environment secret).
+SECRET_KEY = "drill-secret-key-" + "k" * 40
+ANCHOR_KEY = "drill-anchor-key-" + "a" * 40
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -66,7 +67,12 @@ def _admin_connection(url: str) -> Any:
 def installs(tmp_path: Path) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
     """Two installations: the clinic, and an empty machine to restore onto."""
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("KETACLINIC_", "DJANGO_"))}
-    base_env.update(KETACLINIC_SECRET_KEY=SECRET_KEY, KETACLINIC_SECURE_COOKIES="0")
+    # The secret key and the audit anchor key travel with the backup, apart from it (docs/operations.md).
+    base_env.update(
+        KETACLINIC_SECRET_KEY=SECRET_KEY,
+        KETACLINIC_AUDIT_ANCHOR_KEY=ANCHOR_KEY,
+        KETACLINIC_SECURE_COOKIES="0",
+    )
     clinic = {**base_env, "KETACLINIC_VAR_DIR": str(tmp_path / "clinic")}
     spare = {**base_env, "KETACLINIC_VAR_DIR": str(tmp_path / "spare")}
     created: list[str] = []
