@@ -86,6 +86,22 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return items
 
 
+def env_networks(name: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses or networks (``10.0.0.5, 10.1.0.0/16``), each checked; empty
+    by default. Returned as normalised network strings (``10.0.0.5/32``)."""
+    import ipaddress
+
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an IP address or network (e.g. 127.0.0.1 or 10.0.0.0/8)."
+            ) from None
+    return tuple(networks)
+
+
 def var_dir() -> Path:
     """Where the SQLite database, the generated secret key and the audit anchor live."""
     path = Path(os.environ.get("KETACLINIC_VAR_DIR", Path.cwd() / "var")).resolve()

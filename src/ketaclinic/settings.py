@@ -145,6 +145,20 @@ SECURE_SSL_REDIRECT = config.env_bool("KETACLINIC_SSL_REDIRECT", False)
 if config.env_bool("KETACLINIC_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# `ketaclinic serve` (issue 15, serving): this many uvicorn worker processes share the port, so one slow or
+# stuck request (a large page, a PDF, a chart) holds up one process, not the clinic. About two per CPU core;
+# each process holds its own copy of the application (~150 MB). The background sweeps run once, in the
+# supervising process (docs/operations.md "Serving").
+KETACLINIC_WEB_WORKERS = config.env_int("KETACLINIC_WEB_WORKERS", 4, minimum=1, maximum=64)
+
+# Client addresses (issue 15 M3; docs/operations.md "Behind a proxy"). The address of the connection is the
+# client's, unless it is one of these trusted proxies (addresses or networks, comma-separated; default:
+# none): then X-Forwarded-For is read from the right, skipping trusted proxies, and the first other address
+# is the client's. Sign-in lockouts, self-report limits and the audit log's source address all use it
+# (``core.client_address``); django-axes through its own AXES_CLIENT_IP_CALLABLE.
+KETACLINIC_TRUSTED_PROXIES = config.env_networks("KETACLINIC_TRUSTED_PROXIES")
+AXES_CLIENT_IP_CALLABLE = "ketaclinic.core.client_address.client_address"
+
 # Lockout (ASVS 4 2.2.1, ≤100 failures/hour): after 5 failures for one username from one address the
 # account is locked for that address for a cool-off period; attackers elsewhere cannot lock a user out.
 AXES_FAILURE_LIMIT = config.env_int("KETACLINIC_LOGIN_FAILURE_LIMIT", 5, minimum=3, maximum=100)
@@ -155,6 +169,17 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_USERNAME_FORM_FIELD = "username"
+# Beside it, a per-account limit across all addresses (accounts/signin_limits.py): after this many wrong
+# passwords for one username within an hour, each further attempt waits 2, 4, 8 … seconds (at most
+# KETACLINIC_LOGIN_ACCOUNT_MAX_DELAY_S) after the last failure, and the account holder and the
+# organization's administrators are told. Attempts during the wait are refused without checking the password.
+# The bounds keep the worst case under ASVS 4 2.2.1's 100 attempts an hour per account (30 + 3600/60 = 90).
+KETACLINIC_LOGIN_ACCOUNT_FREE_FAILURES = config.env_int(
+    "KETACLINIC_LOGIN_ACCOUNT_FREE_FAILURES", 10, minimum=3, maximum=30
+)
+KETACLINIC_LOGIN_ACCOUNT_MAX_DELAY_S = config.env_int(
+    "KETACLINIC_LOGIN_ACCOUNT_MAX_DELAY_S", 120, minimum=60, maximum=3600
+)
 
 # Break-glass access (HIPAA 164.312(a)(2)(ii)): off by default.
 KETACLINIC_BREAK_GLASS_ENABLED = config.env_bool("KETACLINIC_BREAK_GLASS", False)

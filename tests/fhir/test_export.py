@@ -194,3 +194,38 @@ def test_client_ids_never_look_like_command_line_options() -> None:
     ids = [new_client_id() for _ in range(3000)]
     assert all(i[0].isalnum() for i in ids)
     assert len(set(ids)) == len(ids) and all(len(i) == 24 for i in ids)
+
+
+def test_a_narrowed_token_cannot_download_an_earlier_broader_export(
+    org: Any, two_patients: list[Any], make_client: Any
+) -> None:
+    """Issue 15 (Low): a token narrowed to system/Observation.rs downloaded an earlier export's
+    Patient.ndjson. Export files follow the requesting token's scopes, not only its client."""
+    api_client, secret = make_client(org)
+    full = {
+        "HTTP_AUTHORIZATION": "Bearer "
+        + get_token(Client(), api_client.client_id, secret).json()["access_token"]
+    }
+    narrow = {
+        "HTTP_AUTHORIZATION": "Bearer "
+        + get_token(Client(), api_client.client_id, secret, "system/Observation.rs").json()["access_token"]
+    }
+    status_url = _kickoff(full)
+    jobs.run_due_jobs()
+    base = status_url.replace("$export-status/", "$export-file/")
+    assert Client().get(f"{base}/Patient.ndjson", **full).status_code == 200
+    assert Client().get(status_url, **narrow).status_code == 404
+    for rtype in ("Patient", "QuestionnaireResponse", "Observation"):
+        response = Client().get(f"{base}/{rtype}.ndjson", **narrow)
+        assert response.status_code == 404, rtype
+        assert b"Examplesson" not in response.content
+    assert Client().delete(status_url, **narrow).status_code == 404
+    # The narrowed token's own export: its Observation file only; the broad token may read it too.
+    own_status = _kickoff(narrow)
+    jobs.run_due_jobs()
+    own = Client().get(own_status, **narrow).json()
+    assert [o["type"] for o in own["output"]] == ["Observation"]
+    assert Client().get(own["output"][0]["url"], **narrow).status_code == 200
+    own_base = own_status.replace("$export-status/", "$export-file/")
+    assert Client().get(f"{own_base}/Patient.ndjson", **narrow).status_code == 404
+    assert Client().get(own["output"][0]["url"], **full).status_code == 200

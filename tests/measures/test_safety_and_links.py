@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
+from tests.csrf_pages import token_of
 
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.core.models import Notification
@@ -127,14 +128,58 @@ def test_expired_link_is_refused(nurse: Any, patient: Any) -> None:
     assert Client().get(f"/r/{token}/").status_code == 410
 
 
-def test_guessing_tokens_is_rate_limited(settings: Any, nurse: Any, patient: Any) -> None:
+def test_guessing_tokens_is_rate_limited_but_never_blocks_a_valid_link(
+    settings: Any, nurse: Any, patient: Any
+) -> None:
+    """Issue 15 (Low): 20 wrong guesses from one address blocked valid links from the same waiting-room
+    address. Guesses are still slowed per address; a valid link opens and submits from that address."""
     settings.KETACLINIC_SELF_REPORT_MAX_FAILURES = 5
     _, token = services.create_link(user=nurse, patient=patient, instruments=["phq9"])
-    client = Client(REMOTE_ADDR="198.51.100.7")
+    waiting_room = Client(enforce_csrf_checks=True, REMOTE_ADDR="198.51.100.7")
     for i in range(5):
-        assert client.get(f"/r/guess{i}/").status_code == 410
-    assert client.get(f"/r/{token}/").status_code == 429  # even the right token, from this address
-    assert Client(REMOTE_ADDR="198.51.100.8").get(f"/r/{token}/").status_code == 200
+        assert waiting_room.get(f"/r/guess{i}/").status_code == 410
+    assert waiting_room.get("/r/guess-again/").status_code == 429  # further guesses: too many attempts
+    # Another patient in the same waiting room, with their real link: it opens and their answers are kept.
+    page = waiting_room.get(f"/r/{token}/")
+    assert page.status_code == 200 and "Hello Testa" in page.content.decode()
+    done = waiting_room.post(
+        f"/r/{token}/",
+        {
+            **{f"phq9-item_{k}": v for k, v in ITEM9.items()},
+            "csrfmiddlewaretoken": token_of(page.content.decode()),
+        },
+    )
+    assert done.status_code == 200 and ScaleAdministration.objects.count() == 1
+    # A used link stays closed, and failures from the address are still refused.
+    assert waiting_room.get(f"/r/{token}/").status_code == 429
+    assert Client(REMOTE_ADDR="198.51.100.8").get(f"/r/{token}/").status_code == 410
+
+
+def test_a_link_is_locked_after_repeated_invalid_submissions(nurse: Any, patient: Any) -> None:
+    _, token = services.create_link(user=nurse, patient=patient, instruments=["phq9"])
+    for _ in range(10):
+        assert _submit(token, {"1": 2}).status_code == 422
+    assert Client().get(f"/r/{token}/").status_code == 410
+
+
+def test_staff_sessions_cannot_fill_in_a_patients_self_report(
+    front_desk: Any, nurse: Any, patient: Any, sign_in: Any
+) -> None:
+    """Issue 15 (Low): front desk (who may not enter scales) filled in a patient's link and stored a PHQ-9
+    of 27 as the patient's own answers. A signed-in staff session is refused; the link stays the patient's."""
+    _, token = services.create_link(user=nurse, patient=patient, instruments=["phq9"])
+    all_threes = {f"phq9-item_{i}": 3 for i in range(1, 10)}
+    for person in (front_desk, nurse):
+        desk = sign_in(Client(enforce_csrf_checks=True), person)
+        page = desk.get(f"/r/{token}/")
+        assert page.status_code == 403 and b"signed in as staff" in page.content
+        assert b"Little interest" not in page.content
+        data = {**all_threes, "csrfmiddlewaretoken": token_of(desk.get("/").content.decode())}
+        refused = desk.post(f"/r/{token}/", data)
+        assert refused.status_code == 403 and b"signed in as staff" in refused.content  # not a CSRF refusal
+    assert ScaleAdministration.objects.count() == 0
+    # The patient's own device still opens the link.
+    assert Client().get(f"/r/{token}/").status_code == 200
 
 
 def test_a_plan_job_emails_a_pre_session_link(settings: Any, patient: Any, prescriber: Any) -> None:

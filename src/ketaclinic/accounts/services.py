@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import HttpRequest
 from django.utils import timezone
@@ -44,6 +45,36 @@ def covered_sites(user: User) -> list[Site]:
     if not (user.role == "admin" or user.all_sites):
         sites = sites.filter(pk__in=user.sites.all())
     return list(sites.order_by("name"))
+
+
+def covers_site(user: User, site: Site) -> bool:
+    """Whether ``site`` is one of the user's sites (``covered_sites``)."""
+    return site.organization_id == user.org_id and (
+        user.role == "admin" or user.all_sites or user.sites.filter(pk=site.pk).exists()
+    )
+
+
+def set_on_duty(*, user: User, site_id: Any, request: HttpRequest | None = None) -> Site | None:
+    """Put a clinician on duty at one of their own sites (she then receives its safety alerts), or off duty
+    (``site_id`` empty). A site she does not cover is refused with 403 and nothing changes (issue 15 M1)."""
+    site = None
+    if site_id not in (None, ""):
+        text = str(site_id)
+        site = Site.objects.filter(pk=int(text)).first() if text.isdigit() and len(text) < 19 else None
+        if site is None or not covers_site(user, site):
+            raise PermissionDenied("You can only go on duty at a site you work at.")
+    user.on_duty_site = site
+    user.save(update_fields=["on_duty_site"])
+    audit.record(
+        user=user,
+        action=Action.CHANGE,
+        category="on-duty",
+        object_type="User",
+        object_id=user.pk,
+        after={"on_duty_site": site.code if site else None},
+        request=request,
+    )
+    return site
 
 
 def remember_session(request: HttpRequest, user: User) -> None:

@@ -32,7 +32,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from ketaclinic.accounts.models import AccountLink, Site, User
-from ketaclinic.accounts.services import end_all_sessions, reset_mfa
+from ketaclinic.accounts.services import covers_site, end_all_sessions, reset_mfa
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.clinical import identifiers as ids
@@ -364,6 +364,10 @@ def change_access(*, admin: User, user: User, grant: AccessGrant, request: HttpR
     )
     user.save(update_fields=["role", "all_sites", "break_glass_allowed"])
     user.sites.set(sites)
+    if user.on_duty_site is not None and not covers_site(user, user.on_duty_site):
+        # Off duty at a site the account no longer works at: its alerts stop (issue 15 M1).
+        user.on_duty_site = None
+        user.save(update_fields=["on_duty_site"])
     changed = [k for k in before if before[k] != after[k]]
     audit_account(
         admin,

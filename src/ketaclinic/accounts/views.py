@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_otp import login as otp_login
 from django_otp import match_token
 
-from ketaclinic.accounts import services
+from ketaclinic.accounts import services, signin_limits
 from ketaclinic.accounts.forms import LoginForm, TokenForm
 from ketaclinic.accounts.models import Site, User
 from ketaclinic.core.access import ADMIN, NURSE, PRESCRIBER, allow, public, second_factor_verified, signed_in
@@ -33,9 +33,22 @@ def login_view(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request.POST or None)
     error = ""
     if request.method == "POST" and form.is_valid():
-        user = authenticate(
-            request, username=form.cleaned_data["username"], password=form.cleaned_data["password"]
-        )
+        username = form.cleaned_data["username"]
+        # The per-account limit across addresses (issue 15 M3): during its wait the password is not checked.
+        signin_limits.hold_account(username)  # until this request's transaction ends
+        delay = signin_limits.account_delay(username)
+        if delay.wait_seconds and not signin_limits.known_device(request, username):
+            services.record_failed_login(
+                request,
+                username,
+                step=f"refused during the account's sign-in delay ({delay.failures} failures)",
+            )
+            error = (
+                "Too many wrong passwords for this account in the last hour. "
+                f"Wait {delay.wait_seconds} seconds, then try again."
+            )
+            return render(request, "accounts/login.html", {"form": form, "error": error}, status=429)
+        user = authenticate(request, username=username, password=form.cleaned_data["password"])
         if getattr(request, "axes_locked_out", False):
             return render(request, "accounts/locked_out.html", status=429)
         if user is not None and isinstance(user, User) and user.is_active and not user.is_service:
@@ -46,6 +59,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
             if services.has_confirmed_totp(user):
                 return redirect("accounts:mfa")
             return redirect("accounts:mfa_setup")
+        signin_limits.notify_if_delay_started(username)
         error = "Wrong username or password."
     expired = request.GET.get("expired") == "1"
     return render(request, "accounts/login.html", {"form": form, "error": error, "expired": expired})
@@ -67,7 +81,9 @@ def mfa_view(request: HttpRequest) -> HttpResponse:
             request.session.cycle_key()  # new session id once fully authenticated
             services.remember_session(request, user)
             services.record_login(request, user, step=f"second factor ({device.name})")
-            return redirect("core:home")
+            response = redirect("core:home")
+            signin_limits.remember_device(response, user.username)
+            return response
         services.record_failed_login(request, user.username, step="second factor")
         error = "That code is not valid. Codes change every 30 seconds; each can be used once."
     return render(request, "accounts/mfa.html", {"form": form, "error": error})
@@ -100,7 +116,9 @@ def mfa_setup_view(request: HttpRequest) -> HttpResponse:
             request.session.cycle_key()
             services.remember_session(request, user)
             services.record_login(request, user, step="second factor enrolled")
-            return render(request, "accounts/recovery_codes.html", {"codes": codes})
+            response = render(request, "accounts/recovery_codes.html", {"codes": codes})
+            signin_limits.remember_device(response, user.username)
+            return response
         error = "That code did not match. Check the time on your phone and try the current code."
     secret = base64.b32encode(device.bin_key).decode()
     return render(

@@ -40,9 +40,12 @@ AUDIT_CHAIN = AuditChain()
 
 
 def client_ip(request: HttpRequest | None) -> str:
+    """The client's address, behind trusted proxies too (``core.client_address``)."""
     if request is None:
         return ""
-    return str(request.META.get("REMOTE_ADDR", ""))[:45]
+    from ketaclinic.core.client_address import client_address
+
+    return (client_address(request) or "")[:45]
 
 
 def record(

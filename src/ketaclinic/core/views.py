@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.db import connection
+from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -14,7 +14,6 @@ from ketaclinic.core.access import STAFF_ROLES, allow, public
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)
-    from ketaclinic.accounts.models import Site
     from ketaclinic.chairside.critical_alerts import CriticalAlerts, critical_alerts_for
     from ketaclinic.core import jobs
     from ketaclinic.core.access import ADMIN, CLINICIANS
@@ -39,7 +38,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "open_alerts": critical.count + len(safety_alerts),
         "sweeps": jobs.sweeps_status() if clinician or user.role == ADMIN else None,
         "ack_form": AcknowledgeForm(),
-        "duty_sites": Site.objects.filter(organization_id=user.org_id) if clinician else [],
+        # Only the user's own sites: going on duty elsewhere is refused (accounts.services.set_on_duty).
+        "duty_sites": accounts.covered_sites(user) if clinician else [],
     }
     return render(request, "core/home.html", context)
 
@@ -53,8 +53,11 @@ def notification_read(request: HttpRequest, notification_id: int) -> HttpRespons
     return redirect("core:home")
 
 
+@transaction.non_atomic_requests
 @public
 def healthz(request: HttpRequest) -> HttpResponse:
+    """Answers while any other request runs: it opens no transaction (on SQLite every other request takes
+    the write lock for its whole length; a read in WAL mode waits for nobody)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})

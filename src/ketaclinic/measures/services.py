@@ -140,12 +140,15 @@ def alert_recipients(patient: Patient) -> list[User]:
     people: dict[int, User] = {}
     if patient.prescriber_id and patient.prescriber and patient.prescriber.is_active:
         people[patient.prescriber.pk] = patient.prescriber
+    # Only clinicians who work at the site count as on duty there (a stale or forged on-duty site elsewhere
+    # brings no alerts; issue 15 M1).
     on_duty = User.objects.filter(
+        Q(sites=patient.site) | Q(all_sites=True) | Q(role="admin"),
         on_duty_site=patient.site,
         role__in=CLINICIANS,
         is_active=True,
         organization_id=patient.organization_id,
-    )
+    ).distinct()
     for user in on_duty:
         people[user.pk] = user
     if not people:
@@ -448,7 +451,11 @@ def _fail(address: str) -> LinkUnavailable:
 
 
 def open_link(token: str, *, address: str) -> SelfReportLink:
-    _check_rate(address)
+    """The usable link of ``token``. The limits are per link, not per shared address (issue 15, Low): a
+    waiting room's patients share one address, so a valid, unused link always opens whatever that address
+    has failed before; a link is locked after 10 invalid submissions. Failed opens are still counted per
+    address and, past ``KETACLINIC_SELF_REPORT_MAX_FAILURES`` an hour, answered "too many attempts" — which
+    slows a scan; finding a link by guessing is out of reach anyway (256-bit tokens)."""
     link = (
         SelfReportLink.objects.filter(token_hash=_hash(token))
         .select_related("patient", "patient__site")
@@ -462,6 +469,7 @@ def open_link(token: str, *, address: str) -> SelfReportLink:
         or link.expires_at <= timezone.now()
         or link.invalid_submissions >= 10
     ):
+        _check_rate(address)
         raise _fail(address)
     return link
 

@@ -166,25 +166,9 @@ def acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
 @allow(*CLINICIANS)
 @require_POST
 def on_duty(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    from ketaclinic.accounts.models import Site
+    from ketaclinic.accounts.services import set_on_duty
 
-    site_id = request.POST.get("site")
-    site = Site.objects.filter(pk=site_id, organization_id=user.org_id).first() if site_id else None
-    user.on_duty_site = site
-    user.save(update_fields=["on_duty_site"])
-    from ketaclinic.audit.models import Action
-    from ketaclinic.audit.services import record
-
-    record(
-        user=user,
-        action=Action.CHANGE,
-        category="on-duty",
-        object_type="User",
-        object_id=user.pk,
-        after={"on_duty_site": site.code if site else None},
-        request=request,
-    )
+    site = set_on_duty(user=_user(request), site_id=request.POST.get("site"), request=request)
     messages.success(request, f"You are on duty at {site.name}." if site else "You are off duty.")
     return redirect("core:home")
 
@@ -192,6 +176,14 @@ def on_duty(request: HttpRequest) -> HttpResponse:
 @public
 @require_http_methods(["GET", "POST"])
 def self_report(request: HttpRequest, token: str) -> HttpResponse:
+    if request.user.is_authenticated:
+        # The answers are stored as the patient's own; a staff session (front desk, who may not enter
+        # scales, or a clinician) must not fill them in (issue 15, Low). Nothing about the link is read.
+        message = (
+            "You are signed in as staff. The patient fills in this questionnaire on their own device, or "
+            "on this one after you sign out. Staff enter scales from the patient's chart."
+        )
+        return render(request, "measures/self_report_closed.html", {"message": message}, status=403)
     address = client_ip(request)
     try:
         link = services.open_link(token, address=address)

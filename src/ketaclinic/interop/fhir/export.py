@@ -196,10 +196,31 @@ def manifest(export: BulkExport, *, base: str) -> dict[str, Any]:
 
 
 def find(grant: Grant, export_id: uuid.UUID) -> BulkExport | None:
-    """An export of this client only (another client's export is not found)."""
-    return BulkExport.objects.filter(
+    """An export of this client, made with scopes the requesting token still holds (issue 15, Low): another
+    client's export, or one made with a broader token than this one (a token narrowed to
+    ``system/Observation.rs`` asking for an earlier ``system/*.rs`` export), or for another patient, is
+    not found. Each file is checked again against the token's scopes (``may_read_file``)."""
+    export = BulkExport.objects.filter(
         pk=export_id, client_id=grant.client_pk, organization_id=grant.organization_id
     ).first()
+    if export is None or export.patient_id != grant.patient_id:
+        return None
+    made_with = parse_scopes(export.scopes)
+    if not all(any(held.covers(scope) for held in grant.scopes) for scope in made_with):
+        return None
+    return export
+
+
+def may_read_file(grant: Grant, resource_type: str) -> bool:
+    """Whether the token's scopes allow reading ``resource_type`` at all (a file of another type is not
+    served, even from an export this token may see)."""
+    if resource_type not in REGISTRY:
+        return False
+    try:
+        grant.context_for(REGISTRY[resource_type], READ)
+    except Forbidden:
+        return False
+    return True
 
 
 def write_directory(

@@ -289,7 +289,8 @@ def export_file(request: HttpRequest, export_id: uuid.UUID, rtype: str) -> HttpR
     if isinstance(grant, HttpResponse):
         return grant
     job = export.find(grant, export_id)
-    file = job.files.filter(resource_type=rtype).first() if job is not None else None
+    readable = job is not None and export.may_read_file(grant, rtype)
+    file = job.files.filter(resource_type=rtype).first() if job is not None and readable else None
     if job is None or file is None:
         return _error(404, "not-found", "No such export file for this client.")
     services.audit_disclosure(

@@ -55,6 +55,8 @@ class Command(BaseCommand):
         results["consent_documents"] = _consent_documents()
         results["debug"] = settings.DEBUG
         results["secure_cookies"] = settings.SECURE_COOKIES
+        results["client_addresses"] = _client_addresses()
+        results["web_workers"] = settings.KETACLINIC_WEB_WORKERS
         ok = (
             results["migrations"] == "ok"
             and results["integrity"] == "ok"
@@ -122,3 +124,17 @@ def _sweeps() -> str:
         f"NOT RUNNING ({stopped}): overdue readings and unacknowledged alerts are not escalated; "
         "start `ketaclinic serve` (runs them) or `ketaclinic worker`"
     )
+
+
+def _client_addresses() -> str:
+    """Where client addresses come from (reported, not a failure): behind a TLS proxy with no trusted proxy
+    named, every client has the proxy's address — one client's wrong passwords pause everyone's sign-in."""
+    trusted = tuple(settings.KETACLINIC_TRUSTED_PROXIES)
+    if trusted:
+        return "X-Forwarded-For from trusted proxies " + ", ".join(trusted)
+    if getattr(settings, "SECURE_PROXY_SSL_HEADER", None):
+        return (
+            "WARNING: KETACLINIC_BEHIND_TLS_PROXY is set but KETACLINIC_TRUSTED_PROXIES is empty: every client "
+            "has the proxy's address (sign-in lockouts, audit log)"
+        )
+    return "the connection's address (no proxy trusted)"
