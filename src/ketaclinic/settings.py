@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "ketaclinic.core.middleware.AccessControlMiddleware",
+    "ketaclinic.core.middleware.TextInputMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 

@@ -436,6 +436,10 @@ def transition(
     at: datetime | None = None,
 ) -> TreatmentSession:
     now = at or timezone.now()
+    if to not in Status.values:
+        raise SessionInputError(
+            {"to": f"{to!r} is not a session state: choose one of {', '.join(Status.values)}"}
+        )
     if to not in TRANSITIONS.get(session.status, ()):
         raise SessionError(
             f"A session that is {session.get_status_display().lower()} cannot move to "
