@@ -10,6 +10,7 @@ responses that match their schema. Sized for CI on 2 cores (``MAX_EXAMPLES`` per
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -38,6 +39,21 @@ CONFIG = SchemathesisConfig.from_dict({"phases": {"coverage": {"enabled": False}
 SCHEMA = schemathesis.openapi.from_dict(api.get_openapi_schema(path_prefix="/api/"), config=CONFIG)
 APP = get_wsgi_application()
 CHECKS = [not_a_server_error, status_code_conformance, negative_data_rejection, response_schema_conformance]
+
+
+@pytest.fixture
+def _connection_kept(clinic: dict[str, Any]) -> Iterator[None]:
+    """Django closes the database connection when a request starts and finishes; in a test (one
+    transaction) that would drop the seeded clinic on PostgreSQL. Django's test client does the same as
+    this around its own requests (and connects the handlers again, so this runs after the clinic's)."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
@@ -83,7 +99,9 @@ def clinic(prescriber: Any, nurse: Any, patient: Any, sign_in: Any) -> dict[str,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
 )
-def test_the_api_keeps_its_documented_promises(case: Any, clinic: dict[str, Any]) -> None:
+def test_the_api_keeps_its_documented_promises(
+    case: Any, clinic: dict[str, Any], _connection_kept: None
+) -> None:
     for name in list(case.path_parameters or {}):
         if name in clinic["ids"]:
             case.path_parameters[name] = clinic["ids"][name]
