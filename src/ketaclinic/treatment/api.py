@@ -4,12 +4,13 @@ course sessions (open at the chair, titrate the dose). Mounted at /api/treatment
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
+from pydantic import Field
 
 from ketaclinic.core.access import ADMIN, CLINICIANS, PRESCRIBER, signed_in_user
 from ketaclinic.core.api import FieldErrors, api_roles
@@ -25,7 +26,7 @@ class PlanIn(Schema):
     protocol: Code
     start: date
     preferred_time: time | None = None
-    basis: Literal["actual", "ideal", "adjusted"] = "actual"
+    basis: Code = Field(default="actual", description="actual, ideal or adjusted (422 names the choices)")
     prescribed_amount: float | None = None
     concentration_mg_ml: float | None = None
     container_volume_ml: float | None = None
@@ -216,7 +217,7 @@ def stop_plan(request: HttpRequest, plan_id: UUID, body: StopIn) -> dict[str, An
 
 
 class ReviewIn(Schema):
-    decision: Literal["continue", "stop", "extend"]
+    decision: Code = Field(description="continue, stop or extend (422 names the choices)")
     reason: Reason = ""
     scale: Code = ""
     phases: list[int] = []  # optional maintenance phases to book (the others are always booked)
