@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "ketaclinic.core.middleware.AccessControlMiddleware",
+    "ketaclinic.core.middleware.TextInputMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -251,6 +252,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 15 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(VAR_DIR / "upload-tmp")
 (VAR_DIR / "upload-tmp").mkdir(mode=0o700, exist_ok=True)
 FILE_UPLOAD_PERMISSIONS = 0o600
+
+# Plausible times (issue 15 H2; core/moments.py, docs/operations.md "Bounds on what is recorded"): every time a
+# person or a device records (readings, doses, scores, session bookings) lies on or after 1 January of
+# this year, at most this many minutes after the server's clock (a device's clock running ahead), and a
+# booked session at most this many days ahead. Operational bounds, not clinical values.
+KETACLINIC_EARLIEST_YEAR = config.env_int("KETACLINIC_EARLIEST_YEAR", 2000, minimum=1900, maximum=2100)
+KETACLINIC_CLOCK_SKEW_MIN = config.env_int("KETACLINIC_CLOCK_SKEW_MIN", 5, minimum=0, maximum=1440)
+KETACLINIC_BOOKING_HORIZON_DAYS = config.env_int(
+    "KETACLINIC_BOOKING_HORIZON_DAYS", 732, minimum=30, maximum=3660
+)
 
 # The monitor feed (`ketaclinic mllp`, issue 15 H4/M2; docs/operations.md "Monitor feed limits"):
 # interface limits, not clinical values. A message over a limit is answered AE and nothing of it is stored.

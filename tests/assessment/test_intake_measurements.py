@@ -245,3 +245,21 @@ def test_another_organization_cannot_run_or_read_the_screening(
     assert stranger.get(f"/screenings/{screening.pk}/").status_code == 404
     assert stranger.get(f"/patients/{patient.pk}/intake/edit/").status_code == 404
     assert csrf_client(sign_in, front_desk).get(f"/screenings/{screening.pk}/").status_code == 403
+
+
+def test_a_control_character_anywhere_in_an_intake_is_refused_naming_where() -> None:
+    """Issue 15: NUL and other control characters are refused in every text input (the API's intake is a
+    free JSON object, so the intake's own cleaning judges it); tabs and line breaks in notes are kept."""
+    with pytest.raises(IntakeDataError) as refused:
+        clean_intake(
+            {
+                "assessed_on": "2026-11-20",
+                "notes": "first line\nsecond\tline\x00",
+                "medications": [{"name": "sertraline\x1b[0m"}],
+            },
+            today=TODAY,
+        )
+    assert "NUL" in refused.value.errors["notes"]
+    assert "escape" in refused.value.errors["medications.0.name"]
+    kept = clean_intake({"assessed_on": "2026-11-20", "notes": "line one\n\tline two"}, today=TODAY)
+    assert kept["notes"] == "line one\n\tline two"

@@ -113,6 +113,8 @@ def test_the_rules_refuse_the_front_desk_and_say_why(
     assert "clinic closed (closure)" in refused(_at(site, date(2026, 12, 25), 11))["start"]
     assert "closed on Saturdays" in refused(_at(site, date(2026, 12, 26), 11))["start"]
     assert "outside opening hours" in refused(_at(site, WED_23, 17, 30))["start"]
+    # Issue 15 H2: a year-9999 slot is refused by the time window (before, only the opening hours judged it).
+    assert "days ahead" in refused(datetime(9999, 12, 31, 10, tzinfo=site.zone))["start"]
     # A chair someone else holds: another patient's session at the chair, outside a plan.
     walk_in = make_patient(nurse, given_name="Walter", family_name="Inman")
     chairside.schedule_session(

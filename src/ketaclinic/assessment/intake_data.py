@@ -33,6 +33,7 @@ from ketaclinic.clinical.screening_model import (
     TrialOutcome,
 )
 from ketaclinic.core.limits import too_long
+from ketaclinic.core.text import control_problem
 
 HISTORY_ANSWERS: Final = tuple(f.name for f in fields(MedicalHistory) if f.type in ("Answer", Answer))
 #: Yes/no/unknown items outside the medical history.
@@ -302,6 +303,21 @@ KNOWN_KEYS: Final = frozenset(
 )
 
 
+def _control_characters(value: Any, where: str) -> dict[str, str]:
+    """Every text in the intake, at any depth, without control characters (core/text.py; issue 15)."""
+    if isinstance(value, str):
+        why = control_problem(value, multiline=True)
+        return {where or "data": why} if why else {}
+    found: dict[str, str] = {}
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found.update(_control_characters(item, f"{where}.{key}" if where else str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.update(_control_characters(item, f"{where}.{index}"))
+    return found
+
+
 def clean_intake(data: Mapping[str, Any], *, today: date) -> dict[str, Any]:
     """Validate and normalise; raises ``IntakeDataError`` naming every bad field at once."""
     errors: dict[str, str] = {}
@@ -310,6 +326,7 @@ def clean_intake(data: Mapping[str, Any], *, today: date) -> dict[str, Any]:
     for key in data:
         if key not in KNOWN_KEYS:
             errors[str(key)] = "unknown field"
+    errors.update(_control_characters(data, ""))
     out: dict[str, Any] = {}
     assessed = _date(data.get("assessed_on"), "assessed_on", errors, today)
     if assessed is None and "assessed_on" not in errors:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse
@@ -30,12 +30,19 @@ from ketaclinic.chairside.models import TreatmentSession
 from ketaclinic.clinical.vitals import VitalReading
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER
 from ketaclinic.core.api import FieldErrors, api, api_roles
+from ketaclinic.core.fields import Bounded, Code, Line, Note, Reason
+from ketaclinic.core.text import LINE_PATTERN
 from ketaclinic.ledger.draws import standing_draw
 from ketaclinic.patients import services as patients
 
 router = Router(tags=["treatment sessions"])
 #: ninja's typed header parameter: ``HeaderEx[type, {kwargs of ninja.Header}]``.
-_IDEMPOTENCY_HEADER = {"alias": "Idempotency-Key", "default": None}
+_IDEMPOTENCY_HEADER = {
+    "alias": "Idempotency-Key",
+    "default": None,
+    "max_length": 100,
+    "pattern": LINE_PATTERN,
+}
 
 
 @api.exception_handler(services.SessionError)
@@ -64,18 +71,18 @@ def _user(request: HttpRequest) -> User:
 
 class SignatureIn(Schema):
     user_id: int = Field(description="The colleague who signs")
-    password: str
-    code: str = Field(description="Their current authenticator (TOTP) code")
+    password: Annotated[str, Bounded(256)]
+    code: Annotated[str, Bounded(16)] = Field(description="Their current authenticator (TOTP) code")
 
 
 class SessionIn(Schema):
     patient_id: UUID
-    protocol_id: str
+    protocol_id: Code
     planned_dose_mg: Decimal
     scheduled_at: datetime
     chair_id: int | None = None
     dose_basis: Literal["actual", "ideal", "adjusted"] = "actual"
-    dose_override_reason: str = Field(
+    dose_override_reason: Reason = Field(
         default="",
         description="A prescriber's reason, needed only when the dose is outside the protocol's usual range "
         "or above the clinic's soft mg ceiling (422 on this field says which limit)",
@@ -83,7 +90,7 @@ class SessionIn(Schema):
     session_number: int | None = Field(
         default=None, ge=1, description="The course session this is (default: the next one for this protocol)"
     )
-    chair_override_reason: str = Field(
+    chair_override_reason: Reason = Field(
         default="",
         description="Needed only when the chair is taken at that time (422 on this field names what holds "
         "it): why to use it anyway",
@@ -112,9 +119,11 @@ class SessionOut(Schema):
 
 
 class TransitionIn(Schema):
-    to: str
+    to: Literal[
+        "scheduled", "checked_in", "pre_dose", "dosing", "monitoring", "recovery", "discharged", "stopped"
+    ]
     version: int
-    reason: str = ""
+    reason: Reason = ""
 
 
 class GateIn(Schema):
@@ -158,8 +167,8 @@ class GateOut(Schema):
 
 
 class GateOverrideIn(Schema):
-    item_key: str
-    reason: str
+    item_key: Code
+    reason: Reason
 
 
 class ReadingIn(Schema):
@@ -175,7 +184,9 @@ class ReadingIn(Schema):
 
 
 class BatchIn(Schema):
-    idempotency_key: str | None = Field(default=None, description="Or the Idempotency-Key header")
+    idempotency_key: Annotated[str, Bounded(100)] | None = Field(
+        default=None, description="Or the Idempotency-Key header"
+    )
     readings: list[ReadingIn]
 
 
@@ -215,15 +226,15 @@ class AdministrationIn(Schema):
         description="Who witnesses a waste when no second person signs the dose (devices, sublingual); "
         "for IV and IM doses the verifier witnesses it",
     )
-    decision_reason: str = ""
-    late_entry_reason: str = Field(default="", description="Needed when `at` is more than 10 min ago")
-    note: str = Field(default="", description="For a rate change: why")
+    decision_reason: Reason = ""
+    late_entry_reason: Reason = Field(default="", description="Needed when `at` is more than 10 min ago")
+    note: Note = Field(default="", description="For a rate change: why")
     # Typed by hand before issue 14; refused now (the lot says them), never silently ignored.
-    product: str | None = Field(default=None, deprecated=True, description="Refused: send lot_id")
+    product: Line | None = Field(default=None, deprecated=True, description="Refused: send lot_id")
     concentration_mg_ml: Decimal | None = Field(
         default=None, deprecated=True, description="Refused: send lot_id"
     )
-    lot: str | None = Field(default=None, deprecated=True, description="Refused: send lot_id")
+    lot: Line | None = Field(default=None, deprecated=True, description="Refused: send lot_id")
     expiry: date | None = Field(default=None, deprecated=True, description="Refused: send lot_id")
 
 
@@ -263,7 +274,7 @@ class AdministrationOut(Schema):
 
 
 class AcknowledgeIn(Schema):
-    note: str
+    note: Note
 
 
 class CriterionOut(Schema):
@@ -287,7 +298,7 @@ class DischargeIn(Schema):
     clinically_stable: bool
     escort_present: bool
     driving_advice_given: bool
-    overrides: dict[str, str] = Field(
+    overrides: dict[Code, Reason] = Field(
         default_factory=dict, description="criterion → reason, for criteria not met (needs `prescriber`)"
     )
     prescriber: SignatureIn | None = None

@@ -62,6 +62,7 @@ from ketaclinic.clinical.dose_types import ESKETAMINE_DEVICE_MG
 from ketaclinic.clinical.stock import ML
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER
 from ketaclinic.core.limits import too_many_places
+from ketaclinic.core.plausible import time_problem
 from ketaclinic.ledger import draws
 from ketaclinic.ledger.models import StockLot
 from ketaclinic.ledger.services import witness_signs
@@ -181,6 +182,9 @@ def record_administration(
     dose, else by ``waste_witness``. Rate changes and the stop draw nothing."""
     entered = entered_at or timezone.now()
     stated = at or entered
+    # Judged first: the rest reads the day in the site's zone, which a year-1 time cannot even give.
+    if why := time_problem(stated, born=session.patient.date_of_birth, now=entered):
+        raise SessionInputError({"at": why})
     errors: dict[str, str] = {}
     route_key = "esketamine" if session.drug == "esketamine" else session.route
     if kind not in _KINDS_BY_ROUTE.get(route_key, frozenset()):

@@ -100,6 +100,10 @@ def _planned_stop(segments: list[pk.RateSegment], dose_mg: float) -> float:
     return segments[-1].start_min + 1.0
 
 
+#: The longest span of doses in one session the prediction draws (a session is hours, never days).
+MAX_DOSING_MIN = 24 * 60.0
+
+
 def session_exposure(session: TreatmentSession) -> Exposure | None:
     administrations = list(session.administrations.order_by("at", "pk"))
     regimen = regimen_for(session, administrations)
@@ -112,6 +116,10 @@ def session_exposure(session: TreatmentSession) -> Exposure | None:
     covariates = pk.Covariates(weight_kg=weight or 70.0, age_years=age)
     weight_note = "" if weight else "No weight on record: a 70 kg adult was assumed."
     last_event = max(_minutes(a.at, session.dose_started_at) for a in administrations)
+    if not 0 <= last_event <= MAX_DOSING_MIN:
+        # Doses spread over more than a day (a time stored before core/moments.py refused implausible
+        # ones, issue 15 H2): no prediction, rather than a grid of millions of minutes.
+        return None
     horizon = max(240.0, last_event + 180.0)
     grid = [i * 1.0 for i in range(int(horizon) + 1)]
     try:

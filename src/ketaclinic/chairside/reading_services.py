@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +36,7 @@ from ketaclinic.clinical import vitals as vital_rules
 from ketaclinic.clinical.adverse_events import LABEL_ADVERSE_REACTIONS
 from ketaclinic.core.access import PRESCRIBER
 from ketaclinic.core.models import Notification
+from ketaclinic.core.plausible import time_problem
 from ketaclinic.patients import services as patients
 
 # --- observations and alerts --------------------------------------------------------------------------
@@ -65,8 +66,8 @@ def record_observation(
         vital_rules.validate_reading(reading, required=frozenset())
     except vital_rules.VitalsValidationError as exc:
         raise SessionInputError(dict(exc.errors)) from None
-    if reading.taken_at > timezone.now() + timedelta(minutes=2):
-        raise SessionInputError({"observed_at": "is in the future"})
+    if why := time_problem(reading.taken_at, born=session.patient.date_of_birth):
+        raise SessionInputError({"observed_at": why})
     obs = Observation.objects.create(
         organization_id=session.organization_id,
         session=session,
@@ -399,8 +400,8 @@ def record_adverse_event(
     if outcome not in AE_OUTCOMES:
         errors["outcome"] = f"choose {', '.join(AE_OUTCOMES)}"
     when = onset_at or timezone.now()
-    if when > timezone.now() + timedelta(minutes=2):
-        errors["onset_at"] = "is in the future"
+    if why := time_problem(when, born=session.patient.date_of_birth):
+        errors["onset_at"] = why
     if errors:
         raise SessionInputError(errors)
     event = AdverseEvent.objects.create(

@@ -39,6 +39,7 @@ from ketaclinic.clinical.dose_check import (
 )
 from ketaclinic.clinical.protocols import DoseRule, Protocol, UnknownProtocol
 from ketaclinic.core.access import PRESCRIBER
+from ketaclinic.core.plausible import time_problem
 from ketaclinic.patients import services as patients
 from ketaclinic.patients.models import Patient
 
@@ -297,6 +298,8 @@ def schedule_session(
     this one carries out does not), and a chair holds one patient at a time (a chair with a session under
     way that is expected to hold it past ``scheduled_at`` is refused, naming the chair, not the patient)."""
     errors: dict[str, str] = {}
+    if why := time_problem(scheduled_at, born=patient.date_of_birth, planned=True):
+        errors["scheduled_at"] = why
     protocol: Protocol | None = None
     try:
         protocol = protocol_of_key(patient.organization_id, protocol_id)
@@ -433,6 +436,10 @@ def transition(
     at: datetime | None = None,
 ) -> TreatmentSession:
     now = at or timezone.now()
+    if to not in Status.values:
+        raise SessionInputError(
+            {"to": f"{to!r} is not a session state: choose one of {', '.join(Status.values)}"}
+        )
     if to not in TRANSITIONS.get(session.status, ()):
         raise SessionError(
             f"A session that is {session.get_status_display().lower()} cannot move to "

@@ -98,7 +98,15 @@ def schedule(request: HttpRequest, patient_id: str) -> HttpResponse:
         )
     except (patients.PatientNotFound, patients.OutsideYourSites):
         raise Http404("No such patient.") from None
-    chair = Chair.objects.filter(pk=request.POST.get("chair") or 0, site=patient.site).first()
+    raw_chair = (request.POST.get("chair") or "").strip()
+    chair = (
+        Chair.objects.filter(pk=int(raw_chair), site=patient.site).first() if raw_chair.isdigit() else None
+    )
+    if raw_chair and chair is None:  # never booked without the chair that was asked for
+        messages.error(
+            request, f"Chair {raw_chair!r} is not a chair at {patient.site.name}: nothing was scheduled."
+        )
+        return redirect("patients:chart", patient_id=patient.pk)
     when_raw = request.POST.get("scheduled_at") or ""
     try:
         when = (

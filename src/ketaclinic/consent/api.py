@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from django.db import transaction
@@ -33,6 +33,7 @@ from ketaclinic.consent import documents, services
 from ketaclinic.consent.models import Consent, ConsentTemplate
 from ketaclinic.core.access import ADMIN, CLINICIANS, NURSE, PRESCRIBER, signed_in_user
 from ketaclinic.core.api import api, api_roles
+from ketaclinic.core.fields import Bounded, Reason
 from ketaclinic.patients import services as patients
 from ketaclinic.patients.models import Patient
 
@@ -53,17 +54,23 @@ def _consent_error(request: HttpRequest, exc: services.ConsentError) -> HttpResp
 # --- shapes ---------------------------------------------------------------------------------------------
 
 
+#: A 10 MB scan in base64 (4 characters per 3 bytes), with room for a data: URL prefix.
+BASE64_MAX = 14_000_100
+
+
 class DrawnSignatureIn(Schema):
-    signer_name: str = Field(description="The patient's full name, as they typed it")
-    png_base64: str = Field(
+    signer_name: Annotated[str, Bounded(200)] = Field(description="The patient's full name, as they typed it")
+    png_base64: Annotated[str, Bounded(BASE64_MAX)] = Field(
         description="The signature they drew: a PNG, at most 512 KB, base64 (a data: URL prefix is accepted)"
     )
 
 
 class ScanIn(Schema):
-    filename: str = Field(max_length=200)
+    filename: Annotated[str, Bounded(200)]
     content_type: Literal["application/pdf", "image/png", "image/jpeg"]
-    data_base64: str = Field(description="The scan of the signed form, at most 10 MB before base64")
+    data_base64: Annotated[str, Bounded(BASE64_MAX)] = Field(
+        description="The scan of the signed form, at most 10 MB before base64"
+    )
 
 
 class ConsentIn(Schema):
@@ -88,7 +95,7 @@ class ConsentIn(Schema):
 
 class WithdrawIn(Schema):
     withdrawn_on: date
-    reason: str = Field(description="What the patient said, or why (at least 10 characters)")
+    reason: Reason = Field(description="What the patient said, or why (at least 10 characters)")
 
 
 class FormRef(Schema):

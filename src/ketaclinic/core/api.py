@@ -13,6 +13,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import HttpError
+from ninja.parser import Parser
 from ninja.security import SessionAuth
 
 from ketaclinic.core.access import STAFF_ROLES, allow, second_factor_verified
@@ -58,11 +59,69 @@ class FieldErrors(Exception):
         self.location = location
 
 
-api = NinjaAPI(
+#: The refusals any operation may answer (one handler per error, core/api.py and each app's api.py), so the
+#: OpenAPI document states them for every operation (issue 15: 49 undocumented status codes).
+ERROR_RESPONSES: dict[int, str] = {
+    400: "The request could not be read (malformed JSON, a body that is not an object)",
+    401: "Not signed in (session cookie), or the second factor not verified",
+    403: "Signed in, but your role may not use this operation (or no CSRF token)",
+    404: "No such record, or not one you may see (another organization's or site's)",
+    409: "The record changed meanwhile (stale version) or its state does not allow this",
+    422: "A field is invalid: each entry names the field and the limit; nothing was changed",
+}
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ErrorOut",
+    "type": "object",
+    "properties": {
+        "detail": {
+            "description": "What was refused: a sentence, or one entry per field (loc, msg, type)",
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "object"}},
+                {"type": "object"},
+            ],
+        }
+    },
+    "required": ["detail"],
+}
+
+
+class ObjectBodyParser(Parser):
+    """A JSON body is an object. ninja read ``-43072`` or ``[]`` as a body of defaults (schemathesis,
+    issue 15): such a body is refused with 400 ("Cannot parse request body") before any operation runs."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise ValueError("the request body must be a JSON object")
+        return data
+
+
+class ClinicAPI(NinjaAPI):
+    """The ninja API with the refusals every operation may answer documented once."""
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: Any = None) -> Any:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        schema.setdefault("components", {}).setdefault("schemas", {})["ErrorOut"] = ERROR_SCHEMA
+        ref = {"$ref": "#/components/schemas/ErrorOut"}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for code, text in ERROR_RESPONSES.items():
+                    if code not in responses and str(code) not in responses:
+                        responses[code] = {
+                            "description": text,
+                            "content": {"application/json": {"schema": ref}},
+                        }
+        return schema
+
+
+api = ClinicAPI(
     title="ketaclinic API",
     version="1",
     urls_namespace="api",
     auth=DenyAll(),
+    parser=ObjectBodyParser(),
     docs_decorator=allow(*STAFF_ROLES),
 )
 

@@ -136,6 +136,43 @@ class AccessControlMiddleware:
         return HttpResponseForbidden(render_to_string("core/forbidden.html", request=request))
 
 
+class TextInputMiddleware:
+    """No control characters in anything a page submits (issue 15: a NUL byte in a patient's name was
+    stored). Every field of every submitted form — the forms and the views that read ``request.POST``
+    alike — is judged by core/text.py's rule for multi-line text (tab and line breaks kept, every other
+    control character refused); the form fields of one-line values (names) refuse line breaks too
+    (core/fields.BoundedCharField). A refusal answers 422 naming the field; nothing reaches the view.
+    The JSON API and FHIR judge their own bodies (their schemas)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Callable[..., Any], view_args: Any, view_kwargs: Any
+    ) -> HttpResponse | None:
+        if request.path.startswith(("/api/", "/fhir/")):
+            return None
+        from ketaclinic.core.text import control_problem
+
+        problems = [
+            (name, why)
+            for source in (request.GET, request.POST if request.method == "POST" else None)
+            if source is not None
+            for name, values in source.lists()
+            for value in values
+            if (why := control_problem(name, multiline=False) or control_problem(value, multiline=True))
+        ]
+        if not problems:
+            return None
+        from django.template.loader import render_to_string
+
+        page = render_to_string("core/refused_text.html", {"problems": problems[:20]}, request=request)
+        return HttpResponse(page, status=422)
+
+
 class SiteTimeZoneMiddleware:
     """Show times in the user's site zone (storage stays UTC): the on-duty site, else their first site,
     else the organization's first site."""

@@ -35,6 +35,7 @@ from ketaclinic.audit.models import Action
 from ketaclinic.clinical.stock import ML, UNITS_BY_DRUG, amount_problem, unit_problem, words
 from ketaclinic.core.access import ADMIN, CLINICIANS
 from ketaclinic.core.models import Notification
+from ketaclinic.core.plausible import date_problem
 from ketaclinic.ledger.models import CountTime, EntryKind, LedgerEntry, StockLot, Unit
 
 CATEGORY = "controlled-substances"
@@ -82,6 +83,11 @@ def qty(value: Decimal) -> str:
     """A quantity as staff write it: 100, 7.5, 0.25 (no trailing zeros, no exponent)."""
     text = f"{value.normalize():f}"
     return "0" if text in ("-0", "") else text
+
+
+#: The furthest expiry a received lot may carry (issue 15: a lot dated 9999 or 2000 was accepted). An
+#: operational plausibility bound, not a product's shelf life: a typed year is checked against it.
+LONGEST_EXPIRY_DAYS = 10 * 365
 
 
 class LedgerError(Exception):
@@ -471,11 +477,20 @@ def receive(
         )
     today = timezone.localdate(timezone.now(), site.zone)
     received_on = _date(data.get("received_on"), "received_on", errors)
-    if received_on is not None and received_on > today:
-        errors["received_on"] = "is in the future"
+    if received_on is not None and (why := date_problem(received_on, today=today)):
+        errors["received_on"] = why
     expiry = _date(data.get("expiry"), "expiry", errors)
     if expiry is not None and expiry < today:
         errors["expiry"] = "has passed: expired stock is not received"
+    elif expiry is not None and (
+        why := date_problem(
+            expiry,
+            today=today,
+            latest=today + timedelta(days=LONGEST_EXPIRY_DAYS),
+            what_latest=f"{LONGEST_EXPIRY_DAYS // 365} years from today, longer than any product keeps",
+        )
+    ):
+        errors["expiry"] = f"{why}: check the date on the label"
     if errors:
         raise LedgerInputError(errors)
     assert strength is not None and quantity is not None and received_on is not None and expiry is not None

@@ -12,6 +12,7 @@ from ninja.errors import HttpError
 
 from ketaclinic.core.access import CLINICIANS, signed_in_user
 from ketaclinic.core.api import FieldErrors, api_roles
+from ketaclinic.core.fields import Code
 from ketaclinic.measures import services
 from ketaclinic.measures.models import ScaleAdministration
 from ketaclinic.patients import services as patients
@@ -19,14 +20,14 @@ from ketaclinic.patients import services as patients
 router = Router(tags=["rating scales"])
 
 
-class AdministrationIn(Schema):
-    instrument: str
-    answers: dict[str, int]
+class ScaleAdministrationIn(Schema):
+    instrument: Code
+    answers: dict[Code, int]
     administered_at: datetime | None = None
     session_id: UUID | None = None
 
 
-class AdministrationOut(Schema):
+class ScaleAdministrationOut(Schema):
     id: UUID
     instrument: str
     instrument_version: str
@@ -50,11 +51,11 @@ def _patient(request: HttpRequest, patient_id: UUID) -> Any:
 
 
 def _out(a: ScaleAdministration) -> dict[str, Any]:
-    return {name: getattr(a, name) for name in AdministrationOut.model_fields}
+    return {name: getattr(a, name) for name in ScaleAdministrationOut.model_fields}
 
 
-@router.post("/{patient_id}/scales", response={201: AdministrationOut}, auth=api_roles(*CLINICIANS))
-def submit(request: HttpRequest, patient_id: UUID, body: AdministrationIn) -> Status[dict[str, Any]]:
+@router.post("/{patient_id}/scales", response={201: ScaleAdministrationOut}, auth=api_roles(*CLINICIANS))
+def submit(request: HttpRequest, patient_id: UUID, body: ScaleAdministrationIn) -> Status[dict[str, Any]]:
     patient = _patient(request, patient_id)
     try:
         saved = services.record_administration(
@@ -77,9 +78,9 @@ def submit(request: HttpRequest, patient_id: UUID, body: AdministrationIn) -> St
     return Status(201, _out(saved))
 
 
-@router.get("/{patient_id}/scales", response=list[AdministrationOut], auth=api_roles(*CLINICIANS))
+@router.get("/{patient_id}/scales", response=list[ScaleAdministrationOut], auth=api_roles(*CLINICIANS))
 def list_scales(
-    request: HttpRequest, patient_id: UUID, instrument: str | None = None
+    request: HttpRequest, patient_id: UUID, instrument: Code | None = None
 ) -> list[dict[str, Any]]:
     patient = _patient(request, patient_id)
     items = services.administrations(

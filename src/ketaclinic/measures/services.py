@@ -24,6 +24,7 @@ from ketaclinic.audit.models import Action
 from ketaclinic.clinical.instruments import INSTRUMENTS, InstrumentInputError, compare, score
 from ketaclinic.core.access import CLINICIANS
 from ketaclinic.core.models import Notification
+from ketaclinic.core.plausible import time_problem
 from ketaclinic.measures.models import (
     EnteredBy,
     LinkAttempt,
@@ -86,8 +87,8 @@ def record_administration(
     except InstrumentInputError as exc:
         raise ScaleInputError(dict(exc.errors)) from None
     when = administered_at or timezone.now()
-    if when > timezone.now() + timedelta(minutes=5):
-        raise ScaleInputError({"administered_at": "is in the future"})
+    if why := time_problem(when, born=patient.date_of_birth):
+        raise ScaleInputError({"administered_at": why})
     if session_id is not None:
         from ketaclinic.chairside.models import TreatmentSession
 

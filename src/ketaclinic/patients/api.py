@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from django.http import HttpRequest
@@ -14,6 +14,7 @@ from pydantic import Field
 from ketaclinic.accounts.models import Site, User
 from ketaclinic.core.access import PATIENT_REGISTRY, signed_in_user
 from ketaclinic.core.api import FieldErrors, api_roles
+from ketaclinic.core.fields import Bounded, Code, Reason
 from ketaclinic.patients import services
 from ketaclinic.patients.models import Patient
 
@@ -46,28 +47,28 @@ class PatientOut(Schema):
 
 
 class PatientIn(Schema):
-    given_name: str = Field(min_length=1, max_length=100)
-    family_name: str = Field(min_length=1, max_length=100)
+    given_name: Annotated[str, Bounded(100)] = Field(min_length=1)
+    family_name: Annotated[str, Bounded(100)] = Field(min_length=1)
     date_of_birth: date
-    sex: str
-    mrn: str = ""
-    site: str | None = Field(default=None, description="Site code; defaults to your site")
-    phone: str = ""
-    email: str = ""
-    address: str = ""
-    emergency_contact_name: str = ""
-    emergency_contact_phone: str = ""
-    emergency_contact_relation: str = ""
-    escort_name: str = ""
-    escort_phone: str = ""
+    sex: Code
+    mrn: Annotated[str, Bounded(40)] = ""
+    site: Code | None = Field(default=None, description="Site code; defaults to your site")
+    phone: Annotated[str, Bounded(40)] = ""
+    email: Annotated[str, Bounded(254)] = ""
+    address: Annotated[str, Bounded(300)] = ""
+    emergency_contact_name: Annotated[str, Bounded(200)] = ""
+    emergency_contact_phone: Annotated[str, Bounded(40)] = ""
+    emergency_contact_relation: Annotated[str, Bounded(60)] = ""
+    escort_name: Annotated[str, Bounded(200)] = ""
+    escort_phone: Annotated[str, Bounded(40)] = ""
     weight_kg: float | None = None
     height_cm: float | None = None
-    not_a_duplicate_reason: str = Field(
+    not_a_duplicate_reason: Reason = Field(
         default="",
         description="Needed only when a patient with the same date of birth and matching names exists: why "
         "this is a different person (otherwise 422 on this field, naming the patients you may open)",
     )
-    outside_age_range_reason: str = Field(
+    outside_age_range_reason: Reason = Field(
         default="",
         description="Needed only when the patient is outside the clinic's age range (default 18 and over): why "
         "the clinic treats this patient (otherwise 422 on this field, naming the range)",
@@ -76,36 +77,36 @@ class PatientIn(Schema):
 
 class PatientPatch(Schema):
     version: int = Field(description="The version you read; a mismatch answers 409")
-    not_a_duplicate_reason: str | None = Field(
+    not_a_duplicate_reason: Reason | None = Field(
         default=None,
         description="Needed only when a changed name or birth date matches another patient: why this is a "
         "different person (otherwise 422 on this field)",
     )
-    outside_age_range_reason: str | None = Field(
+    outside_age_range_reason: Reason | None = Field(
         default=None,
         description="Needed only when a changed birth date is outside the clinic's age range (otherwise 422)",
     )
-    given_name: str | None = None
-    family_name: str | None = None
+    given_name: Annotated[str, Bounded(100)] | None = None
+    family_name: Annotated[str, Bounded(100)] | None = None
     date_of_birth: date | None = None
-    sex: str | None = None
-    mrn: str | None = None
-    site: str | None = None
-    phone: str | None = None
-    email: str | None = None
-    address: str | None = None
-    emergency_contact_name: str | None = None
-    emergency_contact_phone: str | None = None
-    emergency_contact_relation: str | None = None
-    escort_name: str | None = None
-    escort_phone: str | None = None
+    sex: Code | None = None
+    mrn: Annotated[str, Bounded(40)] | None = None
+    site: Code | None = None
+    phone: Annotated[str, Bounded(40)] | None = None
+    email: Annotated[str, Bounded(254)] | None = None
+    address: Annotated[str, Bounded(300)] | None = None
+    emergency_contact_name: Annotated[str, Bounded(200)] | None = None
+    emergency_contact_phone: Annotated[str, Bounded(40)] | None = None
+    emergency_contact_relation: Annotated[str, Bounded(60)] | None = None
+    escort_name: Annotated[str, Bounded(200)] | None = None
+    escort_phone: Annotated[str, Bounded(40)] | None = None
     weight_kg: float | None = None
     height_cm: float | None = None
 
 
 class SearchIn(Schema):
-    name: str = ""
-    mrn: str = ""
+    name: Annotated[str, Bounded(200)] = ""
+    mrn: Annotated[str, Bounded(40)] = ""
     date_of_birth: date | None = None
     page: int = Field(default=1, ge=1)
     page_size: int = Field(default=25, ge=1, le=100)

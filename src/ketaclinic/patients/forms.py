@@ -5,17 +5,18 @@ from __future__ import annotations
 from django import forms
 
 from ketaclinic.accounts.models import Site, User
+from ketaclinic.core.fields import BoundedCharField
 from ketaclinic.patients.models import Sex
 
 
 class PatientSearchForm(forms.Form):
-    name = forms.CharField(
+    name = BoundedCharField(
         required=False,
         max_length=100,
         label="Name",
         widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "off"}),
     )
-    mrn = forms.CharField(
+    mrn = BoundedCharField(
         required=False, max_length=40, label="MRN", widget=forms.TextInput(attrs={"autocomplete": "off"})
     )
     date_of_birth = forms.DateField(
@@ -25,20 +26,20 @@ class PatientSearchForm(forms.Form):
 
 
 class PatientForm(forms.Form):
-    given_name = forms.CharField(max_length=100, label="Given name")
-    family_name = forms.CharField(max_length=100, label="Family name")
+    given_name = BoundedCharField(max_length=100, label="Given name")
+    family_name = BoundedCharField(max_length=100, label="Family name")
     date_of_birth = forms.CharField(label="Date of birth", widget=forms.DateInput(attrs={"type": "date"}))
     sex = forms.ChoiceField(choices=[("", "—")] + list(Sex.choices))
-    mrn = forms.CharField(
+    mrn = BoundedCharField(
         max_length=40, required=False, label="MRN", help_text="Leave empty to assign the next number."
     )
     site = forms.ModelChoiceField(queryset=Site.objects.none(), required=False)
     prescriber = forms.ModelChoiceField(
         queryset=User.objects.none(), required=False, help_text="Receives this patient's safety alerts."
     )
-    phone = forms.CharField(max_length=40, required=False)
-    email = forms.CharField(max_length=254, required=False)
-    address = forms.CharField(max_length=300, required=False)
+    phone = BoundedCharField(max_length=40, required=False)
+    email = BoundedCharField(max_length=254, required=False)
+    address = BoundedCharField(max_length=300, required=False)
     weight_kg = forms.CharField(
         required=False,
         label="Weight (kg)",
@@ -51,11 +52,11 @@ class PatientForm(forms.Form):
         help_text="100–250 cm",
         widget=forms.TextInput(attrs={"inputmode": "decimal"}),
     )
-    emergency_contact_name = forms.CharField(max_length=200, required=False, label="Emergency contact")
-    emergency_contact_relation = forms.CharField(max_length=60, required=False, label="Relationship")
-    emergency_contact_phone = forms.CharField(max_length=40, required=False, label="Emergency contact phone")
-    escort_name = forms.CharField(max_length=200, required=False, label="Escort / ride home")
-    escort_phone = forms.CharField(max_length=40, required=False, label="Escort phone")
+    emergency_contact_name = BoundedCharField(max_length=200, required=False, label="Emergency contact")
+    emergency_contact_relation = BoundedCharField(max_length=60, required=False, label="Relationship")
+    emergency_contact_phone = BoundedCharField(max_length=40, required=False, label="Emergency contact phone")
+    escort_name = BoundedCharField(max_length=200, required=False, label="Escort / ride home")
+    escort_phone = BoundedCharField(max_length=40, required=False, label="Escort phone")
     version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: object, sites: object, prescribers: object, **kwargs: object) -> None:

@@ -28,6 +28,7 @@ from ketaclinic.clinical.age_range import MIN_REASON_CHARS as MIN_AGE_REASON_CHA
 from ketaclinic.clinical.age_range import AgeRange, age_in_years, clinic_age_range, outside_range
 from ketaclinic.core.access import ADMIN, PRESCRIBER
 from ketaclinic.core.limits import too_many_places
+from ketaclinic.core.text import control_problem
 from ketaclinic.patients.matching import (
     duplicate_reason,
     mrn_key,
@@ -278,6 +279,9 @@ def _clean(user: User, data: dict[str, Any], *, partial: bool, today: date) -> d
         limit = MAX_LENGTHS.get(name)
         if isinstance(value, str) and limit and len(value) > limit and name not in ("site", "date_of_birth"):
             errors[name] = f"is longer than {limit} characters"
+            continue
+        if isinstance(value, str) and (why := control_problem(value)):  # one-line fields, every path
+            errors[name] = why
             continue
         try:
             cleaned[name] = _clean_field(user, name, value, today)

@@ -10,9 +10,11 @@ from uuid import UUID
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from ninja.errors import HttpError
+from pydantic import Field
 
 from ketaclinic.core.access import ADMIN, CLINICIANS, PRESCRIBER, signed_in_user
 from ketaclinic.core.api import FieldErrors, api_roles
+from ketaclinic.core.fields import Code, Reason
 from ketaclinic.patients import services as patients
 from ketaclinic.treatment import library, services
 from ketaclinic.treatment.models import Plan
@@ -21,18 +23,18 @@ router = Router(tags=["treatment"])
 
 
 class PlanIn(Schema):
-    protocol: str
+    protocol: Code
     start: date
     preferred_time: time | None = None
-    basis: str = "actual"
+    basis: Code = Field(default="actual", description="actual, ideal or adjusted (422 names the choices)")
     prescribed_amount: float | None = None
     concentration_mg_ml: float | None = None
     container_volume_ml: float | None = None
-    dose_override_reason: str | None = None
-    concurrent_course_reason: str | None = None
+    dose_override_reason: Reason | None = None
+    concurrent_course_reason: Reason | None = None
 
 
-class SessionOut(Schema):
+class PlanSessionOut(Schema):
     id: UUID
     number: int
     week: int
@@ -63,7 +65,7 @@ class PlanOut(Schema):
     verified_at: datetime | None
     conflicts: list[str]
     unscheduled: list[str]
-    sessions: list[SessionOut]
+    sessions: list[PlanSessionOut]
     created_at: datetime
     status: str
     stopped_at: datetime | None
@@ -74,7 +76,7 @@ class PlanOut(Schema):
 
 
 class StopIn(Schema):
-    reason: str
+    reason: Reason
 
 
 class StoppedOut(Schema):
@@ -215,11 +217,11 @@ def stop_plan(request: HttpRequest, plan_id: UUID, body: StopIn) -> dict[str, An
 
 
 class ReviewIn(Schema):
-    decision: str  # continue | stop | extend
-    reason: str = ""
-    scale: str = ""
+    decision: Code = Field(description="continue, stop or extend (422 names the choices)")
+    reason: Reason = ""
+    scale: Code = ""
     phases: list[int] = []  # optional maintenance phases to book (the others are always booked)
-    cadences: dict[int, str] = {}  # phase index -> cadence text, e.g. {"2": "weekly"}
+    cadences: dict[int, Code] = {}  # phase index -> cadence text, e.g. {"2": "weekly"}
     extra_sessions: int = 0
 
 
@@ -328,11 +330,11 @@ def _plan_session(request: HttpRequest, session_id: UUID) -> Any:
 
 class DoseIn(Schema):
     dose_mg: float
-    reason: str
+    reason: Reason
     later: bool = False
 
 
-@router.post("/plan-sessions/{session_id}/dose", response=list[SessionOut], auth=api_roles(PRESCRIBER))
+@router.post("/plan-sessions/{session_id}/dose", response=list[PlanSessionOut], auth=api_roles(PRESCRIBER))
 def titrate(request: HttpRequest, session_id: UUID, body: DoseIn) -> list[dict[str, Any]]:
     """Set a booked session's dose (and every later one's with ``later``) with a reason: the one dose check
     for the session's dose rule; 422 names the limit."""

@@ -36,6 +36,7 @@ from ketaclinic.accounts.models import Chair, Site, User
 from ketaclinic.accounts.services import covered_sites
 from ketaclinic.clinical.schedule import SiteCalendar, slot_problem, spacing_problems
 from ketaclinic.core.access import FRONT_DESK, NURSE, PATIENT_REGISTRY
+from ketaclinic.core.plausible import time_problem
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import visible_patients
 from ketaclinic.treatment import library, rules
@@ -203,6 +204,8 @@ def check_slot(
         problems["session"] = not_bookable
     if start.tzinfo is None:
         start = start.replace(tzinfo=site.zone)
+    if why := time_problem(start, born=session.patient.date_of_birth, planned=True, now=now):
+        return SlotCheck({"start": why}, [])  # judged before any arithmetic on it (year 9999)
     end = start + (session.end - session.start)
     if start < now:
         problems["start"] = "is in the past"

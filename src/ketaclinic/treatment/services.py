@@ -19,6 +19,7 @@ from enum import Enum
 from itertools import pairwise
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -46,6 +47,7 @@ from ketaclinic.clinical.schedule import (
 )
 from ketaclinic.clinical.schedule_rules import second_course_problem
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER
+from ketaclinic.core.plausible import date_problem, time_problem
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import visible_patients
 from ketaclinic.treatment import library, rules
@@ -296,8 +298,18 @@ def _clean_inputs(
             start = raw_start if isinstance(raw_start, date) else date.fromisoformat(str(raw_start))
         except ValueError:
             errors["start"] = f"{raw_start!r} is not a date (YYYY-MM-DD)"
-    if start is not None and start < timezone.localdate(timezone.now(), patient.site.zone):
+    today = timezone.localdate(timezone.now(), patient.site.zone)
+    if start is not None and start < today:
         errors["start"] = "is in the past"
+    elif start is not None and (
+        why := date_problem(
+            start,
+            today=today,
+            latest=today + timedelta(days=settings.KETACLINIC_BOOKING_HORIZON_DAYS),
+            what_latest="the booking horizon",
+        )
+    ):
+        errors["start"] = why
     preferred: time | None = None
     raw_time = data.get("preferred_time")
     if raw_time not in (None, ""):
@@ -869,6 +881,8 @@ def reschedule_session(
         raise TreatmentError("The course was stopped: its sessions cannot move.")
     if new_start.tzinfo is None:
         new_start = new_start.replace(tzinfo=session.site.zone)
+    if why := time_problem(new_start, born=session.patient.date_of_birth, planned=True):
+        raise PlanValidationError({"start": why})
     if new_start < timezone.now():
         raise PlanValidationError({"start": "is in the past"})
     length = session.end - session.start

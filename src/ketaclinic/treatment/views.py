@@ -542,10 +542,13 @@ def plan_session_start(request: HttpRequest, session_id: Any) -> HttpResponse:
     from ketaclinic.treatment.opening import open_course_session
 
     row = _plan_session(request, session_id)
-    raw_chair = request.POST.get("chair", "")
+    raw_chair = request.POST.get("chair", "").strip()
     chair = (
         Chair.objects.filter(pk=int(raw_chair), site_id=row.site_id).first() if raw_chair.isdigit() else None
     )
+    if raw_chair and chair is None:  # never opened in another chair than the one asked for
+        messages.error(request, f"Not opened: chair {raw_chair!r} is not a chair at {row.site.name}.")
+        return redirect("treatment:plan", plan_id=row.plan_id)
     try:
         session, _new = open_course_session(user=_user(request), session=row, chair=chair, request=request)
     except (services.TreatmentError, chairside.SessionError) as exc:

@@ -3,6 +3,7 @@
 Every bad parameter is reported at once in ``SearchError.errors`` ({parameter: reason}); the edge answers
 400 with one OperationOutcome issue per entry.
 
+Dates are refused outside the years 1800-2999 (a year-1 or year-9999 search gave a server error).
 Dates follow the FHIR rule that a value is an interval at its precision: ``2024`` is all of 2024,
 ``2024-03-05T10:15`` is that minute. A value without a time zone is read as UTC (the server's storage zone).
 For a point in time ``t`` (R4 search.html §3.1.1.4.3):
@@ -21,6 +22,10 @@ from typing import Final
 DEFAULT_COUNT: Final = 20
 MAX_COUNT: Final = 100
 DATE_PREFIXES: Final = ("eq", "ge", "le", "gt", "lt")
+# The years a date parameter may name (issue 15 H2): year 1 or 9999 cannot be moved to UTC or widened to
+# its interval without leaving the calendar, and no record here lies outside these years.
+EARLIEST_YEAR: Final = 1800
+LATEST_YEAR: Final = 2999
 # Parameters every search accepts (besides the type's own). ``_offset`` is our paging cursor in links.
 # ``_total`` (R4) and ``_totalMethod`` (an Aidbox extension that fhirpy's ``count()`` sends) are accepted
 # and checked; the total is always counted exactly.
@@ -107,6 +112,12 @@ def parse_date(text: str) -> DateRange:
     if match is None:
         raise ValueError("not a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss][Z|±hh:mm])")
     g = match.groupdict()
+    if not EARLIEST_YEAR <= int(g["y"]) <= LATEST_YEAR:
+        raise ValueError(
+            f"year {g['y']} is outside {EARLIEST_YEAR}-{LATEST_YEAR}, the years this server searches"
+        )
+    if g["tz"] and g["tz"] != "Z" and (int(g["tz"][1:3]) > 14 or int(g["tz"][4:6]) > 59):
+        raise ValueError(f"time zone offset {g['tz']} is not a real offset (-12:00 to +14:00)")
     try:
         start = datetime(
             int(g["y"]),

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from ketaclinic.core import moments
+from ketaclinic.core.moments import TimeWindow
 from ketaclinic.interop.hl7.errors import AckCode, ErrorLocation, HL7ErrorCode, HL7ParseError
 from ketaclinic.interop.hl7.model import MessageHeader, TimeSource
 
@@ -127,22 +129,15 @@ def time_location(source: TimeSource, obx_sequence: int) -> ErrorLocation:
 
 def implausible_time(moment: datetime, received_at: datetime, limits: FeedLimits) -> str | None:
     """Why ``moment`` (aware) is not plausible — before :attr:`FeedLimits.earliest`, or more than
-    :attr:`FeedLimits.clock_skew` after ``received_at`` — or None when it is."""
-    if moment.tzinfo is None or received_at.tzinfo is None:
-        raise ValueError("the time window compares aware times")
-    # Years first, without arithmetic: datetime(1, 1, 1, tzinfo=+05:00) cannot even be converted to UTC.
-    # Within a year of the bounds the comparison itself is safe.
-    if moment.year < limits.earliest.year - 1 or (
-        moment.year <= received_at.year + 1 and moment < limits.earliest
-    ):
-        return f"is before {limits.earliest:%Y-%m-%d}, the earliest time this system accepts"
-    if moment.year > received_at.year + 1 or moment > received_at + limits.clock_skew:
-        minutes = int(limits.clock_skew.total_seconds() // 60)
-        return (
-            f"is later than the time it was received ({received_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC) "
-            f"plus {minutes} minute(s) of clock difference; check the monitor's clock"
-        )
-    return None
+    :attr:`FeedLimits.clock_skew` after ``received_at`` — or None when it is. The one window of every
+    recorded time (core/moments.py), with the feed's own earliest time and clock skew."""
+    window = TimeWindow(earliest=limits.earliest, clock_skew=limits.clock_skew)
+    why = moments.implausible_time(
+        moment, now=received_at, window=window, now_label="the time it was received"
+    )
+    if why is None or not why.startswith("is later"):
+        return why
+    return f"{why}; check the monitor's clock"
 
 
 def time_error(
