@@ -235,7 +235,8 @@ def test_fahrenheit_is_converted_by_its_definition() -> None:
 @pytest.mark.parametrize("component", [3, 6])
 def test_a_monitor_code_in_other_digits_is_unknown_not_a_crash(code: str, component: int) -> None:
     """Unicode digits in OBX-3 (what was measured) or OBX-6 (its unit): not an MDC code, so the reading is
-    reported unknown by the reader — never a ValueError out of the parser (which answered no ACK)."""
+    reported unknown by the reader — never a ValueError out of the parser (the feed then refused the whole
+    message as a parser failure), and fullwidth digits are not read as the MDC code they look like."""
     from ketaclinic.interop.hl7.errors import HL7ParseError
     from ketaclinic.interop.hl7.parse import parse_oru
     from ketaclinic.interop.hl7.simulator import make_vitals_message
