@@ -229,3 +229,37 @@ def test_fahrenheit_is_converted_by_its_definition() -> None:
     assert fahrenheit is not None
     assert _canonical(fahrenheit, "98.6") == pytest.approx(37.0)
     assert _canonical(fahrenheit, "32") == 0.0
+
+
+@pytest.mark.parametrize("code", ["¹", "²⁵", "٣", "１５００２１"])
+@pytest.mark.parametrize("component", [3, 6])
+def test_a_monitor_code_in_other_digits_is_unknown_not_a_crash(code: str, component: int) -> None:
+    """Unicode digits in OBX-3 (what was measured) or OBX-6 (its unit): not an MDC code, so the reading is
+    reported unknown by the reader — never a ValueError out of the parser (the feed then refused the whole
+    message as a parser failure), and fullwidth digits are not read as the MDC code they look like."""
+    from ketaclinic.interop.hl7.errors import HL7ParseError
+    from ketaclinic.interop.hl7.parse import parse_oru
+    from ketaclinic.interop.hl7.simulator import make_vitals_message
+
+    text = make_vitals_message(
+        device_eui64="00112233445566AA",
+        bed="C1",
+        patient_id=None,
+        at=AT,
+        sbp=120,
+        dbp=80,
+        hr=60,
+        spo2=98,
+        rr=14,
+        control_id="U1",
+    )
+    segments = text.split("\r")
+    at = next(i for i, s in enumerate(segments) if s.startswith("OBX") and "NONINV_SYS" in s)
+    fields = segments[at].split("|")
+    fields[component] = f"{code}^MDC_X^MDC"
+    segments[at] = "|".join(fields)
+    try:
+        parse_oru("\r".join(segments))
+    except HL7ParseError:
+        pass
+    assert mdc.code_number(code, "MDC") is None

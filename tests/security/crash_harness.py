@@ -85,6 +85,17 @@ class Clinic:
             PYTHONPATH=str(ROOT / "src"),
         )
         self.env.pop("KETACLINIC_TEST_DB", None)
+        # The anchor key as a production clinic keeps it: a 0600 file outside the data directory
+        # (`ketaclinic check` fails on a key derived from the secret key).
+        import secrets
+        import tempfile
+
+        keys = Path(tempfile.mkdtemp(prefix="ketaclinic-anchor-key-"))
+        key_file = keys / "anchor.key"
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+        self.env["KETACLINIC_ANCHOR_KEY_FILE"] = str(key_file)
+        self.key_dir = keys
         self.web_port = free_port()
         self.mllp_port = free_port()
         self.web: subprocess.Popen[bytes] | None = None
@@ -527,6 +538,9 @@ def run(
     found = clinic.shell(VERIFY.format(path=str(path), per=READINGS_PER_MESSAGE))
     audit = clinic.manage("audit", "verify", check=False)
     check = clinic.manage("clinic_check", check=False)
+    import shutil
+
+    shutil.rmtree(clinic.key_dir, ignore_errors=True)
     return Result(
         kills=done,
         acked=acked,

@@ -222,7 +222,8 @@ def mdc_to_mdil(code: int) -> str:
 
 def _numeric(code: str) -> int | None:
     code = code.strip()
-    return int(code) if code.isdigit() else None
+    # ASCII digits only: str.isdigit() is also true of "¹" or "٣", which int() refuses or reads as digits.
+    return int(code) if code.isascii() and code.isdigit() else None
 
 
 def code_number(code: str, system: str) -> int | None:
