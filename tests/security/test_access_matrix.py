@@ -229,7 +229,7 @@ OWNER_MAY_404 = {"chairside:rems_pdf"}
 
 #: Known open findings (issue 15) this matrix reports; remove an entry when its fix is merged.
 KNOWN_OPEN: dict[tuple[str, str, str], str] = {}
-KNOWN_OPEN_STATE = {"on-duty": "issue 15 M1: a nurse may set herself on duty at a site she does not cover"}
+KNOWN_OPEN_STATE: dict[str, str] = {}
 
 #: Bodies for writes whose input is validated before the record is read: with a valid body the refusal
 #: must come from the scope check ("{name}" is a record of the world; "{now}" the time of the request).
