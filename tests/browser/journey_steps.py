@@ -60,19 +60,27 @@ class Clinic:
     nurse: Any
     prescriber: Any
     _pages: dict[int, Any] = field(default_factory=dict)
+    #: Every answer of the server's that was an error (5xx), from any window: a journey has none.
+    server_errors: list[str] = field(default_factory=list)
 
     def page(self, user: Any) -> Any:
         if user.pk not in self._pages:
             context = self.browser.new_context(base_url=self.base_url)
             page = context.new_page()
             page.set_default_timeout(15_000)
+            page.on("response", self._note_error)
             sign_in(page, user)
             self._pages[user.pk] = page
         return self._pages[user.pk]
 
+    def _note_error(self, response: Any) -> None:
+        if response.status >= 500:
+            self.server_errors.append(f"{response.status} {response.request.method} {response.url}")
+
     def close(self) -> None:
         for page in self._pages.values():
             page.context.close()
+        assert not self.server_errors, self.server_errors
 
 
 # --- the administrator ------------------------------------------------------------------------------
