@@ -60,19 +60,33 @@ class Clinic:
     nurse: Any
     prescriber: Any
     _pages: dict[int, Any] = field(default_factory=dict)
+    #: Every answer of the server's that was an error (5xx), from any window: a journey has none.
+    server_errors: list[str] = field(default_factory=list)
 
     def page(self, user: Any) -> Any:
         if user.pk not in self._pages:
             context = self.browser.new_context(base_url=self.base_url)
             page = context.new_page()
             page.set_default_timeout(15_000)
+            page.on("response", self._note_error)
             sign_in(page, user)
             self._pages[user.pk] = page
+        # One window at a time, as one pair of hands would: the other windows finish what they load first
+        # (on SQLite the live server's request threads share one in-memory connection, which two overlapping
+        # requests can find locked).
+        for other, window in self._pages.items():
+            if other != user.pk:
+                window.wait_for_load_state("networkidle")
         return self._pages[user.pk]
+
+    def _note_error(self, response: Any) -> None:
+        if response.status >= 500:
+            self.server_errors.append(f"{response.status} {response.request.method} {response.url}")
 
     def close(self) -> None:
         for page in self._pages.values():
             page.context.close()
+        assert not self.server_errors, self.server_errors
 
 
 # --- the administrator ------------------------------------------------------------------------------
@@ -319,6 +333,15 @@ def gate(clinic: Clinic, session: TreatmentSession, **selects: str) -> None:
     assert "Gate open" in page.inner_text("#gate-verdict"), page.inner_text("#gate")
     consent = page.inner_text("#gate-items tr:has(td:text-is('Consent'))")
     assert "Passed" in consent and "witnessed by Nurse1" in consent, consent
+
+
+def first_session(clinic: Clinic, plan: Plan, **gate_answers: str) -> TreatmentSession:
+    """On the day: booked, arrived, opened and checked in, the gate open (``gate_answers`` as for ``gate``)."""
+    book_first_session(clinic, plan)
+    arrive(clinic, plan.patient)
+    session = open_session(clinic, plan.patient)
+    gate(clinic, session, **gate_answers)
+    return session
 
 
 def cosign(page: Any, form: str, user: Any, prefix: str = "verified_by") -> None:

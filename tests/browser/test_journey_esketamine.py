@@ -32,10 +32,9 @@ def test_esketamine_course_with_the_rems_form_from_an_empty_clinic(clinic: Any, 
     steps.receive_stock(
         clinic, "esketamine", "Spravato 28 mg nasal spray", "ESK-J1", "device", "28", "12", "12"
     )
-    steps.book_first_session(clinic, plan)
-    steps.arrive(clinic, patient)
-    session = steps.open_session(clinic, patient)
-    steps.gate(clinic, session, **{"g-rems": "yes", "g-food": "3", "g-liq": "45", "g-nasal": "no"})
+    session = steps.first_session(
+        clinic, plan, **{"g-rems": "yes", "g-food": "3", "g-liq": "45", "g-nasal": "no"}
+    )
     certified = clinic.page(clinic.nurse).inner_text(
         "#gate-items tr:has(td:text-is('REMS: setting certified'))"
     )

@@ -22,10 +22,7 @@ def test_im_ketamine_course_from_an_empty_clinic(clinic: Any, tmp_path: Any) -> 
     plan = steps.plan_course(clinic, patient, "im-clinic-template", "40.0 mg")  # 0.5 mg/kg × 80 kg
     steps.check_dose(clinic, plan)
     steps.receive_stock(clinic, "ketamine", "Ketamine HCl 50 mg/mL, 10 mL vial", "K-IM-1", "mL", "50", "50")
-    steps.book_first_session(clinic, plan)
-    steps.arrive(clinic, patient)
-    session = steps.open_session(clinic, patient)
-    steps.gate(clinic, session)
+    session = steps.first_session(clinic, plan)
     steps.record_dose(clinic, session, "K-IM-1", "0.8", cosigner=clinic.prescriber)  # 40 mg of 50 mg/mL
     steps.observe(clinic, session, (15, 15, 30, 30, 32), "124/80 72 98 14 moaas 5 cadss 0")
     steps.discharge(clinic, session)

@@ -22,10 +22,7 @@ def test_iv_ketamine_course_from_an_empty_clinic(clinic: Any, tmp_path: Any) -> 
     plan = steps.plan_course(clinic, patient, "iv-trd-elektd", "40.0 mg")  # 0.5 mg/kg × 80 kg
     steps.check_dose(clinic, plan)
     steps.receive_stock(clinic, "ketamine", "Ketamine HCl 10 mg/mL, 20 mL vial", "K-IV-1", "mL", "10", "200")
-    steps.book_first_session(clinic, plan)
-    steps.arrive(clinic, patient)
-    session = steps.open_session(clinic, patient)
-    steps.gate(clinic, session)
+    session = steps.first_session(clinic, plan)
 
     # 40 mg (4 mL of the 10 mg/mL lot) in a 100 mL bag over 40 minutes, checked by the prescriber.
     page = clinic.page(clinic.nurse)

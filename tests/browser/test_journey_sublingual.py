@@ -24,10 +24,7 @@ def test_sublingual_ketamine_course_from_an_empty_clinic(clinic: Any, tmp_path: 
     steps.receive_stock(
         clinic, "ketamine", "Ketamine 10 mg sublingual tablet", "K-SL-1", "tablet", "10", "30", "1"
     )
-    steps.book_first_session(clinic, plan)
-    steps.arrive(clinic, patient)
-    session = steps.open_session(clinic, patient)
-    steps.gate(clinic, session)
+    session = steps.first_session(clinic, plan)
     steps.record_dose(clinic, session, "K-SL-1", "1")
     steps.observe(clinic, session, (15, 15, 30, 30, 32), "120/76 68 99 14 moaas 5 cadss 0")
     steps.discharge(clinic, session)
