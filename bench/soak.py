@@ -96,6 +96,14 @@ def main() -> int:
         f"acknowledged: HL7 messages {len(acked.hl7)}, reading batches {len(acked.batches)}, "
         f"register receipts {len(acked.lots)}, doses {len(acked.doses)} (total {acked.total()})"
     )
+    print(
+        f"dose sessions given all their devices: {len(acked.full)} of the {acked.pool} made ready"
+        + (
+            " (all used: raise --dose-sessions to keep doses in the load to the end)"
+            if len(acked.full) == acked.pool
+            else ""
+        )
+    )
     print(f"not acknowledged while down (by answer): {dict(sorted(acked.unanswered.items()))}")
     for kind in ("hl7", "batches", "lots", "doses"):
         print(f"  {kind:8} missing {len(result.missing[kind])}  partial {len(result.partial[kind])}")

@@ -62,6 +62,8 @@ class Acked:
     batches: list[str] = field(default_factory=list)
     lots: list[str] = field(default_factory=list)
     doses: list[str] = field(default_factory=list)  # administration ids answered 201
+    full: list[str] = field(default_factory=list)  # dose-pool sessions given all their devices
+    pool: int = 0  # dose-pool sessions made ready
     unanswered: dict[str, int] = field(default_factory=dict)  # status (or "no answer") → count, not acked
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -449,6 +451,7 @@ def dose_writer(
     to a kill, so the session moved on to monitoring): the writer goes to the next. A 422 on a session never
     written to is the harness's own mistake."""
     pool = list(clinic.info["doses"]["sessions"])
+    acked.pool = len(pool)
     lot = clinic.info["doses"]["lot"]
     given = 0  # devices acknowledged in the current session
     tried = False  # anything sent to the current session (acknowledged or not)
@@ -479,7 +482,7 @@ def dose_writer(
             tried = True
             acked.miss(r.status_code)
         if given >= DEVICES_PER_SESSION:
-            pool.pop(0)
+            acked.add("full", pool.pop(0))
             given, tried = 0, False
         stop.wait(gap)
 
