@@ -5,7 +5,8 @@
 The web server and the monitor listener run as real processes on a fresh demo clinic (a SQLite file in a
 temporary directory, or with --postgres a private PostgreSQL cluster made with initdb on a free port and
 crashed with ``pg_ctl stop -m immediate`` at every kill — never the shared server). Writers keep the HL7
-feed (MLLP), reading batches (JSON API) and controlled-drug receipts (the form) going; at random moments
+feed (MLLP), reading batches and esketamine doses (JSON API; each dose draws a device from the register)
+and controlled-drug receipts (the form) going; at random moments
 the server, the listener or both are killed with SIGKILL and restarted. Progress is printed after every
 kill; the summary says how many writes were acknowledged, whether every one of them survived whole, and
 whether the audit and register chains verify. Exit status 0 only if all of that holds.
@@ -43,13 +44,20 @@ def main() -> int:
     parser.add_argument("--postgres", action="store_true", help="a private PostgreSQL cluster, crashed too")
     parser.add_argument("--min-gap", type=float, default=0.3, help="shortest time between kills (s)")
     parser.add_argument("--max-gap", type=float, default=1.5, help="longest time between kills (s)")
+    parser.add_argument(
+        "--dose-sessions",
+        type=int,
+        default=None,
+        help="esketamine sessions made ready for doses (default 8 + 2 x kills; 3 devices each)",
+    )
     args = parser.parse_args()
     started = time.monotonic()
 
     def progress(done: int, acked: Acked) -> None:
         print(
             f"kill {done:>4}/{args.kills}  {time.monotonic() - started:7.1f} s  acknowledged: "
-            f"HL7 {len(acked.hl7)}, reading batches {len(acked.batches)}, receipts {len(acked.lots)}",
+            f"HL7 {len(acked.hl7)}, reading batches {len(acked.batches)}, receipts {len(acked.lots)}, "
+            f"doses {len(acked.doses)}",
             flush=True,
         )
 
@@ -76,6 +84,7 @@ def main() -> int:
                 min_gap=args.min_gap,
                 max_gap=args.max_gap,
                 progress=progress,
+                dose_sessions=args.dose_sessions,
             )
     finally:
         if pg is not None:
@@ -85,10 +94,18 @@ def main() -> int:
     print(f"{result.kills} kills in {result.seconds:.0f} s ({'PostgreSQL' if args.postgres else 'SQLite'})")
     print(
         f"acknowledged: HL7 messages {len(acked.hl7)}, reading batches {len(acked.batches)}, "
-        f"register receipts {len(acked.lots)} (total {acked.total()})"
+        f"register receipts {len(acked.lots)}, doses {len(acked.doses)} (total {acked.total()})"
+    )
+    print(
+        f"dose sessions given all their devices: {len(acked.full)} of the {acked.pool} made ready"
+        + (
+            " (all used: raise --dose-sessions to keep doses in the load to the end)"
+            if len(acked.full) == acked.pool
+            else ""
+        )
     )
     print(f"not acknowledged while down (by answer): {dict(sorted(acked.unanswered.items()))}")
-    for kind in ("hl7", "batches", "lots"):
+    for kind in ("hl7", "batches", "lots", "doses"):
         print(f"  {kind:8} missing {len(result.missing[kind])}  partial {len(result.partial[kind])}")
         if result.missing[kind] or result.partial[kind]:
             print(f"    missing: {result.missing[kind][:10]}  partial: {result.partial[kind][:10]}")

@@ -8,11 +8,17 @@ while writers keep three kinds of write going through the real edges:
 * readings: batches posted to the JSON API (signed-in nurse, CSRF, second factor), each with an
   idempotency key, acknowledged 201/200;
 * controlled-drug register writes: stock receipts through the Controlled drugs form, acknowledged by the
-  redirect to the new lot.
+  redirect to the new lot;
+* doses: esketamine nasal devices posted to the JSON API (``/api/sessions/<id>/administrations``), each
+  drawing one device from a lot in the register, acknowledged 201 with the administration's id. Before the
+  first kill a pool of sessions is made ready (tests/security/dose_pool.py: consent, check-in, baseline,
+  gate open) and the writer gives each its planned devices, moving to the next when one is full. The dose
+  API has no idempotency key, so the harness keeps the ids it was answered with.
 
 At random moments the server, the listener or both are killed with SIGKILL (their whole process group) and
 started again. At the end every acknowledged write must be in the database, whole (a message with all its
-readings, a batch with its readings, a lot with its receipt entry — no half of a use case), and the audit
+readings, a batch with its readings, a lot with its receipt entry, a dose with its stock draw and a draw
+with its dose, no device given twice — no half of a use case), and the audit
 chain and the register chain must verify (`ketaclinic audit verify`, `ketaclinic check`).
 
 Used by tests/security/test_sigkill.py (a few kills in CI) and bench/soak.py (`make soak`, 200 or more).
@@ -36,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from tests.security.dose_pool import DEVICES_PER_SESSION
 
 ROOT = Path(__file__).parents[2]
 SB, EB, CR = b"\x0b", b"\x1c", b"\r"
@@ -54,6 +61,9 @@ class Acked:
     hl7: list[str] = field(default_factory=list)
     batches: list[str] = field(default_factory=list)
     lots: list[str] = field(default_factory=list)
+    doses: list[str] = field(default_factory=list)  # administration ids answered 201
+    full: list[str] = field(default_factory=list)  # dose-pool sessions given all their devices
+    pool: int = 0  # dose-pool sessions made ready
     unanswered: dict[str, int] = field(default_factory=dict)  # status (or "no answer") → count, not acked
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -67,7 +77,7 @@ class Acked:
             getattr(self, kind).append(key)
 
     def total(self) -> int:
-        return len(self.hl7) + len(self.batches) + len(self.lots)
+        return len(self.hl7) + len(self.batches) + len(self.lots) + len(self.doses)
 
 
 class Clinic:
@@ -134,6 +144,14 @@ class Clinic:
             " status__in=['checked_in','pre_dose','dosing','monitoring','recovery']).order_by('scheduled_at').first();"
             "print(json.dumps({'session': str(s.pk), 'started': s.scheduled_at.isoformat(),"
             " 'site': Site.objects.get(organization=o, code='harbor').pk}))"
+        )
+
+    def prepare_doses(self, count: int) -> None:
+        """``count`` esketamine sessions with the gate open and a lot of devices for all of them."""
+        self.info["doses"] = self.shell(
+            f"import json, sys; sys.path.insert(0, {str(ROOT)!r});"
+            "from tests.security.dose_pool import make;"
+            f"print(json.dumps(make({count})))"
         )
 
     # -- processes --------------------------------------------------------------------------------------
@@ -424,6 +442,51 @@ def ledger_writer(clinic: Clinic, http: requests.Session, acked: Acked, stop: th
             acked.miss(r.status_code)
 
 
+def dose_writer(
+    clinic: Clinic, http: requests.Session, acked: Acked, stop: threading.Event, gap: float
+) -> None:
+    """One nasal device at a time through the API, every ``gap`` seconds, into the pool's sessions in turn.
+
+    A 422 on a session already written to means it is full (its last device was stored but its answer lost
+    to a kill, so the session moved on to monitoring): the writer goes to the next. A 422 on a session never
+    written to is the harness's own mistake."""
+    pool = list(clinic.info["doses"]["sessions"])
+    acked.pool = len(pool)
+    lot = clinic.info["doses"]["lot"]
+    given = 0  # devices acknowledged in the current session
+    tried = False  # anything sent to the current session (acknowledged or not)
+    while pool and not stop.is_set():
+        session = pool[0]
+        try:
+            r = http.post(
+                f"{clinic.base}/api/sessions/{session}/administrations",
+                json={"kind": "nasal_device", "lot_id": lot},
+                headers={"X-CSRFToken": http.cookies.get("ketaclinic-csrf") or ""},
+                timeout=15,
+            )
+        except requests.RequestException:
+            tried = True
+            acked.miss("no answer")
+            time.sleep(0.05)
+            continue
+        if r.status_code == 201:
+            acked.add("doses", str(r.json()["id"]))
+            given += 1
+            tried = True
+        elif r.status_code == 422 and tried and ("dosing" in r.text or "device" in r.text):
+            # Full: its last device was stored but the answer was lost to a kill.
+            given = DEVICES_PER_SESSION
+        elif r.status_code in (401, 403, 404, 422):
+            raise AssertionError(f"dose refused: {r.status_code} {r.text[:500]}")
+        else:
+            tried = True
+            acked.miss(r.status_code)
+        if given >= DEVICES_PER_SESSION:
+            acked.add("full", pool.pop(0))
+            given, tried = 0, False
+        stop.wait(gap)
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -450,7 +513,7 @@ class Result:
 
 VERIFY = """
 import json
-from ketaclinic.chairside.models import IngestBatch, Observation
+from ketaclinic.chairside.models import Administration, IngestBatch, Observation
 from ketaclinic.ledger.models import LedgerEntry, StockLot
 from ketaclinic.monitoring.models import HL7Message, VitalReading
 from django.db.models import Count
@@ -461,13 +524,31 @@ lots = dict(StockLot.objects.filter(lot__in=acked['lots']).annotate(n=Count('ent
 # Whole use cases, acknowledged or not: every stored message has its readings, every lot its receipt.
 half_msgs = list(HL7Message.objects.filter(control_id__startswith='K').annotate(n=Count('readings')).exclude(n={per}).values_list('control_id', flat=True))
 half_lots = list(StockLot.objects.filter(lot__startswith='SOAK-').annotate(n=Count('entries')).exclude(n=1).values_list('lot', flat=True))
+# Doses: every administration in the pool's sessions (acknowledged or not) has exactly one draw of one
+# device from the pool's lot, every draw from that lot has its dose, no device number is given twice or
+# beyond the plan, and the lot's balance is what was received less what was drawn.
+given = Administration.objects.filter(session_id__in=acked['pool']['sessions'])
+doses = {{str(i): n for i, n in given.annotate(n=Count('stock_draws')).values_list('id', 'n')}}
+half_doses = [f'dose {{i}}: {{n}} draws' for i, n in doses.items() if n != 1]
+uses = LedgerEntry.objects.filter(lot_id=acked['pool']['lot'], kind='use')
+half_doses += [f'draw {{e.seq}} without a dose of the pool' for e in uses if str(e.administration_id) not in doses]
+half_doses += [f'draw {{e.seq}} of {{e.drawn}}' for e in uses if e.drawn != 1 or e.quantity != -1]
+twice = given.values('session_id', 'device_number').annotate(n=Count('id')).filter(n__gt=1)
+half_doses += [f"session {{t['session_id']}} device {{t['device_number']}} given {{t['n']}} times" for t in twice]
+half_doses += [f'device {{a.device_number}} of {{a.session_id}} beyond the plan' for a in given if not 1 <= (a.device_number or 0) <= {devices}]
+entries = list(LedgerEntry.objects.filter(lot_id=acked['pool']['lot']).order_by('seq'))
+received = sum(e.quantity for e in entries if e.kind == 'receipt')
+if entries and entries[-1].balance_after != received - uses.count():
+    half_doses.append(f'lot balance {{entries[-1].balance_after}} after {{received}} received and {{uses.count()}} drawn')
 print(json.dumps({{
   'missing': {{'hl7': [c for c in acked['hl7'] if c not in msgs],
               'batches': [k for k in acked['batches'] if k not in batches],
-              'lots': [x for x in acked['lots'] if x not in lots]}},
+              'lots': [x for x in acked['lots'] if x not in lots],
+              'doses': [i for i in acked['doses'] if i not in doses]}},
   'partial': {{'hl7': half_msgs + [c for c, n in msgs.items() if n != {per}],
               'batches': [k for k, n in batches.items() if n != 1],
-              'lots': half_lots}},
+              'lots': half_lots,
+              'doses': half_doses}},
 }}))
 """
 
@@ -482,8 +563,13 @@ def run(
     max_gap: float = 1.5,
     progress: Callable[[int, Acked], None] | None = None,
     killer: Callable[[Clinic, str], None] | None = None,
+    dose_sessions: int | None = None,
+    dose_gap: float = 0.25,
 ) -> Result:
     """``kills`` SIGKILLs of the server, the listener or both, at random moments under load.
+
+    ``dose_sessions`` esketamine sessions are made ready for the dose writer (default ``8 + 2 × kills``,
+    enough for a device every ``dose_gap`` seconds); when all are full the writer stops giving doses.
 
     ``killer(clinic, which)`` replaces the kill itself (the PostgreSQL variant also stops its database
     with ``pg_ctl stop -m immediate`` there)."""
@@ -491,6 +577,7 @@ def run(
     rng = random.Random(seed)
     clinic = Clinic(root, database_url)
     clinic.prepare()
+    clinic.prepare_doses(dose_sessions if dose_sessions is not None else 8 + 2 * kills)
     clinic.start()
     http = clinic.signed_in()
     acked = Acked()
@@ -512,6 +599,7 @@ def run(
         threading.Thread(target=guard(hl7_writer, clinic, acked, stop, "K2")),
         threading.Thread(target=guard(readings_writer, clinic, http, acked, stop)),
         threading.Thread(target=guard(ledger_writer, clinic, http, acked, stop)),
+        threading.Thread(target=guard(dose_writer, clinic, http, acked, stop, dose_gap)),
     ]
     for t in threads:
         t.start()
@@ -534,8 +622,18 @@ def run(
     if failures:
         raise failures[0]
     path = root / "acked.json"
-    path.write_text(json.dumps({"hl7": acked.hl7, "batches": acked.batches, "lots": acked.lots}))
-    found = clinic.shell(VERIFY.format(path=str(path), per=READINGS_PER_MESSAGE))
+    path.write_text(
+        json.dumps(
+            {
+                "hl7": acked.hl7,
+                "batches": acked.batches,
+                "lots": acked.lots,
+                "doses": acked.doses,
+                "pool": clinic.info["doses"],
+            }
+        )
+    )
+    found = clinic.shell(VERIFY.format(path=str(path), per=READINGS_PER_MESSAGE, devices=DEVICES_PER_SESSION))
     audit = clinic.manage("audit", "verify", check=False)
     check = clinic.manage("clinic_check", check=False)
     import shutil

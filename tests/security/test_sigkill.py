@@ -1,9 +1,9 @@
 """SIGKILL under write load, a few kills in CI (tests/security/crash_harness.py; `make soak` runs 200+).
 
 The web server and the monitor listener are real processes on a file SQLite database in WAL mode (as in
-production); writers keep the HL7 feed, reading batches through the API and controlled-drug receipts through
-the form going while the processes are killed with SIGKILL and restarted. Every acknowledged write must be
-there afterwards, whole, and the audit and register chains must verify.
+production); writers keep the HL7 feed, reading batches and esketamine doses (each drawing a device from the
+register) through the API and controlled-drug receipts through the form going while the processes are killed with SIGKILL and restarted. Every acknowledged write must be
+there afterwards, whole (a dose with its stock draw, a draw with its dose), and the audit and register chains must verify.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def test_sigkill_under_load_loses_no_acknowledged_write(tmp_path: Path) -> None:
     result = run(tmp_path, kills=KILLS, seed=15)
     assert result.kills == KILLS
     assert len(result.acked.hl7) > 20 and result.acked.batches and result.acked.lots, "writes went through"
-    assert result.missing == {"hl7": [], "batches": [], "lots": []}
-    assert result.partial == {"hl7": [], "batches": [], "lots": []}
+    assert result.acked.doses, "doses went through"
+    assert result.missing == {"hl7": [], "batches": [], "lots": [], "doses": []}
+    assert result.partial == {"hl7": [], "batches": [], "lots": [], "doses": []}
     assert result.audit_ok, result.details
     assert result.check_ok, result.details
 
@@ -53,7 +54,8 @@ def test_postgres_crash_under_load_loses_no_acknowledged_write(tmp_path: Path) -
         pg.destroy()
     assert result.kills == 2
     assert len(result.acked.hl7) > 20 and result.acked.batches and result.acked.lots, "writes went through"
-    assert result.missing == {"hl7": [], "batches": [], "lots": []}
-    assert result.partial == {"hl7": [], "batches": [], "lots": []}
+    assert result.acked.doses, "doses went through"
+    assert result.missing == {"hl7": [], "batches": [], "lots": [], "doses": []}
+    assert result.partial == {"hl7": [], "batches": [], "lots": [], "doses": []}
     assert result.audit_ok, result.details
     assert result.check_ok, result.details
