@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import requests
+from tests.servers import wait_until_healthy
 
 pytestmark = pytest.mark.postgres  # also runs in the PostgreSQL pass, with pg_dump / pg_restore
 
@@ -150,15 +151,7 @@ def test_backup_restore_into_a_fresh_directory_verify_and_serve(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            time.sleep(0.5)
+        wait_until_healthy(server, base, tmp_path / "serve.log")
         browser = requests.Session()
         page = browser.get(f"{base}/accounts/login/", timeout=30)
         signed: Any = browser.post(

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+from tests.servers import wait_until_healthy
 
 # A site that adds one page to the application: it holds the interpreter lock for seconds (a regular
 # expression that backtracks, as a runaway page does in C code), so the worker that runs it can do nothing
@@ -86,16 +87,7 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, dict[st
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("serve did not start:\n" + (tmp_path / "serve.log").read_text())
-            time.sleep(0.5)
+        wait_until_healthy(proc, base, tmp_path / "serve.log")
         yield proc, base, env
     finally:
         proc.terminate()

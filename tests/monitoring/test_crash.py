@@ -20,7 +20,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-SB, EB, CR = b"\x0b", b"\x1c", b"\r"
+from tests.servers import read_ack, vitals_frame
+
 ROOT = Path(__file__).parents[2]
 READINGS_PER_MESSAGE = 5  # sbp, dbp, hr, spo2, rr
 
@@ -59,31 +60,7 @@ def _start(env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
 
 
 def _message(cid: str) -> bytes:
-    from ketaclinic.interop.hl7.simulator import make_vitals_message
-
-    text = make_vitals_message(
-        device_eui64="00112233445566AA",
-        bed="C1",
-        patient_id=None,
-        at=datetime(2026, 3, 2, 14, 0, tzinfo=UTC),
-        sbp=120,
-        dbp=80,
-        hr=60,
-        spo2=98,
-        rr=14,
-        control_id=cid,
-    )
-    return SB + text.encode() + EB + CR
-
-
-def _read_ack(sock: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(EB + CR):
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectionError("closed")
-        data += chunk
-    return data
+    return vitals_frame(cid, device="00112233445566AA", at=datetime(2026, 3, 2, 14, 0, tzinfo=UTC))
 
 
 def _stream(port: int, prefix: str, acked: list[str], sent: list[str], stop: threading.Event) -> None:
@@ -94,7 +71,7 @@ def _stream(port: int, prefix: str, acked: list[str], sent: list[str], stop: thr
                 cid = f"{prefix}-{n:05d}"
                 sent.append(cid)
                 sock.sendall(_message(cid))
-                ack = _read_ack(sock)
+                ack = read_ack(sock)
                 if b"MSA|AA|" + cid.encode() in ack:
                     acked.append(cid)
                 n += 1
@@ -150,7 +127,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_reading(tmp_path: Path) -> Non
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             for cid in sent:
                 sock.sendall(_message(cid))
-                assert b"MSA|AA|" + cid.encode() in _read_ack(sock)
+                assert b"MSA|AA|" + cid.encode() in read_ack(sock)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)

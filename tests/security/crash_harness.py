@@ -43,9 +43,9 @@ from typing import Any
 
 import requests
 from tests.security.dose_pool import DEVICES_PER_SESSION
+from tests.servers import read_ack, vitals_frame
 
 ROOT = Path(__file__).parents[2]
-SB, EB, CR = b"\x0b", b"\x1c", b"\r"
 DEVICE = "00112233445566AA"
 READINGS_PER_MESSAGE = 5
 
@@ -333,31 +333,9 @@ def crash_everything(pg: PrivatePostgres) -> Callable[[Clinic, str], None]:
 
 
 def _hl7(cid: str) -> bytes:
-    from ketaclinic.interop.hl7.simulator import make_vitals_message
-
-    text = make_vitals_message(
-        device_eui64=DEVICE,
-        bed="C1",
-        patient_id=None,
-        at=datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5),
-        sbp=120,
-        dbp=80,
-        hr=60,
-        spo2=98,
-        rr=14,
-        control_id=cid,
+    return vitals_frame(
+        cid, device=DEVICE, at=datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
     )
-    return SB + text.encode() + EB + CR
-
-
-def _read_ack(sock: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(EB + CR):
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectionError("closed")
-        data += chunk
-    return data
 
 
 def hl7_writer(clinic: Clinic, acked: Acked, stop: threading.Event, prefix: str) -> None:
@@ -369,7 +347,7 @@ def hl7_writer(clinic: Clinic, acked: Acked, stop: threading.Event, prefix: str)
                     cid = f"{prefix}-{n:06d}"
                     n += 1
                     sock.sendall(_hl7(cid))
-                    if b"MSA|AA|" + cid.encode() in _read_ack(sock):
+                    if b"MSA|AA|" + cid.encode() in read_ack(sock):
                         acked.add("hl7", cid)
         except OSError:
             time.sleep(0.05)  # killed: wait for the restart
