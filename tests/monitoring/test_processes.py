@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from tests.monitoring import test_crash as crash
+from tests.servers import read_ack
 
 
 def _start(env: dict[str, str], processes: int) -> tuple[subprocess.Popen[str], int]:
@@ -64,7 +65,7 @@ def _send_same(port: int, cid: str, results: list[bytes], barrier: threading.Bar
     with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
         barrier.wait(10)
         sock.sendall(crash._message(cid))
-        results.append(crash._read_ack(sock))
+        results.append(read_ack(sock))
 
 
 def test_several_processes_store_each_message_once(tmp_path: Path) -> None:
@@ -150,7 +151,7 @@ def test_a_listener_process_that_dies_is_started_again(tmp_path: Path) -> None:
         for i in range(6):
             with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
                 sock.sendall(crash._message(f"after-{i}"))
-                assert f"MSA|AA|after-{i}".encode() in crash._read_ack(sock)
+                assert f"MSA|AA|after-{i}".encode() in read_ack(sock)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
