@@ -170,7 +170,14 @@ def test_fhir_export_command_writes_ndjson(org: Any, two_patients: list[Any], tm
 def test_fhir_client_command_prints_the_secret_once(org: Any, patient: Any) -> None:
     out = StringIO()
     management.call_command(
-        "fhir_client", "create", org="owner", name="Harbor EHR", scope=["system/*.rs"], json=True, stdout=out
+        "fhir_client",
+        "create",
+        org="owner",
+        name="Harbor EHR",
+        scope=["system/*.rs"],
+        secret=True,
+        json=True,
+        stdout=out,
     )
     created = json.loads(out.getvalue())
     client = ApiClient.objects.get(client_id=created["client_id"])
@@ -178,12 +185,19 @@ def test_fhir_client_command_prints_the_secret_once(org: Any, patient: Any) -> N
     assert get_token(Client(), created["client_id"], created["client_secret"]).status_code == 200
     listing = StringIO()
     management.call_command("fhir_client", "list", org="owner", json=True, stdout=listing)
-    assert "client_secret" not in listing.getvalue()
+    assert created["client_secret"] not in listing.getvalue()
+    assert json.loads(listing.getvalue())[0]["auth_method"] == "client_secret"
     assert json.loads(listing.getvalue())[0]["name"] == "Harbor EHR"
     management.call_command("fhir_client", "deactivate", created["client_id"], stdout=StringIO())
     assert get_token(Client(), created["client_id"], created["client_secret"]).status_code == 401
     with pytest.raises(CommandError, match="patient"):
-        management.call_command("fhir_client", "create", org="owner", name="App", scope=["patient/*.rs"])
+        management.call_command(
+            "fhir_client", "create", org="owner", name="App", scope=["patient/*.rs"], secret=True
+        )
+    # A secret is an explicit choice (local tools): without keys or --secret nothing is registered.
+    with pytest.raises(CommandError, match="--jwks-file FILE or --jwks-url URL"):
+        management.call_command("fhir_client", "create", org="owner", name="App", scope=["system/*.rs"])
+    assert ApiClient.objects.count() == 1
 
 
 def test_client_ids_never_look_like_command_line_options() -> None:

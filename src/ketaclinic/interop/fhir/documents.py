@@ -17,6 +17,15 @@ FHIR_VERSION: Final = "4.0.1"
 FHIR_JSON: Final = "application/fhir+json"
 NDJSON: Final = "application/fhir+ndjson"
 SCOPES_SUPPORTED: Final = ("system/*.rs", "user/*.rs", "patient/*.rs")
+#: Client authentication at the token and introspection endpoints (auth.py): SMART Backend Services'
+#: private_key_jwt, and shared secrets for clients registered with one (local tools).
+TOKEN_AUTH_METHODS: Final = ("private_key_jwt", "client_secret_basic", "client_secret_post")
+ASSERTION_ALGORITHMS: Final = ("RS384", "ES384")
+SMART_CAPABILITIES: Final = (
+    "client-confidential-asymmetric",
+    "client-confidential-symmetric",
+    "permission-v2",
+)
 
 
 def outcome(issues: Sequence[tuple[str, str, str | None]]) -> dict[str, Any]:
@@ -129,7 +138,10 @@ def capability_statement(*, base: str, now: datetime) -> dict[str, Any]:
                     "extension": [
                         {
                             "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-                            "extension": [{"url": "token", "valueUri": f"{base}token"}],
+                            "extension": [
+                                {"url": "token", "valueUri": f"{base}token"},
+                                {"url": "introspect", "valueUri": f"{base}introspect"},
+                            ],
                         }
                     ],
                     "service": [
@@ -140,11 +152,16 @@ def capability_statement(*, base: str, now: datetime) -> dict[str, Any]:
                                     "code": "SMART-on-FHIR",
                                     "display": "SMART-on-FHIR",
                                 }
-                            ]
+                            ],
+                            "text": "OAuth2 using SMART-on-FHIR profile (SMART Backend Services)",
                         }
                     ],
-                    "description": "OAuth2 client credentials; SMART v2 scopes "
-                    + ", ".join(SCOPES_SUPPORTED),
+                    "description": "SMART Backend Services: OAuth2 client credentials with a signed JWT "
+                    "client assertion (private_key_jwt, RS384 or ES384, keys from the client's registered "
+                    "JWK Set or JWK Set URL); shared secrets (client_secret_basic, client_secret_post) only "
+                    "for clients registered with one. Bearer tokens; SMART v2 scopes "
+                    + ", ".join(SCOPES_SUPPORTED)
+                    + ". Discovery: .well-known/smart-configuration.",
                 },
                 "resource": resources,
                 "operation": [
@@ -159,14 +176,17 @@ def capability_statement(*, base: str, now: datetime) -> dict[str, Any]:
 
 
 def smart_configuration(*, base: str) -> dict[str, Any]:
+    """SMART App Launch 2.x ``.well-known/smart-configuration``: what this server actually supports."""
     return {
         "issuer": base.rstrip("/"),
         "token_endpoint": f"{base}token",
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint": f"{base}introspect",
+        "token_endpoint_auth_methods_supported": list(TOKEN_AUTH_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "grant_types_supported": ["client_credentials"],
         "scopes_supported": [
             *SCOPES_SUPPORTED,
             *(f"{ctx}/{name}.rs" for ctx in ("system", "user", "patient") for name in REGISTRY),
         ],
-        "capabilities": ["client-confidential-symmetric", "permission-v2"],
+        "capabilities": list(SMART_CAPABILITIES),
     }

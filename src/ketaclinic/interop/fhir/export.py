@@ -145,9 +145,13 @@ def _generate(
 
 @jobs.handler(JOB_KIND)
 def run_export(payload: dict[str, Any]) -> None:
-    export = BulkExport.objects.select_related("client", "client__service_user").get(pk=payload["export"])
-    if export.status == ExportStatus.DONE:
-        return
+    export = (
+        BulkExport.objects.select_related("client", "client__service_user")
+        .filter(pk=payload["export"])
+        .first()
+    )
+    if export is None or export.status == ExportStatus.DONE:
+        return  # cancelled by its client (DELETE on the status URL) before it ran, or done already
     started = timezone.now()
     grant = grant_for_export(export)
     try:
@@ -193,6 +197,22 @@ def manifest(export: BulkExport, *, base: str) -> dict[str, Any]:
         ],
         "error": [],
     }
+
+
+def cancel(*, grant: Grant, job: BulkExport, request: HttpRequest | None) -> None:
+    """Bulk Data ``DELETE`` on the status URL: the export and its files are gone (status and file URLs then
+    answer 404); a queued job finds nothing to do."""
+    export_id = str(job.pk)
+    job.delete()
+    audit_disclosure(
+        grant=grant,
+        action=Action.DELETE,
+        object_type="BulkExport",
+        object_id=export_id,
+        patient_ids=[],
+        request=request,
+        detail=f"$export {export_id} cancelled and its files deleted",
+    )
 
 
 def find(grant: Grant, export_id: uuid.UUID) -> BulkExport | None:

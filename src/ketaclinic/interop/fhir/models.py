@@ -1,7 +1,9 @@
 """FHIR API clients, their access tokens and bulk exports. Every row carries its organization.
 
-Secrets and tokens are random 256-bit strings shown once; only their SHA-256 is stored (a slow password
-hash adds nothing for secrets of that entropy and would cost ~19 MiB per API call).
+A client authenticates either with a signed JWT assertion (``private_key_jwt``, SMART Backend Services: its
+public keys are registered as a JWK Set or a JWK Set URL) or, when registered so for a local tool, with a
+shared secret. Secrets and tokens are random 256-bit strings shown once; only their SHA-256 is stored (a
+slow password hash adds nothing for secrets of that entropy and would cost ~19 MiB per API call).
 """
 
 # The Django mypy plugin is not configured for this repository, so ORM fields cannot be inferred.
@@ -15,13 +17,27 @@ from django.conf import settings
 from django.db import models
 
 
+class AuthMethod(models.TextChoices):
+    """How a client proves who it is at the token and introspection endpoints (RFC 7591 names)."""
+
+    PRIVATE_KEY_JWT = "private_key_jwt", "Signed JWT assertion (SMART Backend Services)"
+    CLIENT_SECRET = "client_secret", "Shared secret (local tools only)"
+
+
 class ApiClient(models.Model):
     """A backend system (EHR, billing, research) allowed to read this organization's data over FHIR."""
 
     organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT)
     name = models.CharField(max_length=200)
     client_id = models.CharField(max_length=64, unique=True)
-    secret_hash = models.CharField(max_length=64)
+    auth_method = models.CharField(
+        max_length=20, choices=AuthMethod.choices, default=AuthMethod.CLIENT_SECRET
+    )
+    # client_secret clients only; empty for private_key_jwt clients (no secret exists).
+    secret_hash = models.CharField(max_length=64, blank=True)
+    # private_key_jwt clients: the public keys as a JWK Set, or the URL where the client publishes it.
+    jwks = models.JSONField(null=True, blank=True)
+    jwks_url = models.CharField(max_length=500, blank=True)
     allowed_scopes = models.CharField(
         max_length=1000, help_text="Space-separated SMART scopes the client may be granted, e.g. system/*.rs."
     )
@@ -67,6 +83,27 @@ class AccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"access token #{self.pk} until {self.expires_at:%H:%M:%S}"
+
+
+class UsedAssertion(models.Model):
+    """A client assertion's ``jti`` seen at the token endpoint, kept until the assertion expires: a second
+    use of the same ``jti`` is a replay (RFC 7523 §3, SMART Backend Services). In the database, so the check
+    holds across worker processes; the unique constraint decides a race."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey("accounts.Organization", on_delete=models.PROTECT, related_name="+")
+    jti_hash = models.CharField(max_length=64)  # SHA-256 of the jti: any length, fixed-size column
+    expires_at = models.DateTimeField(db_index=True)
+    client_id: int
+    organization_id: int
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "jti_hash"], name="fhir_assertion_jti_once_per_client")
+        ]
+
+    def __str__(self) -> str:
+        return f"assertion {self.jti_hash[:8]} until {self.expires_at:%H:%M:%S}"
 
 
 class ExportStatus(models.TextChoices):

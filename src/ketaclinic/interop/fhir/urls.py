@@ -9,6 +9,7 @@ urlpatterns = [
     path("metadata", views.metadata, name="metadata"),
     path(".well-known/smart-configuration", views.smart_configuration, name="smart-configuration"),
     path("token", views.token, name="token"),
+    path("introspect", views.introspect, name="introspect"),
     path("$export", views.export_system, name="export"),
     path("$export-status/<uuid:export_id>", views.export_status, name="export-status"),
     path("$export-file/<uuid:export_id>/<str:rtype>.ndjson", views.export_file, name="export-file"),

@@ -1,29 +1,131 @@
 """FHIR R4 HTTP edge: translate requests to the services and answer ``application/fhir+json``.
 
-Every view is ``@delegated``: it authorises the request itself from the bearer token and refuses by default
-(``_authorised`` runs before anything else). ``metadata`` and the SMART configuration are public by the
-FHIR and SMART specifications. Errors are OperationOutcomes: 400 bad parameters, 401 no or bad token,
-403 scope does not cover the type, 404 unknown type or resource.
+Every view is an ``@endpoint``: ``@delegated`` (it authorises the request itself from the bearer token and
+refuses by default: ``_authorised`` runs before anything else) and exempt from CSRF. /fhir is a
+token-authenticated API: a browser never attaches a bearer token on its own, so a forged cross-site request
+carries none and gains nothing, and the views never read the session cookie (``request.user`` is not used
+here; a signed-in staff session without a token is refused like anyone else). ``metadata`` and the SMART
+configuration are public by the FHIR and SMART specifications. Errors are OperationOutcomes: 400 bad
+parameters, 401 no or bad token (``WWW-Authenticate: Bearer``, RFC 6750 §3), 403 scope does not cover the
+type, 404 unknown type or resource or route, 405 a method the route does not offer (with ``Allow``), 406 a
+format other than JSON asked for (``Accept`` or ``_format``), 415 a body of the wrong type, 500 the
+unexpected. The OAuth endpoints (token, introspect) answer OAuth's JSON errors (RFC 6749 §5.2).
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import get_conditional_response
+from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
 
 from ketaclinic.audit.models import Action
 from ketaclinic.core.access import delegated
 from ketaclinic.interop.fhir import auth, documents, export, services
 from ketaclinic.interop.fhir.models import ExportStatus
-from ketaclinic.interop.fhir.params import SearchError, parse_search
+from ketaclinic.interop.fhir.params import FORMATS_JSON, SearchError, parse_search
 from ketaclinic.interop.fhir.resources import REGISTRY, ResourceType
+
+log = logging.getLogger("ketaclinic.fhir")
+
+FORM = "application/x-www-form-urlencoded"
+#: What the views answer with: FHIR JSON (application/json is the same document, R4 http.html#mime).
+JSON_TYPES = (documents.FHIR_JSON, "application/json")
+NDJSON_TYPES = (documents.NDJSON, "application/ndjson", *JSON_TYPES)
+
+View = Callable[..., HttpResponse]
+
+
+def endpoint(*methods: str, serves: Sequence[str] = JSON_TYPES) -> Callable[[View], View]:
+    """Declare a /fhir view: the methods it offers (others: 405 OperationOutcome with ``Allow``), the media
+    types it answers with (an ``Accept`` or ``_format`` naming none of them: 406), CSRF-exempt (see the
+    module docstring) and delegated; an unexpected exception rolls the request back and answers 500."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                response = _error(
+                    405,
+                    "not-supported",
+                    f"{request.method} is not supported here; this endpoint offers {', '.join(methods)}.",
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            refused = _not_acceptable(request, serves)
+            if refused is not None:
+                return refused
+            try:
+                return view(request, *args, **kwargs)
+            except Exception:
+                log.exception("FHIR %s %s failed", request.method, view.__name__)
+                if transaction.get_connection().in_atomic_block:
+                    transaction.set_rollback(True)
+                return _error(500, "exception", "The server failed to answer this request.")
+
+        wrapper.fhir_endpoint = True  # type: ignore[attr-defined]  # read by tests/fhir/test_http.py
+        return delegated(csrf_exempt(wrapper))
+
+    return decorate
+
+
+def _media_ranges(header: str) -> list[tuple[str, float]]:
+    """``Accept`` as (media range, q) pairs (RFC 9110 §12.5.1); a malformed q counts as 1."""
+    ranges = []
+    for item in header.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        if not media:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 1.0
+        ranges.append((media.lower(), q))
+    return ranges
+
+
+def _not_acceptable(request: HttpRequest, serves: Sequence[str]) -> HttpResponse | None:
+    """406 when ``_format`` names another format, or when ``Accept`` (present) admits none of ``serves``."""
+    formats = [v.split(";")[0].strip().lower() for v in request.GET.getlist("_format")]
+    odd = [f for f in formats if f not in FORMATS_JSON and f not in serves and f != "ndjson"]
+    if odd:
+        return _error(
+            406,
+            "not-supported",
+            f"_format={odd[0]} is not served: this server answers JSON only (application/fhir+json).",
+            "_format",
+        )
+    header = request.headers.get("Accept", "").strip()
+    if not header:
+        return None
+    for media, q in _media_ranges(header):
+        if q <= 0:
+            continue
+        kind, _, _sub = media.partition("/")
+        if media in ("*/*", "*") or media in serves or media == "application/json+fhir":
+            return None
+        if _sub == "*" and any(s.startswith(f"{kind}/") for s in serves):
+            return None
+    return _error(
+        406,
+        "not-supported",
+        f"Accept: {header[:100]} names no format this endpoint serves ({', '.join(serves)}).",
+    )
 
 
 def _json(doc: Any, status: int = 200, content_type: str = documents.FHIR_JSON) -> HttpResponse:
@@ -37,6 +139,11 @@ def _error(status: int, code: str, text: str, expression: str | None = None) -> 
     return response
 
 
+def _quoted(text: str) -> str:
+    """A value for an RFC 6750 auth-param: printable ASCII without quote or backslash."""
+    return "".join(c for c in text if 0x20 <= ord(c) < 0x7F and c not in '"\\')
+
+
 def _base(request: HttpRequest) -> str:
     return request.build_absolute_uri(reverse("fhir:metadata")).removesuffix("metadata")
 
@@ -45,9 +152,14 @@ def _authorised(request: HttpRequest) -> auth.Grant | HttpResponse:
     raw = auth.bearer(request)
     grant = auth.grant_for_token(raw) if raw else None
     if grant is None:
+        response = _error(401, "login", "A valid bearer token is required (POST /fhir/token).")
         if raw:  # a presented token that fails is audited; a request without one is simply refused
             auth.record_denied(request, None, "expired or unknown bearer token")
-        return _error(401, "login", "A valid bearer token is required (POST /fhir/token).")
+            response["WWW-Authenticate"] = (
+                'Bearer realm="fhir", error="invalid_token", '
+                'error_description="The access token is unknown, expired or revoked"'
+            )
+        return response
     return grant
 
 
@@ -68,58 +180,71 @@ def _bad_params(exc: SearchError) -> HttpResponse:
 
 def _forbidden(request: HttpRequest, grant: auth.Grant, exc: auth.Forbidden) -> HttpResponse:
     auth.record_denied(request, grant, str(exc))
-    return _error(403, "forbidden", str(exc))
+    response = _error(403, "forbidden", str(exc))
+    response["WWW-Authenticate"] = (
+        f'Bearer realm="fhir", error="insufficient_scope", error_description="{_quoted(str(exc))}"'
+    )
+    return response
 
 
 # --- discovery -------------------------------------------------------------------------------------------
 
 
-@delegated
-@require_http_methods(["GET"])
+@endpoint("GET")
 def metadata(request: HttpRequest) -> HttpResponse:
     return _json(documents.capability_statement(base=_base(request), now=timezone.now()))
 
 
-@delegated
-@require_http_methods(["GET"])
+@endpoint("GET")
 def smart_configuration(request: HttpRequest) -> HttpResponse:
     return _json(documents.smart_configuration(base=_base(request)), content_type="application/json")
 
 
-# --- OAuth2 token endpoint -------------------------------------------------------------------------------
+# --- OAuth2 token and introspection endpoints -------------------------------------------------------------
 
 
-@delegated
-@csrf_exempt
-@require_http_methods(["POST"])
+def _oauth_error(exc: auth.TokenError) -> HttpResponse:
+    response = _json(
+        {"error": exc.error, "error_description": exc.description}, exc.status, "application/json"
+    )
+    if exc.status == 401:
+        response["WWW-Authenticate"] = 'Basic realm="fhir"'
+    return response
+
+
+def _oauth_form(request: HttpRequest) -> auth.TokenError | None:
+    """RFC 6749 §3.2: a form body; §3.1: no parameter more than once (a 400 ``invalid_request`` each)."""
+    if request.content_type != FORM:
+        return auth.TokenError("invalid_request", "Send application/x-www-form-urlencoded.")
+    repeated = sorted(k for k, values in request.POST.lists() if len(values) > 1)
+    if repeated:
+        return auth.TokenError("invalid_request", f"{', '.join(repeated)}: given more than once.")
+    return None
+
+
+def _client(request: HttpRequest) -> Any:
+    return auth.authenticate_client(
+        form=request.POST,
+        authorization=request.headers.get("Authorization", ""),
+        token_url=request.build_absolute_uri(reverse("fhir:token")),
+        request=request,
+    )
+
+
+@endpoint("POST")
 def token(request: HttpRequest) -> HttpResponse:
-    def oauth_error(exc: auth.TokenError) -> HttpResponse:
-        response = _json(
-            {"error": exc.error, "error_description": exc.description}, exc.status, "application/json"
-        )
-        if exc.status == 401:
-            response["WWW-Authenticate"] = 'Basic realm="fhir"'
-        return response
-
-    if request.content_type != "application/x-www-form-urlencoded":
-        return oauth_error(auth.TokenError("invalid_request", "Send application/x-www-form-urlencoded."))
-    basic = auth.basic_credentials(request.headers.get("Authorization", ""))
-    body_id, body_secret = request.POST.get("client_id", ""), request.POST.get("client_secret", "")
-    if basic and (body_secret or (body_id and body_id != basic[0])):
-        return oauth_error(auth.TokenError("invalid_request", "Use one client authentication method."))
-    client_id, secret = basic or (body_id, body_secret)
-    if not client_id or not secret:
-        return oauth_error(auth.TokenError("invalid_client", "Client credentials are required.", status=401))
     try:
+        problem = _oauth_form(request)
+        if problem is not None:
+            raise problem
+        grant_type = request.POST.get("grant_type", "")
+        auth.check_grant_type(grant_type)
+        client = _client(request)
         raw, row = auth.issue_token(
-            client_id=client_id,
-            secret=secret,
-            grant_type=request.POST.get("grant_type", ""),
-            scope=request.POST.get("scope"),
-            request=request,
+            client=client, grant_type=grant_type, scope=request.POST.get("scope"), request=request
         )
     except auth.TokenError as exc:
-        return oauth_error(exc)
+        return _oauth_error(exc)
     doc: dict[str, Any] = {
         "access_token": raw,
         "token_type": "Bearer",
@@ -129,6 +254,23 @@ def token(request: HttpRequest) -> HttpResponse:
     if row.patient_id:
         doc["patient"] = str(row.patient_id)
     return _json(doc, content_type="application/json")
+
+
+@endpoint("POST")
+def introspect(request: HttpRequest) -> HttpResponse:
+    """RFC 7662 token introspection, for a client authenticated as at the token endpoint (an assertion's
+    ``aud`` is the token endpoint URL: one authorization server, one audience)."""
+    try:
+        problem = _oauth_form(request)
+        if problem is not None:
+            raise problem
+        raw = request.POST.get("token", "")
+        if not raw:
+            raise auth.TokenError("invalid_request", "token is required.")
+        client = _client(request)
+    except auth.TokenError as exc:
+        return _oauth_error(exc)
+    return _json(auth.introspect(client=client, raw=raw), content_type="application/json")
 
 
 # --- read and search -------------------------------------------------------------------------------------
@@ -164,17 +306,14 @@ def _search(request: HttpRequest, name: str, pairs: list[tuple[str, str]]) -> Ht
     return _json(doc)
 
 
-@delegated
-@require_http_methods(["GET"])
+@endpoint("GET")
 def search_type(request: HttpRequest, rtype: str) -> HttpResponse:
     return _search(request, rtype, _pairs(request.GET))
 
 
-@delegated
-@csrf_exempt
-@require_http_methods(["POST"])
+@endpoint("POST")
 def search_post(request: HttpRequest, rtype: str) -> HttpResponse:
-    if request.content_type != "application/x-www-form-urlencoded":
+    if request.content_type != FORM:
         return _error(415, "not-supported", "POST _search takes application/x-www-form-urlencoded.")
     return _search(request, rtype, _pairs(request.GET) + _pairs(request.POST))
 
@@ -183,8 +322,7 @@ def _pairs(data: Any) -> list[tuple[str, str]]:
     return [(key, value) for key, values in data.lists() for value in values]
 
 
-@delegated
-@require_http_methods(["GET"])
+@endpoint("GET")
 def read(request: HttpRequest, rtype: str, fhir_id: str) -> HttpResponse:
     grant = _authorised(request)
     if isinstance(grant, HttpResponse):
@@ -198,14 +336,30 @@ def read(request: HttpRequest, rtype: str, fhir_id: str) -> HttpResponse:
         return _forbidden(request, grant, exc)
     except services.NotFound as exc:
         return _error(404, "not-found", str(exc))
-    response = _json(doc)
-    if "versionId" in doc.get("meta", {}):
-        response["ETag"] = f'W/"{doc["meta"]["versionId"]}"'
-    return response
+    return _conditional(request, _json(doc), doc.get("meta", {}))
 
 
-@delegated
-@require_http_methods(["GET"])
+def _conditional(request: HttpRequest, response: HttpResponse, meta: dict[str, Any]) -> HttpResponse:
+    """R4 http.html#read: a weak ``ETag`` from ``meta.versionId`` and ``Last-Modified`` from
+    ``meta.lastUpdated``; ``If-None-Match`` / ``If-Modified-Since`` that still match answer 304 without a
+    body (RFC 9110 §13, evaluated by Django's ``get_conditional_response``)."""
+    etag = f'W/"{meta["versionId"]}"' if meta.get("versionId") else None
+    modified = None
+    if meta.get("lastUpdated"):
+        modified = int(datetime.fromisoformat(str(meta["lastUpdated"]).replace("Z", "+00:00")).timestamp())
+    if etag:
+        response["ETag"] = etag
+    if modified is not None:
+        response["Last-Modified"] = http_date(modified)
+    answer = get_conditional_response(request, etag=etag, last_modified=modified, response=response)
+    if answer is None:
+        return response
+    if answer.status_code == 412:
+        return _error(412, "conflict", "A precondition (If-Match, If-Unmodified-Since) does not hold.")
+    return answer
+
+
+@endpoint("GET")
 def everything(request: HttpRequest, fhir_id: str) -> HttpResponse:
     grant = _authorised(request)
     if isinstance(grant, HttpResponse):
@@ -248,20 +402,17 @@ def _kickoff(request: HttpRequest, *, system_level: bool) -> HttpResponse:
     return response
 
 
-@delegated
-@require_http_methods(["GET"])
+@endpoint("GET")
 def export_system(request: HttpRequest) -> HttpResponse:
     return _kickoff(request, system_level=True)
 
 
-@delegated
-@require_http_methods(["GET"])
+@endpoint("GET")
 def export_patients(request: HttpRequest) -> HttpResponse:
     return _kickoff(request, system_level=False)
 
 
-@delegated
-@require_http_methods(["GET", "DELETE"])
+@endpoint("GET", "DELETE")
 def export_status(request: HttpRequest, export_id: uuid.UUID) -> HttpResponse:
     grant = _authorised(request)
     if isinstance(grant, HttpResponse):
@@ -270,7 +421,7 @@ def export_status(request: HttpRequest, export_id: uuid.UUID) -> HttpResponse:
     if job is None:
         return _error(404, "not-found", "No such export for this client.")
     if request.method == "DELETE":
-        job.delete()
+        export.cancel(grant=grant, job=job, request=request)
         return HttpResponse(status=202)
     if job.status in (ExportStatus.QUEUED, ExportStatus.RUNNING):
         response = HttpResponse(status=202)
@@ -282,8 +433,7 @@ def export_status(request: HttpRequest, export_id: uuid.UUID) -> HttpResponse:
     return _json(export.manifest(job, base=_base(request)), content_type="application/json")
 
 
-@delegated
-@require_http_methods(["GET"])
+@endpoint("GET", serves=NDJSON_TYPES)
 def export_file(request: HttpRequest, export_id: uuid.UUID, rtype: str) -> HttpResponse:
     grant = _authorised(request)
     if isinstance(grant, HttpResponse):
@@ -305,7 +455,6 @@ def export_file(request: HttpRequest, export_id: uuid.UUID, rtype: str) -> HttpR
     return HttpResponse(file.ndjson, content_type=documents.NDJSON)
 
 
-@delegated
-@csrf_exempt
+@endpoint("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
     return _error(404, "not-found", f"{request.path} is not a FHIR endpoint of this server.")
