@@ -206,6 +206,26 @@ def sign_in() -> Callable[[Any, Any], Any]:
 
 
 @pytest.fixture
+def csrf_client() -> Any:
+    """A test client that enforces CSRF like a browser-facing server does (Django's default test client
+    skips the check, which hid a FHIR API refusing every write). Sign in with ``sign_in(csrf_client, user)``;
+    take the token with ``csrf_token(csrf_client)``."""
+    from django.test import Client
+
+    return Client(enforce_csrf_checks=True)
+
+
+def csrf_token(client: Any, page: str = "/accounts/login/") -> str:
+    """The CSRF token a browser would send: GET ``page`` (it sets the cookie), read the cookie."""
+    from django.conf import settings
+
+    client.get(page)
+    cookie = client.cookies.get(settings.CSRF_COOKIE_NAME)
+    assert cookie is not None, f"{page} set no CSRF cookie"
+    return str(cookie.value)
+
+
+@pytest.fixture
 def make_patient(db: Any) -> Callable[..., Any]:
     def create(user: Any, **overrides: Any) -> Any:
         from ketaclinic.patients import services

@@ -141,6 +141,7 @@ EXPECTED: dict[str, Any] = {
     "fhir:metadata": PUBLIC,
     "fhir:smart-configuration": PUBLIC,
     "fhir:token": PUBLIC,  # client credentials in the body; answers 400/401 without them
+    "fhir:introspect": PUBLIC,  # the same client authentication as the token endpoint
     "fhir:export": BEARER,
     "fhir:export-status": BEARER,
     "fhir:export-file": BEARER,

@@ -55,6 +55,10 @@ class SessionTimeoutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/fhir/"):
+            # The FHIR API ignores session cookies (bearer tokens only): a staff session neither ends with
+            # a redirect to the sign-in page there nor is kept alive by it.
+            return self.get_response(request)
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             now = timezone.now()

@@ -101,7 +101,8 @@ def _media_ranges(header: str) -> list[tuple[str, float]]:
 
 def _not_acceptable(request: HttpRequest, serves: Sequence[str]) -> HttpResponse | None:
     """406 when ``_format`` names another format, or when ``Accept`` (present) admits none of ``serves``."""
-    formats = [v.split(";")[0].strip().lower() for v in request.GET.getlist("_format")]
+    # An unencoded "+" in a query string reads as a space: "application/fhir json" is fhir+json.
+    formats = [v.split(";")[0].strip().lower().replace(" ", "+") for v in request.GET.getlist("_format")]
     odd = [f for f in formats if f not in FORMATS_JSON and f not in serves and f != "ndjson"]
     if odd:
         return _error(
