@@ -533,3 +533,14 @@ def test_discovery_advertises_backend_services(db: Any) -> None:
     uris = {e["url"]: e["valueUri"] for e in security["extension"][0]["extension"]}
     assert uris == {"token": TOKEN_URL, "introspect": "http://testserver/fhir/introspect"}
     assert "private_key_jwt" in security["description"]
+
+
+def test_a_client_clock_a_little_ahead_is_tolerated_for_iat_not_for_exp(org: Any, ec_keys: Keys) -> None:
+    client = register(org, ec_keys)
+    now = int(time.time())
+    ahead = ask(ec_keys.sign_with_joserfc(claims(client.client_id, iat=now + 30, nbf=now + 30)))
+    assert ahead.status_code == 200, ahead.content
+    far_ahead = ask(ec_keys.sign_with_joserfc(claims(client.client_id, iat=now + 600)))
+    assert far_ahead.status_code == 401 and "iat" in far_ahead.json()["error_description"]
+    just_expired = ask(ec_keys.sign_with_joserfc(claims(client.client_id, exp=now - 1)))
+    assert just_expired.status_code == 401 and "expired" in just_expired.json()["error_description"]

@@ -263,3 +263,24 @@ def test_reads_carry_validators_and_answer_304(
     assert again.status_code == 304 and again.content == b""
     # Without a token nothing is revealed, conditional or not.
     assert Client().get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 401
+
+
+def test_an_unexpected_failure_is_a_500_operation_outcome_and_rolls_back(
+    org: Any, patient: Any, bearer: Any, monkeypatch: Any
+) -> None:
+    from ketaclinic.interop.fhir import services
+
+    headers = bearer(org)
+    before = AuditEntry.objects.count()
+
+    def broken(**kwargs: Any) -> Any:
+        from ketaclinic.audit import services as audit
+
+        audit.record(user=kwargs["grant"].audit_user, action="query", category="fhir", detail="half done")
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(services, "read", broken)
+    response = Client(raise_request_exception=False).get(f"/fhir/Patient/{patient.pk}", **headers)
+    body = _outcome(response, 500)
+    assert body["issue"][0]["code"] == "exception" and "boom" not in response.content.decode()
+    assert AuditEntry.objects.count() == before  # the half-done request was rolled back

@@ -41,6 +41,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from joserfc.jwt import JWTClaimsRegistry
 
 from ketaclinic.accounts.models import Organization, User
 from ketaclinic.accounts.services import system_user
@@ -649,7 +650,7 @@ def verify_assertion(
     except JoseError as exc:
         raise refuse(f"the JWT cannot be verified ({exc.error})") from None
     now = timezone.now()
-    registry = jwt.JWTClaimsRegistry(
+    registry = _AssertionClaims(
         now=int(now.timestamp()),
         iss={"essential": True, "value": client.client_id},
         sub={"essential": True, "value": client.client_id},
@@ -686,6 +687,25 @@ def verify_assertion(
     except IntegrityError:
         raise refuse("this jti was already used (a replayed assertion)") from None
     return client
+
+
+class _AssertionClaims(JWTClaimsRegistry):
+    """joserfc's claim checks, with ``exp`` strict (an expired assertion is refused at once) while ``iat``
+    and ``nbf`` tolerate ``ASSERTION_CLOCK_SKEW`` (a client's clock a little ahead of ours)."""
+
+    def validate_iat(self, value: object) -> None:
+        self.leeway = int(ASSERTION_CLOCK_SKEW.total_seconds())
+        try:
+            super().validate_iat(value)
+        finally:
+            self.leeway = 0
+
+    def validate_nbf(self, value: object) -> None:
+        self.leeway = int(ASSERTION_CLOCK_SKEW.total_seconds())
+        try:
+            super().validate_nbf(value)
+        finally:
+            self.leeway = 0
 
 
 def issue_token(
