@@ -544,3 +544,35 @@ def test_a_client_clock_a_little_ahead_is_tolerated_for_iat_not_for_exp(org: Any
     assert far_ahead.status_code == 401 and "iat" in far_ahead.json()["error_description"]
     just_expired = ask(ec_keys.sign_with_joserfc(claims(client.client_id, exp=now - 1)))
     assert just_expired.status_code == 401 and "expired" in just_expired.json()["error_description"]
+
+
+def test_a_jti_raced_by_two_workers_is_accepted_once(transactional_db: Any, org: Any, ec_keys: Keys) -> None:
+    """Two requests with the same assertion at the same moment (two server processes): the unique
+    constraint lets exactly one through. PostgreSQL only (SQLite serialises writers anyway)."""
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent transactions need PostgreSQL")
+    client = register(org, ec_keys)
+    assertion = ec_keys.sign_with_joserfc(claims(client.client_id))
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            with transaction.atomic():
+                auth.verify_assertion(assertion, client_id="", token_url=TOKEN_URL, request=None)
+            outcomes.append("ok")
+        except auth.TokenError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["ok", "refused"]
+    assert UsedAssertion.objects.count() == 1
