@@ -284,3 +284,25 @@ def test_an_unexpected_failure_is_a_500_operation_outcome_and_rolls_back(
     body = _outcome(response, 500)
     assert body["issue"][0]["code"] == "exception" and "boom" not in response.content.decode()
     assert AuditEntry.objects.count() == before  # the half-done request was rolled back
+
+
+def test_an_export_cancelled_while_it_runs_leaves_nothing(
+    org: Any, patient: Any, bearer: Any, monkeypatch: Any
+) -> None:
+    from ketaclinic.core.models import Job
+    from ketaclinic.interop.fhir import export
+
+    headers = bearer(org)
+    status_url = Client().get("/fhir/$export", **headers, **ASYNC)["Content-Location"]
+    real = export._generate
+
+    def cancelled_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        produced = real(*args, **kwargs)
+        assert Client().delete(status_url, **headers).status_code == 202
+        return produced
+
+    monkeypatch.setattr(export, "_generate", cancelled_meanwhile)
+    jobs.run_due_jobs()
+    assert not BulkExport.objects.exists() and not BulkExportFile.objects.exists()
+    assert Client().get(status_url, **headers).status_code == 404
+    assert not Job.objects.filter(kind="fhir.export", finished_at__isnull=True).exists()

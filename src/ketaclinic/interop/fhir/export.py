@@ -157,6 +157,11 @@ def run_export(payload: dict[str, Any]) -> None:
     try:
         with transaction.atomic():
             produced = _generate(grant, export.types, export.since)
+            # Lock the export row while its files are written: a cancel (DELETE) waits for this transaction,
+            # then deletes export and files together; one that came first leaves nothing to write.
+            if not BulkExport.objects.select_for_update().filter(pk=export.pk).exists():
+                log.info("FHIR export %s was cancelled while it ran", export.pk)
+                return
             for name, (count, text, _patients) in produced.items():
                 BulkExportFile.objects.create(export=export, resource_type=name, count=count, ndjson=text)
             patients = set().union(*(p for _c, _t, p in produced.values())) if produced else set()
@@ -176,7 +181,13 @@ def run_export(payload: dict[str, Any]) -> None:
     else:
         export.status = ExportStatus.DONE
     export.transaction_time, export.finished_at = started, timezone.now()
-    export.save(update_fields=["status", "error", "transaction_time", "finished_at"])
+    # An update, not save(): the client may have cancelled (deleted) the export while it ran.
+    BulkExport.objects.filter(pk=export.pk).update(
+        status=export.status,
+        error=export.error,
+        transaction_time=export.transaction_time,
+        finished_at=export.finished_at,
+    )
 
 
 def manifest(export: BulkExport, *, base: str) -> dict[str, Any]:
