@@ -15,8 +15,8 @@ as its ``code`` *and* its ``linkId``, so a QuestionnaireResponse's items are ide
 An item whose answers all carry LOINC answer codes (PHQ-9: LA6568-5, LA6569-3, LA6570-1, LA6571-9 — the US
 Core example confirms the first three) is a ``choice`` with those codings as ``answerOption`` and the score
 as their ``ordinalValue``; any other item is an ``integer`` between its low and high value
-(``minValue``/``maxValue``), its labels, where the definition has them, in ``prefix``-less ``text`` of a
-``display`` item. ``text`` is the published wording where the definition stores it (PHQ-9, GAD-7), else the
+(``minValue``/``maxValue``); where those items share answer labels without codes (GAD-7: the reference gives
+no LOINC answer codes for it), a first ``display`` item (linkId ``answers``) states them. ``text`` is the published wording where the definition stores it (PHQ-9, GAD-7), else the
 item's short title. Skip logic (C-SSRS) is ``enableWhen``.
 
 No patient compartment: any token whose scopes cover Questionnaire (``system/*.rs``, ``user/*.rs``,
