@@ -31,6 +31,7 @@ import re
 from typing import Any
 
 from ketaclinic.clinical.instruments import INSTRUMENTS, Instrument, Item
+from ketaclinic.clinical.instruments.model import ResponseOption
 from ketaclinic.core.access import STAFF_ROLES
 from ketaclinic.interop.fhir import codes
 from ketaclinic.interop.fhir.params import Filter, ParamType, Token
@@ -61,6 +62,14 @@ def _answer_coding(code: str, display: str) -> dict[str, Any]:
     return {"system": codes.LOINC, "code": code, "display": display}
 
 
+def _option(option: ResponseOption) -> dict[str, Any]:
+    """A coded answer option with its score as ``ordinalValue``."""
+    assert option.loinc_answer is not None  # only items whose options are all coded are choices
+    coding = _answer_coding(option.loinc_answer.code, option.label)
+    coding["extension"] = [{"url": codes.ORDINAL_VALUE_EXTENSION, "valueDecimal": option.value}]
+    return {"valueCoding": coding}
+
+
 def _item(instrument: Instrument, item: Item) -> dict[str, Any]:
     entry: dict[str, Any] = {"linkId": link_id(item), "text": item.text or item.title}
     if item.loinc is not None:
@@ -70,15 +79,7 @@ def _item(instrument: Instrument, item: Item) -> dict[str, Any]:
         entry["code"] = [coding]
     if coded_answers(item):
         entry["type"] = "choice"
-        entry["answerOption"] = [
-            {
-                "valueCoding": {
-                    **_answer_coding(o.loinc_answer.code, o.label),  # type: ignore[union-attr]
-                    "extension": [{"url": codes.ORDINAL_VALUE_EXTENSION, "valueDecimal": o.value}],
-                }
-            }
-            for o in item.options
-        ]
+        entry["answerOption"] = [_option(o) for o in item.options]
     else:
         entry["type"] = "integer"
         entry["extension"] = [
