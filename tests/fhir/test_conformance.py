@@ -11,9 +11,10 @@ records. Two independent clients talk to it with a bearer token from the token e
   reads every resource by id and runs the same searches, parsing each one strictly with its own R4 (4.0.1)
   model classes (an unknown element, a wrong type or a missing required element raises).
 
-Every resource returned is validated three ways: fhir.resources R4B (pydantic), fhirclient's R4 models, and
-the US Core checker (ketaclinic.interop.fhir.profiles); and its ``meta.profile`` must be exactly the profiles
-of the CapabilityStatement's ``supportedProfile`` list for its type that it meets.
+Every resource returned is validated four ways: fhir.resources R4B (pydantic), fhirclient's R4 models, the
+US Core checker (ketaclinic.interop.fhir.profiles) and the FHIRPath invariants of its profiles and base type
+(``profiles.INVARIANTS``, the published expressions) evaluated by fhirpathpy; and its ``meta.profile`` must
+be exactly the profiles of the CapabilityStatement's ``supportedProfile`` list for its type that it meets.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import pytest
 import requests
 from fhir.resources.R4B import get_fhir_model_class
 from fhirclient.server import FHIRServer
+from fhirpathpy import evaluate
+from fhirpathpy.models import models
 from fhirpy import SyncFHIRClient
 from tests.fhir.conftest import at
 
@@ -93,8 +96,18 @@ def clinic_data(clinic: Any, courses: Any, nurse: Any, record_scale: Any) -> Any
     return clinic
 
 
+def invariant_failures(resource: dict[str, Any]) -> list[str]:
+    """The FHIRPath invariants (profiles.INVARIANTS, as published) that ``resource`` breaks, by fhirpathpy."""
+    return [
+        inv.key
+        for inv in profiles.invariants_for(resource)
+        if evaluate(resource, f"{inv.context}.all({inv.expression})", {}, models["r4"]) != [True]
+    ]
+
+
 def validate(resource: dict[str, Any], supported: dict[str, set[str]]) -> None:
-    """fhir.resources R4B, fhirclient R4 (strict), US Core claims met and exactly the ones met."""
+    """fhir.resources R4B, fhirclient R4 (strict), US Core claims met and exactly the ones met, and the
+    FHIRPath invariants of the claimed profiles and the base type true."""
     name = resource["resourceType"]
     get_fhir_model_class(name).model_validate(resource)
     parsed = _fhirclient_class(name)(resource, strict=True)
@@ -104,6 +117,7 @@ def validate(resource: dict[str, Any], supported: dict[str, set[str]]) -> None:
     assert profiles.check(resource) == [], resource["id"]
     met = {p for p in supported[name] if not profiles.check_profile(resource, p)}
     assert claims == met, (resource["id"], claims, met)
+    assert invariant_failures(resource) == [], resource["id"]
 
 
 def _without_primitive_extensions(node: Any) -> Any:

@@ -220,3 +220,35 @@ def test_questionnaires_have_no_patient_compartment(
     # not patient data: not in $everything
     everything = Client().get(f"/fhir/Patient/{patient.pk}/$everything", **bearer(org)).json()
     assert all(e["resource"]["resourceType"] != "Questionnaire" for e in everything["entry"])
+
+
+def test_fhirpath_invariants_agree_with_the_checker(org: Any, clinic: Any, h: dict[str, str]) -> None:
+    """The published FHIRPath invariants (evaluated by fhirpathpy) hold on served resources and fail on the
+    same broken copies the Python checker refuses."""
+    from tests.fhir.test_conformance import invariant_failures
+
+    bp = read(h, f"Observation/vs-{clinic.readings['pre'].pk}-bp")
+    assert invariant_failures(bp) == [] and {i.key for i in profiles.invariants_for(bp)} == {
+        "vs-1",
+        "vs-2",
+        "vs-3",
+    }
+    no_value = copy.deepcopy(bp)
+    del no_value["component"][1]["valueQuantity"]
+    assert invariant_failures(no_value) == ["vs-3"]
+    assert any("vs-3" in p for p in profiles.check(no_value))
+    hr = read(h, f"Observation/vs-{clinic.readings['pre'].pk}-hr")
+    bare = {k: v for k, v in hr.items() if k != "valueQuantity"}
+    assert invariant_failures(bare) == ["vs-2"] and any("vs-2" in p for p in profiles.check(bare))
+    patient = read(h, f"Patient/{clinic.ann.pk}")
+    assert invariant_failures(patient) == []
+    nameless = {**patient, "name": [{"use": "official"}]}
+    assert invariant_failures(nameless) == ["us-core-6"] and any(
+        "us-core-6" in p for p in profiles.check(nameless)
+    )
+    questionnaire = read(h, "Questionnaire/gad7")
+    assert invariant_failures(questionnaire) == []
+    twice = copy.deepcopy(questionnaire)
+    twice["item"][2]["linkId"] = twice["item"][1]["linkId"]
+    twice["item"][0]["required"] = True
+    assert invariant_failures(twice) == ["que-2", "que-6"]

@@ -71,6 +71,8 @@ CONDITION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/condition-cat
 US_CORE_CONDITION_CATEGORY: Final = "http://hl7.org/fhir/us/core/CodeSystem/condition-category"
 CAREPLAN_CATEGORY: Final = "http://hl7.org/fhir/us/core/CodeSystem/careplan-category"
 
+DATA_ABSENT_REASON: Final = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+
 # The vital-signs profile of an Observation, by the LOINC code that identifies it (US Core 6.1.0: each
 # vital-sign profile fixes Observation.code; pulse oximetry fixes two codings, 59408-5 and 2708-6).
 VITAL_SIGN_PROFILES: Final[Mapping[str, str]] = {
@@ -223,15 +225,14 @@ def _vs3(resource: Mapping[str, Any]) -> list[str]:
 
 
 def _us_core_6(resource: Mapping[str, Any]) -> list[str]:
-    """US Core Patient us-core-6: each name has a family or a given name (or a data-absent-reason)."""
-    bad = [
-        n
-        for n, name in enumerate(values(resource, "name"))
-        if not (
-            _present(name.get("family")) or _present(name.get("given")) or _present(name.get("extension"))
-        )
-    ]
-    return [f"us-core-6: name #{n + 1} has neither family nor given" for n in bad]
+    """US Core Patient us-core-6: each name has a family or a given name, xor a data-absent-reason."""
+    bad = []
+    for n, name in enumerate(values(resource, "name")):
+        named = _present(name.get("family")) or _present(name.get("given"))
+        absent = any(e.get("url") == DATA_ABSENT_REASON for e in values(name, "extension"))
+        if named == absent:
+            bad.append(n)
+    return [f"us-core-6: name #{n + 1} needs family or given, xor a data-absent-reason" for n in bad]
 
 
 def _problem_or_concern(resource: Mapping[str, Any]) -> list[str]:
@@ -365,6 +366,86 @@ RULES: Final[Mapping[str, tuple[Rule, ...]]] = {
 
 # Where each profile's rules come from (US Core 6.1.0 StructureDefinition pages).
 SOURCES: Final[Mapping[str, str]] = {url: f"{_PAGES}{url.rsplit('/', 1)[-1]}.html" for url in RULES}
+
+
+# --- invariants as FHIRPath ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Invariant:
+    """A FHIRPath invariant of a profile or of the base resource, as its StructureDefinition states it:
+    ``expression`` must be true for every element at ``context`` (evaluate ``<context>.all(<expression>)``).
+
+    The checker above has Python equivalents for the US Core and vital-sign ones (``_us_core_6``, ``_vs2``,
+    ``_vs3``); the conformance tests evaluate these expressions themselves with fhirpathpy, so the
+    equivalents are checked against the published text."""
+
+    key: str
+    context: str
+    expression: str
+    source: str
+
+
+_R4_VITALSIGNS: Final = "http://hl7.org/fhir/R4/vitalsigns.html (US Core vital-sign profiles derive from it)"
+_R4_QUESTIONNAIRE: Final = "http://hl7.org/fhir/R4/questionnaire.html"
+_ITEMS: Final = "Questionnaire.repeat(item)"
+_VITAL_INVARIANTS: Final = (
+    Invariant(
+        "vs-1", "Observation.effective", "($this as dateTime).toString().length() >= 8", _R4_VITALSIGNS
+    ),
+    Invariant(
+        "vs-2",
+        "Observation",
+        "(component.empty() and hasMember.empty()) implies (dataAbsentReason.exists() or value.exists())",
+        _R4_VITALSIGNS,
+    ),
+    Invariant("vs-3", "Observation.component", "value.exists() or dataAbsentReason.exists()", _R4_VITALSIGNS),
+)
+INVARIANTS: Final[Mapping[str, tuple[Invariant, ...]]] = {
+    PATIENT: (
+        Invariant(
+            "us-core-6",
+            "Patient.name",
+            "(family.exists() or given.exists()) xor extension.where(url='http://hl7.org/fhir/StructureDefinition/"
+            "data-absent-reason').exists()",
+            f"{_PAGES}us-core-patient.html",
+        ),
+    ),
+    **{url: _VITAL_INVARIANTS for url in VITAL_SIGN_PROFILES.values()},
+    # Base R4 invariants of the one resource this server authors beyond the patient record.
+    "Questionnaire": (
+        Invariant("que-0", "Questionnaire", "name.matches('[A-Z]([A-Za-z0-9_]){0,254}')", _R4_QUESTIONNAIRE),
+        Invariant(
+            "que-1",
+            _ITEMS,
+            "(type='group' implies item.empty().not()) and (type='display' implies item.empty())",
+            _R4_QUESTIONNAIRE,
+        ),
+        Invariant("que-2", "Questionnaire", "descendants().linkId.isDistinct()", _R4_QUESTIONNAIRE),
+        Invariant("que-3", _ITEMS, "type!='display' or code.empty()", _R4_QUESTIONNAIRE),
+        Invariant("que-4", _ITEMS, "answerOption.empty() or answerValueSet.empty()", _R4_QUESTIONNAIRE),
+        Invariant(
+            "que-5",
+            _ITEMS,
+            "(type ='choice' or type = 'open-choice' or type = 'decimal' or type = 'integer' or type = 'date' or "
+            "type = 'dateTime' or type = 'time' or type = 'string' or type = 'quantity') or "
+            "(answerValueSet.empty() and answerOption.empty())",
+            _R4_QUESTIONNAIRE,
+        ),
+        Invariant(
+            "que-6", _ITEMS, "type!='display' or (required.empty() and repeats.empty())", _R4_QUESTIONNAIRE
+        ),
+        Invariant(
+            "que-12", _ITEMS, "enableWhen.count() > 2 implies enableBehavior.exists()", _R4_QUESTIONNAIRE
+        ),
+    ),
+}
+
+
+def invariants_for(resource: Mapping[str, Any]) -> list[Invariant]:
+    """The invariants of the profiles ``resource`` claims and of its base type (where listed here)."""
+    keys = [*values(resource, "meta.profile"), str(resource.get("resourceType"))]
+    return [inv for key in keys for inv in INVARIANTS.get(key, ())]
 
 
 def check_profile(resource: Mapping[str, Any], profile: str) -> list[str]:
