@@ -217,7 +217,9 @@ def test_questionnaires_have_no_patient_compartment(
     refused = Client().get("/fhir/Questionnaire/phq9", **bearer(org, "system/Patient.rs"))
     assert refused.status_code == 403
     assert Client().get("/fhir/Questionnaire/phq9").status_code == 401
-    # not patient data: not in $everything
+    # not patient data: not exported, not in $everything
+    kickoff = Client().get("/fhir/$export?_type=Questionnaire", HTTP_PREFER="respond-async", **bearer(org))
+    assert kickoff.status_code == 400 and "not patient data" in kickoff.json()["issue"][0]["diagnostics"]
     everything = Client().get(f"/fhir/Patient/{patient.pk}/$everything", **bearer(org)).json()
     assert all(e["resource"]["resourceType"] != "Questionnaire" for e in everything["entry"])
 

@@ -73,8 +73,11 @@ def parse_kickoff(pairs: Iterable[tuple[str, str]], *, grant: Grant, system_leve
         name for name, rtype in REGISTRY.items() if rtype.definitions is None
     )
     unknown = [t for t in types if t not in REGISTRY]
+    definitional = [t for t in types if t in REGISTRY and REGISTRY[t].definitions is not None]
     if unknown:
         errors["_type"] = f"unknown resource type(s): {', '.join(unknown)}"
+    elif definitional:
+        errors["_type"] = f"{', '.join(definitional)}: definitions, not patient data; read them with a search"
     if errors:
         raise SearchError(errors)
     allowed = []
