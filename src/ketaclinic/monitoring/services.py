@@ -151,6 +151,9 @@ class ReadingSet:
     observed_at: datetime
     source: str
     values: list[str] = field(default_factory=list)
+    # Values the monitor sent that cannot be real (interop/hl7/bounds.py): listed apart with the reason,
+    # never among the readings (issue 16 point 3).
+    implausible: list[str] = field(default_factory=list)
 
 
 def recent_for_patient(*, patient: Patient, sets: int = 12) -> tuple[list[ReadingSet], list[Any]]:
@@ -169,10 +172,13 @@ def recent_for_patient(*, patient: Patient, sets: int = 12) -> tuple[list[Readin
     )
     for r in [*members, *(r for r in leads if r.message_id is None)]:  # values are ordered below
         found = out.get((r.message_id or f"r{r.pk}", r.observed_at))
-        if found is not None:
+        if found is not None and r.implausible_reason:
+            found.implausible.append(f"{r.kind.upper()} {r.value:g} {r.unit}: {r.implausible_reason}")
+        elif found is not None:
             found.values.append(f"{r.kind.upper()} {r.value:g} {r.unit}")
     for s in out.values():
         s.values.sort(key=_order_key)
+        s.implausible.sort(key=_order_key)
     alerts = list(
         MonitoringAlert.objects.filter(patient=patient, acknowledged_at__isnull=True).order_by(
             "-observed_at"
