@@ -297,3 +297,32 @@ def test_in_session_readings_name_their_encounter_and_are_served_once(
     assert all(r["id"].startswith("mon-") for r in resources) and len(resources) == 5
     assert {r["encounter"]["reference"] for r in resources} == {f"Encounter/{session.pk}"}
     assert _by_text(bundle)["Oxygen saturation (SpO2)"]["valueQuantity"]["value"] == 96.6
+
+
+def test_migration_fills_rows_stored_before_it(
+    org: Any, site: Any, bearer: Any, nurse: Any, make_patient: Any
+) -> None:
+    """Rows stored before migration 0006 (no MDC code, every BP value its own lead, nothing marked) get the
+    code from OBX-3 as sent, their panel grouping and their plausibility from the migration's data step; the
+    FHIR view of them is then the same as of rows stored now."""
+    from django.apps import apps
+
+    from ketaclinic.monitoring.models import VitalReading
+
+    patient = make_patient(nurse, mrn="M83", given_name="Olga")
+    register_monitor(org, EUI)
+    feed(org, site, message(at=T0, mrn="M83"))
+    h = bearer(org)
+    now = search(h, f"/fhir/Observation?patient={patient.pk}")["entry"]
+    VitalReading.objects.update(mdc_code=None, bp_component=False, implausible_reason="")
+    assert len(ids(h, f"/fhir/Observation?patient={patient.pk}")) == 7  # every BP value its own panel
+
+    migration = __import__("ketaclinic.monitoring.migrations.0006_device_data_in_fhir", fromlist=["fill"])
+    migration.fill(apps, None)
+
+    assert set(VitalReading.objects.values_list("mdc_code", flat=True)) == {
+        150021, 150022, 150023, 147842, 150456, 149530, 150488
+    }  # fmt: skip
+    assert VitalReading.objects.filter(bp_component=True).count() == 2
+    assert VitalReading.objects.get(kind="dbp").implausible
+    assert search(h, f"/fhir/Observation?patient={patient.pk}")["entry"] == now
