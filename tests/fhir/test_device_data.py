@@ -200,13 +200,15 @@ def test_unbound_readings_appear_once_attached(
     org: Any, site: Any, bearer: Any, nurse: Any, make_patient: Any
 ) -> None:
     from ketaclinic.monitoring.models import HL7Message
-    from ketaclinic.monitoring.services import attach_readings
+    from ketaclinic.monitoring.services import attach_readings, unbound_page
 
     patient = make_patient(nurse, mrn="M80")
     register_monitor(org, EUI)
     feed(org, site, message(at=T0, cid="U1"))  # no patient identifier, no chair: unbound
     h = bearer(org)
     assert ids(h, f"/fhir/Observation?patient={patient.pk}") == []
+    (waiting,) = unbound_page(user=nurse).groups
+    assert "DBP 400 mm[Hg] (implausible, not a measurement)" in waiting.values  # said to be one while waiting
     before = timezone.now()
     attach_readings(user=nurse, message_id=HL7Message.objects.get(control_id="U1").pk, mrn="M80")
     bundle = search(

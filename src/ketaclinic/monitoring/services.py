@@ -132,15 +132,19 @@ def unbound_page(*, user: User, site: Site | None = None, page: int = 1) -> Page
             "chair__label",
             "site__name",
             "message__location",
+            "implausible_reason",
         )
     )
-    for message_id, kind, value, unit, received, ident, label, chair, site_name, location in rows:
+    for message_id, kind, value, unit, received, ident, label, chair, site_name, location, odd in rows:
         g = groups[message_id]
         if not g.values:
             g.received_at, g.device, g.chair = received, label or ident or "", chair or ""
             g.site, g.location = site_name or "", location or ""
         if len(g.values) < VALUES_SHOWN:
-            g.values.append(f"{kind.upper()} {value:g} {unit}")
+            # An implausible value (interop/hl7/bounds.py) is said to be one, not shown as a reading.
+            g.values.append(
+                f"{kind.upper()} {value:g} {unit}" + (" (implausible, not a measurement)" if odd else "")
+            )
     for g in groups.values():
         g.values.sort(key=_order_key)
     return Page(list(groups.values()), number, pages, total)
