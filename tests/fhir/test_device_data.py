@@ -328,3 +328,16 @@ def test_migration_fills_rows_stored_before_it(
     assert VitalReading.objects.filter(bp_component=True).count() == 2
     assert VitalReading.objects.get(kind="dbp").implausible
     assert search(h, f"/fhir/Observation?patient={patient.pk}")["entry"] == now
+
+
+def test_the_chart_shows_an_implausible_value_struck_out(
+    org: Any, site: Any, nurse: Any, sign_in: Any, fed: Any
+) -> None:
+    patient, _device, _outcome = fed
+    chart = sign_in(Client(), nurse).get(f"/patients/{patient.pk}/")
+    assert chart.status_code == 200
+    page = chart.content.decode()
+    # The plausible values as readings; the diastolic 400 apart, struck out, with its reason.
+    assert "SBP 121 mm[Hg], MAP 93.3 mm[Hg], HR 72.5 /min" in page
+    assert '<del class="implausible">DBP 400 mm[Hg]: DBP 400 mmHg is outside the plausible range' in page
+    assert "implausible: not a measurement, not charted" in page
