@@ -198,6 +198,21 @@ class MonitorReadingSource(Source):
             organization_id=organization_id, bound=True, patient_id__isnull=False, bp_component=False
         ).annotate(last_changed=Coalesce("attached_at", "received_at"))
 
+    def of_patients(self, qs: QuerySet[Any], patient_ids: Any) -> QuerySet[Any]:
+        """A patient's readings through the patient index: it holds only the first row of each reading set
+        (``vitalreading_patient_sets``, one entry per message instead of one per value, bench/README.md
+        "## mllp"), so the sets are found there and their values by message (the message key is indexed);
+        a plain ``patient_id IN (…)`` could use no index and would read the whole readings table. Every
+        value of a message shares its patient (bound, or attached, per message)."""
+        sets = VitalReading.objects.filter(patient_id__in=patient_ids, first_of_set=True).values("message_id")
+        return qs.filter(patient_id__in=patient_ids, message_id__in=sets)
+
+    def filter(self, qs: QuerySet[Any], flt: Filter) -> QuerySet[Any]:
+        if flt.name in ("patient", "subject"):
+            ids = [_uuid(v) for v in flt.values if isinstance(v, str)]
+            return self.of_patients(qs, [i for i in ids if i is not None])
+        return super().filter(qs, flt)
+
     def filter_param(self, qs: QuerySet[Any], flt: Filter) -> QuerySet[Any]:
         tokens = [v for v in flt.values if isinstance(v, Token)]
         if flt.name == "code":
