@@ -8,11 +8,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 from hl7.client import MLLPClient
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
+from tests.fhir.conftest import get_token
 from tests.fhir.device_feed import EUI, message
+
+from ketaclinic.interop.fhir import auth
 
 from .conftest import ThreadedListener, register_monitor
 
@@ -52,3 +56,26 @@ def test_the_ack_warns_in_the_senders_version(
     assert VitalReading.objects.get(patient=patient, kind="spo2").value == 96.6
     (reading_set,) = recent_for_patient(patient=patient)[0]
     assert reading_set.implausible and not any(v.startswith("DBP") for v in reading_set.values)
+    # Round trip to the FHIR JSON an EHR reads: nothing rounded, the diastolic marked.
+    api_client, secret = auth.create_client(organization=org, name="EHR", scopes="system/Observation.rs")
+    token = get_token(Client(), api_client.client_id, secret).json()["access_token"]
+    bundle = (
+        Client().get(f"/fhir/Observation?patient={patient.pk}", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    )
+    values = {
+        e["resource"]["code"]["text"]: e["resource"].get("valueQuantity", {}).get("value")
+        for e in bundle["entry"]
+    }
+    assert (values["Oxygen saturation (SpO2)"], values["Heart rate"], values["Perfusion index"]) == (
+        96.6,
+        72.5,
+        2.35,
+    )
+    panel = next(e["resource"] for e in bundle["entry"] if e["resource"]["code"]["text"] == "Blood pressure")
+    assert [
+        c.get("interpretation", [{}])[0].get("coding", [{}])[0].get("code") for c in panel["component"]
+    ] == [
+        None,
+        "implausible",
+        None,
+    ]
