@@ -90,7 +90,27 @@ def test_plan_maps_to_a_care_plan(courses: Any, h: dict[str, str], site: Any) ->
     plan, rows = courses.plan, sessions(courses.plan)
     body = read(h, f"CarePlan/{plan.pk}")
     assert body["status"] == "active" and body["intent"] == "plan"
-    assert body["meta"] == {"versionId": "1", "lastUpdated": iso(plan.created_at)}
+    assert body["meta"] == {
+        "versionId": "1",
+        "lastUpdated": iso(plan.created_at),
+        "profile": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-careplan"],
+    }
+    # US Core CarePlan: the assess-plan category and a generated narrative (issue 16 point 5).
+    assert body["category"] == [
+        {
+            "coding": [
+                {
+                    "system": "http://hl7.org/fhir/us/core/CodeSystem/careplan-category",
+                    "code": "assess-plan",
+                    "display": "Assessment and Plan of Treatment",
+                }
+            ]
+        }
+    ]
+    assert body["text"]["status"] == "generated"
+    div = body["text"]["div"]
+    assert div.startswith('<div xmlns="http://www.w3.org/1999/xhtml">') and body["title"] in div
+    assert div.count("<li>") == len(rows) and courses.cara.family_name not in div
     assert body["subject"] == {"reference": f"Patient/{courses.cara.pk}"}
     assert body["title"] == f"{plan.protocol.name} (protocol iv-trd-elektd, version 1)"
     assert f"{len(rows)} sessions" in body["description"]
@@ -316,7 +336,7 @@ def test_each_patient_disclosed_is_audited(courses: Any, h: dict[str, str]) -> N
                 "recorded-date",
             },
         ),
-        ("CarePlan", {"_id", "_lastUpdated", "patient", "subject", "date", "status", "intent"}),
+        ("CarePlan", {"_id", "_lastUpdated", "patient", "subject", "date", "status", "intent", "category"}),
     ],
 )
 def test_capability_statement_lists_them(db: Any, rtype: str, params: set[str]) -> None:

@@ -18,6 +18,8 @@ from tests.fhir.conftest import ids, iso, read, search
 from tests.fhir.device_feed import EUI, MMHG, feed, message
 from tests.monitoring.conftest import register_monitor
 
+from ketaclinic.interop.fhir import profiles
+
 LOINC = "http://loinc.org"
 MDC = "urn:iso:std:iso:11073:10101"
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -59,6 +61,7 @@ def test_every_value_is_an_observation_at_full_precision_with_its_device(
     }
     for resource in found.values():
         Observation.model_validate(resource)
+        assert profiles.check(resource) == []  # the US Core profile it claims, met
         assert resource["device"] == {"reference": f"Device/{device.pk}"}
         assert resource["subject"] == {"reference": f"Patient/{patient.pk}"}
         assert "encounter" not in resource  # outside any session
@@ -81,6 +84,14 @@ def test_every_value_is_an_observation_at_full_precision_with_its_device(
     pi = found["Perfusion index"]
     assert pi["valueQuantity"]["value"] == 2.35 and _codings(pi) == [(MDC, "150488")]  # no LOINC in reference
     assert pi["code"]["coding"][0]["display"] == "MDC_BLD_PERF_INDEX"
+    claims = {text: r["meta"].get("profile") for text, r in found.items()}
+    assert claims == {
+        "Blood pressure": [profiles.BLOOD_PRESSURE],
+        "Heart rate": [profiles.HEART_RATE],
+        "Oxygen saturation (SpO2)": [profiles.PULSE_OXIMETRY],
+        "Pulse rate by pulse oximetry": None,  # 8889-8 is not a US Core vital sign
+        "Perfusion index": None,
+    }
     # BP: one panel with the mean pressure as a third component (interop.md §1.5).
     bp = found["Blood pressure"]
     assert _codings(bp) == [(LOINC, "85354-9"), (MDC, "150020")]

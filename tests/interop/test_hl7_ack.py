@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import hl7
 import pytest
+from tests.samples import HL7_SAMPLES
 
 from ketaclinic.interop.hl7 import (
     AckCode,
@@ -27,18 +27,7 @@ from ketaclinic.interop.hl7.er7 import Segment, parse_segment, split_segments
 from ketaclinic.interop.hl7.errors import Severity
 from ketaclinic.interop.hl7.parse import split_message
 
-
-def _sample_dir() -> Path:
-    env = os.environ.get("KETACLINIC_SHARED_DIR")
-    base = Path(env) if env else Path(__file__).parents[2] / ".." / "shared"
-    return base / "reference" / "hl7"
-
-
-SAMPLES = _sample_dir()
-needs_samples = pytest.mark.skipif(
-    not SAMPLES.is_dir(),
-    reason=f"reference HL7 samples not found at {SAMPLES} (set KETACLINIC_SHARED_DIR to the shared dir)",
-)
+SAMPLES = HL7_SAMPLES
 NOW = datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)
 ORU = (
     "MSH|^~\\&|MON^0011223344556677^EUI-64|WARD||KETA|20260301101500+0100||ORU^R01^ORU_R01|C42|P|2.6"
@@ -56,7 +45,6 @@ def err_segments(text: str) -> list[Segment]:
     return [s for s in segs if s.name == "ERR"]
 
 
-@needs_samples
 def test_aa_matches_ipf_fixture() -> None:
     request = parse_oru((SAMPLES / "pcd01_nibp.hl7").read_bytes())
     ours = segments(

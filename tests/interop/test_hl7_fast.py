@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.samples import HL7_SAMPLES
 
 from ketaclinic.interop.hl7 import obx, parse
 from ketaclinic.interop.hl7.errors import HL7ParseError
 from ketaclinic.interop.hl7.parse import parse_oru
 from ketaclinic.interop.hl7.simulator import STYLES, make_vitals_message
 
-SAMPLES = Path("/work/shared/reference/hl7")
+SAMPLES = HL7_SAMPLES
 SAMPLE_FILES = sorted(p for p in SAMPLES.glob("*.hl7"))
 
 

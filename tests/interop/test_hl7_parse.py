@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from tests.samples import HL7_SAMPLES
 
 from ketaclinic.interop.hl7 import (
     HL7ErrorCode,
@@ -25,18 +24,7 @@ from ketaclinic.interop.hl7 import (
 from ketaclinic.interop.hl7.errors import AckCode
 from ketaclinic.interop.hl7.mdc import mdc_to_mdil, mdil_to_mdc
 
-
-def _sample_dir() -> Path:
-    env = os.environ.get("KETACLINIC_SHARED_DIR")
-    base = Path(env) if env else Path(__file__).parents[2] / ".." / "shared"
-    return base / "reference" / "hl7"
-
-
-SAMPLES = _sample_dir()
-needs_samples = pytest.mark.skipif(
-    not SAMPLES.is_dir(),
-    reason=f"reference HL7 samples not found at {SAMPLES} (set KETACLINIC_SHARED_DIR to the shared dir)",
-)
+SAMPLES = HL7_SAMPLES
 
 
 def sample(name: str) -> ParsedMessage:
@@ -56,7 +44,6 @@ PLUS5 = timezone(timedelta(hours=5))
 # ---------------------------------------------------------------- the reference samples
 
 
-@needs_samples
 def test_pcd01_nibp_sample() -> None:
     msg = sample("pcd01_nibp.hl7")
     assert values(msg) == {"sbp": 120.0, "dbp": 80.0, "map": 100.0}
@@ -82,7 +69,6 @@ def test_pcd01_nibp_sample() -> None:
     assert is_device_feed(msg)
 
 
-@needs_samples
 def test_gateway_sample_hr_arterial_and_pulmonary() -> None:
     msg = sample("pcd01_gateway_hr_arterial.hl7")
     by_kind = {(o.kind, o.site): o.value for o in msg.observations}
@@ -113,7 +99,6 @@ def test_gateway_sample_hr_arterial_and_pulmonary() -> None:
     assert msg.observations[1].source_unit == "mm[Hg]^mm[Hg]^UCUM"
 
 
-@needs_samples
 def test_oximeter_sample_ignores_waveform() -> None:
     msg = sample("continua_oximeter.hl7")
     assert values(msg) == {"spo2": 80.5}
@@ -125,7 +110,6 @@ def test_oximeter_sample_ignores_waveform() -> None:
     assert msg.obx_count == 3
 
 
-@needs_samples
 def test_thermometer_fahrenheit_converted() -> None:
     msg = sample("continua_thermometer_fahrenheit.hl7")
     (temp,) = msg.observations
@@ -138,7 +122,6 @@ def test_thermometer_fahrenheit_converted() -> None:
     assert temp.source_unit == "266560^MDC_DIM_FAHR^MDC"
 
 
-@needs_samples
 def test_continua_bp_ignores_time_sync_and_dtm() -> None:
     msg = sample("continua_bp.hl7")
     assert values(msg) == {"sbp": 120.0, "dbp": 80.0, "map": 100.0}
@@ -147,7 +130,6 @@ def test_continua_bp_ignores_time_sync_and_dtm() -> None:
     assert {o.observed_at for o in msg.observations} == {datetime(2009, 8, 13, 9, 57, 15, tzinfo=UTC)}
 
 
-@needs_samples
 def test_lab_glucose_is_not_a_device_feed() -> None:
     msg = sample("lab_glucose_not_vitals.hl7")
     assert msg.control_id == "CNTRL-3456"
@@ -158,7 +140,6 @@ def test_lab_glucose_is_not_a_device_feed() -> None:
     assert msg.patient_ids[0].id == "555-44-4444"
 
 
-@needs_samples
 @pytest.mark.parametrize(
     "name",
     [

@@ -52,6 +52,16 @@ CONSENT_POLICY_SYSTEM: Final = f"{LOCAL_BASE}/CodeSystem/consent-policy"
 # Indications with no confirmed pre-coordinated SNOMED CT concept (treatment-resistant depression,
 # interop.md §1.2 ⚠): the local code is the indication's key with hyphens (``trd``).
 CONDITION_SYSTEM: Final = f"{LOCAL_BASE}/CodeSystem/condition"
+# Identifier system of treatment sessions (Encounter.identifier; US Core Encounter must-support): the
+# session's uuid, unique across organizations.
+SESSION_SYSTEM: Final = f"{LOCAL_BASE}/sid/treatment-session"
+# US Core CarePlan category (interop.md §1.1: US Core CarePlan; the profile's AssessPlan slice).
+CAREPLAN_CATEGORY: Final = "http://hl7.org/fhir/us/core/CodeSystem/careplan-category"
+# R4 core extensions used by the served Questionnaires and QuestionnaireResponses.
+DISPLAY_EXTENSION: Final = "http://hl7.org/fhir/StructureDefinition/display"
+ORDINAL_VALUE_EXTENSION: Final = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
+MIN_VALUE_EXTENSION: Final = "http://hl7.org/fhir/StructureDefinition/minValue"
+MAX_VALUE_EXTENSION: Final = "http://hl7.org/fhir/StructureDefinition/maxValue"
 # Local extensions (Extension.url is required; each carries a string the R4 resource has no element for).
 EXTENSION_BASE: Final = f"{LOCAL_BASE}/StructureDefinition"
 STOP_REASON_EXTENSION: Final = f"{EXTENSION_BASE}/session-stop-reason"

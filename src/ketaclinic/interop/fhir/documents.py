@@ -9,7 +9,7 @@ from typing import Any, Final
 from urllib.parse import urlencode
 
 from ketaclinic import __version__ as ketaclinic_version
-from ketaclinic.interop.fhir import codes
+from ketaclinic.interop.fhir import codes, profiles
 from ketaclinic.interop.fhir.resources import REGISTRY
 from ketaclinic.interop.fhir.resources.base import instant
 
@@ -93,13 +93,17 @@ def capability_statement(*, base: str, now: datetime) -> dict[str, Any]:
     for rtype in REGISTRY.values():
         entry: dict[str, Any] = {
             "type": rtype.name,
-            "documentation": rtype.documentation,
+            "profile": f"http://hl7.org/fhir/StructureDefinition/{rtype.name}",
             "interaction": [{"code": "read"}, {"code": "search-type"}],
             "searchParam": [
                 {"name": name, "type": p.type.value, "documentation": p.documentation}
                 for name, p in rtype.params.items()
             ],
         }
+        # The US Core 6.1.0 profiles its resources conform to (profiles.py); a type without one claims none.
+        if rtype.name in profiles.SUPPORTED:
+            entry["supportedProfile"] = list(profiles.SUPPORTED[rtype.name])
+        entry["documentation"] = rtype.documentation
         if rtype.name == "Patient":
             entry["operation"] = [
                 {
@@ -122,6 +126,10 @@ def capability_statement(*, base: str, now: datetime) -> dict[str, Any]:
         "implementation": {"description": "ketaclinic FHIR R4 API (read-only)", "url": base.rstrip("/")},
         "fhirVersion": FHIR_VERSION,
         "format": [FHIR_JSON, "json"],
+        # US Core 6.1.0 profiles are claimed per resource (supportedProfile). The US Core Server
+        # CapabilityStatement is not instantiated: it also asks for what this server does not do (Provenance
+        # and _revinclude=Provenance:target, SMART App Launch for users; docs/operations.md).
+        "implementationGuide": [f"{profiles.US_CORE_IG}|{profiles.US_CORE_VERSION}"],
         "rest": [
             {
                 "mode": "server",

@@ -68,10 +68,16 @@ def parse_kickoff(pairs: Iterable[tuple[str, str]], *, grant: Grant, system_leve
             errors["_since"] = str(exc)
     if "_outputFormat" in values and values["_outputFormat"] not in OUTPUT_FORMATS:
         errors["_outputFormat"] = "only NDJSON is produced (application/fhir+ndjson)"
-    types = tuple(t for t in values.get("_type", "").split(",") if t) or tuple(REGISTRY)
+    # Definitional types (Questionnaire) hold no patient data and are not exported.
+    types = tuple(t for t in values.get("_type", "").split(",") if t) or tuple(
+        name for name, rtype in REGISTRY.items() if rtype.definitions is None
+    )
     unknown = [t for t in types if t not in REGISTRY]
+    definitional = [t for t in types if t in REGISTRY and REGISTRY[t].definitions is not None]
     if unknown:
         errors["_type"] = f"unknown resource type(s): {', '.join(unknown)}"
+    elif definitional:
+        errors["_type"] = f"{', '.join(definitional)}: definitions, not patient data; read them with a search"
     if errors:
         raise SearchError(errors)
     allowed = []
@@ -233,7 +239,7 @@ def write_directory(
     """Export every resource of the organization to ``<directory>/<Type>.ndjson``; audited as the
     ``system:fhir-export`` service account. Returns {type: count}."""
     user = system_user("fhir-export", organization)
-    names = tuple(types or REGISTRY)
+    names = tuple(types or (name for name, rtype in REGISTRY.items() if rtype.definitions is None))
     grant = Grant(
         organization_id=organization.pk,
         scopes=parse_scopes("system/*.rs"),

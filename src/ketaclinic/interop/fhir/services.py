@@ -101,6 +101,8 @@ def audit_disclosure(
 def search(
     *, grant: Grant, rtype: ResourceType, query: Search, request: HttpRequest | None, detail: str = ""
 ) -> Page:
+    if rtype.definitions is not None:
+        return _search_definitions(grant=grant, rtype=rtype, query=query, request=request, detail=detail)
     sets = grant.rows(rtype, SEARCH)
     filtered = []
     for source, qs in sets:
@@ -124,6 +126,8 @@ def search(
 def read(*, grant: Grant, rtype: ResourceType, fhir_id: str, request: HttpRequest | None) -> dict[str, Any]:
     """One resource by id. Another organization's (or compartment's) resource is simply not found."""
     context = grant.context_for(rtype, READ)
+    if rtype.definitions is not None:
+        return _read_definition(grant=grant, rtype=rtype, fhir_id=fhir_id, request=request)
     found = rtype.source_for(fhir_id)
     if found is None:
         raise NotFound(f"{rtype.name}/{fhir_id} is not known.")
@@ -141,6 +145,46 @@ def read(*, grant: Grant, rtype: ResourceType, fhir_id: str, request: HttpReques
         detail=f"read {rtype.name}/{fhir_id}",
     )
     return source.to_fhir(obj, "")
+
+
+def _search_definitions(
+    *, grant: Grant, rtype: ResourceType, query: Search, request: HttpRequest | None, detail: str
+) -> Page:
+    """Search a definitional type (Questionnaire): no table, no patient compartment; filters in Python."""
+    grant.context_for(rtype, SEARCH)
+    assert rtype.definitions is not None and rtype.matches is not None
+    matches = rtype.matches
+    found = [r for r in rtype.definitions() if all(matches(r, flt) for flt in query.filters)]
+    found.sort(key=lambda r: str(r["id"]), reverse=bool(query.sort and query.sort.descending))
+    audit_disclosure(
+        grant=grant,
+        action=Action.QUERY,
+        object_type=rtype.name,
+        object_id="search",
+        patient_ids=[],
+        request=request,
+        detail=f"search {rtype.name}: {detail}"[:380],
+    )
+    return Page(found[query.offset : query.offset + query.count], len(found))
+
+
+def _read_definition(
+    *, grant: Grant, rtype: ResourceType, fhir_id: str, request: HttpRequest | None
+) -> dict[str, Any]:
+    assert rtype.definitions is not None
+    for resource in rtype.definitions():
+        if resource["id"] == fhir_id:
+            audit_disclosure(
+                grant=grant,
+                action=Action.QUERY,
+                object_type=rtype.name,
+                object_id=fhir_id,
+                patient_ids=[],
+                request=request,
+                detail=f"read {rtype.name}/{fhir_id}",
+            )
+            return resource
+    raise NotFound(f"{rtype.name}/{fhir_id} is not known.")
 
 
 def patient_resources(

@@ -15,6 +15,7 @@ from ketaclinic.interop.fhir.resources.encounter import ENCOUNTER
 from ketaclinic.interop.fhir.resources.medication_administration import MEDICATION_ADMINISTRATION
 from ketaclinic.interop.fhir.resources.observation import OBSERVATION
 from ketaclinic.interop.fhir.resources.patient import PATIENT
+from ketaclinic.interop.fhir.resources.questionnaire import QUESTIONNAIRE
 from ketaclinic.interop.fhir.resources.questionnaire_response import QUESTIONNAIRE_RESPONSE
 
 REGISTRY: dict[str, ResourceType] = {
@@ -29,6 +30,7 @@ REGISTRY: dict[str, ResourceType] = {
         CARE_PLAN,
         ADVERSE_EVENT,
         CONSENT,
+        QUESTIONNAIRE,
         DEVICE,
     )
 }

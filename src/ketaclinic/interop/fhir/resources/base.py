@@ -20,7 +20,7 @@ adds (an encounter's start is computed from its events).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -177,6 +177,11 @@ class ResourceType:
     documentation: str
     # Roles whose staff may read this type through a user/ scope (the same roles the web pages allow).
     user_roles: frozenset[str] = CLINICIANS
+    # A definitional type (Questionnaire) has no table and no patient: ``definitions`` returns every resource
+    # of the type and ``matches`` decides one search filter; ``sources`` is empty (services.py searches and
+    # reads these in Python, without the patient compartment).
+    definitions: Callable[[], Sequence[dict[str, Any]]] | None = None
+    matches: Callable[[dict[str, Any], Filter], bool] | None = None
 
     @property
     def param_types(self) -> dict[str, ParamType]:

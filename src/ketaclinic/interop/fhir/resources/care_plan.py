@@ -41,17 +41,23 @@ A session carried out in the chair links its Encounter in ``activity.outcomeRefe
 ``meta.lastUpdated`` is the latest of its creation, its dose verification, its stop and the last status
 change of a linked treatment session. Marking a session missed or moving it records no time, so it does not move
 ``_lastUpdated`` (a ``changed_at`` on PlanSession would fix it).
+
+US Core CarePlan (profiles.py): ``category`` is ``careplan-category|assess-plan`` (the profile's AssessPlan
+slice; searchable as ``category``) and ``text`` is a generated XHTML narrative of the title, the status, the
+course period and one line per session with its activity status (the profile requires ``text.status`` and
+``text.div``); the patient's name is not in it.
 """
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
 
 from ketaclinic.chairside.models import Status, TreatmentSession
-from ketaclinic.interop.fhir import codes
+from ketaclinic.interop.fhir import codes, profiles
 from ketaclinic.interop.fhir.params import DateRange, Filter, ParamType, Token
 from ketaclinic.interop.fhir.resources.base import (
     COMMON_PARAMS,
@@ -83,6 +89,29 @@ _ACTIVITY_STATUS = {
     "finished": "completed",
     "cancelled": "cancelled",
 }
+
+
+ASSESS_PLAN = {
+    "system": codes.CAREPLAN_CATEGORY,
+    "code": "assess-plan",
+    "display": "Assessment and Plan of Treatment",
+}
+
+
+def narrative(resource: dict[str, Any]) -> dict[str, str]:
+    """The generated XHTML narrative (US Core CarePlan requires text): title, status, period and sessions."""
+    lines = [f"<p><b>{escape(resource['title'])}</b></p>", f"<p>Status: {escape(resource['status'])}"]
+    period = resource.get("period")
+    if period:
+        lines[-1] += f"; from {escape(period['start'])} to {escape(period['end'])}"
+    lines[-1] += f".</p><p>{escape(resource['description'])}</p>"
+    items = [
+        f"<li>{escape(a['detail']['description'])} ({escape(a['detail']['status'])})</li>"
+        for a in resource["activity"]
+    ]
+    if items:
+        lines.append(f"<ul>{''.join(items)}</ul>")
+    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{"".join(lines)}</div>'}
 
 
 def plan_status(status: str, has_open_session: bool) -> str:
@@ -161,6 +190,9 @@ class PlanSource(Source):
                 if any(token_matches(t, codes.REQUEST_STATUS, code) for t in tokens)
             ]
             return qs.filter(any_of(wanted))
+        if flt.name == "category":
+            code = ASSESS_PLAN["code"]
+            return qs if any(token_matches(t, codes.CAREPLAN_CATEGORY, code) for t in tokens) else qs.none()
         if flt.name == "intent":
             return qs if any(token_matches(t, codes.REQUEST_INTENT, "plan") for t in tokens) else qs.none()
         return qs.none()
@@ -204,9 +236,14 @@ class PlanSource(Source):
         resource: dict[str, Any] = {
             "resourceType": "CarePlan",
             "id": str(plan.pk),
-            "meta": {"versionId": str(plan.version), "lastUpdated": instant(plan.last_updated)},
+            "meta": {
+                "versionId": str(plan.version),
+                "lastUpdated": instant(plan.last_updated),
+                "profile": [profiles.CARE_PLAN],
+            },
             "status": plan_status(plan.status, plan.has_open_session),
             "intent": "plan",
+            "category": [{"coding": [dict(ASSESS_PLAN)]}],
             "title": f"{name} (protocol {plan.protocol_key}, version {plan.protocol_version})",
             "description": f"Course of {len(sessions)} sessions of {drug} at {plan.site.name} on the protocol "
             f"{name}, version {plan.protocol_version}; calculated dose of session 1: {plan.dose_mg:g} mg.",
@@ -222,6 +259,7 @@ class PlanSource(Source):
             ]
         if plan.period_start is not None:
             resource["period"] = {"start": instant(plan.period_start), "end": instant(plan.period_end)}
+        resource["text"] = narrative(resource)
         intake = latest_intakes(plan.organization_id).filter(patient_id=plan.patient_id).first()
         if intake is not None:
             indication = intake.data.get("indication")
@@ -243,6 +281,7 @@ CARE_PLAN = ResourceType(
         ),
         "status": ParamDef(ParamType.TOKEN, "active, completed (no booked session left) or revoked."),
         "intent": ParamDef(ParamType.TOKEN, "Always plan."),
+        "category": ParamDef(ParamType.TOKEN, f"Always {codes.CAREPLAN_CATEGORY}|assess-plan (US Core)."),
     },
     sort_keys=("_id", "_lastUpdated", "date"),
     documentation="Treatment courses: the protocol and every booked session with its dose and status.",

@@ -42,7 +42,7 @@ from django.db.models.functions import Coalesce, Greatest
 
 from ketaclinic.assessment.models import Intake
 from ketaclinic.clinical.conditions import INDICATIONS, Indication
-from ketaclinic.interop.fhir import codes
+from ketaclinic.interop.fhir import codes, profiles
 from ketaclinic.interop.fhir.params import Filter, ParamType, Token
 from ketaclinic.interop.fhir.resources.base import (
     COMMON_PARAMS,
@@ -186,7 +186,10 @@ class IntakeConditionSource(Source):
         resource: dict[str, Any] = {
             "resourceType": "Condition",
             "id": self.fhir_id(intake),
-            "meta": {"lastUpdated": instant(intake.last_updated)},
+            "meta": {
+                "lastUpdated": instant(intake.last_updated),
+                "profile": [profiles.CONDITION_PROBLEMS],
+            },
             "clinicalStatus": {
                 "coding": [{"system": codes.CONDITION_CLINICAL, "code": "active", "display": "Active"}]
             },

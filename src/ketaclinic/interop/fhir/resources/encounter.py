@@ -37,7 +37,7 @@ from django.db.models.functions import Coalesce, Greatest
 
 from ketaclinic.chairside.models import SessionEvent, Status, TreatmentSession
 from ketaclinic.clinical.protocol_library import get_protocol
-from ketaclinic.interop.fhir import codes
+from ketaclinic.interop.fhir import codes, profiles
 from ketaclinic.interop.fhir.params import Filter, ParamType, Token
 from ketaclinic.interop.fhir.resources.base import (
     COMMON_PARAMS,
@@ -127,7 +127,13 @@ class SessionSource(Source):
         resource: dict[str, Any] = {
             "resourceType": "Encounter",
             "id": str(s.pk),
-            "meta": {"versionId": str(s.version), "lastUpdated": instant(s.last_updated)},
+            "meta": {
+                "versionId": str(s.version),
+                "lastUpdated": instant(s.last_updated),
+                "profile": [profiles.ENCOUNTER],
+            },
+            # US Core Encounter: identifier is must-support; the session's own id in the clinic's namespace.
+            "identifier": [{"system": codes.SESSION_SYSTEM, "value": str(s.pk)}],
             "status": status,
             "class": {"system": codes.V3_ACT_CODE, "code": "AMB", "display": "ambulatory"},
             "type": [

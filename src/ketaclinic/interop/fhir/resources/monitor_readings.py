@@ -67,6 +67,7 @@ from django.db.models.functions import Coalesce
 from ketaclinic.interop.fhir import codes
 from ketaclinic.interop.fhir.params import Filter, Token
 from ketaclinic.interop.fhir.resources.base import Source, instant, token_matches
+from ketaclinic.interop.fhir.resources.vital_signs import profile_claims
 from ketaclinic.interop.hl7.mdc import TERMS_BY_CODE, VitalKind
 from ketaclinic.monitoring.models import VitalReading
 
@@ -303,6 +304,11 @@ class MonitorReadingSource(Source):
         for key in ("valueQuantity", "interpretation", "note", "component"):
             if key in resource:
                 resource[key] = resource.pop(key)
+        # The US Core vital-sign profile its LOINC code names (BP panel, heart rate, pulse oximetry,
+        # respiratory rate, temperature), as for the chairside readings; none for the other values.
+        claimed = profile_claims(resource)
+        if claimed:
+            resource["meta"]["profile"] = claimed
         return resource
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from ketaclinic.clinical.instruments import INSTRUMENTS
-from ketaclinic.interop.fhir import codes
+from ketaclinic.interop.fhir import codes, profiles
 from ketaclinic.interop.fhir.params import Filter, ParamType, Token
 from ketaclinic.interop.fhir.resources.base import (
     COMMON_PARAMS,
@@ -82,7 +82,7 @@ class ScaleScoreSource(Source):
         resource: dict[str, Any] = {
             "resourceType": "Observation",
             "id": self.fhir_id(a),
-            "meta": {"lastUpdated": instant(a.created_at)},
+            "meta": {"lastUpdated": instant(a.created_at), "profile": [profiles.SCREENING_ASSESSMENT]},
             "status": "final",
             "category": [
                 {"coding": [{"system": codes.OBSERVATION_CATEGORY, "code": SURVEY, "display": "Survey"}]}

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from ketaclinic.core.access import PATIENT_REGISTRY
-from ketaclinic.interop.fhir import codes
+from ketaclinic.interop.fhir import codes, profiles
 from ketaclinic.interop.fhir.params import Filter, ParamType, Token
 from ketaclinic.interop.fhir.resources.base import (
     COMMON_PARAMS,
@@ -51,7 +51,11 @@ class PatientSource(Source):
         resource: dict[str, Any] = {
             "resourceType": "Patient",
             "id": str(p.pk),
-            "meta": {"versionId": str(p.version), "lastUpdated": instant(p.updated_at)},
+            "meta": {
+                "versionId": str(p.version),
+                "lastUpdated": instant(p.updated_at),
+                "profile": [profiles.PATIENT],
+            },
             "identifier": [
                 {
                     "use": "usual",

@@ -1,9 +1,12 @@
 """QuestionnaireResponse: the answers of one rating-scale administration (interop.md §1.6).
 
 ``questionnaire`` is the local canonical ``<QUESTIONNAIRE_BASE>/<instrument>|<definition version>``
-(interop.md §1.6: "local CodeSystem + canonical Questionnaire URL"). Each answer is the item's stored
-value as ``valueInteger``, ``linkId`` = the item id, ``text`` = the item's short title (the published
-wording is not re-emitted).
+(interop.md §1.6: "local CodeSystem + canonical Questionnaire URL"), served by this server as the
+Questionnaire ``<instrument>`` (resources/questionnaire.py), with its name as the ``display`` extension.
+Items follow that Questionnaire: ``linkId`` is the item's LOINC code where it has one (PHQ-9 44250-9 …,
+GAD-7 69725-0 …; interop.md §1.6), else the instrument's item id; the answer is the LOINC answer coding where
+the item has them (PHQ-9: LA6568-5 …), else the stored value as ``valueInteger``; ``text`` is the item's short
+title (the published wording is in the Questionnaire). Profile: US Core QuestionnaireResponse (profiles.py).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from ketaclinic.clinical.instruments import INSTRUMENTS
-from ketaclinic.interop.fhir import codes
+from ketaclinic.interop.fhir import codes, profiles
 from ketaclinic.interop.fhir.params import Filter, ParamType
 from ketaclinic.interop.fhir.resources.base import (
     COMMON_PARAMS,
@@ -23,6 +26,7 @@ from ketaclinic.interop.fhir.resources.base import (
     Source,
     instant,
 )
+from ketaclinic.interop.fhir.resources.questionnaire import answer, link_id
 from ketaclinic.measures.models import ScaleAdministration
 
 
@@ -44,15 +48,27 @@ class ScaleAnswersSource(Source):
         order = {item.id: n for n, item in enumerate(instrument.items)} if instrument else {}
         items = []
         for item_id, value in sorted(a.answers.items(), key=lambda kv: (order.get(kv[0], 999), kv[0])):
-            entry: dict[str, Any] = {"linkId": str(item_id), "answer": [{"valueInteger": int(value)}]}
-            if instrument is not None and item_id in order:
-                entry["text"] = instrument.item(item_id).title
+            item = instrument.item(item_id) if instrument is not None and item_id in order else None
+            entry: dict[str, Any] = {
+                "linkId": link_id(item) if item is not None else str(item_id),
+                "answer": [answer(item, int(value))],
+            }
+            if item is not None:
+                entry["text"] = item.title
             items.append(entry)
         resource: dict[str, Any] = {
             "resourceType": "QuestionnaireResponse",
             "id": self.fhir_id(a),
-            "meta": {"lastUpdated": instant(a.created_at)},
+            "meta": {"lastUpdated": instant(a.created_at), "profile": [profiles.QUESTIONNAIRE_RESPONSE]},
             "questionnaire": f"{codes.questionnaire_url(a.instrument)}|{a.instrument_version}",
+            "_questionnaire": {
+                "extension": [
+                    {
+                        "url": codes.DISPLAY_EXTENSION,
+                        "valueString": instrument.name if instrument is not None else a.instrument,
+                    }
+                ]
+            },
             "status": "completed",
             "subject": {"reference": f"Patient/{a.patient_id}"},
             "authored": instant(a.administered_at),

@@ -37,7 +37,7 @@ from django.db.models import Q, QuerySet
 
 from ketaclinic.chairside.models import Observation as Reading
 from ketaclinic.clinical.instruments import INSTRUMENTS
-from ketaclinic.interop.fhir import codes
+from ketaclinic.interop.fhir import codes, profiles
 from ketaclinic.interop.fhir.params import Filter, Token
 from ketaclinic.interop.fhir.resources.base import Source, instant, token_matches
 
@@ -210,7 +210,21 @@ class ReadingSource(Source):
             "effectiveDateTime": instant(r.observed_at),
         }
         _VALUE[m.kind](resource, r, m)
+        claimed = profile_claims(resource)
+        if claimed:
+            resource["meta"]["profile"] = claimed
         return resource
+
+
+def profile_claims(resource: dict[str, Any]) -> list[str]:
+    """The US Core profiles a reading conforms to (profiles.py): a vital-sign profile by its LOINC code, the
+    screening-assessment profile for the survey kinds (MOAA/S, CADSS); none for any other reading."""
+    codings = resource["code"]["coding"]
+    found = profiles.vital_sign_profiles(codings)
+    categories = {c["code"] for cat in resource.get("category", []) for c in cat.get("coding", [])}
+    if codes.SURVEY in categories:
+        found.append(profiles.SCREENING_ASSESSMENT)
+    return found
 
 
 def _single(resource: dict[str, Any], row: Any, m: Measure) -> None:
