@@ -282,6 +282,7 @@ def test_export_includes_conditions_and_plans(
         "CarePlan": 1,
         "AdverseEvent": 0,
         "Consent": 0,
+        "Device": 0,  # no monitor registered here (tests/fhir/test_device_data.py)
     }
     kickoff = Client().get("/fhir/$export", **h, **ASYNC)
     assert kickoff.status_code == 202

@@ -216,8 +216,9 @@ def test_bad_parameters_are_400_operation_outcomes_naming_each(
 
 def test_unknown_types_and_ids_are_404_operation_outcomes(world: dict[str, Any]) -> None:
     for url in (
-        "/fhir/Device",  # a type this server does not offer
-        "/fhir/Device/1",
+        "/fhir/Location",  # a type this server does not offer
+        "/fhir/Location/1",
+        "/fhir/Device/1",  # an id no monitor has
         "/fhir/Condition/1",  # an id no intake yields
         "/fhir/Observation/score-00000000-0000-0000-0000-000000000000",
         "/fhir/Observation/not-an-id",

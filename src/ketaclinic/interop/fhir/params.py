@@ -191,13 +191,17 @@ def parse_reference(text: str, target: str = "Patient") -> str:
     return ident
 
 
-def _parse_value(kind: ParamType, text: str) -> Token | DateRange | str:
+# Reference parameters that point at something other than a Patient (Observation?device=Device/<id>).
+REFERENCE_TARGETS: Final[Mapping[str, str]] = {"device": "Device"}
+
+
+def _parse_value(kind: ParamType, text: str, name: str = "") -> Token | DateRange | str:
     if kind is ParamType.TOKEN:
         return parse_token(text)
     if kind is ParamType.DATE:
         return parse_date(text)
     if kind is ParamType.REFERENCE:
-        return parse_reference(text)
+        return parse_reference(text, REFERENCE_TARGETS.get(name, "Patient"))
     if not text:
         raise ValueError("is empty")
     return text
@@ -261,7 +265,7 @@ def parse_search(
         values: list[Token | DateRange | str] = []
         for part in raw_value.split(","):
             try:
-                values.append(_parse_value(kind, part))
+                values.append(_parse_value(kind, part, name))
             except ValueError as exc:
                 errors[name] = f"{part!r} {exc}" if not str(exc).startswith(("not", "prefix")) else str(exc)
         if name not in errors:

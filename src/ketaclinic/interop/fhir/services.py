@@ -194,7 +194,7 @@ def patient_resources(
     moment: (patient pk, resource) pairs, streamed."""
     for source, qs in grant.rows(rtype, READ):
         if patient_ids is not None:
-            qs = qs.filter(**{f"{source.patient_field}__in": patient_ids})
+            qs = source.of_patients(qs, patient_ids)
         if since is not None:
             qs = qs.filter(**{f"{source.updated_field}__gt": since})
         for obj in qs.order_by(*_order(source, None)).iterator(chunk_size=500):

@@ -10,6 +10,7 @@ from ketaclinic.interop.fhir.resources.base import ResourceType
 from ketaclinic.interop.fhir.resources.care_plan import CARE_PLAN
 from ketaclinic.interop.fhir.resources.condition import CONDITION
 from ketaclinic.interop.fhir.resources.consent import CONSENT
+from ketaclinic.interop.fhir.resources.device import DEVICE
 from ketaclinic.interop.fhir.resources.encounter import ENCOUNTER
 from ketaclinic.interop.fhir.resources.medication_administration import MEDICATION_ADMINISTRATION
 from ketaclinic.interop.fhir.resources.observation import OBSERVATION
@@ -30,6 +31,7 @@ REGISTRY: dict[str, ResourceType] = {
         ADVERSE_EVENT,
         CONSENT,
         QUESTIONNAIRE,
+        DEVICE,
     )
 }
 

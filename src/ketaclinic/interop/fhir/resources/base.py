@@ -12,7 +12,8 @@ search, ``$everything`` and ``$export`` follow.
 
 Rows that reach their patient through another row (a session's readings) name the path in
 ``patient_field`` (``"session__patient_id"``); ``patient_pk`` follows it, so select the related row in
-``queryset``. ``updated_field``, ``date_fields`` and ``sort_fields`` may name annotations that ``queryset``
+``queryset``. A type without a patient (Device: a monitor serves many patients) sets ``patient_field = ""``
+and says in ``of_patients`` which of its rows a patient's compartment holds (resources/device.py). ``updated_field``, ``date_fields`` and ``sort_fields`` may name annotations that ``queryset``
 adds (an encounter's start is computed from its events).
 """
 
@@ -113,10 +114,18 @@ class Source:
             return None
 
     def patient_pk(self, obj: Any) -> Any:
+        """The patient a row belongs to; None for a type without a patient (Device)."""
+        if not self.patient_field:
+            return None
         value = obj
         for part in self.patient_field.split("__"):
             value = getattr(value, part)
         return value
+
+    def of_patients(self, qs: QuerySet[Any], patient_ids: Any) -> QuerySet[Any]:
+        """The rows in these patients' compartment (a list or a queryset of patient pks). A type without a
+        patient (``patient_field = ""``, Device) overrides this: its rows reach a patient through others."""
+        return qs.filter(**{f"{self.patient_field}__in": patient_ids})
 
     def sort_value(self, obj: Any, key: str) -> Any:
         return getattr(obj, self.sort_fields[key])
