@@ -52,7 +52,7 @@ def test_dates_are_intervals_at_their_precision(
     assert (value.prefix, value.start, value.end) == (prefix, start, end)
 
 
-@pytest.mark.parametrize("text", ["sa2024", "2024-13", "2024-02-30", "24-01-01", "2024-01-01T10", ""])
+@pytest.mark.parametrize("text", ["xy2024", "2024-13", "2024-02-30", "24-01-01", "2024-01-01T10", ""])
 def test_bad_dates_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_date(text)
