@@ -99,8 +99,10 @@ def _window(sets: list[tuple[Source, QuerySet[Any]]], query: Search) -> _Window:
         rows, total = _page_rows(sets, sort, query.offset, count)
         if not rows:
             return _Window([], total, "", "")
-        snapshot = _snapshot(sets)
         more = query.offset + len(rows) < total
+        if not more and not query.offset:
+            return _Window(rows, total, "", "")  # one page holds it all: no cursor, no snapshot needed
+        snapshot = _snapshot(sets)
         nxt = paging.make(rows, sort, snapshot, last=True, forward=True) if more else ""
         prev = paging.make(rows, sort, snapshot, last=False, forward=False) if query.offset else ""
         return _Window(rows, total, nxt, prev)
