@@ -304,12 +304,43 @@ def read(*, grant: Grant, rtype: ResourceType, fhir_id: str, request: HttpReques
 def _search_definitions(
     *, grant: Grant, rtype: ResourceType, query: Search, request: HttpRequest | None, detail: str
 ) -> Page:
-    """Search a definitional type (Questionnaire): no table, no patient compartment; filters in Python."""
+    """Search a definitional type (Questionnaire): no table, no patient compartment; filters in Python,
+    paged by the same cursors (the anchor's id; definitions are ordered by id)."""
     grant.context_for(rtype, SEARCH)
     assert rtype.definitions is not None and rtype.matches is not None
     matches = rtype.matches
-    found = [r for r in rtype.definitions() if all(matches(r, flt) for flt in query.filters)]
-    found.sort(key=lambda r: str(r["id"]), reverse=bool(query.sort and query.sort.descending))
+
+    def hit(resource: dict[str, Any], flt: Filter) -> bool:
+        if flt.modifier == "not":
+            return not matches(resource, replace(flt, modifier=""))
+        return matches(resource, flt)
+
+    found = [r for r in rtype.definitions() if all(hit(r, flt) for flt in query.filters)]
+    descending = bool(query.sort and query.sort.descending)
+    found.sort(key=lambda r: str(r["id"]), reverse=descending)
+    count = 0 if query.summary == "count" else query.count
+    start, snapshot = query.offset, timezone.now()
+    rows = found[start : start + count]
+    if query.cursor:
+        cursor = paging.decode(query.cursor, query.sort)
+        snapshot, anchor = cursor.snapshot, cursor.anchor
+        ids = [str(r["id"]) for r in found]
+
+        def beyond(ident: str) -> bool:  # after the anchor in the search's order
+            return ident < anchor if descending else ident > anchor
+
+        if cursor.forward:
+            first = next((n for n, i in enumerate(ids) if beyond(i)), len(ids))
+            rows = found[first : first + count]
+        else:  # the rows before the anchor
+            end = next((n for n, i in enumerate(ids) if beyond(i) or i == anchor), len(ids))
+            rows = found[max(0, end - count) : end]
+    sort = paging.sort_text(query.sort)
+    nxt = prev = ""
+    if rows and found.index(rows[-1]) + 1 < len(found):
+        nxt = paging.encode(paging.Cursor(sort, None, str(rows[-1]["id"]), snapshot, forward=True))
+    if rows and found.index(rows[0]) > 0:
+        prev = paging.encode(paging.Cursor(sort, None, str(rows[0]["id"]), snapshot, forward=False))
     audit_disclosure(
         grant=grant,
         action=Action.QUERY,
@@ -319,7 +350,13 @@ def _search_definitions(
         request=request,
         detail=f"search {rtype.name}: {detail}"[:380],
     )
-    return Page(found[query.offset : query.offset + query.count], len(found))
+    issues = [("warning", "not-supported", f"{name}: {reason}; ignored") for name, reason in query.ignored]
+    resources = list(rows)
+    if query.summary in ("true", "text", "data"):
+        resources = [subset.summarize(r, query.summary) for r in resources]
+    elif query.elements:
+        resources = [subset.elements(r, query.elements) for r in resources]
+    return Page(resources, len(found), nxt, prev, [], issues)
 
 
 def _read_definition(
