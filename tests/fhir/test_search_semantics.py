@@ -369,3 +369,24 @@ def test_every_type_and_sort_key_pages_like_one_long_page(
                 assert paged == whole, (name, sort)
                 checked += len(whole)
     assert checked > 100
+
+
+def test_infusion_segments_and_consents_are_periods(clinic: Any, org: Any, bearer: Any) -> None:
+    """A running infusion segment has no end: ``effective-time=ge<5 minutes ago>`` finds it though it
+    started 20 minutes ago (the start-only search missed it); a consent's provision period ends at its
+    expiry or withdrawal."""
+    from django.utils import timezone
+    from tests.fhir.conftest import ids, iso
+
+    h = bearer(org)
+    recent = iso(timezone.now() - timedelta(minutes=5))
+    found = ids(h, f"/fhir/MedicationAdministration?effective-time=ge{recent}")
+    assert found == [str(clinic.doses["running"].pk)]
+    after_t1 = ids(
+        h, f"/fhir/MedicationAdministration?effective-time=sa{iso(clinic.t1)}&_sort=effective-time"
+    )
+    assert after_t1 == [str(clinic.doses[k].pk) for k in ("slower", "running")]
+    today = timezone.now().date().isoformat()
+    ended = ids(h, f"/fhir/Consent?period=eb{today}")
+    assert sorted(ended) == sorted(str(clinic.consents[k].pk) for k in ("ann_old", "ben_esk"))
+    assert str(clinic.consents["ann_esk"].pk) in ids(h, f"/fhir/Consent?period=ge{today}")
