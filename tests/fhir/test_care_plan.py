@@ -224,7 +224,10 @@ def test_date_patient_id_and_last_updated_searches(courses: Any, h: dict[str, st
     # ge/gt: the course overlaps the time from the value on; le/lt: up to the value.
     assert ids(h, f"/fhir/CarePlan?date=ge{iso(last - timedelta(minutes=1))}") == me
     assert ids(h, f"/fhir/CarePlan?date=gt{day_after_last}") == []
-    assert ids(h, f"/fhir/CarePlan?date=le{first.date().isoformat()}") == me
+    # le (issue 16: the R4 table): the range before the day, or the day containing the course; the course
+    # starts within that day, so neither: le the day after the first session's day reaches it.
+    assert ids(h, f"/fhir/CarePlan?date=le{first.date().isoformat()}") == []
+    assert ids(h, f"/fhir/CarePlan?date=le{(first + timedelta(days=1)).date().isoformat()}") == me
     assert ids(h, f"/fhir/CarePlan?date=lt{iso(first)}") == []
     assert ids(h, f"/fhir/CarePlan?patient={courses.cara.pk}") == me
     assert ids(h, f"/fhir/CarePlan?subject=Patient/{courses.dan.pk}") == []

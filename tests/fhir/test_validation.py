@@ -181,7 +181,11 @@ def test_capability_statement_and_outcomes_validate(db: Any) -> None:
         "component-code",
         "combo-code",
         "device",
+        "encounter",  # issue 16: reference parameters for _include/_revinclude
+        "derived-from",
     }
+    assert "Observation:patient" in observation["searchInclude"]
+    assert "Observation:encounter" in observation["searchInclude"]
     assert {i["code"] for i in observation["interaction"]} == {"read", "search-type"}
     for url in ("/fhir/Patient", "/fhir/Nothing"):
         OperationOutcome.model_validate(Client().get(url).json())

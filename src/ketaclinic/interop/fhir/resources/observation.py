@@ -54,6 +54,8 @@ class ScaleScoreSource(Source):
     updated_field = "created_at"  # administrations are never edited
     date_fields = {"date": "administered_at"}
     sort_fields = {"_id": "pk", "_lastUpdated": "created_at", "date": "administered_at"}
+    reference_fields = {"derived-from": "pk"}  # the QuestionnaireResponse shares the administration's id
+    created_field = "created_at"
 
     def queryset(self, organization_id: int) -> QuerySet[Any]:
         return ScaleAdministration.objects.filter(organization_id=organization_id, total__isnull=False)
@@ -108,7 +110,21 @@ OBSERVATION = ResourceType(
         **COMMON_PARAMS,
         **PATIENT_PARAMS,
         "code": ParamDef(ParamType.TOKEN, "What was observed: system|code (e.g. http://loinc.org|44261-6)."),
-        "date": ParamDef(ParamType.DATE, "When it was observed (prefixes eq, ge, le, gt, lt)."),
+        "date": ParamDef(
+            ParamType.DATE, "When it was observed (prefixes eq, ne, ge, le, gt, lt, sa, eb, ap)."
+        ),
+        "encounter": ParamDef(
+            ParamType.REFERENCE,
+            "The session of a chairside reading: Encounter/<id>.",
+            "Encounter",
+            "encounter",
+        ),
+        "derived-from": ParamDef(
+            ParamType.REFERENCE,
+            "The answers a score was computed from: QuestionnaireResponse/<id>.",
+            "QuestionnaireResponse",
+            "derivedFrom",
+        ),
         "category": ParamDef(
             ParamType.TOKEN,
             "Category: vital-signs (chairside and monitor readings) or survey (scale scores, MOAA/S, CADSS).",
@@ -121,7 +137,9 @@ OBSERVATION = ResourceType(
             ParamType.TOKEN,
             "The code or a component's code (e.g. http://loinc.org|8478-0: every mean pressure).",
         ),
-        "device": ParamDef(ParamType.REFERENCE, "The monitor that measured it: Device/<id>."),
+        "device": ParamDef(
+            ParamType.REFERENCE, "The monitor that measured it: Device/<id>.", "Device", "device"
+        ),
     },
     sort_keys=("_id", "_lastUpdated", "date"),
     documentation=(

@@ -144,6 +144,8 @@ class ReadingSource(Source):
     updated_field = "recorded_at"  # entry time: see the module docstring
     date_fields = {"date": "observed_at"}
     sort_fields = {"_id": "pk", "_lastUpdated": "recorded_at", "date": "observed_at"}
+    reference_fields = {"encounter": "session_id"}
+    created_field = "recorded_at"
 
     def __init__(self, measure: Measure) -> None:
         self.measure = measure
