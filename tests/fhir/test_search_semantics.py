@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from tests.fhir.conftest import at, phq9
 
 from ketaclinic.audit.models import AuditEntry
@@ -281,6 +282,33 @@ def test_paging_while_rows_arrive_never_repeats_or_skips(
     assert len(arrived) > 9 and not {f"score-{a.pk}" for a in arrived} & set(seen)
 
 
+@pytest.mark.parametrize("sort", ["", "date", "-date", "_id", "-_id"])
+def test_paging_while_monitor_data_arrives_never_repeats_or_skips(
+    world: dict[str, Any], org: Any, site: Any, nurse: Any, make_patient: Any, sort: str
+) -> None:
+    """The case the integration team saw: Observations paged while a bedside monitor keeps sending. Monitor
+    values (integer keys, ``mon-…``) mixed with scores (UUID keys); after each page a new message arrives
+    with values before, among and after the rest. Exactly the first page's rows, each once, in order."""
+    from tests.fhir.device_feed import feed, message
+    from tests.monitoring.conftest import register_monitor
+
+    make_patient(nurse, mrn="M99")
+    register_monitor(org, "0123456789ABCDEF", label="Bay 5 monitor")
+    for n in range(3):
+        feed(org, site, message(at=at(2 + n * 9, 10), mrn="M99", cid=f"W{n}"))
+    url = "/fhir/Observation?_count=4" + (f"&_sort={sort}" if sort else "")
+    original, _totals = walk(world, url.replace("_count=4", "_count=100"))
+    assert sum(i.startswith("mon-") for i in original) == 15 and any(i.startswith("score-") for i in original)
+
+    def arrive(n: int) -> None:
+        feed(org, site, message(at=at(1 + (n * 7) % 27, n % 24), mrn="M99", cid=f"A{n}"))
+
+    seen, totals = walk(world, url, arrive)
+    assert len(seen) == len(set(seen))
+    assert seen == original
+    assert set(totals) == {len(original)}
+
+
 def test_previous_links_walk_back(world: dict[str, Any]) -> None:
     first = bundle(world, "/fhir/Observation?_count=3&_sort=date")
     second = bundle(world, next(link["url"] for link in first["link"] if link["relation"] == "next"))
@@ -351,12 +379,28 @@ def test_a_row_removed_from_an_earlier_page_shifts_nothing(world: dict[str, Any]
 
 
 def test_every_type_and_sort_key_pages_like_one_long_page(
-    clinic: Any, courses: Any, org: Any, bearer: Any, record_scale: Any, nurse: Any
+    clinic: Any,
+    courses: Any,
+    org: Any,
+    site: Any,
+    bearer: Any,
+    record_scale: Any,
+    nurse: Any,
+    make_patient: Any,
 ) -> None:
     """Keyset paging in pages of 3 gives the same rows in the same order as one page of 100, for every
-    type and every sort key both ways (UUID and integer ids, annotations, NULL sort values)."""
+    type and every sort key both ways (UUID and integer ids, annotations, NULL sort values). Observation
+    mixes sources with UUID keys (scores, chairside readings) and integer keys (monitor values, ``mon-…``)."""
+    from tests.fhir.device_feed import feed, message
+    from tests.monitoring.conftest import register_monitor
+
     from ketaclinic.interop.fhir.resources import REGISTRY
 
+    make_patient(nurse, mrn="M88")
+    register_monitor(org, "0123456789ABCDEF", label="Bay 4 monitor")
+    start = timezone.now() - timedelta(hours=3)
+    for n in range(4):  # 4 messages x 5 Observations: ids mon-<n> with n across a power of ten
+        feed(org, site, message(at=start + timedelta(minutes=n), mrn="M88", cid=f"P{n}"))
     h = bearer(org)
     world = {"h": h}
     checked = 0

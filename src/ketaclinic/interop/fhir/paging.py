@@ -42,6 +42,11 @@ _HEADER: Final = {"alg": "dir", "enc": "A256GCM"}
 _UUID: Final = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MIN_UUID: Final = uuid.UUID(int=0)
 _MAX_UUID: Final = uuid.UUID(int=(1 << 128) - 1)
+# The smallest and largest primary key of each key type a source of several may have.
+_KEY_RANGES: Final[dict[str, tuple[Any, Any]]] = {
+    "UUIDField": (_MIN_UUID, _MAX_UUID),
+    "BigAutoField": (0, (1 << 63) - 1),
+}
 
 
 @dataclass(frozen=True)
@@ -147,15 +152,20 @@ def _ids_beyond(source: Source, anchor: str, greater: bool) -> Q:
     pk = source.parse_id(anchor)
     if pk is not None:  # the anchor is one of this source's rows: ids order as primary keys do
         return Q(**{f"pk__{op}": pk})
-    # Another source's row (a type served by several tables). Every id here is prefix + UUID + suffix,
-    # so the ids after the anchor are the UUIDs after the one at the anchor's position.
-    if source.model._meta.pk is None or source.model._meta.pk.get_internal_type() != "UUIDField":
+    # Another source's row (a type served by several tables). Every id of a source is its prefix + a
+    # UUID or a fixed-width number (monitor readings) + its suffix, so its ids as text lie between those
+    # of the smallest and the largest key, and the ids after the anchor are the keys after the one at the
+    # anchor's position.
+    kind = source.model._meta.pk.get_internal_type() if source.model._meta.pk is not None else ""
+    if kind not in _KEY_RANGES:
         raise SearchError({"_cursor": "cannot continue here (restart the search)"})
-    lowest, highest = source.fhir_id(_Pk(_MIN_UUID)), source.fhir_id(_Pk(_MAX_UUID))
+    lowest, highest = (source.fhir_id(_Pk(key)) for key in _KEY_RANGES[kind])
     if anchor < lowest:
         return Q() if greater else Q(pk__in=[])
     if anchor > highest:
         return Q(pk__in=[]) if greater else Q()
+    if kind != "UUIDField":  # the anchor lies among this source's ids but is none of them
+        raise SearchError({"_cursor": "cannot continue here (restart the search)"})
     head = _common_prefix(lowest, highest)  # the prefix every id of this source starts with
     text = anchor[head : head + 36]
     if not _UUID.match(text):

@@ -6,7 +6,9 @@ precision the monitor sent it (``value`` is a float read from the OBX-5 decimal:
 treatment session takes (whole mmHg, /min and %: its columns and rules are integers), and only BP, HR, SpO2,
 RR and temperature, and only during a session. So device values are served from here, and the chairside
 rows the feed copied (``source="hl7"``) are left out of resources/vital_signs.py: one Observation per
-measured value, never two. Ids are ``mon-<reading id>``.
+measured value, never two. Ids are ``mon-<reading id>``, the id written with 19 digits
+(``mon-0000000000000000042``): Observation merges its sources in the order of their ids as text
+(paging.py), and only fixed-width numbers sort as text the way the table sorts them.
 
 Which readings: those bound to a patient (``bound``), in a session or not — a reading taken before the
 session starts, or from a monitor whose chair had no session, is served under the patient it is bound to
@@ -184,6 +186,10 @@ def _note(reasons: list[str]) -> list[dict[str, str]]:
     ]
 
 
+# Digits of a reading id in its resource id: a BigAutoField reaches 9223372036854775807 (19 digits).
+ID_DIGITS = 19
+
+
 class MonitorReadingSource(Source):
     """Bound monitor readings (``mon-<id>``): one Observation per value, a panel per blood-pressure set."""
 
@@ -191,8 +197,22 @@ class MonitorReadingSource(Source):
     prefix = "mon"
     patient_field = "patient_id"
     updated_field = "last_changed"  # annotation: attached_at (a reading bound later), else received_at
+    # Stored: a walk through the pages leaves out values that arrive after its first page (issue 16: offset
+    # paging repeated entries while monitor data arrived). A value stored earlier and attached to its
+    # patient during the walk may still appear on a later page (never twice).
+    created_field = "received_at"
     date_fields = {"date": "observed_at"}
     sort_fields = {"_id": "pk", "_lastUpdated": "last_changed", "date": "observed_at"}
+
+    def fhir_id(self, obj: Any) -> str:
+        return f"{self.prefix}-{obj.pk:0{ID_DIGITS}d}"
+
+    def parse_id(self, fhir_id: str) -> Any | None:
+        """Only the canonical 19-digit form names a reading (``mon-42`` is not another name for it)."""
+        digits = fhir_id.removeprefix(f"{self.prefix}-")
+        if digits == fhir_id or len(digits) != ID_DIGITS or not digits.isdigit():
+            return None
+        return int(digits)
 
     def queryset(self, organization_id: int) -> QuerySet[Any]:
         return VitalReading.objects.filter(
