@@ -352,3 +352,23 @@ def test_the_chart_shows_an_implausible_value_struck_out(
     assert "SBP 121 mm[Hg], MAP 93.3 mm[Hg], HR 72.5 /min" in page
     assert '<del class="implausible">DBP 400 mm[Hg]: DBP 400 mmHg is outside the plausible range' in page
     assert "implausible: not a measurement, not charted" in page
+
+
+def test_observations_include_their_device_and_a_device_revincludes_its_observations(
+    org: Any, bearer: Any, fed: Any
+) -> None:
+    """``_include=Observation:device`` adds the monitor once (search.mode include); from the Device,
+    ``_revinclude=Observation:device`` adds every value it measured."""
+    patient, device, _outcome = fed
+    h = bearer(org)
+    bundle = search(h, f"/fhir/Observation?patient={patient.pk}&_include=Observation:device&_count=50")
+    included = [e for e in bundle["entry"] if e["search"]["mode"] == "include"]
+    assert [(e["resource"]["resourceType"], e["resource"]["id"]) for e in included] == [
+        ("Device", str(device.pk))
+    ]
+    Device.model_validate(included[0]["resource"])
+    back = search(h, f"/fhir/Device?_id={device.pk}&_revinclude=Observation:device")
+    observations = [e["resource"] for e in back["entry"] if e["search"]["mode"] == "include"]
+    assert len(observations) == 5 and {o["device"]["reference"] for o in observations} == {
+        f"Device/{device.pk}"
+    }
