@@ -224,7 +224,10 @@ def test_date_patient_id_and_last_updated_searches(courses: Any, h: dict[str, st
     # ge/gt: the course overlaps the time from the value on; le/lt: up to the value.
     assert ids(h, f"/fhir/CarePlan?date=ge{iso(last - timedelta(minutes=1))}") == me
     assert ids(h, f"/fhir/CarePlan?date=gt{day_after_last}") == []
-    assert ids(h, f"/fhir/CarePlan?date=le{first.date().isoformat()}") == me
+    # le (issue 16: the R4 table): the range before the day, or the day containing the course; the course
+    # starts within that day, so neither: le the day after the first session's day reaches it.
+    assert ids(h, f"/fhir/CarePlan?date=le{first.date().isoformat()}") == []
+    assert ids(h, f"/fhir/CarePlan?date=le{(first + timedelta(days=1)).date().isoformat()}") == me
     assert ids(h, f"/fhir/CarePlan?date=lt{iso(first)}") == []
     assert ids(h, f"/fhir/CarePlan?patient={courses.cara.pk}") == me
     assert ids(h, f"/fhir/CarePlan?subject=Patient/{courses.dan.pk}") == []
@@ -282,6 +285,7 @@ def test_export_includes_conditions_and_plans(
         "CarePlan": 1,
         "AdverseEvent": 0,
         "Consent": 0,
+        "Device": 0,  # no monitor registered here (tests/fhir/test_device_data.py)
     }
     kickoff = Client().get("/fhir/$export", **h, **ASYNC)
     assert kickoff.status_code == 202

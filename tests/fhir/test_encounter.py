@@ -114,11 +114,15 @@ def test_patient_date_and_sort(clinic: Any, h: dict[str, str]) -> None:
     assert ids(h, "/fhir/Encounter?_sort=date") == enc(clinic, *everything)
     assert ids(h, "/fhir/Encounter?_sort=-date") == enc(clinic, *everything[::-1])
     assert ids(h, f"/fhir/Encounter?date=lt{iso(clinic.t0)}&_sort=date") == enc(clinic, "cancelled", "esk")
-    # ge the check-in minute of the IV session: that session onwards.
+    # ge the check-in minute of the IV session: the periods reaching past it (issue 16: R4 period
+    # matching). The cancelled session never arrived and its period has no end, so R4 reads it as open,
+    # like the running and the planned one; esk ended at t0+121, before.
     assert ids(h, f"/fhir/Encounter?date=ge{iso(clinic.t1 - 15 * M)}&_sort=date") == enc(
-        clinic, "iv", "running", "planned"
+        clinic, "cancelled", "iv", "running", "planned"
     )
-    assert ids(h, f"/fhir/Encounter?date={iso(clinic.t0 - 25 * M)}") == enc(clinic, "esk")  # eq that second
+    # eq: the searched interval must contain the whole period; the check-in second alone does not.
+    assert ids(h, f"/fhir/Encounter?date={iso(clinic.t0 - 25 * M)}") == []
+    assert ids(h, f"/fhir/Encounter?date=sa{iso(clinic.t1)}&_sort=date") == enc(clinic, "running", "planned")
 
 
 def test_last_updated_is_the_latest_status_change(clinic: Any, h: dict[str, str]) -> None:

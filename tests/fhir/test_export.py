@@ -27,6 +27,7 @@ NO_SESSIONS = {
     "CarePlan": 0,
     "AdverseEvent": 0,
     "Consent": 0,
+    "Device": 0,  # no monitor registered (tests/fhir/test_device_data.py)
 }
 
 

@@ -1,6 +1,6 @@
 """FHIR search under fuzz (issue 15, point 5): dates at every precision and edge (years 0000-9999, offsets up
-to ±15:59, impossible months and days), every prefix the standard names (the supported eq/ge/le/gt/lt and
-the unsupported ne/sa/eb/ap), malformed values, unknown parameters and modifiers, and _count/_offset from
+to ±15:59, impossible months and days), every prefix the standard names (all nine served since issue 16:
+eq/ne/ge/le/gt/lt/sa/eb/ap), malformed values, unknown parameters and modifiers, and _count/_offset from
 negative to absurd. Whatever is asked, the server never answers 500: a search that can run answers a
 Bundle, anything else a 4xx OperationOutcome naming the problem.
 """

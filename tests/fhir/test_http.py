@@ -126,6 +126,8 @@ def test_format_parameter(org: Any, patient: Any, bearer: Any) -> None:
         query = urlencode({"_format": fmt})
         assert Client().get(f"/fhir/Patient?{query}", **headers).status_code == 200
         assert Client().get(f"/fhir/Patient/{patient.pk}?{query}", **headers).status_code == 200
+    # A "+" left unencoded reads as a space; it is still fhir+json, for the search as for the read.
+    assert Client().get("/fhir/Patient?_format=application/fhir+json", **headers).status_code == 200
 
 
 def test_wrong_content_types(csrf_client: Any, org: Any, bearer: Any) -> None:

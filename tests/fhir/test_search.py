@@ -159,12 +159,16 @@ def test_paging_links_walk_every_result_once(world: dict[str, Any]) -> None:
     links = {link["relation"]: link["url"] for link in first["link"]}
     assert set(links) == {"self", "next"}
     query = parse_qs(urlparse(links["next"]).query)
-    assert query["_offset"] == ["4"] and query["_count"] == ["4"] and query["_sort"] == ["date"]
+    # Issue 16: a keyset cursor (paging.py), not an offset; the search's own parameters are kept.
+    assert "_offset" not in query and query["_count"] == ["4"] and query["_sort"] == ["date"]
+    assert len(query["_cursor"]) == 1 and str(world["ann"].pk) not in query["_cursor"][0]
     second = _get(world, links["next"]).json()
+    assert second["total"] == 5
     assert [e["resource"]["id"] for e in second["entry"]] == obs(world, "m4")
     links2 = {link["relation"]: link["url"] for link in second["link"]}
     assert set(links2) == {"self", "previous"}
-    assert parse_qs(urlparse(links2["previous"]).query).get("_offset") is None  # back to offset 0
+    back = _get(world, links2["previous"]).json()  # the page before m4: the first four again
+    assert [e["resource"]["id"] for e in back["entry"]] == obs(world, "p1", "p2", "g2", "p3")
     assert [e["resource"]["id"] for e in first["entry"]] == obs(world, "p1", "p2", "g2", "p3")
     assert all(e["search"]["mode"] == "match" for e in first["entry"])
     assert first["entry"][0]["fullUrl"] == f"http://testserver/fhir/Observation/{obs(world, 'p1')[0]}"
@@ -216,8 +220,9 @@ def test_bad_parameters_are_400_operation_outcomes_naming_each(
 
 def test_unknown_types_and_ids_are_404_operation_outcomes(world: dict[str, Any]) -> None:
     for url in (
-        "/fhir/Device",  # a type this server does not offer
-        "/fhir/Device/1",
+        "/fhir/Location",  # a type this server does not offer
+        "/fhir/Location/1",
+        "/fhir/Device/1",  # an id no monitor has
         "/fhir/Condition/1",  # an id no intake yields
         "/fhir/Observation/score-00000000-0000-0000-0000-000000000000",
         "/fhir/Observation/not-an-id",

@@ -143,6 +143,7 @@ def test_export_includes_the_sessions(clinic: Any, org: Any, bearer: Any, tmp_pa
         "Consent": 5,
         "Condition": 0,  # no intakes here (tests/fhir/test_care_plan.py)
         "CarePlan": 0,
+        "Device": 0,  # no monitor registered here (tests/fhir/test_device_data.py)
     }
     headers = bearer(org)
     kickoff = Client().get("/fhir/$export", **headers, **ASYNC)
@@ -195,6 +196,7 @@ def test_export_type_since_and_patient_filters(clinic: Any, org: Any, bearer: An
         "Consent": 2,
         "Condition": 0,
         "CarePlan": 0,
+        "Device": 0,  # no monitor registered here (tests/fhir/test_device_data.py)
     }
 
 

@@ -14,6 +14,7 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.careplan import CarePlan
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.consent import Consent
+from fhir.resources.R4B.device import Device
 from fhir.resources.R4B.encounter import Encounter
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
 from fhir.resources.R4B.observation import Observation
@@ -38,6 +39,7 @@ MODELS: dict[str, Any] = {
     "AdverseEvent": AdverseEvent,
     "Consent": Consent,
     "Questionnaire": Questionnaire,
+    "Device": Device,
 }
 
 
@@ -67,6 +69,19 @@ def _lowest_valid_answers(code: str) -> dict[str, int]:
     return {item.id: item.low for item in INSTRUMENTS[code].items if item.asked_if is None}
 
 
+@pytest.fixture
+def monitored(org: Any, site: Any, nurse: Any, make_patient: Any) -> Any:
+    """A registered monitor and a patient it measured: every stored kind, one value implausible
+    (tests/fhir/device_feed.py): the Device and the monitor Observations (issue 16 point 3)."""
+    from tests.fhir.device_feed import EUI, feed, message
+    from tests.monitoring.conftest import register_monitor
+
+    patient = make_patient(nurse, mrn="V1", given_name="Vera")
+    register_monitor(org, EUI, label="Bay 1")
+    feed(org, site, message(at=at(2), mrn="V1"))
+    return patient
+
+
 def _validate(doc: dict[str, Any]) -> None:
     model = {**MODELS, "Bundle": Bundle, "OperationOutcome": OperationOutcome}[doc["resourceType"]]
     model.model_validate(doc)
@@ -74,7 +89,7 @@ def _validate(doc: dict[str, Any]) -> None:
 
 
 def test_resources_and_bundles_validate(
-    org: Any, full_patient: Any, clinic: Any, courses: Any, bearer: Any
+    org: Any, full_patient: Any, clinic: Any, courses: Any, bearer: Any, monitored: Any
 ) -> None:
     """Every resource of every type, searched and read, including each session state and reading kind
     (tests/fhir/sessions.py) and the intakes' Conditions and the plans (tests/fhir/courses.py)."""
@@ -96,7 +111,7 @@ def test_resources_and_bundles_validate(
     # 13 instruments: 13 QuestionnaireResponses; C-SSRS screener and BPI-SF have no total → 11 scores.
     kinds = [e["resource"]["resourceType"] for e in everything["entry"]]
     assert (kinds.count("QuestionnaireResponse"), kinds.count("Observation")) == (13, 11)
-    for patient in (clinic.ann, clinic.ben, courses.cara, courses.dan):
+    for patient in (clinic.ann, clinic.ben, courses.cara, courses.dan, monitored):
         everything = Client().get(f"/fhir/Patient/{patient.pk}/$everything", **headers).json()
         Bundle.model_validate(everything)
         for entry in everything["entry"]:
@@ -163,7 +178,14 @@ def test_capability_statement_and_outcomes_validate(db: Any) -> None:
         "code",
         "date",
         "category",
+        "component-code",
+        "combo-code",
+        "device",
+        "encounter",  # issue 16: reference parameters for _include/_revinclude
+        "derived-from",
     }
+    assert "Observation:patient" in observation["searchInclude"]
+    assert "Observation:encounter" in observation["searchInclude"]
     assert {i["code"] for i in observation["interaction"]} == {"read", "search-type"}
     for url in ("/fhir/Patient", "/fhir/Nothing"):
         OperationOutcome.model_validate(Client().get(url).json())
@@ -177,7 +199,9 @@ def test_error_outcomes_validate(org: Any, bearer: Any) -> None:
         OperationOutcome.model_validate(response.json())
 
 
-def test_ndjson_lines_validate(org: Any, full_patient: Any, clinic: Any, courses: Any, tmp_path: Any) -> None:
+def test_ndjson_lines_validate(
+    org: Any, full_patient: Any, clinic: Any, courses: Any, monitored: Any, tmp_path: Any
+) -> None:
     management.call_command("fhir_export", str(tmp_path), org="owner", json=True)
     for name, model in MODELS.items():
         if REGISTRY[name].definitions is not None:  # Questionnaire: definitions, not exported

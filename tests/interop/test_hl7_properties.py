@@ -155,7 +155,12 @@ def answers(data: bytes, limits: FeedLimits | None = None) -> None:
     msa = ack.segment("MSA")
     assert str(msa[1]) in {"AA", "AE", "AR"} and str(msa[1]) == outcome.code.value
     if p.error is not None:
-        assert str(msa[1]) != "AA" and str(ack.segment("ERR")[3]).split("^")[0].isdigit()
+        err = ack.segment("ERR")
+        if len(err) > 3:  # v2.5+: ERR-3 is the table 0357 code
+            code = str(err[3]).split("^")[0]
+        else:  # before v2.5 the ACK has only ERR-1, ``segment^sequence^field^code&text&table`` (ack.py)
+            code = str(err[1]).split("~")[0].split("^")[3].split("&")[0]
+        assert str(msa[1]) != "AA" and code.isdigit()
     control_id = p.header.control_id if p.header else ""
     if control_id.isprintable() and not set(control_id) & set("|^~\\&") and control_id.strip() == control_id:
         try:

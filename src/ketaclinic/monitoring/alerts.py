@@ -189,10 +189,13 @@ def evaluate_alerts(
     """Evaluate saved, bound readings (grouped per message, patient and time); store new alerts.
 
     Returns how many alerts were stored. An open (unacknowledged) alert with the same key is not
-    raised again.
+    raised again. An implausible value (``implausible_reason``, interop/hl7/bounds.py) is not a measurement
+    and is not judged: the feed warns in the ACK and the chart shows it struck out (issue 16 point 3).
     """
     groups: dict[tuple[Any, Any, datetime], list[ReadingLike]] = defaultdict(list)
     for r in readings:
+        if getattr(r, "implausible_reason", ""):
+            continue
         if r.bound and r.patient_id is not None:
             groups[(r.message_id, r.patient_id, r.observed_at)].append(r)
     found: list[MonitoringAlert] = []

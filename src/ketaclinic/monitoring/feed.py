@@ -55,8 +55,14 @@ from ketaclinic.accounts.models import Organization, Site, User
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.interop.hl7.ack import AckError, build_aa, build_ack, errors_from, new_control_id
-from ketaclinic.interop.hl7.bounds import FeedLimits, implausible_time, time_error, time_location
-from ketaclinic.interop.hl7.errors import AckCode, HL7ErrorCode, HL7ParseError
+from ketaclinic.interop.hl7.bounds import (
+    FeedLimits,
+    implausible_time,
+    implausible_value,
+    time_error,
+    time_location,
+)
+from ketaclinic.interop.hl7.errors import AckCode, ErrorLocation, HL7ErrorCode, HL7ParseError, Severity
 from ketaclinic.interop.hl7.mllp import encode_frame
 from ketaclinic.interop.hl7.model import ParsedMessage, TimeSource, is_device_feed
 from ketaclinic.interop.hl7.parse import python_codec
@@ -96,6 +102,27 @@ class _Counts:
         self.readings += readings
         self.bound += bound
         self.alerts += alerts
+
+
+def implausible_warnings(parsed: ParsedMessage | None) -> list[AckError]:
+    """One warning (ERR severity W, code 0 "message accepted") per implausible value of a device feed,
+    naming its OBX-5: the value is stored and marked, and the monitor's log says which field was doubted."""
+    if parsed is None or not parsed.observations:
+        return []
+    out = []
+    for obs in parsed.observations:
+        why = implausible_value(obs.kind, obs.value)
+        if why is not None:
+            out.append(
+                AckError(
+                    HL7ErrorCode.MESSAGE_ACCEPTED,
+                    f"OBX-5 of OBX {obs.obx_sequence} ({obs.refid}): {why}; stored and marked implausible, "
+                    "not charted. Check the monitor and its sensor.",
+                    ErrorLocation("OBX", obs.obx_sequence, 5),
+                    Severity.WARNING,
+                )
+            )
+    return out
 
 
 def _reused(p: Prepared) -> str:
@@ -259,6 +286,9 @@ class FeedStore:
         elif p.error is not None:
             code = p.error.ack_code
             text = build_ack(p.header, code=code, errors=errors_from(p.error), control_id=cid, now=now)
+        elif p.header is not None and (warnings := implausible_warnings(p.parsed)):
+            code = AckCode.ACCEPT
+            text = build_ack(p.header, errors=warnings, control_id=cid, now=now)
         elif p.header is not None:
             code = AckCode.ACCEPT
             text = build_aa(p.header, control_id=cid, now=now)  # = build_ack, from a cached template
@@ -338,6 +368,8 @@ class FeedStore:
                 p.error, p.refused = self._queue_full(p), True
                 log.warning("monitor feed: review queue full; refused %s from %s", p.control_id, p.item.peer)
                 return None
+        if parsed is not None and feed and p.error is None:
+            p.issues += [w.message for w in implausible_warnings(parsed)]
         msg = self._message_row(p, device, held)
         readings, session_id = ([], None) if held or p.error is not None else self._reading_rows(p, msg)
         bound = bool(readings) and readings[0].bound
@@ -573,6 +605,10 @@ class FeedStore:
             for obs in p.parsed.observations:
                 observed = obs.observed_at_in(zone) or p.item.received_at
                 values = by_time.setdefault(observed, {})
+                if implausible_value(obs.kind, obs.value) is not None:
+                    # Not a measurement: kept (marked) in the monitor table, never put on the session chart;
+                    # the set's other values still go (the whole set used to be refused for it).
+                    continue
                 kind = obs.kind.value
                 if kind in fields:
                     values[fields[kind]] = round(obs.value)
@@ -624,5 +660,6 @@ class FeedStore:
             received=p.item.received_at,
             bound=binding.bound,
             zone=self._zone(site_id),
+            session_id=binding.session_id,
         )
         return rows, binding.session_id

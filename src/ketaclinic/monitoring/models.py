@@ -196,6 +196,31 @@ class VitalReading(models.Model):
         help_text="The first row of its reading set (one message, one observation time): the patient "
         "index holds only these rows, one entry per set instead of one per value.",
     )
+    # Issue 16 point 3: what FHIR needs to serve every monitor value as it was sent.
+    mdc_code = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The IEEE 11073 (MDC) code the value was sent under (OBX-3)."
+    )
+    bp_component = models.BooleanField(
+        default=False,
+        help_text="A blood-pressure value served inside the panel of another row of its set (same message, "
+        "time and measuring site: NIBP or arterial); FHIR serves one Observation per row without this.",
+    )
+    implausible_reason = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="Why the value cannot be a real measurement (interop/hl7/bounds.py); empty when plausible. "
+        "Kept, marked in FHIR and on the chart, never plotted as a reading.",
+    )
+    session = models.ForeignKey(
+        "chairside.TreatmentSession",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text="The treatment session the monitor's chair had when the value came (FHIR encounter).",
+    )
 
     class Meta:
         indexes = [
@@ -218,6 +243,10 @@ class VitalReading(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.value:g} {self.unit} at {self.observed_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def implausible(self) -> bool:
+        return bool(self.implausible_reason)
 
 
 class MonitoringAlert(models.Model):

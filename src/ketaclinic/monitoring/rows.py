@@ -19,7 +19,9 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field
 from django.db.models.options import Options
 
-from ketaclinic.interop.hl7.mdc import VitalKind
+from ketaclinic.interop.hl7.bounds import implausible_value
+from ketaclinic.interop.hl7.mdc import TERMS_BY_CODE, VitalKind, code_number
+from ketaclinic.interop.hl7.mdc import TERMS_BY_REFID as _TERMS_BY_REFID
 from ketaclinic.interop.hl7.model import ParsedMessage, TimeSource
 from ketaclinic.monitoring.models import HL7Message, MonitorDevice, ReadingSource, VitalReading
 
@@ -82,6 +84,10 @@ class ReadingRow(NamedTuple):
     source_code: str
     source_unit: str
     first_of_set: bool = True
+    mdc_code: int | None = None
+    bp_component: bool = False
+    implausible_reason: str = ""
+    session_id: uuid.UUID | None = None
 
 
 class MessageRow(NamedTuple):
@@ -201,8 +207,8 @@ def reading_params(rows: Sequence[ReadingRow]) -> list[tuple[Any, ...]]:
     p = _prepared()
     uid, tm = p.uuid, p.time
     return [
-        (o, site, uid(patient), chair, uid(device), msg, tm(obs), tm(rec), *rest)
-        for (o, site, patient, chair, device, msg, obs, rec, *rest) in rows
+        (o, site, uid(patient), chair, uid(device), msg, tm(obs), tm(rec), *rest, uid(session))
+        for (o, site, patient, chair, device, msg, obs, rec, *rest, session) in rows
     ]
 
 
@@ -355,20 +361,27 @@ def reading_rows(
     received: datetime,
     bound: bool,
     zone: tzinfo,
+    session_id: Any = None,
 ) -> list[ReadingRow]:
     """A message's reading rows (``message_id`` left ``None``): one per observation, a device's local
-    time read in ``zone``, the first row of each observation time leading its reading set. Used for the
-    feed and for a held message accepted after review (review.py)."""
+    time read in ``zone``, the first row of each observation time leading its reading set, the first
+    blood-pressure value of each time and measuring site leading its panel (the others ``bp_component``),
+    an implausible value marked with the reason (bounds.implausible_value). Used for the feed and for a
+    held message accepted after review (review.py)."""
     rows: list[ReadingRow] = []
     times: set[datetime] = set()
+    observed_times: list[datetime] = []
     for obs in parsed.observations:
         observed = obs.observed_at
-        if observed is None:
-            observed, time_source = received, "received"
-        else:
-            time_source = _TIME_SOURCE_TEXT[obs.time_source]
-            if observed.tzinfo is None:
-                observed = observed.replace(tzinfo=zone)  # = obs.observed_at_in(zone)
+        if observed is not None and observed.tzinfo is None:
+            observed = observed.replace(tzinfo=zone)  # = obs.observed_at_in(zone)
+        observed_times.append(received if observed is None else observed)
+    leads = panel_leads(
+        [(_KIND_TEXT[o.kind], t, o.site) for o, t in zip(parsed.observations, observed_times, strict=True)]
+    )
+    for i, (obs, observed) in enumerate(zip(parsed.observations, observed_times, strict=True)):
+        time_source = "received" if obs.observed_at is None else _TIME_SOURCE_TEXT[obs.time_source]
+        kind = _KIND_TEXT[obs.kind]
         rows.append(
             ReadingRow(
                 organization_id,
@@ -380,7 +393,7 @@ def reading_rows(
                 observed,
                 received,
                 time_source,
-                _KIND_TEXT[obs.kind],
+                kind,
                 obs.value,
                 obs.unit,
                 _HL7_SOURCE,
@@ -389,7 +402,63 @@ def reading_rows(
                 obs.source_code[:120],
                 obs.source_unit[:120],
                 observed not in times,
+                obs.mdc_code,
+                kind in BP_KINDS and i not in leads,
+                _implausible(obs.kind, obs.value),
+                session_id,
             )
         )
         times.add(observed)
+    return rows
+
+
+BP_KINDS: frozenset[str] = frozenset({VitalKind.SBP.value, VitalKind.DBP.value, VitalKind.MAP.value})
+# Which value of a blood-pressure group leads its FHIR resource: the systolic, else the diastolic (a panel,
+# 85354-9), else the mean, which alone is its own Observation (8478-0; resources/monitor_readings.py).
+_LEAD_ORDER: dict[str, int] = {VitalKind.SBP.value: 0, VitalKind.DBP.value: 1, VitalKind.MAP.value: 2}
+
+
+def panel_leads(values: Sequence[tuple[str, datetime, str | None]]) -> set[int]:
+    """Indexes of the values (kind, time, measuring site) that lead their blood-pressure panel: one per time
+    and site (NIBP and arterial pressures of one message are two panels). Non-BP values are not listed."""
+    best: dict[tuple[datetime, str | None], tuple[int, int]] = {}
+    for i, (kind, observed, site) in enumerate(values):
+        rank = _LEAD_ORDER.get(kind)
+        if rank is None:
+            continue
+        key = (observed, site)
+        if key not in best or rank < best[key][0]:
+            best[key] = (rank, i)
+    return {i for _rank, i in best.values()}
+
+
+def _implausible(kind: VitalKind, value: float) -> str:
+    return (implausible_value(kind, value) or "")[:200]
+
+
+def mdc_of(source_code: str) -> int | None:
+    """The MDC code of an OBX-3 as sent (``150456^MDC_PULS_OXIM_SAT_O2^MDC``, MDIL hex, or a REFID only)."""
+    parts = [*source_code.split("^"), "", "", ""]
+    number = code_number(parts[0], parts[2])
+    if number is not None and number in TERMS_BY_CODE:
+        return number
+    term = _TERMS_BY_REFID.get(parts[1].strip())
+    return term.code if term is not None else None
+
+
+def annotate_stored(rows: list[Any]) -> list[Any]:
+    """Fill ``mdc_code``, ``bp_component`` and ``implausible_reason`` of stored rows of one reading set (one
+    message and time, in id order) as :func:`reading_rows` fills new ones (migration 0006)."""
+    sites = []
+    for row in rows:
+        row.mdc_code = row.mdc_code or mdc_of(row.source_code or "")
+        term = TERMS_BY_CODE.get(row.mdc_code) if row.mdc_code is not None else None
+        sites.append(term.site if term else None)
+    leads = panel_leads([(r.kind, r.observed_at, site) for r, site in zip(rows, sites, strict=True)])
+    for i, row in enumerate(rows):
+        row.bp_component = row.kind in BP_KINDS and i not in leads
+        try:
+            row.implausible_reason = _implausible(VitalKind(row.kind), row.value)
+        except ValueError:
+            row.implausible_reason = ""
     return rows

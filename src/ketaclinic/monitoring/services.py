@@ -132,15 +132,19 @@ def unbound_page(*, user: User, site: Site | None = None, page: int = 1) -> Page
             "chair__label",
             "site__name",
             "message__location",
+            "implausible_reason",
         )
     )
-    for message_id, kind, value, unit, received, ident, label, chair, site_name, location in rows:
+    for message_id, kind, value, unit, received, ident, label, chair, site_name, location, odd in rows:
         g = groups[message_id]
         if not g.values:
             g.received_at, g.device, g.chair = received, label or ident or "", chair or ""
             g.site, g.location = site_name or "", location or ""
         if len(g.values) < VALUES_SHOWN:
-            g.values.append(f"{kind.upper()} {value:g} {unit}")
+            # An implausible value (interop/hl7/bounds.py) is said to be one, not shown as a reading.
+            g.values.append(
+                f"{kind.upper()} {value:g} {unit}" + (" (implausible, not a measurement)" if odd else "")
+            )
     for g in groups.values():
         g.values.sort(key=_order_key)
     return Page(list(groups.values()), number, pages, total)
@@ -151,6 +155,9 @@ class ReadingSet:
     observed_at: datetime
     source: str
     values: list[str] = field(default_factory=list)
+    # Values the monitor sent that cannot be real (interop/hl7/bounds.py): listed apart with the reason,
+    # never among the readings (issue 16 point 3).
+    implausible: list[str] = field(default_factory=list)
 
 
 def recent_for_patient(*, patient: Patient, sets: int = 12) -> tuple[list[ReadingSet], list[Any]]:
@@ -169,10 +176,13 @@ def recent_for_patient(*, patient: Patient, sets: int = 12) -> tuple[list[Readin
     )
     for r in [*members, *(r for r in leads if r.message_id is None)]:  # values are ordered below
         found = out.get((r.message_id or f"r{r.pk}", r.observed_at))
-        if found is not None:
+        if found is not None and r.implausible_reason:
+            found.implausible.append(f"{r.kind.upper()} {r.value:g} {r.unit}: {r.implausible_reason}")
+        elif found is not None:
             found.values.append(f"{r.kind.upper()} {r.value:g} {r.unit}")
     for s in out.values():
         s.values.sort(key=_order_key)
+        s.implausible.sort(key=_order_key)
     alerts = list(
         MonitoringAlert.objects.filter(patient=patient, acknowledged_at__isnull=True).order_by(
             "-observed_at"

@@ -126,11 +126,12 @@ class Grant:
         """The source's rows this grant may see in ``context`` (always within the organization)."""
         qs = source.queryset(self.organization_id)
         if context is Context.PATIENT:
-            return qs.filter(**{source.patient_field: self.patient_id})
-        if context is Context.USER:
+            return source.of_patients(qs, [self.patient_id])
+        if context is Context.USER and source.patient_field:
             assert self.acting_user is not None  # checked by context_for
             visible = visible_patients(self.acting_user).filter(organization_id=self.organization_id)
-            return qs.filter(**{f"{source.patient_field}__in": visible.values("pk")})
+            return source.of_patients(qs, visible.values("pk"))
+        # system/ scopes, and user/ scopes on a type without a patient (Device): the organization's rows.
         return qs
 
     def rows(self, rtype: ResourceType, permission: str) -> list[tuple[Source, QuerySet[Any]]]:

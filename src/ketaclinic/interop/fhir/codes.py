@@ -21,6 +21,7 @@ SMART_CAPABILITIES: Final = "http://terminology.hl7.org/CodeSystem/restful-secur
 SNOMED: Final = "http://snomed.info/sct"
 RXNORM: Final = "http://www.nlm.nih.gov/research/umls/rxnorm"
 V3_ACT_CODE: Final = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ADMINISTRATIVE_GENDER: Final = "http://hl7.org/fhir/administrative-gender"
 ENCOUNTER_STATUS: Final = "http://hl7.org/fhir/encounter-status"
 MED_ADMIN_STATUS: Final = "http://terminology.hl7.org/CodeSystem/medication-admin-status"
 MED_ADMIN_PERFORM_FUNCTION: Final = "http://terminology.hl7.org/CodeSystem/med-admin-perform-function"

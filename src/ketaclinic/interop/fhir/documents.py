@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from ketaclinic import __version__ as ketaclinic_version
 from ketaclinic.interop.fhir import codes, profiles
-from ketaclinic.interop.fhir.resources import REGISTRY
+from ketaclinic.interop.fhir.resources import REGISTRY, include_options
 from ketaclinic.interop.fhir.resources.base import instant
 
 FHIR_VERSION: Final = "4.0.1"
@@ -51,23 +51,56 @@ def searchset(
     params: Sequence[tuple[str, str]],
     resources: Sequence[Mapping[str, Any]],
     total: int,
-    offset: int,
     count: int,
     now: datetime,
+    next_cursor: str = "",
+    previous_cursor: str = "",
+    included: Sequence[Mapping[str, Any]] = (),
+    issues: Sequence[tuple[str, str, str]] = (),
+    ignored: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A searchset Bundle with ``self``, ``next`` and ``previous`` links carrying the search and ``_offset``."""
-    kept = [(k, v) for k, v in params if k not in ("_offset", "_count")]
+    """A searchset Bundle: ``self`` (the parameters used: ones ignored under lenient handling are left
+    out), ``next``/``previous`` with keyset cursors (paging.py), the matches, included resources
+    (``search.mode`` include) and an OperationOutcome (``search.mode`` outcome) for ``issues``."""
+    skip = set(ignored)
+    kept = [(k, v) for k, v in params if k not in skip and f"{k}={v}" not in skip]
+    plain = [(k, v) for k, v in kept if k not in ("_offset", "_cursor", "_count")]
 
-    def link(relation: str, at: int) -> dict[str, str]:
-        query = [*kept, ("_count", str(count))] + ([("_offset", str(at))] if at else [])
+    def link(relation: str, cursor: str | None) -> dict[str, str]:
+        if cursor is None:  # self: the page as asked
+            query = [*plain, ("_count", str(count))] + [
+                (k, v) for k, v in kept if k in ("_offset", "_cursor")
+            ]
+        else:
+            query = [*plain, ("_count", str(count)), ("_cursor", cursor)]
         return {"relation": relation, "url": f"{type_url}?{urlencode(query)}"}
 
-    links = [link("self", offset)]
-    if count and offset + count < total:
-        links.append(link("next", offset + count))
-    if offset > 0:
-        links.append(link("previous", max(0, offset - count) if count else 0))
-    return bundle(base=base, resources=resources, total=total, links=links, now=now)
+    links = [link("self", None)]
+    if next_cursor:
+        links.append(link("next", next_cursor))
+    if previous_cursor:
+        links.append(link("previous", previous_cursor))
+    doc = bundle(base=base, resources=resources, total=total, links=links, now=now)
+    extra = [
+        {"fullUrl": f"{base}{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "include"}}
+        for r in included
+    ]
+    if issues:
+        extra.append(
+            {
+                "resource": {
+                    "resourceType": "OperationOutcome",
+                    "issue": [
+                        {"severity": severity, "code": code, "diagnostics": text}
+                        for severity, code, text in issues
+                    ],
+                },
+                "search": {"mode": "outcome"},
+            }
+        )
+    if extra:
+        doc["entry"] = [*doc.get("entry", []), *extra]
+    return doc
 
 
 def bundle(
@@ -113,6 +146,11 @@ def capability_statement(*, base: str, now: datetime) -> dict[str, Any]:
         if rtype.name in profiles.SUPPORTED:
             entry["supportedProfile"] = list(profiles.SUPPORTED[rtype.name])
         entry["documentation"] = rtype.documentation
+        options = include_options(rtype)
+        if any(not o.reverse for o in options):
+            entry["searchInclude"] = [str(o) for o in options if not o.reverse]
+        if any(o.reverse for o in options):
+            entry["searchRevInclude"] = [str(o) for o in options if o.reverse]
         if rtype.name == "Patient":
             entry["operation"] = [
                 {

@@ -6,14 +6,31 @@ Every bad parameter is reported at once in ``SearchError.errors`` ({parameter: r
 Dates are refused outside the years 1800-2999 (a year-1 or year-9999 search gave a server error).
 Dates follow the FHIR rule that a value is an interval at its precision: ``2024`` is all of 2024,
 ``2024-03-05T10:15`` is that minute. A value without a time zone is read as UTC (the server's storage zone).
-For a point in time ``t`` (R4 search.html §3.1.1.4.3):
-``eq``: start ≤ t < end; ``ge``: t ≥ start; ``gt``: t ≥ end; ``le``: t < end; ``lt``: t < start.
+
+The resource's value is an interval too (R4 search.html §3.1.1.4.3 "date"): a Period is [start, end]
+(an absent end is ongoing: +infinity), and a point is the interval its rendered precision denotes (this
+server writes instants to the second, so a stored moment t is the second [t, t + 1 s); a date is its day).
+``date_matches`` is the R4 table over the search interval S = [s_lo, s_hi) and the target T = [t_lo, t_hi):
+
+===== ============================================================================ ==========================
+eq    S fully contains T                                                           s_lo ≤ t_lo, t_hi ≤ s_hi
+ne    S does not fully contain T                                                   not eq
+gt    the range above S overlaps T                                                 t_hi > s_hi
+lt    the range below S overlaps T                                                 t_lo < s_lo
+ge    gt, or eq                                                                    t_hi > s_hi or eq
+le    lt, or eq                                                                    t_lo < s_lo or eq
+sa    T starts after S (no overlap, and the range above S contains T)              t_lo ≥ s_hi
+eb    T ends before S (no overlap, and the range below S contains T)               t_hi ≤ s_lo
+ap    the ranges overlap (R4 leaves the margin of "approximately" to the server)   t_lo < s_hi, s_lo < t_hi
+===== ============================================================================ ==========================
+
+So ``Encounter?date=ge2026-12-07T12:47`` finds a session that began at 12:02 and is still running.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -21,15 +38,27 @@ from typing import Final
 
 DEFAULT_COUNT: Final = 20
 MAX_COUNT: Final = 100
-DATE_PREFIXES: Final = ("eq", "ge", "le", "gt", "lt")
+DATE_PREFIXES: Final = ("eq", "ne", "ge", "le", "gt", "lt", "sa", "eb", "ap")
 # The years a date parameter may name (issue 15 H2): year 1 or 9999 cannot be moved to UTC or widened to
 # its interval without leaving the calendar, and no record here lies outside these years.
 EARLIEST_YEAR: Final = 1800
 LATEST_YEAR: Final = 2999
-# Parameters every search accepts (besides the type's own). ``_offset`` is our paging cursor in links.
+# Parameters every search accepts (besides the type's own). ``_cursor`` is the opaque keyset cursor of
+# ``next``/``previous`` links (services.py); ``_offset`` is still read (old links) but no longer written.
 # ``_total`` (R4) and ``_totalMethod`` (an Aidbox extension that fhirpy's ``count()`` sends) are accepted
 # and checked; the total is always counted exactly.
-CONTROL: Final = frozenset({"_count", "_sort", "_offset", "_format", "_total", "_totalMethod"})
+CONTROL: Final = frozenset(
+    {"_count", "_sort", "_offset", "_cursor", "_format", "_total", "_totalMethod", "_summary", "_elements"}
+)
+# _include / _revinclude may repeat; each value is checked against what the type exposes.
+INCLUDES: Final = frozenset({"_include", "_revinclude"})
+SUMMARY_VALUES: Final = frozenset({"true", "false", "count", "data", "text"})
+# Modifiers served per parameter type (R4 search.html §3.1.1.5); anything else is refused (strict) or
+# ignored and reported (lenient).
+MODIFIERS: Final[dict[str, frozenset[str]]] = {
+    "token": frozenset({"not"}),
+    "string": frozenset({"exact", "contains"}),
+}
 TOTAL_VALUES: Final = {
     "_total": frozenset({"none", "estimate", "accurate"}),
     "_totalMethod": frozenset({"count", "estimate", "none"}),
@@ -40,6 +69,7 @@ FORMATS_JSON: Final = frozenset({"json", "application/json", "application/fhir+j
 class ParamType(StrEnum):
     TOKEN = "token"  # noqa: S105 (the FHIR search parameter type)
     DATE = "date"
+    STRING = "string"
     REFERENCE = "reference"
     URI = "uri"
 
@@ -63,13 +93,50 @@ class DateRange:
     end: datetime  # exclusive, UTC
 
 
+def date_matches(
+    prefix: str, s_lo: datetime, s_hi: datetime, t_lo: datetime | None, t_hi: datetime | None
+) -> bool:
+    """The R4 date rule (module docstring) for a search interval [s_lo, s_hi) and a target [t_lo, t_hi);
+    ``t_lo`` None is an open start (-infinity), ``t_hi`` None an ongoing end (+infinity)."""
+    eq = t_lo is not None and t_hi is not None and s_lo <= t_lo and t_hi <= s_hi
+    above = t_hi is None or t_hi > s_hi  # the range above S overlaps T
+    below = t_lo is None or t_lo < s_lo  # the range below S overlaps T
+    rules = {
+        "eq": eq,
+        "ne": not eq,
+        "gt": above,
+        "lt": below,
+        "ge": above or eq,
+        "le": below or eq,
+        "sa": t_lo is not None and t_lo >= s_hi,
+        "eb": t_hi is not None and t_hi <= s_lo,
+        "ap": (t_lo is None or t_lo < s_hi) and (t_hi is None or s_lo < t_hi),
+    }
+    return rules[prefix]
+
+
 @dataclass(frozen=True)
 class Filter:
-    """One occurrence of a parameter; ``values`` are OR-ed, occurrences of the same name are AND-ed."""
+    """One occurrence of a parameter; ``values`` are OR-ed, occurrences of the same name are AND-ed.
+    ``modifier`` is the served modifier (``not`` on tokens, ``exact``/``contains`` on strings) or ""."""
 
     name: str
     type: ParamType
     values: tuple[Token | DateRange | str, ...]
+    modifier: str = ""
+
+
+@dataclass(frozen=True)
+class Include:
+    """``_include=Source:param`` or ``_revinclude=Source:param``: follow ``param`` of ``source`` (a
+    reference search parameter) from the matches (include) or back to them (revinclude)."""
+
+    source: str
+    param: str
+    reverse: bool
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.param}"
 
 
 @dataclass(frozen=True)
@@ -84,6 +151,12 @@ class Search:
     count: int
     offset: int
     sort: Sort | None
+    includes: tuple[Include, ...] = ()
+    summary: str = ""  # "", true, false, count, data, text
+    elements: tuple[str, ...] = ()
+    cursor: str = ""
+    # Lenient handling: parameters ignored, with the reason ({parameter: reason}); reported back.
+    ignored: tuple[tuple[str, str], ...] = ()
 
     def values(self, name: str) -> list[tuple[Token | DateRange | str, ...]]:
         return [f.values for f in self.filters if f.name == name]
@@ -191,14 +264,14 @@ def parse_reference(text: str, target: str = "Patient") -> str:
     return ident
 
 
-def _parse_value(kind: ParamType, text: str) -> Token | DateRange | str:
+def _parse_value(kind: ParamType, text: str, target: str) -> Token | DateRange | str:
     if kind is ParamType.TOKEN:
         return parse_token(text)
     if kind is ParamType.DATE:
         return parse_date(text)
     if kind is ParamType.REFERENCE:
-        return parse_reference(text)
-    if not text:
+        return parse_reference(text, target)
+    if not text.strip():
         raise ValueError("is empty")
     return text
 
@@ -216,18 +289,44 @@ def parse_search(
     pairs: Iterable[tuple[str, str]],
     params: Mapping[str, ParamType],
     sort_keys: Sequence[str],
+    *,
+    targets: Mapping[str, str] | None = None,
+    include_options: Collection[Include] = (),
+    lenient: bool = False,
 ) -> Search:
     """Parse the query pairs of a search against the type's parameters and sort keys.
 
+    ``targets`` names the resource type each reference parameter points to (default Patient);
+    ``include_options`` are the ``_include``/``_revinclude`` values the type serves. ``lenient``
+    (``Prefer: handling=lenient``) ignores unknown parameters, unsupported modifiers and unsupported
+    includes and lists them in ``Search.ignored``; invalid values of known parameters are errors either way.
     ``_count`` above MAX_COUNT is lowered to MAX_COUNT (the server may return fewer, R4 search.html);
     ``_count=0`` asks for the total only.
     """
     errors: dict[str, str] = {}
+    ignored: dict[str, str] = {}
     filters: list[Filter] = []
+    includes: list[Include] = []
     count, offset, sort = DEFAULT_COUNT, 0, None
+    summary, cursor = "", ""
+    elements: tuple[str, ...] = ()
     seen_control: set[str] = set()
+
+    def unsupported(name: str, reason: str) -> None:
+        (ignored if lenient else errors)[name] = reason
+
     for raw_name, raw_value in pairs:
         name, _, modifier = raw_name.partition(":")
+        if name in INCLUDES:
+            if modifier:  # :iterate / :recurse
+                unsupported(raw_name, f"the modifier :{modifier} is not supported")
+                continue
+            for part in raw_value.split(","):
+                found = _includes(part, reverse=name == "_revinclude", options=include_options)
+                if not found:
+                    unsupported(f"{name}={part}", f"{part!r} is not an {name} this type serves")
+                includes += [i for i in found if i not in includes]
+            continue
         if name in CONTROL:
             if name in seen_control:
                 errors[name] = "is given more than once"
@@ -240,12 +339,27 @@ def parse_search(
                     count = min(_int(raw_value, minimum=0), MAX_COUNT)
                 elif name == "_offset":
                     offset = _int(raw_value, minimum=0)
+                elif name == "_cursor":
+                    if not re.fullmatch(r"[A-Za-z0-9_\-.]{1,1000}", raw_value):
+                        raise ValueError("is not a cursor of this server (follow the Bundle's links)")
+                    cursor = raw_value
                 elif name in TOTAL_VALUES:
                     if raw_value not in TOTAL_VALUES[name]:
                         raise ValueError(f"must be one of {', '.join(sorted(TOTAL_VALUES[name]))}")
                 elif name == "_format":
-                    if raw_value not in FORMATS_JSON:
+                    # An unencoded "+" in a query string reads as a space: "application/fhir json".
+                    if raw_value.split(";")[0].strip().lower().replace(" ", "+") not in FORMATS_JSON:
                         raise ValueError("only JSON is served (json, application/fhir+json)")
+                elif name == "_summary":
+                    if raw_value not in SUMMARY_VALUES:
+                        raise ValueError(f"must be one of {', '.join(sorted(SUMMARY_VALUES))}")
+                    summary = raw_value
+                elif name == "_elements":
+                    elements = tuple(dict.fromkeys(e.strip() for e in raw_value.split(",") if e.strip()))
+                    if not elements or not all(
+                        re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(\[x\])?", e) for e in elements
+                    ):
+                        raise ValueError("must be a comma-separated list of top-level element names")
                 else:
                     sort = _parse_sort(raw_value, sort_keys)
             except ValueError as exc:
@@ -253,22 +367,48 @@ def parse_search(
             continue
         kind = params.get(name)
         if kind is None:
-            errors[raw_name] = "is not a search parameter of this resource type"
+            unsupported(raw_name, "is not a search parameter of this resource type")
             continue
-        if modifier:
-            errors[raw_name] = f"the modifier :{modifier} is not supported"
+        if modifier and modifier not in MODIFIERS.get(kind.value, frozenset()):
+            unsupported(raw_name, f"the modifier :{modifier} is not supported")
             continue
+        target = (targets or {}).get(name, "Patient")
         values: list[Token | DateRange | str] = []
         for part in raw_value.split(","):
             try:
-                values.append(_parse_value(kind, part))
+                values.append(_parse_value(kind, part, target))
             except ValueError as exc:
                 errors[name] = f"{part!r} {exc}" if not str(exc).startswith(("not", "prefix")) else str(exc)
         if name not in errors:
-            filters.append(Filter(name, kind, tuple(values)))
+            filters.append(Filter(name, kind, tuple(values), modifier))
+    if summary and elements:
+        errors["_elements"] = "cannot be combined with _summary"
     if errors:
         raise SearchError(errors)
-    return Search(tuple(filters), count, offset, sort)
+    return Search(
+        tuple(filters),
+        count,
+        offset,
+        sort,
+        includes=tuple(includes),
+        summary=summary,
+        elements=elements,
+        cursor=cursor,
+        ignored=tuple(ignored.items()),
+    )
+
+
+def _includes(text: str, *, reverse: bool, options: Collection[Include]) -> list[Include]:
+    """The includes ``text`` names among ``options``: ``Type:param``, ``Type:param:Target``, ``Type:*``
+    or ``*`` (every include of that direction)."""
+    served = [o for o in options if o.reverse is reverse]
+    if text == "*":
+        return served
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        return []
+    source, param = parts[0], parts[1]
+    return [o for o in served if o.source == source and param in ("*", o.param)]
 
 
 def _parse_sort(text: str, sort_keys: Sequence[str]) -> Sort:

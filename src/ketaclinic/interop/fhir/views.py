@@ -35,7 +35,7 @@ from ketaclinic.core.access import delegated
 from ketaclinic.interop.fhir import auth, documents, export, services
 from ketaclinic.interop.fhir.models import ExportStatus
 from ketaclinic.interop.fhir.params import FORMATS_JSON, SearchError, parse_search
-from ketaclinic.interop.fhir.resources import REGISTRY, ResourceType
+from ketaclinic.interop.fhir.resources import REGISTRY, ResourceType, include_options
 
 log = logging.getLogger("ketaclinic.fhir")
 
@@ -277,6 +277,13 @@ def introspect(request: HttpRequest) -> HttpResponse:
 # --- read and search -------------------------------------------------------------------------------------
 
 
+def _lenient(request: HttpRequest) -> bool:
+    """``Prefer: handling=lenient`` ignores unknown parameters (R4 search.html §3.1.1.2); strict, the
+    default here, refuses them with 400 (R4 lets the server choose the default)."""
+    prefer = [p.strip().replace(" ", "") for p in request.headers.get("Prefer", "").split(",")]
+    return "handling=lenient" in prefer
+
+
 def _search(request: HttpRequest, name: str, pairs: list[tuple[str, str]]) -> HttpResponse:
     grant = _authorised(request)
     if isinstance(grant, HttpResponse):
@@ -285,7 +292,14 @@ def _search(request: HttpRequest, name: str, pairs: list[tuple[str, str]]) -> Ht
     if isinstance(rtype, HttpResponse):
         return rtype
     try:
-        query = parse_search(pairs, rtype.param_types, rtype.sort_keys)
+        query = parse_search(
+            pairs,
+            rtype.param_types,
+            rtype.sort_keys,
+            targets=rtype.reference_targets,
+            include_options=include_options(rtype),
+            lenient=_lenient(request),
+        )
         page = services.search(
             grant=grant, rtype=rtype, query=query, request=request, detail=request.get_full_path()
         )
@@ -300,9 +314,13 @@ def _search(request: HttpRequest, name: str, pairs: list[tuple[str, str]]) -> Ht
         params=pairs,
         resources=page.resources,
         total=page.total,
-        offset=query.offset,
         count=query.count,
         now=timezone.now(),
+        next_cursor=page.next_cursor,
+        previous_cursor=page.previous_cursor,
+        included=page.included,
+        issues=page.issues,
+        ignored=[n for n, _reason in query.ignored],
     )
     return _json(doc)
 

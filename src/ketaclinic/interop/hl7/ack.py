@@ -2,8 +2,16 @@
 
 ``MSH`` with sender and receiver swapped, ``MSA|AA|<MSH-10 of the request>``; for AE/AR one ``ERR``
 segment per problem: ERR-2 where, ERR-3 the HL7 table 0357 code, ERR-4 severity, ERR-8 a message for
-whoever reads the monitor's log. For senders older than v2.5 (Philips Efficia sends 2.4, §3.2) the
-v2.4 places are filled too: ERR-1 and MSA-3.
+whoever reads the monitor's log. An AA may carry warnings (ERR-4 ``W``): the message was stored, but a
+value in it was implausible (bounds.implausible_value; the warning names the OBX-5).
+
+The ACK is written in the request's own version (issue 16 point 6). Before v2.5 (Philips Efficia sends
+2.4, §3.2; 2.3.1 is still seen) the ACK structure is ``MSH MSA [ERR]`` and ERR has one field, ERR-1
+"error code and location" (ELD: ``segment^sequence^field^code&text&HL70357``, repeating, one repetition
+per problem); ERR-2..12 and repeating ERR segments were added in v2.5. So a 2.3.1/2.4 ACK has exactly one
+ERR with only ERR-1, and the first problem's text in MSA-3; a 2.5+ ACK has one ERR per problem with
+ERR-2..8 and ERR-1 left empty (deprecated since 2.5). hl7apy's strict parser accepts both
+(tests/interop/test_hl7_ack_versions.py), and rejected the earlier 2.4 ACKs that carried ERR-2..8.
 
 The shape follows IPF's PCD-01 response fixture (reference/hl7/pcd01_ack_for_nibp.hl7): MSH-15/16
 ``NE``/``AL``, MSH-11/12 and MSH-21 echoed from the request.
@@ -72,23 +80,34 @@ def _legacy(version: str) -> bool:
     return (major, minor) < (2, 5)
 
 
-def _err(error: AckError, legacy: bool) -> str:
+def _erl(error: AckError) -> str:
+    e = DEFAULT_ENCODING
+    loc = error.location
+    if loc is None:
+        return ""
+    return e.component.join((loc.segment, str(loc.sequence), str(loc.field or ""))).rstrip(e.component)
+
+
+def _legacy_err(errors: Sequence[AckError]) -> str:
+    """The one ERR of a v2.3.1/v2.4 ACK: ERR-1 (ELD) repeated once per problem, nothing else."""
+    e = DEFAULT_ENCODING
+    sub = e.subcomponent
+    reps = []
+    for error in errors:
+        code = f"{int(error.code)}{sub}{escape(error.code.display, e)}{sub}{ERROR_TABLE}"
+        where = [*_erl(error).split(e.component), "", "", ""][:3]
+        reps.append(e.component.join((*where, code)))
+    return e.field.join(("ERR", e.repetition.join(reps)))
+
+
+def _err(error: AckError) -> str:
+    """One ERR of a v2.5+ ACK: ERR-2 location, ERR-3 code, ERR-4 severity, ERR-7 detail, ERR-8 text."""
     e = DEFAULT_ENCODING
     code = f"{int(error.code)}{e.component}{escape(error.code.display, e)}{e.component}{ERROR_TABLE}"
-    loc = error.location
-    erl = ""
-    if loc is not None:
-        erl = e.component.join((loc.segment, str(loc.sequence), str(loc.field or ""))).rstrip(e.component)
-    err1 = ""
-    if legacy:
-        sub = e.subcomponent
-        err1_code = f"{int(error.code)}{sub}{escape(error.code.display, e)}{sub}{ERROR_TABLE}"
-        where = [*erl.split(e.component), "", "", ""][:3]
-        err1 = e.component.join((*where, err1_code))
     fields = [
         "ERR",
-        err1,
-        erl,
+        "",
+        _erl(error),
         code,
         error.severity.value,
         "",
@@ -116,8 +135,8 @@ def build_ack(
     ``request`` may be None when not even MSH could be read: the ACK then has empty receiver and
     empty MSA-2. ``now`` is the ACK time (aware → written with its offset).
     """
-    if code is AckCode.ACCEPT and errors:
-        raise ValueError("an AA acknowledgement carries no ERR segments")
+    if code is AckCode.ACCEPT and any(err.severity is Severity.ERROR for err in errors):
+        raise ValueError("an AA acknowledgement carries no ERR segments of severity E (only warnings)")
     if code is not AckCode.ACCEPT and not errors:
         raise ValueError(f"an {code.value} acknowledgement needs at least one AckError")
     e = DEFAULT_ENCODING
@@ -152,7 +171,10 @@ def build_ack(
     if legacy and errors:
         msa.append(escape(errors[0].message, e))
     segments = [e.field.join(msh).rstrip(e.field), e.field.join(msa)]
-    segments += [_err(err, legacy) for err in errors]
+    if legacy:
+        segments += [_legacy_err(errors)] if errors else []
+    else:
+        segments += [_err(err) for err in errors]
     return "\r".join(segments)
 
 

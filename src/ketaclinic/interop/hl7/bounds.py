@@ -28,6 +28,7 @@ from typing import Final
 from ketaclinic.core import moments
 from ketaclinic.core.moments import TimeWindow
 from ketaclinic.interop.hl7.errors import AckCode, ErrorLocation, HL7ErrorCode, HL7ParseError
+from ketaclinic.interop.hl7.mdc import VitalKind
 from ketaclinic.interop.hl7.model import MessageHeader, TimeSource
 
 # Defaults (docs/operations.md "Monitor feed limits"). A PCD-01 message from one monitor is a few kB with
@@ -167,3 +168,93 @@ def time_problem(
     """:func:`implausible_time` as the AE naming the field, or None when the time is plausible."""
     why = implausible_time(moment, received_at, limits)
     return None if why is None else time_error(moment, why, location=location, header=header)
+
+
+# ---------------------------------------------------------------- implausible values (issue 16 point 3)
+#
+# A value no patient can have (a diastolic pressure of 400 mmHg) is a fault of the cuff, the lead or the
+# monitor, not a measurement. It is stored all the same — nothing a monitor sends is silently dropped or
+# changed (design.md) — but marked: the reading row carries the reason (VitalReading.implausible_reason),
+# FHIR marks the Observation (interpretation + note), the chart shows it struck out instead of plotting
+# it, and the ACK is an AA with a warning ERR (severity W) naming the OBX-5 that carried it.
+#
+# The limits are the chairside data-entry plausibility ranges (clinical/vitals.py DEFAULT_PLAUSIBILITY),
+# the same that refuse a typed "SBP 1420": one definition of "cannot be a real value" for the monitor and
+# the keyboard. They are configurable defaults, not clinical thresholds, and not in the reference (their
+# ``source`` says so); a kind without a range of its own is bounded by what its definition allows.
+
+
+def _plausible_ranges() -> dict[VitalKind, tuple[float, float, str, str]]:
+    """(low, high, unit, source) per monitored kind, from clinical/vitals.py DEFAULT_PLAUSIBILITY."""
+    from ketaclinic.clinical.vitals import DEFAULT_PLAUSIBILITY, VitalField
+
+    def of(field: VitalField, unit: str) -> tuple[float, float, str, str]:
+        r = DEFAULT_PLAUSIBILITY[field]
+        return (r.low, r.high, unit, f"clinical/vitals.py DEFAULT_PLAUSIBILITY[{field.value}]: {r.source}")
+
+    sbp, dbp = DEFAULT_PLAUSIBILITY[VitalField.SBP], DEFAULT_PLAUSIBILITY[VitalField.DBP]
+    return {
+        VitalKind.SBP: of(VitalField.SBP, "mmHg"),
+        VitalKind.DBP: of(VitalField.DBP, "mmHg"),
+        # A mean pressure lies between the diastolic and the systolic pressure (its definition): bounded by
+        # the diastolic range's low end and the systolic range's high end.
+        VitalKind.MAP: (
+            dbp.low,
+            sbp.high,
+            "mmHg",
+            "between DEFAULT_PLAUSIBILITY[dbp].low and [sbp].high (a mean lies between its extremes)",
+        ),
+        VitalKind.HR: of(VitalField.HR, "/min"),
+        # A pulse rate counts the same beats as the heart rate: the heart-rate range.
+        VitalKind.PULSE: of(VitalField.HR, "/min"),
+        VitalKind.SPO2: of(VitalField.SPO2, "%"),
+        VitalKind.RR: of(VitalField.RR, "/min"),
+        VitalKind.TEMP_C: of(VitalField.TEMP, "°C"),
+        # A percentage lies between 0 and 100 (definition; the reference gives no perfusion-index range).
+        VitalKind.PERFUSION_INDEX: (0.0, 100.0, "%", "a percentage (definition), interop.md §3.3"),
+    }
+
+
+_RANGES: dict[VitalKind, tuple[float, float, str, str]] = {}
+
+
+def implausible_value(kind: VitalKind, value: float) -> str | None:
+    """Why ``value`` (in the kind's canonical unit, mdc.KINDS) cannot be a real measurement, or None.
+
+    Kinds without a range (etCO2, weight, height, BMI) are only refused below zero: none of them can be
+    negative."""
+    if not _RANGES:
+        _RANGES.update(_plausible_ranges())
+    found = _RANGES.get(kind)
+    label = _KIND_LABEL.get(kind, kind.value)
+    if found is None:
+        return f"{label} {value:g} is below zero, which it cannot be" if value < 0 else None
+    low, high, unit, _source = found
+    if low <= value <= high:
+        return None
+    return f"{label} {value:g} {unit} is outside the plausible range {low:g}–{high:g} {unit}"
+
+
+def plausible_range_source(kind: VitalKind) -> str:
+    """Where the range of ``kind`` comes from (for documentation and tests)."""
+    if not _RANGES:
+        _RANGES.update(_plausible_ranges())
+    found = _RANGES.get(kind)
+    return found[3] if found else "not negative (definition)"
+
+
+_KIND_LABEL: Final = {
+    VitalKind.SBP: "SBP",
+    VitalKind.DBP: "DBP",
+    VitalKind.MAP: "MAP",
+    VitalKind.HR: "HR",
+    VitalKind.PULSE: "Pulse",
+    VitalKind.SPO2: "SpO2",
+    VitalKind.RR: "RR",
+    VitalKind.ETCO2: "etCO2",
+    VitalKind.TEMP_C: "Temperature",
+    VitalKind.WEIGHT_KG: "Weight",
+    VitalKind.HEIGHT_CM: "Height",
+    VitalKind.BMI: "BMI",
+    VitalKind.PERFUSION_INDEX: "Perfusion index",
+}

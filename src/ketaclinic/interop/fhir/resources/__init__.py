@@ -5,11 +5,13 @@ Only types backed by a table are listed; a new type is one module (see ``base.py
 
 from __future__ import annotations
 
+from ketaclinic.interop.fhir.params import Include, ParamType
 from ketaclinic.interop.fhir.resources.adverse_event import ADVERSE_EVENT
 from ketaclinic.interop.fhir.resources.base import ResourceType
 from ketaclinic.interop.fhir.resources.care_plan import CARE_PLAN
 from ketaclinic.interop.fhir.resources.condition import CONDITION
 from ketaclinic.interop.fhir.resources.consent import CONSENT
+from ketaclinic.interop.fhir.resources.device import DEVICE
 from ketaclinic.interop.fhir.resources.encounter import ENCOUNTER
 from ketaclinic.interop.fhir.resources.medication_administration import MEDICATION_ADMINISTRATION
 from ketaclinic.interop.fhir.resources.observation import OBSERVATION
@@ -30,7 +32,26 @@ REGISTRY: dict[str, ResourceType] = {
         ADVERSE_EVENT,
         CONSENT,
         QUESTIONNAIRE,
+        DEVICE,
     )
 }
 
-__all__ = ["REGISTRY", "ResourceType"]
+
+def include_options(rtype: ResourceType) -> list[Include]:
+    """The _include values of ``rtype`` (its reference parameters) and its _revinclude values (every
+    type's reference parameters that point to it)."""
+    forward = [
+        Include(rtype.name, name, reverse=False)
+        for name, p in rtype.params.items()
+        if p.type is ParamType.REFERENCE and p.path
+    ]
+    backward = [
+        Include(other.name, name, reverse=True)
+        for other in REGISTRY.values()
+        for name, p in other.params.items()
+        if p.type is ParamType.REFERENCE and p.path and p.target == rtype.name
+    ]
+    return forward + backward
+
+
+__all__ = ["REGISTRY", "ResourceType", "include_options"]

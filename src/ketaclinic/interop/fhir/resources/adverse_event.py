@@ -30,6 +30,7 @@ from ketaclinic.interop.fhir.resources.base import (
     ResourceType,
     Source,
     instant,
+    matching_codes,
     token_matches,
 )
 
@@ -58,6 +59,7 @@ class AdverseEventSource(Source):
     patient_field = "session__patient_id"
     updated_field = "recorded_at"  # never edited by the services
     date_fields = {"date": "onset_at"}
+    created_field = "recorded_at"
     sort_fields = {"_id": "pk", "_lastUpdated": "recorded_at", "date": "onset_at"}
 
     def queryset(self, organization_id: int) -> QuerySet[Any]:
@@ -82,7 +84,7 @@ class AdverseEventSource(Source):
             ]
             return qs.filter(serious__in=flags)
         if flt.name == "severity":
-            wanted = [t.code for t in tokens if t.code and t.system in (None, codes.AE_SEVERITY)]
+            wanted = matching_codes(tokens, codes.AE_SEVERITY, ("mild", "moderate", "severe"))
             return qs.filter(severity__in=wanted)
         if flt.name == "event":
             terms = [

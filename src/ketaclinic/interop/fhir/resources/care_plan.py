@@ -58,10 +58,11 @@ from django.db.models.functions import Coalesce, Greatest
 
 from ketaclinic.chairside.models import Status, TreatmentSession
 from ketaclinic.interop.fhir import codes, profiles
-from ketaclinic.interop.fhir.params import DateRange, Filter, ParamType, Token
+from ketaclinic.interop.fhir.params import Filter, ParamType, Token
 from ketaclinic.interop.fhir.resources.base import (
     COMMON_PARAMS,
     PATIENT_PARAMS,
+    DateSpan,
     ParamDef,
     ResourceType,
     Source,
@@ -134,24 +135,13 @@ def activity_status(session_status: str, treatment: Any | None) -> tuple[str, st
     return _ACTIVITY_STATUS[encounter_status(treatment.status, dosed)], ""
 
 
-def _period_q(value: DateRange) -> Q:
-    """R4 search on a Period: eq = the searched interval contains the period; the other prefixes ask the
-    period to overlap the interval above (ge, gt) or below (le, lt) the value."""
-    if value.prefix == "eq":
-        return Q(period_start__gte=value.start, period_end__lt=value.end)
-    if value.prefix == "ge":
-        return Q(period_end__gte=value.start)
-    if value.prefix == "gt":
-        return Q(period_end__gte=value.end)
-    if value.prefix == "le":
-        return Q(period_start__lt=value.end)
-    return Q(period_start__lt=value.start)  # lt
-
-
 class PlanSource(Source):
     model = Plan
     updated_field = "last_updated"
     sort_fields = {"_id": "pk", "_lastUpdated": "last_updated", "date": "period_start"}
+    # R4 search on a Period (params.py): a plan without sessions has no period and matches no date
+    date_fields = {"date": DateSpan("period_start", "period_end")}
+    created_field = "created_at"
 
     def queryset(self, organization_id: int) -> QuerySet[Any]:
         sessions = PlanSession.objects.filter(plan=OuterRef("pk"))
@@ -180,8 +170,6 @@ class PlanSource(Source):
         )
 
     def filter_param(self, qs: QuerySet[Any], flt: Filter) -> QuerySet[Any]:
-        if flt.name == "date":
-            return qs.filter(any_of([_period_q(v) for v in flt.values if isinstance(v, DateRange)]))
         tokens = [v for v in flt.values if isinstance(v, Token)]
         if flt.name == "status":
             wanted = [
@@ -277,7 +265,8 @@ CARE_PLAN = ResourceType(
         **PATIENT_PARAMS,
         "date": ParamDef(
             ParamType.DATE,
-            "The course period (first to last booked session): eq within, ge/gt/le/lt overlapping.",
+            "The course period (first to last booked session); R4 period matching: eq within, ge/gt/le/lt "
+            "overlapping, sa/eb/ne/ap.",
         ),
         "status": ParamDef(ParamType.TOKEN, "active, completed (no booked session left) or revoked."),
         "intent": ParamDef(ParamType.TOKEN, "Always plan."),

@@ -137,6 +137,7 @@ class IntakeConditionSource(Source):
     model = Intake
     updated_field = "last_updated"
     date_fields = {"recorded-date": "created_at"}
+    created_field = "created_at"
     sort_fields = {"_id": "pk", "_lastUpdated": "last_updated", "recorded-date": "created_at"}
 
     def __init__(self, kind: ConditionKind) -> None:

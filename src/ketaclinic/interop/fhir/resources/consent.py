@@ -26,7 +26,7 @@ from datetime import date
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -36,7 +36,7 @@ from ketaclinic.interop.fhir import codes
 from ketaclinic.interop.fhir.params import Filter, ParamType, Token
 from ketaclinic.interop.fhir.resources.base import (
     COMMON_PARAMS,
-    PATIENT_PARAMS,
+    DateSpan,
     ParamDef,
     ResourceType,
     Source,
@@ -72,11 +72,24 @@ def _active_rows(on: date) -> Q:
 class ConsentSource(Source):
     model = Consent
     updated_field = "updated_at"
-    date_fields = {"date": "signed_on"}
+    # ``period`` is provision.period: signing to the earlier of expiry and withdrawal (open: no end)
+    date_fields = {"date": "signed_on", "period": DateSpan("signed_on", "provision_end", day=True)}
     sort_fields = {"_id": "pk", "_lastUpdated": "updated_at", "date": "signed_on"}
+    created_field = "recorded_at"
 
     def queryset(self, organization_id: int) -> QuerySet[Any]:
-        return Consent.objects.filter(organization_id=organization_id).select_related("template")
+        return (
+            Consent.objects.filter(organization_id=organization_id)
+            .select_related("template")
+            .annotate(
+                provision_end=Case(
+                    When(withdrawn_on__isnull=True, then=F("expires_on")),
+                    When(expires_on__isnull=True, then=F("withdrawn_on")),
+                    When(withdrawn_on__lt=F("expires_on"), then=F("withdrawn_on")),
+                    default=F("expires_on"),
+                )
+            )
+        )
 
     def filter_param(self, qs: QuerySet[Any], flt: Filter) -> QuerySet[Any]:
         tokens = [v for v in flt.values if isinstance(v, Token)]
@@ -165,8 +178,14 @@ CONSENT = ResourceType(
     sources=(ConsentSource(),),
     params={
         **COMMON_PARAMS,
-        "patient": PATIENT_PARAMS["patient"],
-        "date": ParamDef(ParamType.DATE, "When the consent was signed (prefixes eq, ge, le, gt, lt)."),
+        "patient": ParamDef(ParamType.REFERENCE, "The patient: Patient/<id>.", "Patient", "patient"),
+        "date": ParamDef(
+            ParamType.DATE, "When the consent was signed (prefixes eq, ne, ge, le, gt, lt, sa, eb, ap)."
+        ),
+        "period": ParamDef(
+            ParamType.DATE,
+            "provision.period: from signing to expiry or withdrawal (open if neither); R4 period matching.",
+        ),
         "status": ParamDef(ParamType.TOKEN, "active, or inactive once withdrawn or expired."),
         "category": ParamDef(ParamType.TOKEN, f"{codes.CONSENT_CATEGORY_SYSTEM}|{CATEGORY_CODE}."),
         "scope": ParamDef(ParamType.TOKEN, "Always treatment."),

@@ -19,7 +19,8 @@ R4 Encounter has no status reason, so a stopped session carries its reason in th
 ``period.start`` is the check-in (the session event to ``checked_in``), else the first dose, else, for a
 planned or cancelled-before-arrival session, the scheduled time (R4 has no separate planned date).
 ``period.end`` is the discharge, or the stop for a session stopped after check-in. The ``date`` search
-parameter and sort key use ``period.start``. ``type`` is the protocol as a local code
+parameter matches the whole period by the R4 rule (params.py; an open period is ongoing), so
+``date=ge<now>`` finds a session still running; the ``date`` sort key is ``period.start``. ``type`` is the protocol as a local code
 (``codes.PROTOCOL_SYSTEM``); ``location`` is the site by display.
 
 ``meta.versionId`` is the session's optimistic-lock version (bumped on every change, so ETags are right);
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce, Greatest
 
 from ketaclinic.chairside.models import SessionEvent, Status, TreatmentSession
@@ -42,6 +43,7 @@ from ketaclinic.interop.fhir.params import Filter, ParamType, Token
 from ketaclinic.interop.fhir.resources.base import (
     COMMON_PARAMS,
     PATIENT_PARAMS,
+    DateSpan,
     ParamDef,
     ResourceType,
     Source,
@@ -87,8 +89,9 @@ def protocol_name(protocol_id: str) -> str:
 class SessionSource(Source):
     model = TreatmentSession
     updated_field = "last_updated"
-    date_fields = {"date": "start_at"}
+    date_fields = {"date": DateSpan("start_at", "end_at")}
     sort_fields = {"_id": "pk", "_lastUpdated": "last_updated", "date": "start_at"}
+    created_field = "created_at"
 
     def queryset(self, organization_id: int) -> QuerySet[Any]:
         checked_in = SessionEvent.objects.filter(session=OuterRef("pk"), to_status=Status.CHECKED_IN)
@@ -99,7 +102,19 @@ class SessionSource(Source):
                 checked_in_at=Subquery(checked_in.order_by("at", "pk").values("at")[:1]),
                 last_updated=Greatest(F("created_at"), Coalesce(F("status_changed_at"), F("created_at"))),
             )
-            .annotate(start_at=Coalesce(F("checked_in_at"), F("dose_started_at"), F("scheduled_at")))
+            .annotate(
+                start_at=Coalesce(F("checked_in_at"), F("dose_started_at"), F("scheduled_at")),
+                # period.end: the stop of a session stopped after check-in, else the discharge (or none)
+                end_at=Case(
+                    When(
+                        status=Status.STOPPED,
+                        checked_in_at__isnull=False,
+                        status_changed_at__isnull=False,
+                        then=F("status_changed_at"),
+                    ),
+                    default=F("discharged_at"),
+                ),
+            )
         )
 
     def filter_param(self, qs: QuerySet[Any], flt: Filter) -> QuerySet[Any]:
@@ -117,6 +132,8 @@ class SessionSource(Source):
             return qs.none()
         if flt.name == "type":
             ids = [t.code for t in tokens if t.code and t.system in (None, codes.PROTOCOL_SYSTEM)]
+            if any(t.system == codes.PROTOCOL_SYSTEM and t.code is None for t in tokens):
+                return qs  # system| : any protocol
             return qs.filter(protocol_id__in=ids)
         return qs.none()
 
@@ -147,13 +164,10 @@ class SessionSource(Source):
             "location": [{"location": {"display": s.site.name}}],
             "serviceProvider": {"display": s.organization.name},
         }
-        end = s.discharged_at
         if s.status == Status.STOPPED:
             resource["extension"] = [{"url": codes.STOP_REASON_EXTENSION, "valueString": s.stop_reason}]
-            if s.checked_in_at is not None and s.status_changed_at is not None:
-                end = s.status_changed_at
-        if end is not None:
-            resource["period"]["end"] = instant(end)
+        if s.end_at is not None:  # the same end the date search uses (queryset)
+            resource["period"]["end"] = instant(s.end_at)
         return resource
 
 
@@ -164,7 +178,9 @@ ENCOUNTER = ResourceType(
         **COMMON_PARAMS,
         **PATIENT_PARAMS,
         "date": ParamDef(
-            ParamType.DATE, "When the session started: check-in, else first dose, else scheduled."
+            ParamType.DATE,
+            "The period: from check-in (else first dose, else scheduled) to discharge or stop; open while "
+            "the session runs. R4 period matching: eq within, ge/gt/le/lt overlapping, sa/eb/ne/ap.",
         ),
         "status": ParamDef(ParamType.TOKEN, "planned, arrived, in-progress, finished or cancelled."),
         "class": ParamDef(ParamType.TOKEN, "Always AMB (v3 ActCode): ambulatory."),

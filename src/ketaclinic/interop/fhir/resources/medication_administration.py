@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, When
 
 from ketaclinic.chairside.models import ACTIVE_STATUSES, Administration, Status
 from ketaclinic.chairside.models import AdministrationKind as Kind
@@ -35,11 +35,13 @@ from ketaclinic.interop.fhir.params import Filter, ParamType, Token
 from ketaclinic.interop.fhir.resources.base import (
     COMMON_PARAMS,
     PATIENT_PARAMS,
+    DateSpan,
     ParamDef,
     ResourceType,
     Source,
     any_of,
     instant,
+    matching_codes,
     token_matches,
 )
 
@@ -89,8 +91,11 @@ class AdministrationSource(Source):
     model = Administration
     patient_field = "session__patient_id"
     updated_field = "recorded_at"  # never edited: the entry is the last change
-    date_fields = {"effective-time": "at"}
+    # effective[x]: a point for a single dose, the segment's period for an infusion (open while running)
+    date_fields = {"effective-time": DateSpan("at", "effective_end")}
     sort_fields = {"_id": "pk", "_lastUpdated": "recorded_at", "effective-time": "at"}
+    reference_fields = {"context": "session_id"}
+    created_field = "recorded_at"
 
     def queryset(self, organization_id: int) -> QuerySet[Any]:
         later = Administration.objects.filter(
@@ -107,6 +112,7 @@ class AdministrationSource(Source):
                 segment_end=Subquery(later.values("at")[:1]),
                 infusion_start=Subquery(start.order_by("at", "pk").values("pk")[:1]),
             )
+            .annotate(effective_end=Case(When(kind__in=INFUSION, then=F("segment_end")), default=F("at")))
         )
 
     def filter_param(self, qs: QuerySet[Any], flt: Filter) -> QuerySet[Any]:
@@ -121,11 +127,7 @@ class AdministrationSource(Source):
             ]
             return qs.filter(drug__in=drugs)
         if flt.name == "status":
-            wanted = [
-                STATUS_ROWS[t.code]
-                for t in tokens
-                if t.system in (None, codes.MED_ADMIN_STATUS) and t.code in STATUS_ROWS
-            ]
+            wanted = [STATUS_ROWS[c] for c in matching_codes(tokens, codes.MED_ADMIN_STATUS, STATUS_ROWS)]
             return qs.filter(any_of(wanted))
         return qs.none()
 
@@ -211,7 +213,13 @@ MEDICATION_ADMINISTRATION = ResourceType(
             ParamType.TOKEN,
             f"The drug: {codes.RXNORM}|2201623 (esketamine) or {codes.DRUG_SYSTEM}|ketamine / |esketamine.",
         ),
-        "effective-time": ParamDef(ParamType.DATE, "When the dose (or infusion segment) started."),
+        "effective-time": ParamDef(
+            ParamType.DATE,
+            "When the dose was given, or the infusion segment's period (open while it runs); R4 matching.",
+        ),
+        "context": ParamDef(
+            ParamType.REFERENCE, "The session's Encounter: Encounter/<id>.", "Encounter", "context"
+        ),
         "status": ParamDef(ParamType.TOKEN, "completed, in-progress or stopped."),
     },
     sort_keys=("_id", "_lastUpdated", "effective-time"),

@@ -7,8 +7,9 @@ reference gives one (PHQ-9 44261-6, GAD-7 70274-6, PCL-5 101698-9) plus always t
 screener, BPI-SF) yield no score Observation; their answers are in the QuestionnaireResponse.
 
 Chairside readings (interop.md §1.5): one source per measurement kind (resources/vital_signs.py, ids
-``vs-<uuid>-<kind>``), each answering ``code`` and ``category`` for its own rows; search, paging,
-``$everything`` and ``$export`` merge them with the scores in sort order (tests/fhir/test_vital_signs.py).
+``vs-<uuid>-<kind>``), each answering ``code`` and ``category`` for its own rows; monitor readings
+(resources/monitor_readings.py, ids ``mon-<id>``); search, paging, ``$everything`` and ``$export`` merge
+them with the scores in sort order (tests/fhir/test_vital_signs.py, test_device_data.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ketaclinic.interop.fhir.resources.base import (
     instant,
     token_matches,
 )
+from ketaclinic.interop.fhir.resources.monitor_readings import MONITOR_READINGS
 from ketaclinic.interop.fhir.resources.vital_signs import READING_SOURCES
 from ketaclinic.measures.models import ScaleAdministration
 
@@ -52,6 +54,8 @@ class ScaleScoreSource(Source):
     updated_field = "created_at"  # administrations are never edited
     date_fields = {"date": "administered_at"}
     sort_fields = {"_id": "pk", "_lastUpdated": "created_at", "date": "administered_at"}
+    reference_fields = {"derived-from": "pk"}  # the QuestionnaireResponse shares the administration's id
+    created_field = "created_at"
 
     def queryset(self, organization_id: int) -> QuerySet[Any]:
         return ScaleAdministration.objects.filter(organization_id=organization_id, total__isnull=False)
@@ -101,20 +105,47 @@ class ScaleScoreSource(Source):
 
 OBSERVATION = ResourceType(
     name="Observation",
-    sources=(ScaleScoreSource(), *READING_SOURCES),
+    sources=(ScaleScoreSource(), *READING_SOURCES, MONITOR_READINGS),
     params={
         **COMMON_PARAMS,
         **PATIENT_PARAMS,
         "code": ParamDef(ParamType.TOKEN, "What was observed: system|code (e.g. http://loinc.org|44261-6)."),
-        "date": ParamDef(ParamType.DATE, "When it was observed (prefixes eq, ge, le, gt, lt)."),
+        "date": ParamDef(
+            ParamType.DATE, "When it was observed (prefixes eq, ne, ge, le, gt, lt, sa, eb, ap)."
+        ),
+        "encounter": ParamDef(
+            ParamType.REFERENCE,
+            "The session of a chairside reading: Encounter/<id>.",
+            "Encounter",
+            "encounter",
+        ),
+        "derived-from": ParamDef(
+            ParamType.REFERENCE,
+            "The answers a score was computed from: QuestionnaireResponse/<id>.",
+            "QuestionnaireResponse",
+            "derivedFrom",
+        ),
         "category": ParamDef(
             ParamType.TOKEN,
-            "Category: vital-signs (chairside readings) or survey (scale scores, MOAA/S, CADSS).",
+            "Category: vital-signs (chairside and monitor readings) or survey (scale scores, MOAA/S, CADSS).",
+        ),
+        "component-code": ParamDef(
+            ParamType.TOKEN,
+            "A component's code: the blood-pressure panel's 8480-6, 8462-4 and (monitor panels) 8478-0.",
+        ),
+        "combo-code": ParamDef(
+            ParamType.TOKEN,
+            "The code or a component's code (e.g. http://loinc.org|8478-0: every mean pressure).",
+        ),
+        "device": ParamDef(
+            ParamType.REFERENCE, "The monitor that measured it: Device/<id>.", "Device", "device"
         ),
     },
     sort_keys=("_id", "_lastUpdated", "date"),
     documentation=(
         "Rating-scale total scores and chairside MOAA/S and CADSS (category survey); chairside vital signs "
-        "(category vital-signs: BP panel, heart rate, SpO2, respiratory rate, temperature)."
+        "(category vital-signs: BP panel, heart rate, SpO2, respiratory rate, temperature); every value a "
+        "bedside monitor sent, at full precision, with its Device (ids mon-<id>: BP panel with the mean "
+        "pressure, heart and pulse rate, SpO2, perfusion index and the other MDC-coded values)."
     ),
 )

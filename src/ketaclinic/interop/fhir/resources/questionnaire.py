@@ -129,6 +129,9 @@ def to_fhir(instrument: Instrument) -> dict[str, Any]:
 DEFINITIONS: tuple[dict[str, Any], ...] = tuple(to_fhir(i) for i in INSTRUMENTS.values())
 
 
+PUBLICATION_STATUS = "http://hl7.org/fhir/publication-status"
+
+
 def definitions() -> tuple[dict[str, Any], ...]:
     return DEFINITIONS
 
@@ -146,8 +149,8 @@ def matches(resource: dict[str, Any], flt: Filter) -> bool:
         return any(token_matches(t, s, c) for t in tokens for s, c in pairs)
     if flt.name == "version":
         return any(t.code == resource["version"] for t in tokens)
-    if flt.name == "status":
-        return any(t.code == resource["status"] for t in tokens)
+    if flt.name == "status":  # R4 publication-status; system| and |code forms as for any token
+        return any(token_matches(t, PUBLICATION_STATUS, resource["status"]) for t in tokens)
     return False
 
 

@@ -34,6 +34,7 @@ class ScaleAnswersSource(Source):
     model = ScaleAdministration
     updated_field = "created_at"
     date_fields = {"authored": "administered_at"}
+    created_field = "created_at"
     sort_fields = {"_id": "pk", "_lastUpdated": "created_at", "authored": "administered_at"}
 
     def filter_param(self, qs: QuerySet[Any], flt: Filter) -> QuerySet[Any]:

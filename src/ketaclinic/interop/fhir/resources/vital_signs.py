@@ -15,6 +15,10 @@ rating-scale totals (``<instrument>-total`` in ``codes.INSTRUMENT_SYSTEM``), so 
 CADSS total whether it was entered as a scale or on the chairside row. The chairside CADSS is the 23-item
 total (clinical/vitals.py: 0–92).
 
+Values a monitor sent are not served from here but from the monitor table, at full precision, with their
+device, MAP, pulse and perfusion index, in a session or not (resources/monitor_readings.py); the feed's
+rounded copies on the session (``source="hl7"``) are left out so that no value is served twice.
+
 ``meta.lastUpdated`` (and ``_lastUpdated``, ``_since``) is the row's entry time (``recorded_at``), not the
 observation time: rows are never edited by the services, so the entry is the last change, and a reading
 entered late for an earlier time is still found by an incremental search or export.
@@ -39,6 +43,7 @@ from ketaclinic.interop.fhir.resources.base import Source, instant, token_matche
 
 MM_HG = "mm[Hg]"
 PER_MIN = "/min"
+MONITOR_COPY = "hl7"  # chairside.Observation.source of the values the monitor feed copies onto a session
 
 
 def _loinc(code: str, display: str) -> dict[str, str]:
@@ -139,6 +144,8 @@ class ReadingSource(Source):
     updated_field = "recorded_at"  # entry time: see the module docstring
     date_fields = {"date": "observed_at"}
     sort_fields = {"_id": "pk", "_lastUpdated": "recorded_at", "date": "observed_at"}
+    reference_fields = {"encounter": "session_id"}
+    created_field = "recorded_at"
 
     def __init__(self, measure: Measure) -> None:
         self.measure = measure
@@ -146,7 +153,13 @@ class ReadingSource(Source):
 
     def queryset(self, organization_id: int) -> QuerySet[Any]:
         measured = reduce(or_, (Q(**{f"{f}__isnull": False}) for f in self.measure.fields))
-        return Reading.objects.filter(measured, organization_id=organization_id).select_related("session")
+        # The feed's rounded copies of monitor values (source "hl7") are served, at full precision and with
+        # their device, from the monitor table (resources/monitor_readings.py): one Observation per value.
+        return (
+            Reading.objects.filter(measured, organization_id=organization_id)
+            .exclude(source=MONITOR_COPY)
+            .select_related("session")
+        )
 
     def fhir_id(self, obj: Any) -> str:
         return f"{self.prefix}-{obj.pk}{self._suffix}"
@@ -158,6 +171,17 @@ class ReadingSource(Source):
 
     def filter_param(self, qs: QuerySet[Any], flt: Filter) -> QuerySet[Any]:
         tokens = [v for v in flt.values if isinstance(v, Token)]
+        if flt.name in ("component-code", "combo-code"):
+            # The BP panel's components (8480-6, 8462-4): rows where that half was measured.
+            parts = [
+                Q(**{f"{field}__isnull": False})
+                for field, coding in (_BP_COMPONENTS if self.measure.kind == "bp" else ())
+                if any(token_matches(t, coding["system"], coding["code"]) for t in tokens)
+            ]
+            own = [(c["system"], c["code"]) for c in self.measure.codings] if flt.name == "combo-code" else []
+            if any(token_matches(t, system, code) for t in tokens for system, code in own):
+                return qs
+            return qs.filter(reduce(or_, parts)) if parts else qs.none()
         if flt.name == "code":
             pairs = [(c["system"], c["code"]) for c in self.measure.codings]
         elif flt.name == "category":
