@@ -29,6 +29,22 @@ def make_client(db: Any) -> Callable[..., tuple[Any, str]]:
     return create
 
 
+def live_token(live_server: Any, client_id: str, secret: str) -> str:
+    """A bearer token from the running server's token endpoint, over real HTTP (HTTP Basic)."""
+    import requests
+
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    response = requests.post(
+        f"{live_server.url}/fhir/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {basic}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
 def get_token(http: Client, client_id: str, secret: str, scope: str | None = None) -> Any:
     data = {"grant_type": "client_credentials"}
     if scope is not None:

@@ -19,20 +19,18 @@ be exactly the profiles of the CapabilityStatement's ``supportedProfile`` list f
 
 from __future__ import annotations
 
-import base64
 import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import requests
 from fhir.resources.R4B import get_fhir_model_class
 from fhirclient.server import FHIRServer
 from fhirpathpy import evaluate
 from fhirpathpy.models import models
 from fhirpy import SyncFHIRClient
-from tests.fhir.conftest import at
+from tests.fhir.conftest import at, live_token
 
 from ketaclinic.clinical.instruments import INSTRUMENTS
 from ketaclinic.interop.fhir import profiles
@@ -72,13 +70,7 @@ def _fhirclient_class(name: str) -> Any:
 @pytest.fixture
 def peer(live_server: Any, org: Any, make_client: Any) -> Peer:
     api_client, secret = make_client(org)
-    basic = base64.b64encode(f"{api_client.client_id}:{secret}".encode()).decode()
-    token = requests.post(
-        f"{live_server.url}/fhir/token",
-        data={"grant_type": "client_credentials"},
-        headers={"Authorization": f"Basic {basic}"},
-        timeout=10,
-    ).json()["access_token"]
+    token = live_token(live_server, api_client.client_id, secret)
     base = f"{live_server.url}/fhir"
     fhirpy_client = SyncFHIRClient(base, authorization=f"Bearer {token}")
     server = FHIRServer(None, base_uri=base)

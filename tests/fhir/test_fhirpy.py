@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import timedelta
 from typing import Any
 
-import requests
 from fhirpy import SyncFHIRClient
-from tests.fhir.conftest import at, phq9
+from tests.fhir.conftest import at, live_token, phq9
 
 
 def test_fhirpy_searches_and_pages_through_observations(
@@ -22,13 +20,7 @@ def test_fhirpy_searches_and_pages_through_observations(
         expected.append(f"score-{scale.pk}")
     record_scale(nurse, other, "phq9", phq9(1), at(2))
     api_client, secret = make_client(org)
-    basic = base64.b64encode(f"{api_client.client_id}:{secret}".encode()).decode()
-    token = requests.post(
-        f"{live_server.url}/fhir/token",
-        data={"grant_type": "client_credentials"},
-        headers={"Authorization": f"Basic {basic}"},
-        timeout=10,
-    ).json()["access_token"]
+    token = live_token(live_server, api_client.client_id, secret)
     client = SyncFHIRClient(f"{live_server.url}/fhir", authorization=f"Bearer {token}")
 
     search = client.resources("Observation").search(
@@ -48,13 +40,7 @@ def test_fhirpy_reads_a_session_and_its_vital_signs(
     live_server: Any, org: Any, clinic: Any, make_client: Any
 ) -> None:
     api_client, secret = make_client(org)
-    basic = base64.b64encode(f"{api_client.client_id}:{secret}".encode()).decode()
-    token = requests.post(
-        f"{live_server.url}/fhir/token",
-        data={"grant_type": "client_credentials"},
-        headers={"Authorization": f"Basic {basic}"},
-        timeout=10,
-    ).json()["access_token"]
+    token = live_token(live_server, api_client.client_id, secret)
     client = SyncFHIRClient(f"{live_server.url}/fhir", authorization=f"Bearer {token}")
     esk = clinic.sessions["esk"]
     [encounter] = (

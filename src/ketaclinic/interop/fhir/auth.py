@@ -523,6 +523,29 @@ def _client(client_id: str) -> ApiClient | None:
     )
 
 
+# For a client that used the other authentication method: (audit reason, what the client is told).
+_OTHER_METHOD: dict[str, tuple[str, str]] = {
+    AuthMethod.CLIENT_SECRET: (
+        "a secret was sent by a private_key_jwt client",
+        "This client authenticates with a signed client_assertion (private_key_jwt), not a secret.",
+    ),
+    AuthMethod.PRIVATE_KEY_JWT: (
+        "an assertion was sent by a client_secret client",
+        "This client is registered with a secret, not with public keys.",
+    ),
+}
+
+
+def _registered(client_id: str, method: str, request: HttpRequest | None) -> ApiClient:
+    """The client registered under ``client_id`` to authenticate by ``method``, or the audited refusal."""
+    client = _client(client_id)
+    if client is None:
+        raise _refuse(request, None, f"unknown client id {client_id[:64]!r}")
+    if client.auth_method != method:
+        raise _refuse(request, client, *_OTHER_METHOD[method])
+    return client
+
+
 def authenticate_client(
     *, form: Mapping[str, str], authorization: str, token_url: str, request: HttpRequest | None
 ) -> ApiClient:
@@ -554,16 +577,7 @@ def authenticate_client(
             "registered with a secret, HTTP Basic.",
             status=401,
         )
-    client = _client(client_id)
-    if client is None:
-        raise _refuse(request, None, f"unknown client id {client_id[:64]!r}")
-    if client.auth_method != AuthMethod.CLIENT_SECRET:
-        raise _refuse(
-            request,
-            client,
-            "a secret was sent by a private_key_jwt client",
-            "This client authenticates with a signed client_assertion (private_key_jwt), not a secret.",
-        )
+    client = _registered(client_id, AuthMethod.CLIENT_SECRET, request)
     if not hmac.compare_digest(client.secret_hash, digest(secret)):
         raise _refuse(request, client, "wrong secret")
     if not client.active:
@@ -605,16 +619,7 @@ def verify_assertion(
         raise _refuse(
             request, None, "client_id differs from iss", "client_id and the client_assertion's iss differ."
         )
-    client = _client(iss)
-    if client is None:
-        raise _refuse(request, None, f"unknown client id {iss[:64]!r}")
-    if client.auth_method != AuthMethod.PRIVATE_KEY_JWT:
-        raise _refuse(
-            request,
-            client,
-            "an assertion was sent by a client_secret client",
-            "This client is registered with a secret, not with public keys.",
-        )
+    client = _registered(iss, AuthMethod.PRIVATE_KEY_JWT, request)
     if not client.active:
         raise _refuse(request, client, "client is inactive")
 
