@@ -1,7 +1,8 @@
 """chairside 0008: the plain ``planned_session_id`` UUID becomes a one-to-one key on the same column, in place.
 
 Rows are built at the previous state (chairside 0007, with the historical model) and migrated forward with
-the MigrationExecutor: a linked row keeps its value and now reaches its course session; a row naming a
+the MigrationExecutor: a linked row keeps its value and now reaches its course session (and keeps it when
+migrated back); a row naming a
 course session that does not exist, or two rows naming one course session, stop the migration with a message
 naming how many, and nothing changes. Runs on SQLite and on PostgreSQL (db-marked)."""
 
@@ -79,6 +80,11 @@ def test_a_linked_row_keeps_its_value_and_reaches_its_course_session(
     assert row.planned_session_id == first.pk and row.planned_session == first
     assert first.treatment_session == row
     assert TreatmentSession.objects.get(pk=outside.pk).planned_session_id is None
+    # Reversible: back at 0007 the column is the plain UUID again, its value kept.
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE)
+    old = executor.loader.project_state(BEFORE).apps.get_model("chairside", "TreatmentSession")
+    assert old.objects.get(pk=linked.pk).planned_session_id == first.pk
 
 
 def test_an_orphan_link_stops_the_migration_and_nothing_changes(
