@@ -87,7 +87,7 @@ def test_a_cancelled_course_session_is_refused(nurse: Any, first: Any) -> None:
 def test_a_chair_not_at_the_sessions_site_is_refused(org: Any, nurse: Any, first: Any) -> None:
     elsewhere = Site.objects.create(organization=org, code="north", name="North Street", time_zone="UTC")
     far = Chair.objects.create(organization=org, site=elsewhere, label="N1")
-    for raw in (str(far.pk), "nine", far.pk):
+    for raw in (str(far.pk), "nine", far.pk, "²", "9" * 40):
         with pytest.raises(UnknownChair) as refused:
             start_booked_session(user=nurse, session=first, chair_id=raw)
         assert refused.value.errors["chair"] == f"chair {str(raw)!r} is not a chair at Main Street."

@@ -65,6 +65,10 @@ class UnknownChair(PlanValidationError):
         self.raw = raw
 
 
+# Digits of the largest chair key (a 64-bit integer has 19; 18 always fits).
+MAX_KEY_DIGITS = 18
+
+
 def start_booked_session(
     *,
     user: User,
@@ -95,7 +99,10 @@ def start_booked_session(
         chair = None
         if chair_id is not None and str(chair_id).strip():
             raw = str(chair_id).strip()
-            chair = Chair.objects.filter(pk=int(raw), site_id=row.site_id).first() if raw.isdigit() else None
+            # ASCII digits of a size a key can have: "²" is a digit to str.isdigit but no number to int(),
+            # and 40 digits overflow the database's integer (both crashed instead of being refused).
+            number = raw.isascii() and raw.isdigit() and len(raw) <= MAX_KEY_DIGITS
+            chair = Chair.objects.filter(pk=int(raw), site_id=row.site_id).first() if number else None
             if chair is None:
                 raise UnknownChair(raw, row.site.name)
         return open_course_session(user=user, session=row, chair=chair, request=request, now=now)
