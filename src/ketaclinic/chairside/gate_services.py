@@ -121,19 +121,9 @@ def course_started_on(session: TreatmentSession) -> date | None:
     peers = TreatmentSession.objects.filter(patient=session.patient, dose_started_at__isnull=False).exclude(
         pk=session.pk
     )
-    if session.planned_session_id is not None:
-        from ketaclinic.treatment.models import PlanSession
-
-        planned = PlanSession.objects.filter(pk=session.planned_session_id).first()
-        if planned is None:
-            return None
-        first = (
-            peers.filter(
-                planned_session_id__in=PlanSession.objects.filter(plan_id=planned.plan_id).values("pk")
-            )
-            .order_by("dose_started_at")
-            .first()
-        )
+    planned = session.planned_session  # a one-to-one key: set, the course session exists
+    if planned is not None:
+        first = peers.filter(planned_session__plan_id=planned.plan_id).order_by("dose_started_at").first()
     elif (session.session_number or 1) > 1:
         first = (
             peers.filter(protocol_id=session.protocol_id, session_number=1, planned_session_id__isnull=True)

@@ -60,8 +60,17 @@ class TreatmentSession(models.Model):
     dose_decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    # The planned course session this one carries out, when it came from a treatment plan.
-    planned_session_id = models.UUIDField(null=True, blank=True)
+    # The booked course session this one carries out, when it came from a treatment plan: one treatment
+    # session per course session, held by the database (a one-to-one key on the same column,
+    # chairside/0008). Opened only through treatment.opening.start_booked_session.
+    planned_session = models.OneToOneField(
+        "treatment.PlanSession",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_column="planned_session_id",
+        related_name="treatment_session",
+    )
     scheduled_at = models.DateTimeField()
     # The patient is here (front desk or nurse, from Today: treatment/arrivals.py), for a session outside a
     # plan; a course session's arrival is kept on its booking (treatment.PlanSession). Not a check-in.

@@ -371,20 +371,18 @@ class OpenIn(Schema):
 def open_session(request: HttpRequest, session_id: UUID, body: OpenIn) -> Status[dict[str, Any]]:
     """Open the chairside session of a booked course session (within its window, after the review for a
     maintenance session, in a chair that holds no one else); 200 when it was already open."""
-    from ketaclinic.accounts.models import Chair
     from ketaclinic.chairside import services as chairside
-    from ketaclinic.treatment.opening import open_course_session
+    from ketaclinic.treatment.opening import NoSuchCourseSession, UnknownChair, start_booked_session
 
     row = _plan_session(request, session_id)
-    chair = None
-    if body.chair_id is not None:
-        chair = Chair.objects.filter(pk=body.chair_id, site_id=row.site_id).first()
-        if chair is None:
-            raise FieldErrors({"chair_id": "is not a chair at the session's site"})
     try:
-        session, new = open_course_session(
-            user=signed_in_user(request), session=row, chair=chair, request=request
+        session, new = start_booked_session(
+            user=signed_in_user(request), session=row, chair_id=body.chair_id, request=request
         )
+    except NoSuchCourseSession:
+        raise HttpError(404, "No such session.") from None
+    except UnknownChair:
+        raise FieldErrors({"chair_id": "is not a chair at the session's site"}) from None
     except services.PlanValidationError as exc:
         raise FieldErrors(exc.errors) from None
     except chairside.SessionInputError as exc:

@@ -58,7 +58,7 @@ def _today(site: Site, now: datetime) -> tuple[datetime, datetime]:
 def _opened_for(plan_session: PlanSession) -> TreatmentSession | None:
     from ketaclinic.chairside.models import TreatmentSession
 
-    return TreatmentSession.objects.filter(planned_session_id=plan_session.pk).order_by("created_at").first()
+    return TreatmentSession.objects.filter(planned_session=plan_session).first()  # one: a one-to-one key
 
 
 def load_booking(*, user: User, kind: str, booking_id: Any) -> PlanSession | TreatmentSession:

@@ -152,7 +152,7 @@ def _not_bookable(session: PlanSession) -> str | None:
         return f"session {session.number} is {session.get_status_display().lower()}"
     if session.plan.status != PlanStatus.ACTIVE:
         return "the course was stopped"
-    if TreatmentSession.objects.filter(planned_session_id=session.pk).exists():
+    if TreatmentSession.objects.filter(planned_session=session).exists():
         return f"session {session.number} was already opened at the chair"
     return None
 
@@ -296,7 +296,6 @@ def movable_sessions(
 ) -> dict[Any, list[PlanSession]]:
     """Per patient, the course sessions a booking may move: booked, of an active course at ``site``, still to
     come or today, not opened at the chair. One audited read (the booking page lists them)."""
-    from ketaclinic.chairside.models import TreatmentSession
 
     ids = [p.pk for p in patients]
     today = datetime.combine(timezone.localdate(timezone.now(), site.zone), time.min, tzinfo=site.zone)
@@ -309,11 +308,7 @@ def movable_sessions(
             plan__status=PlanStatus.ACTIVE,
             start__gte=today,
         )
-        .exclude(
-            pk__in=TreatmentSession.objects.filter(planned_session_id__isnull=False).values(
-                "planned_session_id"
-            )
-        )
+        .filter(treatment_session__isnull=True)  # not opened at the chair yet
         .select_related("chair", "plan")
         .order_by("start")
     )

@@ -8,6 +8,13 @@ review that decided to continue (clinical/schedule_review.py); and the chairside
 (``chairside.services.schedule_session``: the one dose check on the session's dose — the plan's, or the
 dose a prescriber titrated for this session, with that prescriber's reason — one session a day, and a chair
 that holds no one else). Opening twice returns the session already opened.
+
+``start_booked_session`` is the use case the edges call (the plan page and *Today*'s "Open session",
+``POST /api/treatment/plan-sessions/{id}/open``): in one transaction it locks the course session, checks the
+user may see it, finds the chair asked for at the session's site and opens it through
+``open_course_session``. The database holds one treatment session per course session
+(``TreatmentSession.planned_session``, a one-to-one key), so two nurses pressing "Open session" at once get
+the same session: the second waits for the lock and finds the first one's.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -41,6 +49,65 @@ def may_continue(plan: Any) -> bool:
     return latest is not None and latest.decision == ReviewDecision.CONTINUE.value
 
 
+class NoSuchCourseSession(TreatmentError):
+    """The course session is not one the user may see (another organization, a site not theirs): the edges
+    answer 404, as for a session that does not exist."""
+
+    def __init__(self) -> None:
+        super().__init__("No such session.")
+
+
+class UnknownChair(PlanValidationError):
+    """The chair asked for is not a chair at the course session's site: never opened elsewhere."""
+
+    def __init__(self, raw: int | str, site_name: str) -> None:
+        super().__init__({"chair": f"chair {raw!r} is not a chair at {site_name}."})
+        self.raw = raw
+
+
+# Digits of the largest chair key (a 64-bit integer has 19; 18 always fits).
+MAX_KEY_DIGITS = 18
+
+
+def start_booked_session(
+    *,
+    user: User,
+    session: PlanSession,
+    chair_id: int | str | None = None,
+    request: HttpRequest | None = None,
+    now: datetime | None = None,
+) -> tuple[Any, bool]:
+    """Start (open at the chair) the booked course session ``session`` for ``user``, in the chair
+    ``chair_id`` (a chair of the session's site; empty: its booked chair). One transaction; the opening is
+    audited by ``chairside.services.schedule_session``. Returns (the treatment session, whether it was
+    opened now: False when it was already open). Raises NoSuchCourseSession when the user may not see it,
+    UnknownChair for a chair not at its site, TreatmentError / PlanValidationError naming what stops it,
+    chairside.services.SessionError for the chairside rules; nothing is written then."""
+    from ketaclinic.accounts.models import Chair
+    from ketaclinic.patients.services import visible_patients
+
+    if user.organization_id is None:
+        raise NoSuchCourseSession()
+    with transaction.atomic():
+        row = (
+            PlanSession.objects.select_for_update()
+            .filter(pk=session.pk, organization_id=user.organization_id)
+            .first()
+        )
+        if row is None or not visible_patients(user).filter(pk=row.patient_id).exists():
+            raise NoSuchCourseSession()
+        chair = None
+        if chair_id is not None and str(chair_id).strip():
+            raw = str(chair_id).strip()
+            # ASCII digits of a size a key can have: "²" is a digit to str.isdigit but no number to int(),
+            # and 40 digits overflow the database's integer (both crashed instead of being refused).
+            number = raw.isascii() and raw.isdigit() and len(raw) <= MAX_KEY_DIGITS
+            chair = Chair.objects.filter(pk=int(raw), site_id=row.site_id).first() if number else None
+            if chair is None:
+                raise UnknownChair(raw, row.site.name)
+        return open_course_session(user=user, session=row, chair=chair, request=request, now=now)
+
+
 def open_course_session(
     *,
     user: User,
@@ -52,10 +119,22 @@ def open_course_session(
     """Open the chairside session of ``session`` (in ``chair`` if given, else its booked chair). Returns
     (the treatment session, whether it was opened now). Raises TreatmentError / PlanValidationError naming
     what stops it, or chairside.services.SessionInputError for the chairside rules."""
+    with transaction.atomic():
+        return _open(user=user, session=session, chair=chair, request=request, now=now)
+
+
+def _open(
+    *,
+    user: User,
+    session: PlanSession,
+    chair: Chair | None,
+    request: HttpRequest | None,
+    now: datetime | None,
+) -> tuple[Any, bool]:
     from ketaclinic.chairside import services as chairside
     from ketaclinic.chairside.models import TreatmentSession
 
-    existing = TreatmentSession.objects.filter(planned_session_id=session.pk).first()
+    existing = TreatmentSession.objects.filter(planned_session=session).first()
     if existing is not None:
         return existing, False
     if session.status != SessionStatus.BOOKED:

@@ -989,7 +989,7 @@ def stop_course(
     opened = set(
         TreatmentSession.objects.filter(
             organization_id=plan.organization_id,
-            planned_session_id__in=PlanSession.objects.filter(plan=plan).values("pk"),
+            planned_session__plan=plan,
         ).values_list("planned_session_id", flat=True)
     )
     cancelled: list[int] = []

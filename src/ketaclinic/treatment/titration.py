@@ -55,7 +55,7 @@ def set_session_dose(
     if errors:
         raise PlanValidationError(errors)
     opened = set(
-        TreatmentSession.objects.filter(planned_session_id__in=plan.sessions.values("pk")).values_list(
+        TreatmentSession.objects.filter(planned_session__plan=plan).values_list(
             "planned_session_id", flat=True
         )
     )

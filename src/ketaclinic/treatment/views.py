@@ -385,7 +385,7 @@ def _opened_sessions(plan: Any) -> set[Any]:
     from ketaclinic.chairside.models import TreatmentSession
 
     return set(
-        TreatmentSession.objects.filter(planned_session_id__in=plan.sessions.values("pk")).values_list(
+        TreatmentSession.objects.filter(planned_session__plan=plan).values_list(
             "planned_session_id", flat=True
         )
     )
@@ -536,21 +536,18 @@ def plan_session_move(request: HttpRequest, session_id: Any) -> HttpResponse:
 @require_POST
 def plan_session_start(request: HttpRequest, session_id: Any) -> HttpResponse:
     """Open the treatment session (chairside) for a booked course session, with its dose, in its booked
-    chair or the one chosen (treatment/opening.py: the window, the review, the chair and day rules)."""
-    from ketaclinic.accounts.models import Chair
+    chair or the one chosen (treatment/opening.start_booked_session: the window, the review, the chair and
+    day rules)."""
     from ketaclinic.chairside import services as chairside
-    from ketaclinic.treatment.opening import open_course_session
+    from ketaclinic.treatment.opening import NoSuchCourseSession, start_booked_session
 
     row = _plan_session(request, session_id)
-    raw_chair = request.POST.get("chair", "").strip()
-    chair = (
-        Chair.objects.filter(pk=int(raw_chair), site_id=row.site_id).first() if raw_chair.isdigit() else None
-    )
-    if raw_chair and chair is None:  # never opened in another chair than the one asked for
-        messages.error(request, f"Not opened: chair {raw_chair!r} is not a chair at {row.site.name}.")
-        return redirect("treatment:plan", plan_id=row.plan_id)
     try:
-        session, _new = open_course_session(user=_user(request), session=row, chair=chair, request=request)
+        session, _new = start_booked_session(
+            user=_user(request), session=row, chair_id=request.POST.get("chair", ""), request=request
+        )
+    except NoSuchCourseSession:
+        raise Http404("No such session.") from None
     except (services.TreatmentError, chairside.SessionError) as exc:
         _refused(request, "Not opened", exc)
         return redirect("treatment:plan", plan_id=row.plan_id)

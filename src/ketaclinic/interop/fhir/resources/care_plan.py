@@ -12,8 +12,8 @@ patient has no intake.
 * ``revoked`` — a prescriber stopped the course (treatment/services.stop_course); the reason is a
   ``note`` with the time it was stopped;
 * ``completed`` — the plan is active and no booked session remains to be carried out, i.e. every session is
-  cancelled or missed, or its treatment session (chairside, linked by ``planned_session_id``) was
-  discharged or stopped;
+  cancelled or missed, or its treatment session (chairside, linked by its one-to-one key
+  ``planned_session``) was discharged or stopped;
 * ``active`` — otherwise.
 
 One ``activity`` per booked session, in session order, as an R4 ``activity.detail`` of ``kind``
@@ -145,12 +145,12 @@ class PlanSource(Source):
 
     def queryset(self, organization_id: int) -> QuerySet[Any]:
         sessions = PlanSession.objects.filter(plan=OuterRef("pk"))
-        carried_out = TreatmentSession.objects.filter(planned_session_id=OuterRef("pk"), status__in=DONE)
+        carried_out = TreatmentSession.objects.filter(planned_session=OuterRef("pk"), status__in=DONE)
         open_sessions = PlanSession.objects.filter(plan=OuterRef("pk"), status=SessionStatus.BOOKED).exclude(
             Exists(carried_out)
         )
         linked = TreatmentSession.objects.filter(
-            planned_session_id__in=PlanSession.objects.filter(plan=OuterRef(OuterRef("pk"))).values("pk"),
+            planned_session__plan=OuterRef("pk"),
             status_changed_at__isnull=False,
         ).order_by("-status_changed_at")
         return (
@@ -190,9 +190,9 @@ class PlanSource(Source):
         sessions = list(PlanSession.objects.filter(plan=plan).order_by("number"))
         treatments: dict[Any, Any] = {}
         for t in TreatmentSession.objects.filter(
-            organization_id=plan.organization_id, planned_session_id__in=[s.pk for s in sessions]
-        ).order_by("created_at", "pk"):
-            treatments[t.planned_session_id] = t  # the latest one wins
+            organization_id=plan.organization_id, planned_session__plan=plan
+        ):
+            treatments[t.planned_session_id] = t  # one per course session (a one-to-one key)
         protocol = plan.protocol
         name = protocol.name
         drug = DRUG_DISPLAY.get(protocol.drug, protocol.drug)
