@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "ketaclinic.core.middleware.AccessControlMiddleware",
     "ketaclinic.core.middleware.TextInputMiddleware",
     "axes.middleware.AxesMiddleware",
+    "ketaclinic.core.middleware.DomainErrorMiddleware",  # last: its process_exception runs first
 ]
 
 ROOT_URLCONF = "ketaclinic.urls"

@@ -35,12 +35,13 @@ from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.clinical import alerts as alert_rules
 from ketaclinic.core.access import PRESCRIBER
+from ketaclinic.core.errors import DomainError
 
 CATEGORY = "alert-policy"
 AlertCode = alert_rules.AlertCode
 
 
-class AlertPolicyError(Exception):
+class AlertPolicyError(DomainError):
     """A refused change; ``errors`` maps each form field to a message a prescriber can act on."""
 
     status = 422

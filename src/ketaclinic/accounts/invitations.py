@@ -46,11 +46,12 @@ from ketaclinic.accounts.staff import (
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action, Outcome
 from ketaclinic.core.access import ROLE_LABELS
+from ketaclinic.core.errors import DomainError
 
 USERNAME_MAX_CHARS = 150
 
 
-class LinkUnavailable(Exception):
+class LinkUnavailable(DomainError):
     """A link that is unknown, used, revoked or expired: the page says so without saying which."""
 
     status = 410

@@ -25,6 +25,7 @@ from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.clinical import identifiers as ids
 from ketaclinic.clinical.rems import setting_certification
+from ketaclinic.core.errors import DomainError
 
 CATEGORY = "site-settings"
 LINE_MAX_CHARS = 100
@@ -32,7 +33,7 @@ CITY_MAX_CHARS = 60
 CERTIFICATION_ID_MAX_CHARS = 60
 
 
-class SiteIdentifiersError(Exception):
+class SiteIdentifiersError(DomainError):
     status = 422
 
     def __init__(self, errors: dict[str, str]) -> None:

@@ -18,11 +18,14 @@ from ketaclinic.accounts.models import WEEKDAYS, ClosureKind, Site, SiteClosure,
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.core.access import ADMIN
+from ketaclinic.core.errors import DomainError
 
 REASON_MAX = SiteClosure._meta.get_field("reason").max_length or 200
 
 
-class SiteSettingsError(Exception):
+class SiteSettingsError(DomainError):
+    status = 422
+
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors

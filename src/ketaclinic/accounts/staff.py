@@ -37,6 +37,7 @@ from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.clinical import identifiers as ids
 from ketaclinic.core.access import ADMIN, NURSE, PRESCRIBER, ROLE_LABELS
+from ketaclinic.core.errors import DomainError
 
 PRIVILEGES = "account-privileges"
 PROFILE = "account-profile"
@@ -45,7 +46,7 @@ NAME_MAX_CHARS = 150  # Django's first_name / last_name columns
 IDENTIFIED_ROLES = frozenset({PRESCRIBER, NURSE})
 
 
-class StaffError(Exception):
+class StaffError(DomainError):
     """A refused change; ``errors`` maps each form field to a message an administrator can act on."""
 
     status = 422

@@ -8,14 +8,14 @@ from uuid import UUID
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
-from ninja.errors import HttpError
 
 from ketaclinic.assessment import services
 from ketaclinic.assessment.intake_data import coded_diagnoses
 from ketaclinic.assessment.models import Intake, Screening
 from ketaclinic.clinical.conditions import Drug
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER, signed_in_user
-from ketaclinic.core.api import FieldErrors, api_roles
+from ketaclinic.core.api import api_roles
+from ketaclinic.core.errors import fields_under
 from ketaclinic.patients import services as patients
 
 router = Router(tags=["assessment"])
@@ -58,15 +58,9 @@ class ScreeningOut(Schema):
 
 
 def _patient(request: HttpRequest, patient_id: UUID) -> Any:
-    try:
-        return patients.get_patient(
-            user=signed_in_user(request),
-            patient_id=patient_id,
-            request=request,
-            purpose="api assessment",
-        )
-    except (patients.PatientNotFound, patients.OutsideYourSites):
-        raise HttpError(404, "No such patient.") from None
+    return patients.get_related_patient(
+        user=signed_in_user(request), patient_id=patient_id, request=request, purpose="api assessment"
+    )
 
 
 def _intake_out(i: Intake) -> dict[str, Any]:
@@ -121,7 +115,7 @@ def _screening_out(s: Screening) -> dict[str, Any]:
 def create_intake(request: HttpRequest, patient_id: UUID, body: IntakeIn) -> Status[dict[str, Any]]:
     """Save a new intake version. ``base_version`` is the version you started from (omit for the first)."""
     patient = _patient(request, patient_id)
-    try:
+    with fields_under("data", keep={"base_version"}):  # the answers are the body's ``data`` object
         intake = services.save_intake(
             user=signed_in_user(request),
             patient=patient,
@@ -130,12 +124,6 @@ def create_intake(request: HttpRequest, patient_id: UUID, body: IntakeIn) -> Sta
             request=request,
             client="api",
         )
-    except services.AssessmentValidationError as exc:
-        raise FieldErrors(
-            {f"data.{k}" if k != "base_version" else k: v for k, v in exc.errors.items()}
-        ) from None
-    except services.IntakeConflict as exc:
-        raise HttpError(409, exc.message) from None
     return Status(201, _intake_out(intake))
 
 
@@ -144,7 +132,7 @@ def latest_intake(request: HttpRequest, patient_id: UUID) -> dict[str, Any]:
     patient = _patient(request, patient_id)
     intake = services.latest_intake(patient)
     if intake is None:
-        raise HttpError(404, "No intake yet.")
+        raise services.NotFound("No intake yet.")
     intake = services.get_intake(
         user=signed_in_user(request), intake_id=intake.pk, request=request, client="api"
     )
@@ -153,26 +141,18 @@ def latest_intake(request: HttpRequest, patient_id: UUID) -> dict[str, Any]:
 
 @router.get("/intakes/{intake_id}", response=IntakeOut, auth=api_roles(*CLINICIANS))
 def read_intake(request: HttpRequest, intake_id: UUID) -> dict[str, Any]:
-    try:
-        intake = services.get_intake(
-            user=signed_in_user(request), intake_id=intake_id, request=request, client="api"
-        )
-    except services.NotFound:
-        raise HttpError(404, "No such intake.") from None
+    intake = services.get_intake(
+        user=signed_in_user(request), intake_id=intake_id, request=request, client="api"
+    )
     return _intake_out(intake)
 
 
 @router.post("/intakes/{intake_id}/sign", response=IntakeOut, auth=api_roles(PRESCRIBER))
 def sign_intake(request: HttpRequest, intake_id: UUID) -> dict[str, Any]:
-    try:
-        intake = services.get_intake(
-            user=signed_in_user(request), intake_id=intake_id, request=request, client="api"
-        )
-        services.sign_intake(user=signed_in_user(request), intake=intake, request=request, client="api")
-    except services.NotFound:
-        raise HttpError(404, "No such intake.") from None
-    except services.AssessmentError as exc:
-        raise HttpError(409, exc.message) from None
+    intake = services.get_intake(
+        user=signed_in_user(request), intake_id=intake_id, request=request, client="api"
+    )
+    services.sign_intake(user=signed_in_user(request), intake=intake, request=request, client="api")
     return _intake_out(intake)
 
 
@@ -180,24 +160,15 @@ def sign_intake(request: HttpRequest, intake_id: UUID) -> dict[str, Any]:
 def run_screening(request: HttpRequest, patient_id: UUID) -> Status[dict[str, Any]]:
     """Screen the patient's latest signed intake with the pure engine and store the result."""
     patient = _patient(request, patient_id)
-    try:
-        screening = services.run_screening(
-            user=signed_in_user(request), patient=patient, request=request, client="api"
-        )
-    except services.AssessmentError as exc:
-        raise HttpError(409, exc.message) from None
+    screening = services.run_screening(
+        user=signed_in_user(request), patient=patient, request=request, client="api"
+    )
     return Status(201, _screening_out(screening))
 
 
 @router.get("/screenings/{screening_id}", response=ScreeningOut, auth=api_roles(*CLINICIANS))
 def read_screening(request: HttpRequest, screening_id: UUID) -> dict[str, Any]:
-    try:
-        screening = services.get_screening(
-            user=signed_in_user(request),
-            screening_id=screening_id,
-            request=request,
-            client="api",
-        )
-    except services.NotFound:
-        raise HttpError(404, "No such screening.") from None
+    screening = services.get_screening(
+        user=signed_in_user(request), screening_id=screening_id, request=request, client="api"
+    )
     return _screening_out(screening)

@@ -46,6 +46,7 @@ from ketaclinic.clinical.screening import (
 )
 from ketaclinic.clinical.screening_consistency import is_contradiction
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER
+from ketaclinic.core.errors import DomainError
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import visible_patients
 
@@ -75,8 +76,10 @@ def contradictions(screening: Screening) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
-class AssessmentError(Exception):
-    """A domain error whose message a nurse understands."""
+class AssessmentError(DomainError):
+    """A domain error whose message a nurse understands; a state that does not allow the act (409)."""
+
+    status = 409
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -84,16 +87,20 @@ class AssessmentError(Exception):
 
 
 class AssessmentValidationError(AssessmentError):
+    status = 422
+
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
 
 
 class NotAllowed(AssessmentError):
-    pass
+    status = 403
 
 
 class IntakeConflict(AssessmentError):
+    status = 409
+
     def __init__(self, current: Intake) -> None:
         super().__init__(
             f"Someone else saved version {current.version} of this intake while you were editing. "
@@ -103,7 +110,7 @@ class IntakeConflict(AssessmentError):
 
 
 class NotFound(AssessmentError):
-    pass
+    status = 404
 
 
 def _require(user: User, roles: frozenset[str] | set[str], what: str) -> None:

@@ -17,9 +17,8 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from ninja import Router, Schema, Status
-from ninja.errors import HttpError
 from ninja.params import HeaderEx
 from pydantic import Field
 
@@ -29,7 +28,7 @@ from ketaclinic.chairside import services
 from ketaclinic.chairside.models import TreatmentSession
 from ketaclinic.clinical.vitals import VitalReading
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER
-from ketaclinic.core.api import FieldErrors, api, api_roles
+from ketaclinic.core.api import FieldErrors, api_roles
 from ketaclinic.core.fields import Bounded, Code, Line, Note, Reason
 from ketaclinic.core.text import LINE_PATTERN
 from ketaclinic.ledger.draws import standing_draw
@@ -43,22 +42,6 @@ _IDEMPOTENCY_HEADER = {
     "max_length": 100,
     "pattern": LINE_PATTERN,
 }
-
-
-@api.exception_handler(services.SessionError)
-def _session_error(request: HttpRequest, exc: services.SessionError) -> HttpResponse:
-    """The chairside errors carry their status: 422 (fields), 409 (conflict or state), 404 (not found)."""
-    from django.db import transaction
-
-    transaction.set_rollback(True)
-    if isinstance(exc, services.SessionInputError):
-        detail = [
-            {"loc": ["body", field], "msg": reason, "type": "value_error"}
-            for field, reason in exc.errors.items()
-        ]
-        return api.create_response(request, {"detail": detail}, status=422)
-    status = 404 if isinstance(exc, services.SessionNotFound) else 409
-    return api.create_response(request, {"detail": str(exc)}, status=status)
 
 
 def _user(request: HttpRequest) -> User:
@@ -353,12 +336,9 @@ def _gate_out(session: TreatmentSession) -> dict[str, Any]:
 
 @router.post("", response={201: SessionOut}, auth=api_roles(*CLINICIANS))
 def create(request: HttpRequest, body: SessionIn) -> Status[dict[str, Any]]:
-    try:
-        patient = patients.get_patient(
-            user=_user(request), patient_id=body.patient_id, request=request, purpose="api schedule"
-        )
-    except (patients.PatientNotFound, patients.OutsideYourSites):
-        raise HttpError(404, "No such patient.") from None
+    patient = patients.get_related_patient(
+        user=_user(request), patient_id=body.patient_id, request=request, purpose="api schedule"
+    )
     chair = Chair.objects.filter(pk=body.chair_id, site=patient.site).first() if body.chair_id else None
     if body.chair_id and chair is None:
         raise FieldErrors({"chair_id": "is not a chair at the patient's site"})

@@ -44,6 +44,7 @@ from ketaclinic.clinical.discharge import ESKETAMINE_DISCHARGE
 from ketaclinic.clinical.dose_types import ESKETAMINE_DEVICE_MG
 from ketaclinic.clinical.vitals import VitalReading, minutes_between
 from ketaclinic.core.access import CLINICIANS, FRONT_DESK
+from ketaclinic.core.errors import DomainError
 
 CATEGORY = "rems-form"
 FORM_VERSION = rems.FormVersion.NEWER
@@ -64,11 +65,15 @@ def check(row: RemsMonitoringForm) -> rems.FormCheck:
 # --- errors --------------------------------------------------------------------------------------------
 
 
-class RemsError(Exception):
+class RemsError(DomainError):
     """A REMS-form problem a nurse can read."""
+
+    status = 409
 
 
 class RemsInputError(RemsError):
+    status = 422
+
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{label(k) if k in LABELS else k}: {v}" for k, v in errors.items()))
         self.errors = errors
@@ -76,6 +81,8 @@ class RemsInputError(RemsError):
 
 class RemsIncomplete(RemsError):
     """Sign-off refused: names every missing field and every rule problem at once."""
+
+    status = 422
 
     def __init__(self, result: rems.FormCheck) -> None:
         self.missing = list(result.missing)

@@ -39,6 +39,7 @@ from ketaclinic.clinical.dose_check import (
 )
 from ketaclinic.clinical.protocols import DoseRule, Protocol, UnknownProtocol
 from ketaclinic.core.access import PRESCRIBER
+from ketaclinic.core.errors import DomainError
 from ketaclinic.core.plausible import time_problem
 from ketaclinic.patients import services as patients
 from ketaclinic.patients.models import Patient
@@ -57,11 +58,15 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-class SessionError(Exception):
-    """A domain error a nurse can read."""
+class SessionError(DomainError):
+    """A domain error a nurse can read: a state that does not allow the act (409)."""
+
+    status = 409
 
 
 class SessionInputError(SessionError):
+    status = 422
+
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
@@ -77,7 +82,7 @@ class SessionConflict(SessionError):
 
 
 class SessionNotFound(SessionError):
-    pass
+    status = 404
 
 
 # --- reading the session ------------------------------------------------------------------------------

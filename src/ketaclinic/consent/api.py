@@ -20,35 +20,23 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from ninja import Router, Schema, Status
-from ninja.errors import HttpError
 from pydantic import Field
 
 from ketaclinic.accounts.models import User
 from ketaclinic.consent import documents, services
 from ketaclinic.consent.models import Consent, ConsentTemplate
 from ketaclinic.core.access import ADMIN, CLINICIANS, NURSE, PRESCRIBER, signed_in_user
-from ketaclinic.core.api import api, api_roles
+from ketaclinic.core.api import api_roles
 from ketaclinic.core.fields import Bounded, Reason
 from ketaclinic.patients import services as patients
 from ketaclinic.patients.models import Patient
 
 router = Router(tags=["consent"])  # mounted under /patients
 forms_router = Router(tags=["consent"])  # mounted under /consent-forms
-
-
-@api.exception_handler(services.ConsentError)
-def _consent_error(request: HttpRequest, exc: services.ConsentError) -> HttpResponse:
-    """422 naming each field, 403/404/409 with the reason; nothing of the request is kept."""
-    transaction.set_rollback(True)
-    if isinstance(exc, services.ConsentInputError):
-        detail = [{"loc": ["body", f], "msg": m, "type": "value_error"} for f, m in exc.errors.items()]
-        return api.create_response(request, {"detail": detail}, status=422)
-    return api.create_response(request, {"detail": str(exc)}, status=exc.status)
 
 
 # --- shapes ---------------------------------------------------------------------------------------------
@@ -149,12 +137,9 @@ class FormOut(Schema):
 
 
 def _patient(request: HttpRequest, patient_id: UUID, purpose: str) -> Patient:
-    try:
-        return patients.get_patient(
-            user=signed_in_user(request), patient_id=patient_id, request=request, purpose=purpose
-        )
-    except (patients.PatientNotFound, patients.OutsideYourSites):
-        raise HttpError(404, "No such patient.") from None
+    return patients.get_related_patient(
+        user=signed_in_user(request), patient_id=patient_id, request=request, purpose=purpose
+    )
 
 
 def _out(consent: Consent) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from ketaclinic.clinical.consent_forms import BUILTIN_REVISION
 from ketaclinic.consent import documents
 from ketaclinic.consent.models import Consent, ConsentMethod, ConsentTemplate
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER, STAFF_ROLES
+from ketaclinic.core.errors import DomainError
 from ketaclinic.patients.models import Patient
 
 CATEGORY = "consent"
@@ -45,7 +46,7 @@ MAX_NAME_CHARS = 200
 MAX_REASON_CHARS = 2000
 
 
-class ConsentError(Exception):
+class ConsentError(DomainError):
     """A refused consent act, with the HTTP status each edge answers with."""
 
     status = 409

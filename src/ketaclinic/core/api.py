@@ -1,8 +1,9 @@
 """The JSON API (django-ninja, OpenAPI at /api/docs for signed-in staff).
 
 Deny by default: the API's default auth refuses everyone, so an operation that forgets to declare its roles
-with ``auth=api_roles(...)`` is unreachable. Domain validation errors answer 422 naming each field, and the
-request's transaction is rolled back so nothing is written.
+with ``auth=api_roles(...)`` is unreachable. Errors carry their status (core/errors.py): one handler answers
+every :class:`DomainError` — 422 naming each field, otherwise ``{"detail": message}`` with the error's status —
+and the request's transaction is rolled back so nothing is written. Endpoints never catch.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ninja.parser import Parser
 from ninja.security import SessionAuth
 
 from ketaclinic.core.access import STAFF_ROLES, allow, second_factor_verified
+from ketaclinic.core.errors import DomainError
 
 
 class DenyAll(SessionAuth):
@@ -50,12 +52,14 @@ def api_roles(*roles: str) -> list[RoleAuth]:
     return [RoleAuth(frozenset(roles))]
 
 
-class FieldErrors(Exception):
-    """Raised by an edge when a service reports invalid fields: ``{"field": "reason"}``."""
+class FieldErrors(DomainError):
+    """Raised by an edge when its own check of the request finds invalid fields: ``{"field": "reason"}``
+    (a reference that names nothing of the organization, say); ``location`` is where the field was."""
+
+    status = 422
 
     def __init__(self, errors: dict[str, str], location: str = "body") -> None:
-        super().__init__("invalid input")
-        self.errors = errors
+        super().__init__("invalid input", errors=errors)
         self.location = location
 
 
@@ -126,14 +130,25 @@ api = ClinicAPI(
 )
 
 
-@api.exception_handler(FieldErrors)
-def _field_errors(request: HttpRequest, exc: FieldErrors) -> HttpResponse:
+def error_body(exc: DomainError) -> dict[str, Any]:
+    """The API's answer to a domain error: 422 lists each field as ninja lists a schema's (``loc``, ``msg``,
+    ``type``; the service's field at ``loc[1]``), any other status gives the message."""
+    if exc.status == 422 and exc.errors:
+        location = getattr(exc, "location", "body")
+        return {
+            "detail": [
+                {"loc": [location, field], "msg": reason, "type": "value_error"}
+                for field, reason in exc.errors.items()
+            ]
+        }
+    return {"detail": exc.text()}
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    """The one API handler for every app's domain errors: nothing of the request is kept."""
     transaction.set_rollback(True)
-    detail = [
-        {"loc": [exc.location, field], "msg": reason, "type": "value_error"}
-        for field, reason in exc.errors.items()
-    ]
-    return api.create_response(request, {"detail": detail}, status=422)
+    return api.create_response(request, error_body(exc), status=exc.status)
 
 
 def register_routers() -> None:

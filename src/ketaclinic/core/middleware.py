@@ -177,6 +177,36 @@ class TextInputMiddleware:
         return HttpResponse(page, status=422)
 
 
+class DomainErrorMiddleware:
+    """The web edge's one handler for a domain error (core/errors.py) that a view did not turn into its form
+    again: a page saying what was refused, with the error's status (403, 404, 409, 422…) instead of a 500.
+    The request's transaction (ATOMIC_REQUESTS) was already rolled back, so nothing of it was kept. The
+    JSON API and FHIR answer in their own formats (core/api.py, interop/fhir/views.py)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from ketaclinic.core.errors import DomainError
+
+        if not isinstance(exception, DomainError) or request.path.startswith(("/api/", "/fhir/")):
+            return None
+        from django.template.loader import render_to_string
+
+        # The class and status only: the message may name a patient.
+        log.info("refused: %s answered %s", type(exception).__name__, exception.status)
+        context = {
+            "status": exception.status,
+            "message": exception.message or ("" if exception.errors else str(exception)),
+            "errors": sorted(exception.errors.items()),
+        }
+        page = render_to_string("core/refused.html", context, request=request)
+        return HttpResponse(page, status=exception.status)
+
+
 class SiteTimeZoneMiddleware:
     """Show times in the user's site zone (storage stays UTC): the on-duty site, else their first site,
     else the organization's first site."""

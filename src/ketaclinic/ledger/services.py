@@ -34,6 +34,7 @@ from ketaclinic.audit.chain import ChainCheck, Row, canonical_json, check_chain
 from ketaclinic.audit.models import Action
 from ketaclinic.clinical.stock import ML, UNITS_BY_DRUG, amount_problem, unit_problem, words
 from ketaclinic.core.access import ADMIN, CLINICIANS
+from ketaclinic.core.errors import DomainError
 from ketaclinic.core.models import Notification
 from ketaclinic.core.plausible import date_problem
 from ketaclinic.ledger.models import CountTime, EntryKind, LedgerEntry, StockLot, Unit
@@ -90,7 +91,9 @@ def qty(value: Decimal) -> str:
 LONGEST_EXPIRY_DAYS = 10 * 365
 
 
-class LedgerError(Exception):
+class LedgerError(DomainError):
+    status = 409
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -98,6 +101,8 @@ class LedgerError(Exception):
 
 class LedgerInputError(LedgerError):
     """``errors`` names every bad field; nothing was stored."""
+
+    status = 422
 
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))

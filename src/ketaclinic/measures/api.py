@@ -8,10 +8,10 @@ from uuid import UUID
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
-from ninja.errors import HttpError
 
 from ketaclinic.core.access import CLINICIANS, signed_in_user
-from ketaclinic.core.api import FieldErrors, api_roles
+from ketaclinic.core.api import api_roles
+from ketaclinic.core.errors import fields_under
 from ketaclinic.core.fields import Code
 from ketaclinic.measures import services
 from ketaclinic.measures.models import ScaleAdministration
@@ -42,12 +42,9 @@ class ScaleAdministrationOut(Schema):
 
 
 def _patient(request: HttpRequest, patient_id: UUID) -> Any:
-    try:
-        return patients.get_patient(
-            user=signed_in_user(request), patient_id=patient_id, request=request, purpose="api scales"
-        )
-    except (patients.PatientNotFound, patients.OutsideYourSites):
-        raise HttpError(404, "No such patient.") from None
+    return patients.get_related_patient(
+        user=signed_in_user(request), patient_id=patient_id, request=request, purpose="api scales"
+    )
 
 
 def _out(a: ScaleAdministration) -> dict[str, Any]:
@@ -57,7 +54,8 @@ def _out(a: ScaleAdministration) -> dict[str, Any]:
 @router.post("/{patient_id}/scales", response={201: ScaleAdministrationOut}, auth=api_roles(*CLINICIANS))
 def submit(request: HttpRequest, patient_id: UUID, body: ScaleAdministrationIn) -> Status[dict[str, Any]]:
     patient = _patient(request, patient_id)
-    try:
+    # The answers are the body's ``answers`` object; instrument and administered_at are top-level fields.
+    with fields_under("answers", keep={"instrument", "administered_at"}):
         saved = services.record_administration(
             user=signed_in_user(request),
             patient=patient,
@@ -68,13 +66,6 @@ def submit(request: HttpRequest, patient_id: UUID, body: ScaleAdministrationIn) 
             request=request,
             client="api",
         )
-    except services.ScaleInputError as exc:
-        raise FieldErrors(
-            {
-                f"answers.{k}" if k not in ("instrument", "administered_at") else k: v
-                for k, v in exc.errors.items()
-            }
-        ) from None
     return Status(201, _out(saved))
 
 

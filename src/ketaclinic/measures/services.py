@@ -23,6 +23,7 @@ from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
 from ketaclinic.clinical.instruments import INSTRUMENTS, InstrumentInputError, compare, score
 from ketaclinic.core.access import CLINICIANS
+from ketaclinic.core.errors import DomainError
 from ketaclinic.core.models import Notification
 from ketaclinic.core.plausible import time_problem
 from ketaclinic.measures.models import (
@@ -44,11 +45,13 @@ SELF_REPORT_INSTRUMENTS = tuple(
 ALERT_KINDS = ("suicidality", "mania")
 
 
-class MeasuresError(Exception):
-    pass
+class MeasuresError(DomainError):
+    status = 409
 
 
 class ScaleInputError(MeasuresError):
+    status = 422
+
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(errors.values()))
         self.errors = errors
@@ -57,9 +60,11 @@ class ScaleInputError(MeasuresError):
 class LinkUnavailable(MeasuresError):
     """Expired, used, unknown or locked: the patient sees one neutral message (no hint which)."""
 
+    status = 410
+
 
 class RateLimited(MeasuresError):
-    pass
+    status = 429
 
 
 def _hash(token: str) -> str:
@@ -591,6 +596,8 @@ LONGEST_PERIOD_DAYS = 3 * 366
 
 
 class OutcomesInputError(MeasuresError):
+    status = 422
+
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors

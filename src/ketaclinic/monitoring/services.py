@@ -16,6 +16,7 @@ from django.utils import timezone
 from ketaclinic.accounts.models import Chair, Site, User
 from ketaclinic.audit import services as audit
 from ketaclinic.audit.models import Action
+from ketaclinic.core.errors import DomainError
 from ketaclinic.monitoring.alerts import evaluate_alerts
 from ketaclinic.monitoring.models import MonitorDevice, VitalReading
 from ketaclinic.monitoring.trust import LOCAL_ONLY, SourceError, parse_sources
@@ -27,11 +28,13 @@ T = TypeVar("T")
 UNBOUND_PAGE = 50  # messages (reading sets) listed per page
 
 
-class MonitoringError(Exception):
-    pass
+class MonitoringError(DomainError):
+    status = 409
 
 
 class MonitoringValidationError(MonitoringError):
+    status = 422
+
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors

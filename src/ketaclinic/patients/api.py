@@ -8,7 +8,6 @@ from uuid import UUID
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
-from ninja.errors import HttpError
 from pydantic import Field
 
 from ketaclinic.accounts.models import Site, User
@@ -141,14 +140,9 @@ def _site_ref(user: User, code: str | None) -> Site | None:
 
 
 def _load(request: HttpRequest, patient_id: UUID) -> Patient:
-    try:
-        return services.get_patient(
-            user=signed_in_user(request), patient_id=patient_id, request=request, purpose="api"
-        )
-    except services.PatientNotFound:
-        raise HttpError(404, "No such patient.") from None
-    except services.OutsideYourSites:
-        raise HttpError(403, "This patient is registered at a site you do not cover.") from None
+    return services.get_patient(
+        user=signed_in_user(request), patient_id=patient_id, request=request, purpose="api"
+    )
 
 
 @router.post("/search", response=SearchOut, auth=api_roles(*PATIENT_REGISTRY))
@@ -179,16 +173,13 @@ def create(request: HttpRequest, body: PatientIn) -> Status[dict[str, Any]]:
     site = _site_ref(user, data.pop("site"))
     if site is not None:
         data["site"] = site
-    try:
-        patient = services.create_patient(
-            user=user,
-            data=data,
-            not_a_duplicate_reason=reason,
-            outside_age_range_reason=age_reason,
-            request=request,
-        )
-    except services.PatientValidationError as exc:
-        raise FieldErrors(exc.errors) from None
+    patient = services.create_patient(
+        user=user,
+        data=data,
+        not_a_duplicate_reason=reason,
+        outside_age_range_reason=age_reason,
+        request=request,
+    )
     return Status(201, _out(patient))
 
 
@@ -207,18 +198,13 @@ def update(request: HttpRequest, patient_id: UUID, body: PatientPatch) -> dict[s
     user = signed_in_user(request)
     if "site" in data:
         data["site"] = _site_ref(user, data["site"])
-    try:
-        services.update_patient(
-            user=user,
-            patient=patient,
-            data=data,
-            expected_version=version,
-            not_a_duplicate_reason=reason or "",
-            outside_age_range_reason=age_reason or "",
-            request=request,
-        )
-    except services.PatientValidationError as exc:
-        raise FieldErrors(exc.errors) from None
-    except services.PatientConflict as exc:
-        raise HttpError(409, str(exc)) from None
+    services.update_patient(
+        user=user,
+        patient=patient,
+        data=data,
+        expected_version=version,
+        not_a_duplicate_reason=reason or "",
+        outside_age_range_reason=age_reason or "",
+        request=request,
+    )
     return _out(patient)

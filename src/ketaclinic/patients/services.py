@@ -27,6 +27,7 @@ from ketaclinic.clinical import body
 from ketaclinic.clinical.age_range import MIN_REASON_CHARS as MIN_AGE_REASON_CHARS
 from ketaclinic.clinical.age_range import AgeRange, age_in_years, clinic_age_range, outside_range
 from ketaclinic.core.access import ADMIN, PRESCRIBER
+from ketaclinic.core.errors import DomainError
 from ketaclinic.core.limits import too_many_places
 from ketaclinic.core.text import control_problem
 from ketaclinic.patients.matching import (
@@ -63,18 +64,20 @@ REQUIRED = ("given_name", "family_name", "date_of_birth", "sex")
 MAX_LENGTHS = {f.name: f.max_length for f in Patient._meta.fields if getattr(f, "max_length", None)}
 
 
-class PatientError(Exception):
-    """Base of the registry's domain errors; the edges map them to HTTP."""
+class PatientError(DomainError):
+    """Base of the registry's domain errors; the edges map them to HTTP (core/errors.py)."""
 
 
 class PatientValidationError(PatientError):
+    status = 422
+
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
 
 
 class PatientNotFound(PatientError):
-    pass
+    status = 404
 
 
 NOT_A_DUPLICATE_FIELD = "not_a_duplicate_reason"
@@ -136,12 +139,16 @@ class OutsideAgeRange(PatientValidationError):
 class OutsideYourSites(PatientError):
     """The patient belongs to the organization but to a site the user does not cover (break-glass may apply)."""
 
+    status = 403
+
     def __init__(self, patient: Patient) -> None:
         super().__init__("This patient is registered at a site you do not cover.")
         self.patient = patient
 
 
 class PatientConflict(PatientError):
+    status = 409
+
     def __init__(self, current: Patient) -> None:
         super().__init__(
             f"Someone else changed this record (now version {current.version}) while you were editing. "
@@ -190,6 +197,18 @@ def get_patient(
         detail=purpose,
     )
     return patient
+
+
+def get_related_patient(
+    *, user: User, patient_id: Any, request: HttpRequest | None = None, purpose: str = "chart"
+) -> Patient:
+    """:func:`get_patient` for a patient reached through another resource (their plans, consents, scales,
+    sessions): one at a site the user does not cover is simply not found, as another organization's is —
+    only the patient's own record says that it exists elsewhere (403, where break-glass may be asked)."""
+    try:
+        return get_patient(user=user, patient_id=patient_id, request=request, purpose=purpose)
+    except OutsideYourSites:
+        raise PatientNotFound("No such patient.") from None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from uuid import UUID
 
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
-from ninja.errors import HttpError
 from pydantic import Field
 
 from ketaclinic.core.access import ADMIN, CLINICIANS, PRESCRIBER, signed_in_user
@@ -157,37 +156,18 @@ def list_protocols(request: HttpRequest) -> list[dict[str, Any]]:
 @router.post("/patients/{patient_id}/plans", response={201: PlanOut}, auth=api_roles(PRESCRIBER))
 def create_plan(request: HttpRequest, patient_id: UUID, body: PlanIn) -> Status[dict[str, Any]]:
     """Needs a signed, current screening that clears the protocol's drug (or a recorded override)."""
-    try:
-        patient = patients.get_patient(
-            user=signed_in_user(request),
-            patient_id=patient_id,
-            request=request,
-            purpose="api plan",
-        )
-    except (patients.PatientNotFound, patients.OutsideYourSites):
-        raise HttpError(404, "No such patient.") from None
-    try:
-        plan = services.create_plan(
-            user=signed_in_user(request),
-            patient=patient,
-            data=body.dict(),
-            request=request,
-            client="api",
-        )
-    except services.PlanValidationError as exc:
-        raise FieldErrors(exc.errors) from None
-    except services.TreatmentError as exc:
-        raise HttpError(403, exc.message) from None
+    patient = patients.get_related_patient(
+        user=signed_in_user(request), patient_id=patient_id, request=request, purpose="api plan"
+    )
+    plan = services.create_plan(
+        user=signed_in_user(request), patient=patient, data=body.dict(), request=request, client="api"
+    )
     return Status(201, _out(plan))
 
 
 @router.get("/plans/{plan_id}", response=PlanOut, auth=api_roles(*CLINICIANS))
 def read_plan(request: HttpRequest, plan_id: UUID) -> dict[str, Any]:
-    try:
-        plan = services.get_plan(user=signed_in_user(request), plan_id=plan_id, request=request, client="api")
-    except services.NotFound:
-        raise HttpError(404, "No such plan.") from None
-    return _out(plan)
+    return _out(_plan(request, plan_id))
 
 
 @router.post("/plans/{plan_id}/stop", response=StoppedOut, auth=api_roles(PRESCRIBER))
@@ -195,16 +175,8 @@ def stop_plan(request: HttpRequest, plan_id: UUID, body: StopIn) -> dict[str, An
     """Stop a course: the plan is cancelled with the reason; booked sessions still to come that nobody
     opened at the chair are cancelled. 422 without a reason, 409 when it was already stopped."""
     user = signed_in_user(request)
-    try:
-        plan = services.get_plan(user=user, plan_id=plan_id, request=request, client="api")
-    except services.NotFound:
-        raise HttpError(404, "No such plan.") from None
-    try:
-        result = services.stop_course(user=user, plan=plan, reason=body.reason, request=request, client="api")
-    except services.PlanValidationError as exc:
-        raise FieldErrors(exc.errors) from None
-    except services.TreatmentError as exc:
-        raise HttpError(409, exc.message) from None
+    plan = _plan(request, plan_id)
+    result = services.stop_course(user=user, plan=plan, reason=body.reason, request=request, client="api")
     return {
         "plan": _out(result.plan),
         "sessions_cancelled": result.cancelled,
@@ -260,10 +232,7 @@ def _review(v: Any) -> dict[str, Any]:
 
 
 def _plan(request: HttpRequest, plan_id: UUID) -> Plan:
-    try:
-        return services.get_plan(user=signed_in_user(request), plan_id=plan_id, request=request, client="api")
-    except services.NotFound:
-        raise HttpError(404, "No such plan.") from None
+    return services.get_plan(user=signed_in_user(request), plan_id=plan_id, request=request, client="api")
 
 
 @router.get("/plans/{plan_id}/review", response=dict[str, Any], auth=api_roles(*CLINICIANS))
@@ -291,23 +260,18 @@ def record_review(request: HttpRequest, plan_id: UUID, body: ReviewIn) -> Status
     from ketaclinic.treatment.review import record_review as record
 
     plan = _plan(request, plan_id)
-    try:
-        review = record(
-            user=signed_in_user(request),
-            plan=plan,
-            decision=body.decision,
-            reason=body.reason,
-            scale=body.scale,
-            phases=body.phases,
-            cadences=body.cadences,
-            extra_sessions=body.extra_sessions,
-            request=request,
-            client="api",
-        )
-    except services.PlanValidationError as exc:
-        raise FieldErrors(exc.errors) from None
-    except services.TreatmentError as exc:
-        raise HttpError(409, exc.message) from None
+    review = record(
+        user=signed_in_user(request),
+        plan=plan,
+        decision=body.decision,
+        reason=body.reason,
+        scale=body.scale,
+        phases=body.phases,
+        cadences=body.cadences,
+        extra_sessions=body.extra_sessions,
+        request=request,
+        client="api",
+    )
     plan.refresh_from_db()
     return Status(201, {"review": _review(review), "plan": _out(plan)})
 
@@ -324,7 +288,7 @@ def _plan_session(request: HttpRequest, session_id: UUID) -> Any:
         .first()
     )
     if row is None:
-        raise HttpError(404, "No such session.")
+        raise services.NotFound("No such session.")
     return row
 
 
@@ -341,20 +305,15 @@ def titrate(request: HttpRequest, session_id: UUID, body: DoseIn) -> list[dict[s
     from ketaclinic.treatment.titration import set_session_dose
 
     row = _plan_session(request, session_id)
-    try:
-        changed = set_session_dose(
-            user=signed_in_user(request),
-            session=row,
-            dose_mg=body.dose_mg,
-            reason=body.reason,
-            later=body.later,
-            request=request,
-            client="api",
-        )
-    except services.PlanValidationError as exc:
-        raise FieldErrors(exc.errors) from None
-    except services.TreatmentError as exc:
-        raise HttpError(409, exc.message) from None
+    changed = set_session_dose(
+        user=signed_in_user(request),
+        session=row,
+        dose_mg=body.dose_mg,
+        reason=body.reason,
+        later=body.later,
+        request=request,
+        client="api",
+    )
     by_id = {s["id"]: s for s in _out(row.plan)["sessions"]}
     return [by_id[r.pk] for r in changed]
 
@@ -371,24 +330,18 @@ class OpenIn(Schema):
 def open_session(request: HttpRequest, session_id: UUID, body: OpenIn) -> Status[dict[str, Any]]:
     """Open the chairside session of a booked course session (within its window, after the review for a
     maintenance session, in a chair that holds no one else); 200 when it was already open."""
-    from ketaclinic.chairside import services as chairside
-    from ketaclinic.treatment.opening import NoSuchCourseSession, UnknownChair, start_booked_session
+    from ketaclinic.accounts.models import Chair
+    from ketaclinic.treatment.opening import MAX_KEY_DIGITS, start_booked_session
 
     row = _plan_session(request, session_id)
-    try:
-        session, new = start_booked_session(
-            user=signed_in_user(request), session=row, chair_id=body.chair_id, request=request
-        )
-    except NoSuchCourseSession:
-        raise HttpError(404, "No such session.") from None
-    except UnknownChair:
-        raise FieldErrors({"chair_id": "is not a chair at the session's site"}) from None
-    except services.PlanValidationError as exc:
-        raise FieldErrors(exc.errors) from None
-    except chairside.SessionInputError as exc:
-        raise FieldErrors(exc.errors) from None
-    except (services.TreatmentError, chairside.SessionError) as exc:
-        raise HttpError(409, str(exc)) from None
+    if body.chair_id is not None and not (
+        0 < body.chair_id < 10**MAX_KEY_DIGITS
+        and Chair.objects.filter(pk=body.chair_id, site_id=row.site_id).exists()
+    ):
+        raise FieldErrors({"chair_id": "is not a chair at the session's site"})
+    session, new = start_booked_session(
+        user=signed_in_user(request), session=row, chair_id=body.chair_id, request=request
+    )
     return Status(
         201 if new else 200,
         {"session_id": str(session.pk), "chair": session.chair.label if session.chair else None},

@@ -45,7 +45,7 @@ from ketaclinic.treatment.services import (
     SLOT_MINUTES,
     NotFound,
     PlanValidationError,
-    TreatmentError,
+    TreatmentForbidden,
     _opening_hours,
     active_chairs,
     audit_calendar_read,
@@ -237,7 +237,7 @@ def check_slot(
 
 def _scoped(user: User, session: PlanSession) -> None:
     if user.role not in PATIENT_REGISTRY:
-        raise TreatmentError("Only the front desk, nurses and prescribers book sessions.")
+        raise TreatmentForbidden("Only the front desk, nurses and prescribers book sessions.")
     if (
         session.site not in covered_sites(user)
         or not visible_patients(user).filter(pk=session.patient_id).exists()

@@ -20,19 +20,24 @@ from ketaclinic.audit.models import Action
 from ketaclinic.clinical import protocols as engine
 from ketaclinic.clinical.protocol_library import PROTOCOLS
 from ketaclinic.core.access import ADMIN
+from ketaclinic.core.errors import DomainError
 from ketaclinic.core.limits import too_long
 from ketaclinic.treatment.models import ProtocolVersion
 
 CATEGORY = "protocol-library"
 
 
-class LibraryError(Exception):
+class LibraryError(DomainError):
+    status = 409
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
 
 class LibraryValidationError(LibraryError):
+    status = 422
+
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors

@@ -53,6 +53,8 @@ class NoSuchCourseSession(TreatmentError):
     """The course session is not one the user may see (another organization, a site not theirs): the edges
     answer 404, as for a session that does not exist."""
 
+    status = 404
+
     def __init__(self) -> None:
         super().__init__("No such session.")
 

@@ -40,6 +40,7 @@ from ketaclinic.treatment.services import (
     OPEN_ENDED_SESSIONS,
     PlanValidationError,
     TreatmentError,
+    TreatmentForbidden,
     book_sessions,
     site_calendar,
     stop_course,
@@ -231,7 +232,7 @@ def record_review(
     maintenance phases to book (non-optional ones are always booked); ``cadences``: a phase's chosen
     cadence by its text ("weekly"); ``extra_sessions``: induction sessions to make up (extend)."""
     if user.role != PRESCRIBER:
-        raise TreatmentError("Only a prescriber records the end-of-induction review.")
+        raise TreatmentForbidden("Only a prescriber records the end-of-induction review.")
     if plan.status != PlanStatus.ACTIVE:
         raise TreatmentError("The course was stopped: there is nothing to review.")
     moment = now or timezone.now()

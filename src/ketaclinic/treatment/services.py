@@ -47,6 +47,7 @@ from ketaclinic.clinical.schedule import (
 )
 from ketaclinic.clinical.schedule_rules import second_course_problem
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER
+from ketaclinic.core.errors import DomainError
 from ketaclinic.core.plausible import date_problem, time_problem
 from ketaclinic.patients.models import Patient
 from ketaclinic.patients.services import visible_patients
@@ -58,7 +59,11 @@ SLOT_MINUTES = 30
 OPEN_ENDED_SESSIONS = 4  # sessions of an open-ended maintenance phase to book (a display choice)
 
 
-class TreatmentError(Exception):
+class TreatmentError(DomainError):
+    """A state of the plan or course that does not allow the act (409); subclasses say otherwise."""
+
+    status = 409
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -67,13 +72,21 @@ class TreatmentError(Exception):
 class PlanValidationError(TreatmentError):
     """``errors`` names every bad field; ``screening`` carries the gate's reason when that failed."""
 
+    status = 422
+
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
 
 
 class NotFound(TreatmentError):
-    pass
+    status = 404
+
+
+class TreatmentForbidden(TreatmentError):
+    """The user's role may not do this act."""
+
+    status = 403
 
 
 def _jsonable(value: Any) -> Any:
@@ -357,7 +370,7 @@ def create_plan(
 ) -> Plan:
     """Plan a course. Refuses (naming every problem) unless the screening clears the protocol's drug."""
     if user.role != PRESCRIBER:
-        raise TreatmentError("Only prescribers may create treatment plans.")
+        raise TreatmentForbidden("Only prescribers may create treatment plans.")
     errors: dict[str, str] = {}
     inputs = _clean_inputs(user, patient, data, errors)
     clearance = None
@@ -485,7 +498,7 @@ def create_plan(
 def verify_dose(*, user: User, plan: Plan, request: HttpRequest | None = None, client: str = "") -> Plan:
     """A second clinician confirms the prepared dose (IV and IM); recorded with who and when."""
     if user.role not in CLINICIANS:
-        raise TreatmentError("Only a nurse or prescriber may verify a dose.")
+        raise TreatmentForbidden("Only a nurse or prescriber may verify a dose.")
     if not plan.second_person_required:
         raise TreatmentError("This plan's route needs no second-person check.")
     if plan.verified_at is not None:
@@ -969,7 +982,7 @@ def stop_course(
     from ketaclinic.chairside.models import TreatmentSession
 
     if user.role != PRESCRIBER:
-        raise TreatmentError("Only a prescriber may stop a course.")
+        raise TreatmentForbidden("Only a prescriber may stop a course.")
     if plan.status != PlanStatus.ACTIVE:
         raise TreatmentError("This course was already stopped.")
     text = reason.strip()

@@ -34,6 +34,7 @@ from ketaclinic.clinical import vitals as vital_rules
 from ketaclinic.clinical.protocol_library import PROTOCOLS
 from ketaclinic.clinical.protocols import MonitoringPlan
 from ketaclinic.core.access import PRESCRIBER
+from ketaclinic.core.errors import DomainError
 from ketaclinic.treatment.models import ProtocolSessionSettings
 
 CADENCE_FIELDS = {
@@ -43,7 +44,7 @@ CADENCE_FIELDS = {
 }
 
 
-class SettingsError(Exception):
+class SettingsError(DomainError):
     status = 422
 
     def __init__(self, errors: dict[str, str]) -> None:

@@ -23,7 +23,7 @@ from ketaclinic.clinical.dose_check import MIN_REASON_CHARS, Decided, check_sess
 from ketaclinic.core.access import PRESCRIBER
 from ketaclinic.treatment import library
 from ketaclinic.treatment.models import PlanSession, PlanStatus, SessionStatus
-from ketaclinic.treatment.services import CATEGORY, PlanValidationError, TreatmentError
+from ketaclinic.treatment.services import CATEGORY, PlanValidationError, TreatmentError, TreatmentForbidden
 
 
 def set_session_dose(
@@ -42,7 +42,7 @@ def set_session_dose(
     from ketaclinic.chairside.services import body_of, dose_rule_for, finding_errors
 
     if user.role != PRESCRIBER:
-        raise TreatmentError("Only a prescriber may change a session's dose.")
+        raise TreatmentForbidden("Only a prescriber may change a session's dose.")
     plan = session.plan
     if plan.status != PlanStatus.ACTIVE:
         raise TreatmentError("The course was stopped: its doses cannot change.")

@@ -32,6 +32,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from ketaclinic.audit.models import Action
 from ketaclinic.core.access import delegated
+from ketaclinic.core.errors import DomainError
 from ketaclinic.interop.fhir import auth, documents, export, services
 from ketaclinic.interop.fhir.models import ExportStatus
 from ketaclinic.interop.fhir.params import FORMATS_JSON, SearchError, parse_search
@@ -50,7 +51,8 @@ View = Callable[..., HttpResponse]
 def endpoint(*methods: str, serves: Sequence[str] = JSON_TYPES) -> Callable[[View], View]:
     """Declare a /fhir view: the methods it offers (others: 405 OperationOutcome with ``Allow``), the media
     types it answers with (an ``Accept`` or ``_format`` naming none of them: 406), CSRF-exempt (see the
-    module docstring) and delegated; an unexpected exception rolls the request back and answers 500."""
+    module docstring) and delegated; a domain error (core/errors.py) rolls the request back and answers its
+    status as an OperationOutcome (:func:`domain_outcome`); an unexpected exception answers 500."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
@@ -68,6 +70,10 @@ def endpoint(*methods: str, serves: Sequence[str] = JSON_TYPES) -> Callable[[Vie
                 return refused
             try:
                 return view(request, *args, **kwargs)
+            except DomainError as exc:
+                if transaction.get_connection().in_atomic_block:
+                    transaction.set_rollback(True)
+                return domain_outcome(exc)
             except Exception:
                 log.exception("FHIR %s %s failed", request.method, view.__name__)
                 if transaction.get_connection().in_atomic_block:
@@ -131,6 +137,30 @@ def _not_acceptable(request: HttpRequest, serves: Sequence[str]) -> HttpResponse
 
 def _json(doc: Any, status: int = 200, content_type: str = documents.FHIR_JSON) -> HttpResponse:
     return HttpResponse(json.dumps(doc), status=status, content_type=content_type)
+
+
+#: A domain error's HTTP status -> the OperationOutcome issue code (R4 valueset issue-type).
+ISSUE_CODES = {
+    400: "invalid",
+    403: "forbidden",
+    404: "not-found",
+    409: "conflict",
+    410: "deleted",
+    422: "invalid",
+    429: "throttled",
+}
+
+
+def domain_outcome(exc: DomainError) -> HttpResponse:
+    """The FHIR edge's answer to a domain error: its status, one issue per refused field (the field as the
+    issue's expression) or one issue with the message."""
+    code = ISSUE_CODES.get(exc.status, "processing")
+    issues: list[tuple[str, str, str | None]] = (
+        [(code, reason, field) for field, reason in exc.errors.items()]
+        if exc.status == 422 and exc.errors
+        else [(code, exc.text(), None)]
+    )
+    return _json(documents.outcome(issues), exc.status)
 
 
 def _error(status: int, code: str, text: str, expression: str | None = None) -> HttpResponse:
