@@ -98,7 +98,7 @@ def test_an_unknown_chair_is_refused_naming_it(patient: Any, nurse: Any, sign_in
     assert not TreatmentSession.objects.exists()
 
 
-@pytest.mark.parametrize("chair", ["999999", "window-seat"])
+@pytest.mark.parametrize("chair", ["999999", "window-seat", "²", "9" * 40])
 def test_the_chart_does_not_book_without_the_chair_asked_for(
     patient: Any, nurse: Any, sign_in: Any, chair: str
 ) -> None:

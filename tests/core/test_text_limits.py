@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from django.conf import settings
 from django.test import Client
 from tests.pages import visible
@@ -73,3 +74,31 @@ def test_a_protocol_change_note_past_its_limit_is_refused_not_cut(admin: Any, si
         in visible(response.content.decode())
     )
     assert not ProtocolVersion.objects.filter(key="iv-ours", version=2).exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("42", 42),
+        (" 7 ", 7),
+        ("0", 0),
+        ("9" * 18, int("9" * 18)),
+        ("9" * 19, None),  # more digits than a database integer always holds
+        ("²", None),  # str.isdigit is true of it, int() refuses it
+        ("٣", None),  # an Arabic-Indic three: int() would read it as 3
+        ("-1", None),
+        ("1.5", None),
+        ("", None),
+        ("seven", None),
+    ],
+)
+def test_whole_number_reads_only_ascii_digits_a_key_can_hold(raw: str, expected: int | None) -> None:
+    from ketaclinic.core.text import whole_number
+
+    assert whole_number(raw) == expected
+
+
+def test_whole_number_honours_a_smaller_bound() -> None:
+    from ketaclinic.core.text import whole_number
+
+    assert whole_number("123456", max_digits=6) == 123456 and whole_number("1234567", max_digits=6) is None

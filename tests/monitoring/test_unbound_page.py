@@ -81,6 +81,7 @@ def test_a_large_backlog_is_paged_fast_without_reading_message_text(
     assert client.get("/monitoring/unbound/?page=9999").status_code == 200  # the last page
     assert client.get("/monitoring/unbound/?page=abc").status_code == 404
     assert client.get("/monitoring/unbound/?page=-1").status_code == 404
+    assert client.get("/monitoring/unbound/?page=²").status_code == 404  # a digit to isdigit, not to int
 
     # Attaching from a later page keeps working (with the page's CSRF token) and comes back to it.
     page2 = client.get("/monitoring/unbound/?page=2").content.decode()

@@ -19,6 +19,7 @@ from ketaclinic.chairside import rems_fields, rems_services
 from ketaclinic.chairside import services as sessions
 from ketaclinic.chairside.models import RemsMonitoringForm, TreatmentSession
 from ketaclinic.core.access import FRONT_DESK, NURSE, PRESCRIBER, allow
+from ketaclinic.core.text import whole_number
 from ketaclinic.patients.services import covers_all_sites
 
 
@@ -158,8 +159,7 @@ def rems_form(request: HttpRequest, session_id: Any) -> HttpResponse:
 
 
 def _version(request: HttpRequest) -> int | None:
-    raw = request.POST.get("version", "")
-    return int(raw) if raw.isdigit() else None
+    return whole_number(request.POST.get("version", ""))
 
 
 @allow(NURSE, PRESCRIBER)
@@ -250,8 +250,8 @@ def rems_submitted(request: HttpRequest, session_id: Any) -> HttpResponse:
     session = _session(request, session_id, "REMS form: submitted")
     row = _form(session)
     back = reverse("chairside:rems_queue")
-    site = request.POST.get("site", "")
-    if site.isdigit():
+    site = whole_number(request.POST.get("site", ""))
+    if site is not None:
         back += f"?site={site}"
     try:
         rems_services.mark_submitted(

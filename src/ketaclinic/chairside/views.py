@@ -23,6 +23,7 @@ from ketaclinic.clinical.adverse_events import LABEL_ADVERSE_REACTIONS
 from ketaclinic.clinical.dose_check import planned_devices
 from ketaclinic.clinical.protocols import Protocol, UnknownProtocol
 from ketaclinic.core.access import CLINICIANS, PRESCRIBER, allow
+from ketaclinic.core.text import whole_number
 from ketaclinic.patients import services as patients
 
 
@@ -65,8 +66,7 @@ def _signature(request: HttpRequest, prefix: str, organization_id: int) -> Signa
 
 
 def _version(request: HttpRequest) -> int | None:
-    raw = request.POST.get("version")
-    return int(raw) if raw and raw.isdigit() else None
+    return whole_number(request.POST.get("version") or "")
 
 
 def _local(request: HttpRequest, session: TreatmentSession, name: str) -> datetime | None:
@@ -99,9 +99,8 @@ def schedule(request: HttpRequest, patient_id: str) -> HttpResponse:
     except (patients.PatientNotFound, patients.OutsideYourSites):
         raise Http404("No such patient.") from None
     raw_chair = (request.POST.get("chair") or "").strip()
-    chair = (
-        Chair.objects.filter(pk=int(raw_chair), site=patient.site).first() if raw_chair.isdigit() else None
-    )
+    chair_pk = whole_number(raw_chair)
+    chair = Chair.objects.filter(pk=chair_pk, site=patient.site).first() if chair_pk else None
     if raw_chair and chair is None:  # never booked without the chair that was asked for
         messages.error(
             request, f"Chair {raw_chair!r} is not a chair at {patient.site.name}: nothing was scheduled."

@@ -29,6 +29,20 @@ TEXT_CONTROL: Final = re.compile(f"[{_TEXT_CONTROLS}]")
 LINE_PATTERN: Final = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
 TEXT_PATTERN: Final = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
 
+# Digits of a whole number read from a form or a URL: a 64-bit database integer holds 19 digits, 18 always fit.
+MAX_WHOLE_DIGITS: Final = 18
+
+
+def whole_number(raw: str, *, max_digits: int = MAX_WHOLE_DIGITS) -> int | None:
+    """``raw`` (spaces around it ignored) as a whole number when it is written in ASCII digits and a database
+    integer holds it; otherwise None, for the caller to refuse. ``str.isdigit`` alone is also true of "²"
+    (which ``int`` refuses: a server error) and of 40 digits (which overflow the column: another)."""
+    text = raw.strip()
+    if not text or not text.isascii() or not text.isdigit() or len(text) > max_digits:
+        return None
+    return int(text)
+
+
 _NAMES: Final = {0: "NUL", 9: "tab", 10: "line break", 13: "line break", 27: "escape", 127: "DEL"}
 
 

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from ketaclinic.accounts.models import User
 from ketaclinic.core.access import ADMIN, NURSE, PRESCRIBER, allow
+from ketaclinic.core.text import whole_number
 from ketaclinic.monitoring import review, services
 from ketaclinic.monitoring.forms import AttachForm, DeviceForm, ReviewForm
 
@@ -24,10 +25,10 @@ def _user(request: HttpRequest) -> User:
 
 def _page(request: HttpRequest) -> int:
     """``?page=N`` (1 when absent); anything but a whole number is not a page."""
-    raw = request.GET.get("page", "1")
-    if not raw.isdigit() or len(raw) > 6:
+    page = whole_number(request.GET.get("page", "1"), max_digits=6)
+    if page is None:
         raise Http404("No such page.")
-    return int(raw)
+    return page
 
 
 @allow(NURSE, PRESCRIBER)

@@ -331,12 +331,13 @@ def open_session(request: HttpRequest, session_id: UUID, body: OpenIn) -> Status
     """Open the chairside session of a booked course session (within its window, after the review for a
     maintenance session, in a chair that holds no one else); 200 when it was already open."""
     from ketaclinic.accounts.models import Chair
-    from ketaclinic.treatment.opening import MAX_KEY_DIGITS, start_booked_session
+    from ketaclinic.core.text import whole_number
+    from ketaclinic.treatment.opening import start_booked_session
 
     row = _plan_session(request, session_id)
+    number = whole_number(str(body.chair_id)) if body.chair_id is not None else None
     if body.chair_id is not None and not (
-        0 < body.chair_id < 10**MAX_KEY_DIGITS
-        and Chair.objects.filter(pk=body.chair_id, site_id=row.site_id).exists()
+        number and Chair.objects.filter(pk=number, site_id=row.site_id).exists()
     ):
         raise FieldErrors({"chair_id": "is not a chair at the session's site"})
     session, new = start_booked_session(

@@ -29,6 +29,7 @@ from django.utils import timezone
 from ketaclinic.accounts.models import Chair, User
 from ketaclinic.clinical.schedule_review import ReviewDecision
 from ketaclinic.clinical.schedule_rules import open_window_problem
+from ketaclinic.core.text import whole_number
 from ketaclinic.treatment import rules
 from ketaclinic.treatment.models import InductionReview, PlanSession, PlanStatus, SessionStatus
 from ketaclinic.treatment.services import PlanValidationError, TreatmentError
@@ -67,10 +68,6 @@ class UnknownChair(PlanValidationError):
         self.raw = raw
 
 
-# Digits of the largest chair key (a 64-bit integer has 19; 18 always fits).
-MAX_KEY_DIGITS = 18
-
-
 def start_booked_session(
     *,
     user: User,
@@ -101,10 +98,8 @@ def start_booked_session(
         chair = None
         if chair_id is not None and str(chair_id).strip():
             raw = str(chair_id).strip()
-            # ASCII digits of a size a key can have: "²" is a digit to str.isdigit but no number to int(),
-            # and 40 digits overflow the database's integer (both crashed instead of being refused).
-            number = raw.isascii() and raw.isdigit() and len(raw) <= MAX_KEY_DIGITS
-            chair = Chair.objects.filter(pk=int(raw), site_id=row.site_id).first() if number else None
+            number = whole_number(raw)
+            chair = Chair.objects.filter(pk=number, site_id=row.site_id).first() if number else None
             if chair is None:
                 raise UnknownChair(raw, row.site.name)
         return open_course_session(user=user, session=row, chair=chair, request=request, now=now)
