@@ -11,6 +11,7 @@ from typing import Any
 from django.test import Client
 from django.utils import timezone
 from tests.accounts.test_staff_admin import csrf_client, post
+from tests.clock import clinic_today
 
 from ketaclinic.accounts.models import Site
 from ketaclinic.audit.models import AuditEntry
@@ -224,7 +225,7 @@ def test_the_register_pdf_names_the_site_as_registrant_with_its_dea_registration
             "drug": "ketamine",
             "product": "Ketamine HCl 50 mg/mL, 10 mL vial",
             "lot": "K-2291",
-            "expiry": (date.today() + timedelta(days=300)).isoformat(),
+            "expiry": (clinic_today() + timedelta(days=300)).isoformat(),
             "unit": "mL",
             "mg_per_unit": "50",
             "quantity": "20",
@@ -232,7 +233,7 @@ def test_the_register_pdf_names_the_site_as_registrant_with_its_dea_registration
             "supplier_name": "Wholesale Co",
             "supplier_address": "100 Wholesale Way, Springfield",
             "supplier_dea": "RW1234563",
-            "received_on": date.today().isoformat(),
+            "received_on": clinic_today().isoformat(),
         },
     )
     assert lot is not None

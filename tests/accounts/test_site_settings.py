@@ -3,10 +3,11 @@ not theirs to change (prescribers, tests/accounts/test_alert_policy.py)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.test import Client
+from tests.clock import clinic_today
 
 from ketaclinic.accounts.models import Site, SiteClosure
 from ketaclinic.audit.models import AuditEntry
@@ -56,7 +57,7 @@ def test_bad_hours_are_named_and_nothing_is_saved(admin: Any, site: Any, sign_in
 
 def test_closures_are_added_with_a_reason(admin: Any, site: Any, sign_in: Any) -> None:
     client = sign_in(Client(), admin)
-    day = date.today() + timedelta(days=10)
+    day = clinic_today() + timedelta(days=10)
     assert (
         client.post(
             f"/accounts/sites/{site.pk}/closures/",

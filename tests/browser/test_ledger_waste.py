@@ -5,12 +5,13 @@ dose with their own password and authenticator code, and the register and the lo
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from tests.clock import clinic_today
 from tests.ledger.conftest import ready_to_dose
 
 from ketaclinic.chairside.models import Administration
@@ -35,7 +36,7 @@ def _receive(
     page.select_option("#r-drug", drug)
     page.fill("#r-product", product)
     page.fill("#r-lot", lot)
-    page.fill("#r-expiry", (date.today() + timedelta(days=300)).isoformat())
+    page.fill("#r-expiry", (clinic_today() + timedelta(days=300)).isoformat())
     page.select_option("#r-unit", unit)
     page.fill("#r-strength", strength)
     page.fill("#r-quantity", quantity)

@@ -3,12 +3,13 @@ a BP alert raised and acknowledged, discharge refused at 90 min and allowed afte
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from tests.clock import clinic_today
 from tests.consent.helpers import consent_on_file
 from tests.ledger.stock import ketamine_ml, spravato
 
@@ -94,7 +95,7 @@ def test_esketamine_session_from_check_in_to_discharge(
     page.select_option("#g-ride", "yes")
     page.select_option("#g-preg", "negative")
     assert page.input_value("#g-pregon") == ""  # the nurse enters the date the test was taken
-    page.fill("#g-pregon", date.today().isoformat())
+    page.fill("#g-pregon", clinic_today().isoformat())
     page.click("#check-gate")
     assert "Gate closed" in page.inner_text("#gate-verdict")  # no signed screening in the record yet
     assert page.locator("#give-device").count() == 0
@@ -246,7 +247,7 @@ def test_iv_session_with_a_pump_rate_change(
             "escort_confirmed": True,
             "ride_home_confirmed": True,
             "pregnancy_test": "negative",
-            "pregnancy_test_on": date.today(),
+            "pregnancy_test_on": clinic_today(),
         },
     )
     services.override_gate_item(

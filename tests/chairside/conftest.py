@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.utils import timezone
+from tests.clock import clinic_today
 from tests.consent.helpers import consent_on_file
 
 from ketaclinic.chairside import services
@@ -19,7 +20,7 @@ GOOD_ESK_ANSWERS = {
     "escort_confirmed": True,
     "ride_home_confirmed": True,
     "pregnancy_test": "negative",
-    "pregnancy_test_on": date.today(),
+    "pregnancy_test_on": clinic_today(),
 }
 
 

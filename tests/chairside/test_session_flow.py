@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from tests.clock import clinic_today
 from tests.conftest import sign
 from tests.ledger.stock import lot_for
 
@@ -209,7 +210,7 @@ def test_iv_infusion_needs_a_second_person_and_records_rate_changes(
             "escort_confirmed": True,
             "ride_home_confirmed": True,
             "pregnancy_test": "negative",
-            "pregnancy_test_on": date.today(),
+            "pregnancy_test_on": clinic_today(),
         },
         now=t0 - timedelta(minutes=10),
     )

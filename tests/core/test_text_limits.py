@@ -3,13 +3,14 @@ closure's reason and a protocol version's change note (both were cut without a w
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.test import Client
+from tests.clock import clinic_today
 from tests.pages import visible
 
 from ketaclinic.accounts.models import SiteClosure
@@ -38,7 +39,7 @@ def test_the_refusals_name_the_field_the_length_and_the_limit() -> None:
 
 
 def test_a_closure_reason_past_its_limit_is_refused_not_cut(admin: Any, site: Any, sign_in: Any) -> None:
-    day = (date.today() + timedelta(days=10)).isoformat()
+    day = (clinic_today() + timedelta(days=10)).isoformat()
     url = f"/accounts/sites/{site.pk}/closures/"  # the site calendar's page
     reason = "Staff training day and the annual inspection of the emergency equipment in every room. " * 3
     response = _post(sign_in, admin, url, {"action": "closure", "day": day, "reason": reason})

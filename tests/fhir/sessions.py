@@ -21,11 +21,12 @@ Theirs (another organization): a whole IV session with a reading, an infusion, a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
+from tests.clock import clinic_today
 from tests.conftest import sign
 from tests.consent.helpers import consent_on_file
 from tests.ledger.stock import lot_for
@@ -43,13 +44,13 @@ ESK_ANSWERS = {
     "escort_confirmed": True,
     "ride_home_confirmed": True,
     "pregnancy_test": "negative",
-    "pregnancy_test_on": date.today(),
+    "pregnancy_test_on": clinic_today(),
 }
 IV_ANSWERS = {
     "escort_confirmed": True,
     "ride_home_confirmed": True,
     "pregnancy_test": "negative",
-    "pregnancy_test_on": date.today(),
+    "pregnancy_test_on": clinic_today(),
 }
 
 

@@ -6,7 +6,7 @@ each dose's draw; bad input is named and stores nothing; roles and organizations
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from tests.assessment.test_screening_overrides import token_from
 from tests.chairside.test_report_pdf import pdf_text
+from tests.clock import clinic_today
 from tests.conftest import sign
 from tests.ledger.conftest import ready_to_dose
 
@@ -41,7 +42,7 @@ def _receipt(**overrides: Any) -> dict[str, Any]:
         "product": "Ketamine HCl 50 mg/mL, 10 mL vial",
         "ndc": "0409-2051-05",
         "lot": "K2026A",
-        "expiry": (date.today() + timedelta(days=400)).isoformat(),
+        "expiry": (clinic_today() + timedelta(days=400)).isoformat(),
         "unit": "mL",
         "mg_per_unit": "50",
         "quantity": "100",
@@ -49,7 +50,7 @@ def _receipt(**overrides: Any) -> dict[str, Any]:
         "supplier_name": "Example Wholesale Inc.",
         "supplier_address": "1 Depot Road, Springfield, IL",
         "supplier_dea": "RE1234563",
-        "received_on": date.today().isoformat(),
+        "received_on": clinic_today().isoformat(),
     }
     data.update(overrides)
     return data
@@ -90,7 +91,7 @@ def test_bad_receipts_name_every_field_and_store_nothing(nurse: Any, site: Any, 
                 quantity="-5",
                 containers="0",
                 supplier_dea="12",
-                received_on=(date.today() + timedelta(days=2)).isoformat(),
+                received_on=(clinic_today() + timedelta(days=2)).isoformat(),
                 expiry="2020-01-01",
                 unit="bottle",
                 supplier_address="",
@@ -315,7 +316,7 @@ def test_pages_roles_and_organizations(
     )
     assert refused.status_code == 422 and "is not a number" in refused.content.decode()
     kept = refused.content.decode()  # what was typed stays in the form, the date included
-    assert 'value="RE1234563"' in kept and f'value="{date.today().isoformat()}"' in kept
+    assert 'value="RE1234563"' in kept and f'value="{clinic_today().isoformat()}"' in kept
     _dose(iv_ready, stocked, nurse, prescriber)
     page = client.get(f"/ledger/lots/{stocked.pk}/").content.decode()
     assert "Balance: <strong>104 mL</strong>" in page and "Examplesson, Testa" in page

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
+from tests.clock import clinic_today
 
 from ketaclinic.audit.models import AuditEntry
 from ketaclinic.patients import services
@@ -64,7 +65,7 @@ def test_invalid_fields_are_all_named_and_nothing_is_written(nurse: Any, sign_in
     client = sign_in(Client(), nurse)
     before = (Patient.objects.count(), AuditEntry.objects.filter(action="add").count())
     bad = dict(
-        VALID, weight_kg="400", height_cm="90", date_of_birth=(date.today() + timedelta(days=3)).isoformat()
+        VALID, weight_kg="400", height_cm="90", date_of_birth=(clinic_today() + timedelta(days=3)).isoformat()
     )
     response = client.post("/patients/new/", bad)
     assert response.status_code == 422

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import time
+from datetime import date, datetime, time
 from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
+from django.utils import timezone
 
 from ketaclinic.core.access import ADMIN, ROLE_CHOICES
 
@@ -104,6 +105,11 @@ class Site(models.Model):
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.time_zone)
+
+    def today(self, now: datetime | None = None) -> date:
+        """The calendar day at the site (its own time zone), now or at ``now``. A clinic's "today" is never
+        the server's: at 20:00 in New York the server's UTC date is already tomorrow."""
+        return timezone.localdate(now or timezone.now(), self.zone)
 
     @property
     def address_lines(self) -> list[str]:

@@ -140,7 +140,7 @@ def save_intake(
 ) -> Intake:
     """Store a new version. ``base_version`` is the version the clinician started from (None: the first)."""
     _require(user, CLINICIANS, "enter an intake")
-    today = timezone.localdate()
+    today = patient.site.today()
     try:
         cleaned = clean_intake(data, today=today)
     except IntakeDataError as exc:
@@ -534,5 +534,6 @@ def valid_screening_signed_on(*, patient: Patient, drug: str) -> date | None:
     if decision in (Decision.ELIGIBLE, Decision.ELIGIBLE_WITH_CAUTIONS) or (
         decision is Decision.NOT_ELIGIBLE and effective_override(screening, wanted) is not None
     ):
-        return screening.signed_at.date()
+        # The day it was signed where the patient is treated: the gate compares it with the site's today.
+        return timezone.localtime(screening.signed_at, patient.site.zone).date()
     return None

@@ -7,7 +7,6 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ketaclinic.accounts.models import User
@@ -157,7 +156,7 @@ def intake_edit(request: HttpRequest, patient_id: Any) -> HttpResponse:
         if not form.is_valid():
             # Name every bad field at once: the data checks also run on what the form could read.
             try:
-                clean_intake(form.to_data(), today=timezone.localdate())
+                clean_intake(form.to_data(), today=patient.site.today())
             except IntakeDataError as exc:
                 form.add_service_errors(exc.errors, skip_marked=True)
         else:
@@ -180,7 +179,7 @@ def intake_edit(request: HttpRequest, patient_id: Any) -> HttpResponse:
         initial = (
             initial_from(latest.data, latest.version)
             if latest
-            else {"assessed_on": timezone.localdate(), "base_version": None}
+            else {"assessed_on": patient.site.today(), "base_version": None}
         )
         form = IntakeForm(initial=initial)
     status = 409 if conflict else (422 if form.errors else 200)

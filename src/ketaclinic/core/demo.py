@@ -346,7 +346,6 @@ def _site_nurse(patient: Patient) -> User:
 
 
 def _demo_assessments(org: Organization) -> bool:
-    from django.utils import timezone
 
     from ketaclinic.assessment import services as assessment
     from ketaclinic.assessment.models import Intake
@@ -361,7 +360,7 @@ def _demo_assessments(org: Organization) -> bool:
         intake = assessment.save_intake(
             user=staff,
             patient=patient,
-            data=_demo_intake(timezone.localdate(), patient.sex),
+            data=_demo_intake(patient.site.today(), patient.sex),
             base_version=None,
         )
         assessment.sign_intake(user=prescriber, intake=intake)
@@ -373,20 +372,19 @@ def _demo_assessments(org: Organization) -> bool:
 
 def _demo_plans(org: Organization) -> bool:
     """Courses booked from the next working day, so the calendar, the charts and the plan pages show them."""
-    from django.utils import timezone
 
     from ketaclinic.treatment import services as treatment
     from ketaclinic.treatment.models import Plan
 
     prescriber = User.objects.get(username="demo.prescriber")
-    start = timezone.localdate() + timedelta(days=1)
-    while start.weekday() >= 5:
-        start += timedelta(days=1)
     changed = False
     for mrn, protocol, at in COURSES:
         patient = Patient.objects.get(organization=org, mrn=mrn)
         if Plan.objects.filter(patient=patient).exists():
             continue
+        start = patient.site.today() + timedelta(days=1)  # the next working day at the patient's site
+        while start.weekday() >= 5:
+            start += timedelta(days=1)
         plan = treatment.create_plan(
             user=prescriber,
             patient=patient,
@@ -553,7 +551,6 @@ def _demo_stock(org: Organization) -> bool:
     ketamine vials (50 mg/mL, counted in mL) and SPRAVATO devices (28 mg, whole devices) received a week ago,
     and today's initial inventory (21 CFR 1304.11), taken by the nurse with the prescriber signing. The
     sessions' doses then draw from these lots (``_demo_sessions``)."""
-    from django.utils import timezone
 
     from ketaclinic.ledger import inventory
     from ketaclinic.ledger import services as ledger
@@ -564,8 +561,8 @@ def _demo_stock(org: Organization) -> bool:
     nurse = User.objects.get(username="demo.nurse")
     prescriber = User.objects.get(username="demo.prescriber")
     harbor = Site.objects.get(organization=org, code="harbor")
-    received = (timezone.localdate() - timedelta(days=7)).isoformat()
-    expiry = (timezone.localdate() + timedelta(days=500)).isoformat()
+    received = (harbor.today() - timedelta(days=7)).isoformat()
+    expiry = (harbor.today() + timedelta(days=500)).isoformat()
     supplier = {
         "supplier_name": "Demo Pharma Distribution",
         "supplier_address": "100 Wholesale Way, Springfield",

@@ -496,7 +496,7 @@ class AgeOnChart:
 
 
 def age_on_chart(patient: Patient, today: date | None = None) -> AgeOnChart:
-    today = today or timezone.localdate()
+    today = today or patient.site.today()
     rng = age_range()
     return AgeOnChart(
         years=age_in_years(patient.date_of_birth, today),
@@ -518,6 +518,13 @@ def _age_check(born: date, reason: str, today: date) -> str:
     return reason.strip()
 
 
+def _registration_day(user: User) -> date:
+    """The day a registration is judged on (a birth date not after it): the latest calendar day at any of
+    the organization's sites, so a clinic east of the server never sees today's newborn "in the future"."""
+    days = [site.today() for site in Site.objects.filter(organization_id=user.org_id)]
+    return max(days, default=timezone.localdate())
+
+
 def create_patient(
     *,
     user: User,
@@ -532,7 +539,7 @@ def create_patient(
     (:func:`age_range`) is refused unless ``outside_age_range_reason`` says why the clinic treats this
     patient. The reasons (and the patients overridden) are audited with the registration; the age reason
     is kept on the record and shown on the chart."""
-    today = timezone.localdate()
+    today = _registration_day(user)
     cleaned = _clean(user, data, partial=False, today=today)
     cleaned["age_range_reason"] = _age_check(cleaned["date_of_birth"], outside_age_range_reason, today)
     overridden = _duplicate_check(user, cleaned, not_a_duplicate_reason, request)
@@ -589,7 +596,7 @@ def update_patient(
     """Apply a partial change. ``expected_version`` guards against overwriting a colleague's edit. A change
     of name or birth date that makes the record look like another patient's is held back as at
     registration (PossibleDuplicate) unless ``not_a_duplicate_reason`` says why; the reason is audited."""
-    today = timezone.localdate()
+    today = patient.site.today()
     cleaned = _clean(user, data, partial=True, today=today)
     if cleaned.get("date_of_birth", patient.date_of_birth) != patient.date_of_birth:
         # A corrected birth date is checked against the age range as at registration.

@@ -4,7 +4,8 @@ and the 5–95 % band of virtual patients for session 1 as planned, drawn as a s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+
+from django.utils import timezone
 
 from ketaclinic import pk
 from ketaclinic.charts.exposure import concentration_chart
@@ -52,7 +53,11 @@ def plan_exposure(plan: Plan) -> PlanExposure | None:
     regimen, text = planned
     patient = plan.patient
     weight = float(patient.weight_kg) if patient.weight_kg else 70.0
-    age = (date.today() - patient.date_of_birth).days / 365.25 if patient.date_of_birth else None
+    age = (
+        (timezone.localdate(timezone.now(), patient.site.zone) - patient.date_of_birth).days / 365.25
+        if patient.date_of_birth
+        else None
+    )
     try:
         result = pk.simulate(
             regimen,

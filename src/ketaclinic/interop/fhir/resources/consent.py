@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Case, F, Q, QuerySet, When
@@ -52,9 +53,21 @@ DRUG_TEXT: dict[str, str] = {
 }
 
 
-def today() -> date:
-    """The clinic's today, as the pre-dose gate judges a consent current (chairside.services)."""
-    return timezone.localdate()
+def today(consent: Consent) -> date:
+    """The day at the patient's site, as the pre-dose gate judges a consent current (chairside.services)."""
+    return consent.patient.site.today()
+
+
+def _active_today(qs: QuerySet[Any]) -> Q:
+    """Consents current today, each judged on the day at its patient's site (sites may sit in other zones)."""
+    zones = qs.order_by().values_list("patient__site__time_zone", flat=True).distinct()
+    now = timezone.now()
+    return any_of(
+        [
+            Q(patient__site__time_zone=zone) & _active_rows(timezone.localdate(now, ZoneInfo(zone)))
+            for zone in zones
+        ]
+    )
 
 
 def is_active(consent: Any, on: date) -> bool:
@@ -94,12 +107,12 @@ class ConsentSource(Source):
     def filter_param(self, qs: QuerySet[Any], flt: Filter) -> QuerySet[Any]:
         tokens = [v for v in flt.values if isinstance(v, Token)]
         if flt.name == "status":
-            on = today()
+            current = _active_today(qs)
             parts = []
             if any(token_matches(t, codes.CONSENT_STATE, "active") for t in tokens):
-                parts.append(_active_rows(on))
+                parts.append(current)
             if any(token_matches(t, codes.CONSENT_STATE, "inactive") for t in tokens):
-                parts.append(~_active_rows(on))
+                parts.append(~current)
             return qs.filter(any_of(parts))
         if flt.name == "category":
             if any(token_matches(t, codes.CONSENT_CATEGORY_SYSTEM, CATEGORY_CODE) for t in tokens):
@@ -122,7 +135,7 @@ class ConsentSource(Source):
             "resourceType": "Consent",
             "id": str(c.pk),
             "meta": {"lastUpdated": instant(c.updated_at)},
-            "status": "active" if is_active(c, today()) else "inactive",
+            "status": "active" if is_active(c, today(c)) else "inactive",
             "scope": {
                 "coding": [{"system": codes.CONSENT_SCOPE, "code": "treatment", "display": "Treatment"}]
             },
