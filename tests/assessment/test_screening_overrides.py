@@ -73,7 +73,10 @@ def test_an_esketamine_label_contraindication_cannot_be_overridden_racemic_ketam
         services.plan_clearance(patient=patient, drug=Drug.ESKETAMINE, route=Route.INTRANASAL)
     assert services.valid_screening_signed_on(patient=patient, drug="esketamine") is None
     assert screening.signed_at is not None
-    assert services.valid_screening_signed_on(patient=patient, drug="ketamine") == screening.signed_at.date()
+    assert (
+        services.valid_screening_signed_on(patient=patient, drug="ketamine")
+        == screening.signed_at.astimezone(patient.site.zone).date()
+    )
 
 
 def test_racemic_ketamine_still_needs_a_written_reason(nurse: Any, prescriber: Any, patient: Any) -> None:
