@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 from tests.security.dose_pool import DEVICES_PER_SESSION
@@ -384,7 +385,8 @@ def readings_writer(clinic: Clinic, http: requests.Session, acked: Acked, stop: 
 
 def ledger_writer(clinic: Clinic, http: requests.Session, acked: Acked, stop: threading.Event) -> None:
     n = 0
-    today = datetime.now(UTC).date()
+    # The demo's Harbor Street site is in New York: its day, not the server's UTC date (tomorrow after 19:00).
+    today = datetime.now(ZoneInfo("America/New_York")).date()
     while not stop.is_set():
         lot = f"SOAK-{os.getpid()}-{n:06d}"
         n += 1
