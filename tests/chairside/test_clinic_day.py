@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.chairside.conftest import GOOD_ESK_ANSWERS
 from tests.clock import clinic_today
 from tests.ledger.stock import receive
 from tests.treatment.conftest import screened
@@ -44,17 +45,8 @@ def test_a_screening_signed_this_evening_opens_the_gate_for_tonights_session(
 ) -> None:
     nurse, prescriber = request.getfixturevalue("nurse"), request.getfixturevalue("prescriber")
     session = request.getfixturevalue("esk_session")  # checked in and scheduled before now
-    answers = {
-        "rems_patient_enrolled": True,
-        "rems_setting_certified": True,
-        "hours_since_food": 3.0,
-        "minutes_since_liquids": 45.0,
-        "nasal_steroid_or_decongestant_today": False,
-        "escort_confirmed": True,
-        "ride_home_confirmed": True,
-        "pregnancy_test": "negative",
-        "pregnancy_test_on": clinic_today(),  # typed by the nurse as today's date on the chair's form
-    }
+    # Today's pregnancy test as the nurse types it: the shared answers' date was taken when tests were loaded.
+    answers = GOOD_ESK_ANSWERS | {"pregnancy_test_on": clinic_today()}
     before = {
         i["key"]: i for i in chairside.evaluate_gate(user=nurse, session=session, answers=answers).items
     }

@@ -535,5 +535,5 @@ def valid_screening_signed_on(*, patient: Patient, drug: str) -> date | None:
         decision is Decision.NOT_ELIGIBLE and effective_override(screening, wanted) is not None
     ):
         # The day it was signed where the patient is treated: the gate compares it with the site's today.
-        return timezone.localtime(screening.signed_at, patient.site.zone).date()
+        return patient.site.today(screening.signed_at)
     return None

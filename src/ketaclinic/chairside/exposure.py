@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.utils import timezone
-
 from ketaclinic import pk
 from ketaclinic.chairside.models import Administration, TreatmentSession
 from ketaclinic.charts.exposure import concentration_chart
@@ -114,9 +112,7 @@ def session_exposure(session: TreatmentSession) -> Exposure | None:
     weight = float(session.patient.weight_kg) if session.patient.weight_kg else None
     age = None
     if session.patient.date_of_birth:
-        age = (
-            timezone.localdate(session.dose_started_at, session.site.zone) - session.patient.date_of_birth
-        ).days / 365.25
+        age = (session.site.today(session.dose_started_at) - session.patient.date_of_birth).days / 365.25
     covariates = pk.Covariates(weight_kg=weight or 70.0, age_years=age)
     weight_note = "" if weight else "No weight on record: a 70 kg adult was assumed."
     last_event = max(_minutes(a.at, session.dose_started_at) for a in administrations)

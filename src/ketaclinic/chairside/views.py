@@ -191,7 +191,7 @@ def session_page(request: HttpRequest, session_id: str) -> HttpResponse:
             organization_id=session.organization_id, role=PRESCRIBER, is_active=True, is_service=False
         ),
         "is_prescriber": _user(request).role == PRESCRIBER,
-        "today": timezone.localdate(now, session.site.zone).isoformat(),
+        "today": session.site.today(now).isoformat(),
         "pregnancy": pregnancy_for_form(session)
         if session.status in (Status.CHECKED_IN, Status.PRE_DOSE)
         else None,

@@ -346,7 +346,6 @@ def _site_nurse(patient: Patient) -> User:
 
 
 def _demo_assessments(org: Organization) -> bool:
-
     from ketaclinic.assessment import services as assessment
     from ketaclinic.assessment.models import Intake
 
@@ -372,7 +371,6 @@ def _demo_assessments(org: Organization) -> bool:
 
 def _demo_plans(org: Organization) -> bool:
     """Courses booked from the next working day, so the calendar, the charts and the plan pages show them."""
-
     from ketaclinic.treatment import services as treatment
     from ketaclinic.treatment.models import Plan
 
@@ -551,7 +549,6 @@ def _demo_stock(org: Organization) -> bool:
     ketamine vials (50 mg/mL, counted in mL) and SPRAVATO devices (28 mg, whole devices) received a week ago,
     and today's initial inventory (21 CFR 1304.11), taken by the nurse with the prescriber signing. The
     sessions' doses then draw from these lots (``_demo_sessions``)."""
-
     from ketaclinic.ledger import inventory
     from ketaclinic.ledger import services as ledger
     from ketaclinic.ledger.models import StockLot

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.utils import timezone
-
 from ketaclinic import pk
 from ketaclinic.charts.exposure import concentration_chart
 from ketaclinic.treatment.library import as_protocol
@@ -53,11 +51,7 @@ def plan_exposure(plan: Plan) -> PlanExposure | None:
     regimen, text = planned
     patient = plan.patient
     weight = float(patient.weight_kg) if patient.weight_kg else 70.0
-    age = (
-        (timezone.localdate(timezone.now(), patient.site.zone) - patient.date_of_birth).days / 365.25
-        if patient.date_of_birth
-        else None
-    )
+    age = (patient.site.today() - patient.date_of_birth).days / 365.25 if patient.date_of_birth else None
     try:
         result = pk.simulate(
             regimen,
